@@ -1,0 +1,142 @@
+"""Edge agent configuration: pydantic models with ``extra="forbid"``, validated at start-up.
+
+Loaded from YAML with ``CLASSPULSE__SECTION__KEY`` environment overrides
+(see ``classpulse_contract.config_io``). Each analysis stage owns one section.
+"""
+
+from __future__ import annotations
+
+from datetime import time
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from classpulse_contract.config_io import load_config
+
+ENV_PREFIX = "CLASSPULSE"
+Ident = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DeviceConfig(_Section):
+    id: Ident = "demo-device"
+    site: Ident = "demo-school"
+    room: Ident = "room-101"
+
+
+class TlsConfig(_Section):
+    ca_file: Path
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    insecure_skip_verify: bool = False
+
+
+class MqttConfig(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(1883, ge=1, le=65535)
+    username: str | None = None
+    password_file: Path | None = Field(None, description="file holding the password (systemd LoadCredential)")
+    tls: TlsConfig | None = None
+    keepalive_s: int = Field(30, ge=5, le=600)
+    qos: Literal[1] = 1
+    reconnect_min_s: float = Field(1.0, gt=0)
+    reconnect_max_s: float = Field(60.0, gt=0)
+
+
+class VideoConfig(_Section):
+    source: str | None = Field("camera:0", description="'camera:<index>', a device path, a video file, or null")
+    width: int = Field(1920, ge=160)
+    height: int = Field(1080, ge=120)
+    target_fps: float = Field(1.0, gt=0, le=30)
+
+
+class AudioConfig(_Section):
+    source: str | None = Field("mic:default", description="'mic:default', 'mic:<index|name>', an audio file, or null")
+    sample_rate: int = Field(16000, ge=8000, le=48000)
+    chunk_s: float = Field(0.5, gt=0, le=5)
+
+
+class VisionConfig(_Section):
+    min_detection_confidence: float = Field(0.5, ge=0, le=1)
+    tiles: list[tuple[int, int]] = Field(default_factory=lambda: [(1, 1)], description="grids to run, e.g. [[1,1],[3,3]]")
+    tile_overlap: float = Field(0.2, ge=0, lt=0.9)
+    attention_cone_deg: float = Field(30.0, gt=0, le=90)
+
+
+class VadConfig(_Section):
+    frame_ms: int = Field(30, ge=10, le=100)
+    threshold_db_above_floor: float = Field(12.0, ge=0)
+    noise_floor_dbfs: float | None = Field(None, description="from calibration; estimated on the fly when null")
+    hangover_frames: int = Field(8, ge=0)
+
+
+class EngagementWeights(_Section):
+    """Weights of the engagement index; see docs/engagement.md for the rationale."""
+
+    attention: float = Field(0.5, ge=0)
+    participation: float = Field(0.2, ge=0)
+    speech: float = Field(0.15, ge=0)
+    valence: float = Field(0.15, ge=0)
+
+
+class Period(_Section):
+    days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]]
+    start: time
+    end: time
+
+    @model_validator(mode="after")
+    def _order(self) -> Period:
+        if self.end <= self.start:
+            raise ValueError("end must be after start")
+        return self
+
+
+class ScheduleConfig(_Section):
+    """Sensing happens only inside these periods (local time of ``timezone``)."""
+
+    timezone: str = "UTC"
+    always: bool = Field(False, description="sense at all times; only for demos and tests")
+    periods: list[Period] = Field(default_factory=list)
+
+
+class OutboxConfig(_Section):
+    path: Path = Path("data/edge/outbox.db")
+    max_messages: int = Field(100_000, ge=10)
+
+
+class ModelsConfig(_Section):
+    manifest: Path | None = Field(None, description="models/manifest.json; null uses the bundled one")
+    threads: int = Field(1, ge=1, le=8)
+
+
+class AgentConfig(_Section):
+    device: DeviceConfig = Field(default_factory=DeviceConfig)
+    mqtt: MqttConfig = Field(default_factory=MqttConfig)
+    policy: Literal["full", "no-emotion", "off"] = "no-emotion"
+    k_anonymity: int = Field(5, ge=2, le=100)
+    window_s: float = Field(60.0, ge=5, le=600)
+    health_interval_s: float = Field(60.0, ge=5)
+    video: VideoConfig = Field(default_factory=VideoConfig)
+    audio: AudioConfig = Field(default_factory=AudioConfig)
+    vision: VisionConfig = Field(default_factory=VisionConfig)
+    vad: VadConfig = Field(default_factory=VadConfig)
+    engagement: EngagementWeights = Field(default_factory=EngagementWeights)
+    schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
+    outbox: OutboxConfig = Field(default_factory=OutboxConfig)
+    models: ModelsConfig = Field(default_factory=ModelsConfig)
+    calibration: Path | None = Field(None, description="calibration/<room>.yaml")
+
+    @field_validator("window_s")
+    @classmethod
+    def _whole_seconds(cls, v: float) -> float:
+        if v != int(v):
+            raise ValueError("window_s must be a whole number of seconds")
+        return v
+
+
+def load_agent_config(path: str | Path | None) -> AgentConfig:
+    return load_config(AgentConfig, path, ENV_PREFIX)
