@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import socket
@@ -24,9 +25,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_port(host: str, port: int, timeout: float = 10.0) -> None:
+def wait_port(host: str, port: int, timeout: float = 10.0, alive=lambda: True) -> None:  # noqa: ANN001
     end = time.monotonic() + timeout
-    while time.monotonic() < end:
+    while time.monotonic() < end and alive():
         try:
             with socket.create_connection((host, port), timeout=0.5):
                 return
@@ -48,7 +49,7 @@ class Broker:
             [MOSQUITTO, "-c", str(self.conf)], stdout=subprocess.DEVNULL, stderr=open(self.log, "ab")  # noqa: SIM115
         )
         try:
-            wait_port(self.host, self.port)
+            wait_port(self.host, self.port, alive=lambda: self.proc is not None and self.proc.poll() is None)
         except TimeoutError:
             self.kill()
             raise RuntimeError(f"mosquitto did not start; log:\n{self.log.read_text()[-2000:]}") from None
@@ -82,7 +83,10 @@ def start_mosquitto(tmp_path: Path, conf_extra: str = "allow_anonymous true\n", 
     d.mkdir(parents=True, exist_ok=True)
     conf = d / "mosquitto.conf"
     conf.write_text(
-        f"per_listener_settings false\npersistence false\nlog_dest stderr\nlog_type error\nlog_type warning\n"
+        ""
+        # as root mosquitto would drop to user "mosquitto", which cannot read files under a private tmp dir
+        + ("user root\n" if os.geteuid() == 0 else "")
+        + f"per_listener_settings false\npersistence false\nlog_dest stderr\nlog_type error\nlog_type warning\n"
         f"listener {port} 127.0.0.1\n{listener_opts}\n{conf_extra}\n"
     )
     b = Broker("127.0.0.1", port, conf, d / "mosquitto.log")

@@ -1,0 +1,123 @@
+"""Broker side with the shipped ACL: TLS + client certs + per-device passwords; no device can act as another."""
+
+from __future__ import annotations
+
+import shutil
+import ssl
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+from _broker import start_mosquitto
+from _ops_pki import make_pki
+from test_ops_publisher import agg, wait_for
+
+from classpulse_contract.v1 import dumps, parse_message, topic
+from edge_agent.config import AgentConfig
+from edge_agent.mqtt_session import Publisher
+
+pytestmark = pytest.mark.security
+ACL = Path(__file__).resolve().parents[1] / "systemd" / "mosquitto" / "classpulse.acl"
+USERS = {"d1": "pw-d1", "d2": "pw-d2", "aggregator": "pw-agg"}
+
+
+@pytest.fixture
+def secure_broker(tmp_path):
+    pki = make_pki(tmp_path / "pki", ["d1", "d2", "aggregator"])
+    pw = tmp_path / "passwd"
+    pw.touch()
+    for u, p in USERS.items():
+        subprocess.run(["mosquitto_passwd", "-b", str(pw), u, p], check=True, capture_output=True)
+    acl = tmp_path / "acl"
+    shutil.copy(ACL, acl)
+    b = start_mosquitto(
+        tmp_path, conf_extra=f"allow_anonymous false\npassword_file {pw}\nacl_file {acl}\n",
+        listener_opts=f"cafile {pki}/ca.crt\ncertfile {pki}/broker.crt\nkeyfile {pki}/broker.key\n"
+                      "require_certificate true\n")
+    yield b, pki
+    b.stop()
+
+
+def client(b, pki: Path, user: str, password: str, cert: str | None = None) -> tuple[mqtt.Client, list, threading.Event]:
+    got: list = []
+    ok = threading.Event()
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"{user}-{time.monotonic_ns()}")
+    c.username_pw_set(user, password)
+    cert = cert or user
+    c.tls_set(ca_certs=str(pki / "ca.crt"), certfile=str(pki / f"{cert}.crt"), keyfile=str(pki / f"{cert}.key"),
+              cert_reqs=ssl.CERT_REQUIRED)
+    c.on_connect = lambda cl, u, f, rc, p: ok.set() if not rc.is_failure else None
+    c.on_message = lambda cl, u, m: got.append((m.topic, m.payload))
+    c.connect(b.host, b.port)
+    c.loop_start()
+    return c, got, ok
+
+
+def test_publisher_over_tls_with_cert_and_password(secure_broker, tmp_path):
+    b, pki = secure_broker
+    agg_c, got, ok = client(b, pki, "aggregator", USERS["aggregator"])
+    assert ok.wait(5)
+    agg_c.subscribe("classpulse/v1/#", qos=1)
+    time.sleep(0.3)
+    (tmp_path / "pwfile").write_text("pw-d1\n")
+    cfg = AgentConfig.model_validate({
+        "device": {"id": "d1", "site": "s1", "room": "r1"},
+        "mqtt": {"host": b.host, "port": b.port, "username": "d1", "password_file": str(tmp_path / "pwfile"),
+                 "tls": {"ca_file": str(pki / "ca.crt"), "cert_file": str(pki / "d1.crt"),
+                         "key_file": str(pki / "d1.key")},
+                 "reconnect_min_s": 0.1, "reconnect_max_s": 0.5},
+        "outbox": {"path": str(tmp_path / "o.db")},
+    })
+    p = Publisher(cfg)
+    p.start()
+    for i in range(5):
+        p.submit(agg(i))
+    assert wait_for(lambda: sum(t.endswith("/agg") for t, _ in got) == 5)
+    assert wait_for(lambda: p.outbox.depth() == 0)
+    p.stop()
+    agg_c.loop_stop()
+
+
+def test_wrong_password_and_no_cert_are_refused(secure_broker):
+    b, pki = secure_broker
+    c, _, ok = client(b, pki, "d1", "wrong")
+    assert not ok.wait(2)
+    c.loop_stop()
+    bare = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+    bare.username_pw_set("d1", USERS["d1"])
+    bare.tls_set(ca_certs=str(pki / "ca.crt"), cert_reqs=ssl.CERT_REQUIRED)
+    with pytest.raises((ssl.SSLError, OSError)):
+        bare.connect(b.host, b.port)
+        for _ in range(20):
+            if bare.loop(0.1) != mqtt.MQTT_ERR_SUCCESS:
+                raise OSError("closed")
+        if not bare.is_connected():
+            raise OSError("not connected")
+
+
+def test_device_cannot_publish_or_read_as_another(secure_broker):
+    b, pki = secure_broker
+    agg_c, got, ok = client(b, pki, "aggregator", USERS["aggregator"])
+    assert ok.wait(5)
+    agg_c.subscribe("classpulse/v1/#", qos=1)
+    d2, d2_got, ok2 = client(b, pki, "d2", USERS["d2"])
+    d1, _, ok1 = client(b, pki, "d1", USERS["d1"])
+    assert ok1.wait(5) and ok2.wait(5)
+    d2.subscribe(topic("s1", "r1", "d1", "cmd"), qos=1)  # snooping on d1's commands
+    d2.subscribe(topic("s1", "r1", "d1", "agg"), qos=1)
+    time.sleep(0.3)
+    forged = agg(7).model_copy(update={"device": "d2"})
+    d1.publish(topic("s1", "r1", "d2", "agg"), dumps(forged), qos=1).wait_for_publish(5)  # d1 posing as d2
+    d1.publish(topic("s1", "r1", "d1", "agg"), dumps(agg(8)), qos=1).wait_for_publish(5)  # its own: allowed
+    agg_c.publish(topic("s1", "r1", "d1", "cmd"), b"{}", qos=1).wait_for_publish(5)
+    assert wait_for(lambda: any(t == topic("s1", "r1", "d1", "agg") for t, _ in got))
+    time.sleep(0.5)
+    topics = [t for t, _ in got]
+    assert topic("s1", "r1", "d2", "agg") not in topics
+    assert [parse_message(p)[0].msg_id for t, p in got if t.endswith("/agg")] == [8]
+    assert d2_got == []
+    for c in (agg_c, d1, d2):
+        c.loop_stop()
