@@ -55,12 +55,12 @@ def replay(cfg: AgentConfig, video: str | None, audio: str | None, out: Path,
         from edge_agent.sources.video import VideoFileSource
 
         vsrc = VideoFileSource(video, cfg.video.target_fps)
-        events.append(((t0 + f.ts, 0, f) for f in vsrc.frames()))
+        events.append((t0 + f.ts, 0, f) for f in vsrc.frames())
     if audio:
         from edge_agent.sources.audio import AudioFileSource
 
         asrc = AudioFileSource(audio, cfg.audio.sample_rate, cfg.audio.chunk_s)
-        events.append(((t0 + c.ts, 1, c) for c in asrc.chunks()))
+        events.append((t0 + c.ts, 1, c) for c in asrc.chunks())
     versions: dict[str, str] = {}
     for st in (vstage, astage):
         if st is not None:
