@@ -1,0 +1,124 @@
+"""Entry points for the CLI: ``import_records`` and ``generate_demo_school``.
+
+``python -m cloud_aggregator.records.api import KIND DIR --db PATH_OR_DSN`` works before the CLI
+is wired (see ``main``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from .db import RecordsDB
+from .engine import finish, new_context, now_utc
+from .keys import RecordsConfig, RecordsKeyError, RecordsKeys, load_keys
+from .report import ImportReport
+
+KINDS = ("oneroster", "attendance", "submissions", "lms", "oulad", "all")
+
+
+def import_records(store_or_db: Any, folder: str | Path, kind: str, *, keys: RecordsKeys | None = None,
+                   config: RecordsConfig | None = None, progress: bool = True) -> ImportReport:
+    """Import ``folder`` (or one file) of ``kind`` into the records tables and return the report.
+
+    ``kind='all'`` imports a demo-school layout: oneroster/, attendance/, submissions/, lms/.
+    ``keys`` default to :func:`load_keys` (env var or ``config.key_file``). Whole-file problems are in
+    ``report.errors``; rejected rows in ``report.rejected``; nothing raises for bad input.
+    """
+    from .attendance import import_attendance
+    from .lms import import_lms
+    from .oneroster import import_oneroster
+    from .oulad import import_oulad
+    from .submissions import import_submissions
+
+    if kind not in KINDS:
+        raise ValueError(f"unknown import kind {kind!r}; one of {', '.join(KINDS)}")
+    cfg = config or RecordsConfig()
+    keys = keys or load_keys(cfg)
+    path = Path(folder)
+    db = RecordsDB.open(store_or_db)
+    try:
+        started = now_utc()
+        ctx = new_context(db, keys, kind, str(path), progress=progress,
+                          max_bytes=cfg.max_file_mb * 1024 * 1024, max_rows=cfg.max_rows)
+        if not path.exists():
+            ctx.report.errors.append(f"{path}: does not exist")
+        elif kind == "oneroster":
+            import_oneroster(ctx, path)
+        elif kind == "attendance":
+            import_attendance(ctx, path)
+        elif kind == "submissions":
+            import_submissions(ctx, path)
+        elif kind == "lms":
+            import_lms(ctx, path)
+        elif kind == "oulad":
+            import_oulad(ctx, path)
+        else:
+            steps = (("oneroster", import_oneroster), ("attendance", import_attendance),
+                     ("submissions", import_submissions), ("lms", import_lms))
+            for sub, fn in steps:
+                if (path / sub).exists():
+                    fn(ctx, path / sub)
+                    ctx.cache.clear()
+                else:
+                    ctx.report.warnings.append(f"{path / sub}: not present, skipped")
+        return finish(ctx, started)
+    finally:
+        if db is not store_or_db:
+            db.close()
+
+
+def generate_demo_school(out_dir: str | Path, seed: int = 7, **kwargs: Any) -> Path:
+    """Write a synthetic school (see demo_school.DemoSpec) into ``out_dir``; returns ``out_dir``."""
+    from .demo_school import DemoSpec, write_demo_school
+
+    return write_demo_school(Path(out_dir), DemoSpec(seed=seed, **kwargs))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m cloud_aggregator.records.api")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    imp = sub.add_parser("import", help="import records")
+    imp.add_argument("kind", choices=KINDS)
+    imp.add_argument("dir", type=Path)
+    imp.add_argument("--db", required=True, help="SQLite path or postgresql:// DSN")
+    imp.add_argument("--key-file", help="records key file (else CLASSPULSE_RECORDS_KEY[_FILE])")
+    imp.add_argument("--rejects", type=Path, help="write rejected rows to this CSV")
+    imp.add_argument("--json", action="store_true", help="print the report as JSON")
+    demo = sub.add_parser("demo-school", help="generate the demo school")
+    demo.add_argument("--out", type=Path, required=True)
+    demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument("--students", type=int, default=300)
+    demo.add_argument("--weeks", type=int, default=12)
+    key = sub.add_parser("keygen", help="create a records key file (mode 0600)")
+    key.add_argument("path", type=Path)
+    args = ap.parse_args(argv)
+    if args.cmd == "demo-school":
+        out = generate_demo_school(args.out, args.seed, students=args.students, weeks=args.weeks)
+        print(f"demo school written to {out}")
+        return 0
+    if args.cmd == "keygen":
+        from .keys import write_key_file
+
+        try:
+            write_key_file(args.path)
+        except RecordsKeyError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        print(f"records key written to {args.path} (keep it secret, back it up)")
+        return 0
+    try:
+        rep = import_records(args.db, args.dir, args.kind, config=RecordsConfig(key_file=args.key_file))
+    except RecordsKeyError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(rep.to_json() if args.json else rep.summary())
+    if args.rejects and rep.rejected:
+        rep.write_rejects_csv(args.rejects)
+    return 0 if not rep.errors else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
