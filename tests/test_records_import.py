@@ -1,0 +1,218 @@
+"""Importers on the generated demo school (SQLite): accounting, rejects with reasons, idempotency, privacy."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from _records_helpers import append_lines, csv_rows, keys, small_demo
+
+from cloud_aggregator.records import import_records
+from cloud_aggregator.records.db import RecordsDB
+from cloud_aggregator.records.keys import RecordsKeyError, RecordsKeys, load_keys, write_key_file
+from cloud_aggregator.records.report import ImportReport
+from cloud_aggregator.records.submissions import derive_status
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory) -> Path:
+    return small_demo(tmp_path_factory.mktemp("demo"))
+
+
+@pytest.fixture(scope="module")
+def imported(demo, tmp_path_factory):
+    db = tmp_path_factory.mktemp("db") / "records.db"
+    first = import_records(db, demo, "all", keys=keys(), progress=False)
+    second = import_records(db, demo, "all", keys=keys(), progress=False)
+    return db, first, second
+
+
+def _table_counts(db: Path) -> dict[str, int]:
+    with RecordsDB.open(db) as rdb:
+        return {t: rdb.count(t) for t in ("users", "sections", "enrollments", "line_items", "results",
+                                          "attendance", "submissions", "lms_activity", "advisor_assignments")}
+
+
+def test_every_row_accounted_and_clean_demo_imports_fully(demo, imported):
+    _db, first, _ = imported
+    assert first.ok, first.summary()
+    first.check_balance()
+    for name, sub in [("users.csv", "oneroster"), ("results.csv", "oneroster"), ("enrollments.csv", "oneroster"),
+                      ("attendance.csv", "attendance"), ("submissions.csv", "submissions")]:
+        assert first.files[name].rows == csv_rows(demo / sub / name)
+        assert first.files[name].inserted == first.files[name].rows
+    lms = first.files["lms_activity.csv"]
+    assert lms.rows == csv_rows(demo / "lms" / "lms_activity.csv") == lms.inserted + lms.merged
+
+
+def test_reimport_is_idempotent(imported):
+    db, first, second = imported
+    assert second.total("inserted") == 0 and second.total("updated") == 0
+    assert second.total("unchanged") == first.total("inserted")
+    counts = _table_counts(db)
+    assert counts["attendance"] == first.files["attendance.csv"].inserted
+    with sqlite3.connect(db) as c:
+        assert c.execute("SELECT COUNT(*) FROM import_runs").fetchone()[0] == 2
+
+
+@pytest.mark.privacy
+def test_names_encrypted_and_analytics_tables_pseudonymous(demo, imported):
+    db, _, _ = imported
+    raw = db.read_bytes()
+    users = (demo / "oneroster" / "users.csv").read_text(encoding="utf-8").splitlines()[1:]
+    for line in users[:40]:
+        cells = line.split(",")
+        given, family, email = cells[8], cells[9], cells[12]
+        assert (family + given).encode() not in raw and (given + " " + family).encode() not in raw
+        if len(given) >= 2:
+            assert given.encode() not in raw
+        assert email.encode() not in raw
+    with sqlite3.connect(db) as c:
+        for table, col in [("attendance", "student_pseudonym"), ("submissions", "student_pseudonym"),
+                           ("lms_activity", "student_pseudonym"), ("results", "student_pseudonym"),
+                           ("enrollments", "user_pseudonym")]:
+            vals = [r[0] for r in c.execute(f"SELECT {col} FROM {table} LIMIT 200")]
+            assert vals and all(v.startswith("p_") and len(v) == 26 for v in vals), table
+        assert c.execute("SELECT COUNT(*) FROM attendance WHERE student_pseudonym LIKE 'stu-%'").fetchone()[0] == 0
+        row = c.execute("SELECT sourced_id, name_enc, contact_enc FROM users WHERE sourced_id='stu-0001'").fetchone()
+    name = keys().decrypt(row[1])
+    src = next(line.split(",") for line in users if line.startswith("stu-0001,"))
+    assert name["given"] == src[8] and name["family"] == src[9] and name["english"] == src[19]
+    assert keys().decrypt(row[2])["email"] == src[12]
+
+
+def test_opt_out_flag_imported(demo, imported):
+    db, _, _ = imported
+    truth = (demo / "_truth" / "students.csv").read_text().splitlines()[1:]
+    opted = {line.split(",")[0] for line in truth if line.endswith(",1")}
+    with sqlite3.connect(db) as c:
+        got = {r[0] for r in c.execute("SELECT sourced_id FROM users WHERE opt_out=1")}
+    assert got == opted and opted
+
+
+def test_rejected_rows_reported_with_reasons_and_dead_lettered(demo, tmp_path):
+    db = tmp_path / "r.db"
+    assert import_records(db, demo / "oneroster", "oneroster", keys=keys(), progress=False).ok
+    att = tmp_path / "att"
+    att.mkdir()
+    f = att / "attendance.csv"
+    f.write_text((demo / "attendance" / "attendance.csv").read_text(encoding="utf-8").splitlines()[0] + "\n"
+                 + "\n".join((demo / "attendance" / "attendance.csv").read_text(encoding="utf-8").splitlines()[1:6])
+                 + "\n", encoding="utf-8")
+    first = (demo / "attendance" / "attendance.csv").read_text(encoding="utf-8").splitlines()[1].split(",")
+    sid, cls, day = first[0], first[1], first[2]
+    append_lines(f, [
+        f"stu-9999,{cls},{day},1,present,",        # line 7: unknown student
+        f"{sid},{cls},{day},2,sleeping,",           # line 8: bad status
+        f"{sid},{cls},2025-02-30,3,present,",       # line 9: bad date
+        f"=1+2,{cls},{day},4,present,",             # line 10: formula in id
+        f"{sid},cls-nowhere,{day},5,present,",      # line 11: unknown class
+        f"{first[0]},{first[1]},{first[2]},{first[3]},absent,",  # line 12: duplicate of line 2
+        f"{sid},{cls},{day},6,present,,extra",      # line 13: wrong field count
+        f"{sid},{cls},{day},7,present,5",           # line 14: minutes late but present
+        f"{sid},{cls},{day},6,uri://ed-fi.org/AttendanceEventCategoryDescriptor#Tardy,3",  # line 15: ok
+    ])
+    rep = import_records(db, att, "attendance", keys=keys(), progress=False)
+    rep.check_balance()
+    reasons = {r.line: r.reason for r in rep.rejected}
+    assert set(reasons) == {7, 8, 9, 10, 11, 12, 13, 14}, rep.summary()
+    assert "unknown student" in reasons[7]
+    assert "unknown status 'sleeping'" in reasons[8]
+    assert "not a date" in reasons[9]
+    assert "formula injection" in reasons[10]
+    assert "unknown class" in reasons[11]
+    assert "duplicate of line 2" in reasons[12]
+    assert "expected 6 fields" in reasons[13]
+    assert "minutesLate" in reasons[14]
+    assert rep.files["attendance.csv"].inserted == 6
+    with sqlite3.connect(db) as c:
+        assert c.execute("SELECT status FROM attendance WHERE period='6'").fetchone()[0] == "tardy"
+        dead = c.execute("SELECT line, reason, raw_enc FROM import_rejects WHERE run_id=?", (rep.run_id,)).fetchall()
+    assert sorted(r[0] for r in dead) == sorted(reasons)
+    assert "stu-9999" not in " ".join(str(r[2]) for r in dead)  # raw rows are encrypted
+    assert keys().decrypt(dead[0][2])["raw"]
+    out = rep.write_rejects_csv(tmp_path / "rejects.csv")
+    text = out.read_text(encoding="utf-8-sig")
+    assert "\n=" not in text and ",=" not in text  # formula cells neutralised in the rejects file
+    # fixing a value updates exactly that row; the rest stays unchanged
+    lines = f.read_text(encoding="utf-8").splitlines()
+    lines[1] = ",".join([*lines[1].split(",")[:4], "excused", ""])
+    f.write_text("\n".join(lines[:6]) + "\n", encoding="utf-8")
+    again = import_records(db, att, "attendance", keys=keys(), progress=False)
+    c2 = again.files["attendance.csv"]
+    assert (c2.updated, c2.unchanged, c2.inserted, c2.rejected) == (1, 4, 0, 0)
+
+
+def test_oneroster_delta_delete_and_reference_checks(demo, tmp_path):
+    db = tmp_path / "d.db"
+    import_records(db, demo / "oneroster", "oneroster", keys=keys(), progress=False)
+    delta = tmp_path / "delta"
+    delta.mkdir()
+    hdr = (demo / "oneroster" / "results.csv").read_text(encoding="utf-8").splitlines()
+    victim = hdr[1].split(",")
+    victim[1] = "tobedeleted"
+    bad_item = hdr[2].split(",")
+    bad_item[0], bad_item[3] = "res-new", "li-missing"
+    over = hdr[3].split(",")
+    over[0], over[5], over[6] = "res-over", "fully graded", "180"
+    (delta / "results.csv").write_text("\n".join([hdr[0], ",".join(victim), ",".join(bad_item), ",".join(over)])
+                                       + "\n", encoding="utf-8")
+    rep = import_records(db, delta, "oneroster", keys=keys(), progress=False)
+    assert rep.files["results.csv"].deleted == 1
+    reasons = [r.reason for r in rep.rejected]
+    assert any("unknown line item 'li-missing'" in r for r in reasons)
+    assert any("outside the line item's range" in r for r in reasons)
+    with sqlite3.connect(db) as c:
+        assert c.execute("SELECT COUNT(*) FROM results WHERE sourced_id=?", (victim[0],)).fetchone()[0] == 0
+
+
+def test_attendance_before_roster_is_rejected_not_lost(demo, tmp_path):
+    rep = import_records(tmp_path / "e.db", demo / "attendance", "attendance", keys=keys(), progress=False)
+    c = rep.files["attendance.csv"]
+    assert c.rows > 0 and c.rejected == c.rows
+    assert "import OneRoster users first" in rep.rejected[0].reason
+
+
+def test_missing_folder_and_files_are_errors(tmp_path):
+    rep = import_records(tmp_path / "f.db", tmp_path / "nope", "lms", keys=keys(), progress=False)
+    assert rep.errors and not rep.ok
+    (tmp_path / "empty").mkdir()
+    rep = import_records(tmp_path / "f.db", tmp_path / "empty", "oneroster", keys=keys(), progress=False)
+    assert "no OneRoster files" in rep.errors[0]
+
+
+@pytest.mark.security
+def test_wrong_key_refused_and_key_file_handling(demo, tmp_path):
+    db = tmp_path / "k.db"
+    import_records(db, demo / "oneroster", "oneroster", keys=keys(), progress=False)
+    with pytest.raises(RecordsKeyError, match="different records key"):
+        import_records(db, demo / "oneroster", "oneroster", keys=RecordsKeys(b"x" * 32), progress=False)
+    kf = tmp_path / "records.key"
+    k = write_key_file(kf)
+    assert (kf.stat().st_mode & 0o777) == 0o600
+    assert load_keys(environ={"CLASSPULSE_RECORDS_KEY_FILE": str(kf)}).fingerprint == k.fingerprint
+    with pytest.raises(RecordsKeyError):
+        write_key_file(kf)
+    with pytest.raises(RecordsKeyError, match="no records key"):
+        load_keys(environ={})
+
+
+def test_submission_status_derivation_and_demo_statuses(imported):
+    assert derive_status("2025-09-04T13:00:00Z", None, False) == ("missing", None)
+    assert derive_status("2025-09-04T13:00:00Z", "2025-09-04T12:59:00Z", False) == ("on_time", 0)
+    assert derive_status("2025-09-04T13:00:00Z", "2025-09-04T13:00:30Z", False) == ("late", 1)
+    assert derive_status("2025-09-04T13:00:00Z", None, True) == ("excused", None)
+    db, _, _ = imported
+    with sqlite3.connect(db) as c:
+        statuses = dict(c.execute("SELECT status, COUNT(*) FROM submissions GROUP BY status").fetchall())
+    assert statuses.get("on_time", 0) > statuses.get("late", 0) > 0 and statuses.get("missing", 0) > 0
+
+
+def test_report_roundtrip():
+    rep = ImportReport("lms", "x")
+    rep.counts("a.csv").rows = 2
+    rep.counts("a.csv").inserted = 1
+    rep.reject("a.csv", 3, "bad")
+    rep.check_balance()
+    assert '"line": 3' in rep.to_json() and "rejected a.csv:3: bad" in rep.summary()
