@@ -7,12 +7,23 @@ connection. SQL is written with ``?`` placeholders and translated for psycopg. U
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from .schema import ALL_TABLES, Table
+
+_IDENT = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+
+
+def _ident(*names: str) -> None:
+    """Table/column names are never user input here; refuse anything that is not a plain identifier."""
+    for n in names:
+        if not _IDENT.fullmatch(n):
+            raise ValueError(f"not a plain SQL identifier: {n!r}")
+
 
 _PG_TYPES = {"TEXT": "TEXT", "INTEGER": "BIGINT", "REAL": "DOUBLE PRECISION"}
 
@@ -125,22 +136,25 @@ class RecordsDB:
         cols = table.column_names
         non_pk = [c for c in cols if c not in table.pk]
         sets = ", ".join(f"{c}=excluded.{c}" for c in non_pk)
-        sql = (f"INSERT INTO {table.name} ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)}) "
-               f"ON CONFLICT ({', '.join(table.pk)}) DO UPDATE SET {sets}")
+        marks = ", ".join("?" for _ in cols)
+        conflict = f"ON CONFLICT ({', '.join(table.pk)}) DO UPDATE SET {sets}"
+        sql = f"INSERT INTO {table.name} ({', '.join(cols)}) VALUES ({marks}) {conflict}"  # noqa: S608 - names from schema
         self.executemany(sql, [tuple(r.get(c) for c in cols) for r in rows])
 
     def delete_many(self, table: Table, keys: Sequence[tuple[Any, ...]]) -> None:
         where = " AND ".join(f"{c}=?" for c in table.pk)
-        self.executemany(f"DELETE FROM {table.name} WHERE {where}", keys)
+        self.executemany(f"DELETE FROM {table.name} WHERE {where}", keys)  # noqa: S608 - names from schema
 
     def existing_hashes(self, table: Table) -> dict[tuple[Any, ...], str]:
         pk = ", ".join(table.pk)
-        rows = self.query(f"SELECT {pk}, row_hash FROM {table.name}")  # noqa: S608 (names from schema)
+        rows = self.query(f"SELECT {pk}, row_hash FROM {table.name}")  # noqa: S608 - names from schema
         return {tuple(r[c] for c in table.pk): r["row_hash"] for r in rows}
 
     def column_set(self, table: str, column: str, where: str = "", params: Sequence[Any] = ()) -> set[Any]:
-        sql = f"SELECT {column} FROM {table}" + (f" WHERE {where}" if where else "")  # noqa: S608
+        _ident(table, column)
+        sql = f"SELECT {column} FROM {table}" + (f" WHERE {where}" if where else "")  # noqa: S608 - checked names
         return {r[column] for r in self.query(sql, params)}
 
     def count(self, table: str) -> int:
-        return int(self.query(f"SELECT COUNT(*) AS n FROM {table}")[0]["n"])  # noqa: S608
+        _ident(table)
+        return int(self.query(f"SELECT COUNT(*) AS n FROM {table}")[0]["n"])  # noqa: S608 - checked name

@@ -15,7 +15,16 @@ from pathlib import Path
 from typing import Any
 
 from .csvsafe import Field, Kind, RowError
-from .engine import cached, DELETE, ImportContext, import_csv, known_section, require, section_ids, student_pseudonyms
+from .engine import (
+    DELETE,
+    ImportContext,
+    cached,
+    import_csv,
+    known_section,
+    require,
+    section_ids,
+    student_pseudonyms,
+)
 from .schema import (
     ACADEMIC_SESSIONS,
     ADVISOR_ASSIGNMENTS,

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .csvsafe import Field, Kind
-from .engine import cached, ImportContext, find_files, import_csv, known_section, known_student, require
+from .engine import ImportContext, cached, find_files, import_csv, known_section, known_student, require
 from .schema import SUBMISSIONS
 
 FIELDS = (
