@@ -216,3 +216,35 @@ def test_report_roundtrip():
     rep.reject("a.csv", 3, "bad")
     rep.check_balance()
     assert '"line": 3' in rep.to_json() and "rejected a.csv:3: bad" in rep.summary()
+
+
+@pytest.mark.privacy
+def test_access_helpers_honour_opt_out_and_assignments(demo, imported):
+    from cloud_aggregator.records.access import advisees, analysable_students, opted_out_students, student_names
+
+    db, _, _ = imported
+    out = opted_out_students(db)
+    ok = analysable_students(db)
+    assert out and ok and not (out & ok)
+    mine = advisees(db, "cou-north")
+    assert mine and mine <= (ok | out)
+    one = sorted(mine)[0]
+    names = student_names(db, keys(), [one])
+    assert set(names) == {one} and names[one]["family"]
+
+
+def test_cli_module_end_to_end(demo, tmp_path, monkeypatch):
+    from cloud_aggregator.records.api import main
+
+    kf = tmp_path / "k"
+    assert main(["keygen", str(kf)]) == 0
+    monkeypatch.setenv("CLASSPULSE_RECORDS_KEY_FILE", str(kf))
+    monkeypatch.delenv("CLASSPULSE_RECORDS_KEY", raising=False)
+    assert main(["import", "oneroster", str(demo / "oneroster"), "--db", str(tmp_path / "c.db")]) == 0
+    bad = tmp_path / "lms"
+    bad.mkdir()
+    (bad / "lms.csv").write_text("studentSourcedId,date,activityType,events\nstu-0001,2025-09-01,login,x\n")
+    assert main(["import", "lms", str(bad), "--db", str(tmp_path / "c.db"), "--rejects",
+                 str(tmp_path / "rej.csv")]) == 1
+    assert "events: not a whole number" in (tmp_path / "rej.csv").read_text(encoding="utf-8-sig")
+    assert main(["import", "lms", str(tmp_path / "none"), "--db", str(tmp_path / "c.db")]) == 2

@@ -117,7 +117,14 @@ def main(argv: list[str] | None = None) -> int:
     print(rep.to_json() if args.json else rep.summary())
     if args.rejects and rep.rejected:
         rep.write_rejects_csv(args.rejects)
-    return 0 if not rep.errors else 1
+    return exit_code(rep)
+
+
+def exit_code(rep: ImportReport) -> int:
+    """0 every row imported; 1 some rows rejected (the rest imported); 2 a file could not be read."""
+    if rep.errors:
+        return 2
+    return 1 if rep.rejected else 0
 
 
 if __name__ == "__main__":
