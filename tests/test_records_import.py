@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import codecs
+import csv
 import sqlite3
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from _records_helpers import append_lines, csv_rows, keys, small_demo
 
 from cloud_aggregator.records import import_records
@@ -248,3 +252,47 @@ def test_cli_module_end_to_end(demo, tmp_path, monkeypatch):
                  str(tmp_path / "rej.csv")]) == 1
     assert "events: not a whole number" in (tmp_path / "rej.csv").read_text(encoding="utf-8-sig")
     assert main(["import", "lms", str(tmp_path / "none"), "--db", str(tmp_path / "c.db")]) == 2
+
+
+@pytest.mark.security
+def test_gbk_roster_imports_with_warning_and_right_names(demo, tmp_path):
+    ros = tmp_path / "oneroster"
+    ros.mkdir()
+    for p in (demo / "oneroster").iterdir():
+        data = p.read_text(encoding="utf-8")
+        (ros / p.name).write_bytes(data.encode("gb18030") if p.name == "users.csv" else codecs.BOM_UTF8 + data.encode())
+    rep = import_records(tmp_path / "g.db", ros, "oneroster", keys=keys(), progress=False)
+    assert rep.ok and any("users.csv: not valid UTF-8" in w and "GBK" in w for w in rep.warnings)
+    with sqlite3.connect(tmp_path / "g.db") as c:
+        token = c.execute("SELECT name_enc FROM users WHERE sourced_id='stu-0001'").fetchone()[0]
+    src = next(line.split(",") for line in (demo / "oneroster" / "users.csv").read_text(encoding="utf-8").splitlines()
+               if line.startswith("stu-0001,"))
+    assert keys().decrypt(token)["family"] == src[9]
+
+
+_CELL = st.text(alphabet=st.sampled_from(list("stu-0123,\"=+@ \n\tabx王.:TZ#")), max_size=12)
+
+
+@pytest.fixture(scope="module")
+def roster_copy(imported, tmp_path_factory) -> Path:
+    import shutil
+
+    dst = tmp_path_factory.mktemp("fuzzdb") / "copy.db"
+    shutil.copy(imported[0], dst)
+    return dst
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.lists(_CELL, min_size=0, max_size=8), max_size=12))
+def test_fuzz_attendance_import_never_crashes_and_balances(roster_copy, tmp_path_factory, rows):
+    db = roster_copy
+    folder = tmp_path_factory.mktemp("fuzz")
+    with (folder / "attendance.csv").open("w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["studentSourcedId", "classSourcedId", "date", "period", "status", "minutesLate"])
+        w.writerows(rows)
+    rep = import_records(db, folder, "attendance", keys=keys(), progress=False)
+    rep.check_balance()
+    assert not rep.errors
+    c = rep.files["attendance.csv"]
+    assert c.inserted + c.updated == 0 or c.rows > 0

@@ -145,9 +145,11 @@ def _write(ctx: ImportContext, table: Table, name: str, pending: dict[tuple[Any,
     db = ctx.db
     existing = db.existing_hashes(table)
     batch: list[dict[str, Any]] = []
+    content = [c for c in table.column_names if c not in ("row_hash", "import_run")]
+    encrypted = [c for c in content if c.endswith(ENCRYPTED_SUFFIX)]
     try:
         for key, (_line, row) in pending.items():
-            h = ctx.keys.row_hash({c: row.get(c) for c in table.column_names if c not in ("row_hash", "import_run")})
+            h = ctx.keys.row_hash({c: row.get(c) for c in content})
             old = existing.get(key)
             if old == h:
                 counts.unchanged += 1
@@ -157,8 +159,8 @@ def _write(ctx: ImportContext, table: Table, name: str, pending: dict[tuple[Any,
             else:
                 counts.updated += 1
             out = dict(row)
-            for c in table.column_names:
-                if c.endswith(ENCRYPTED_SUFFIX) and isinstance(out.get(c), dict):
+            for c in encrypted:
+                if isinstance(out.get(c), dict):
                     out[c] = ctx.keys.encrypt(out[c])
             out["row_hash"] = h
             out["import_run"] = ctx.run_id

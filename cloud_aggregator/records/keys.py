@@ -65,9 +65,19 @@ class RecordsKeys:
         """Stored in the database so a different key is caught before pseudonyms diverge."""
         return hashlib.sha256(_derive(self.secret, b"fingerprint v1")).hexdigest()[:16]
 
+    @cached_property
+    def _pseudonyms(self) -> dict[tuple[str, str], str]:
+        return {}
+
     def pseudonym(self, source_id: str, namespace: str = "user") -> str:
-        mac = hmac.new(self._hmac_key, f"{namespace}\x1f{source_id}".encode(), hashlib.sha256)
-        return "p_" + mac.hexdigest()[:24]
+        key = (namespace, source_id)
+        got = self._pseudonyms.get(key)
+        if got is None:
+            mac = hmac.new(self._hmac_key, f"{namespace}\x1f{source_id}".encode(), hashlib.sha256)
+            got = "p_" + mac.hexdigest()[:24]
+            if len(self._pseudonyms) < 2_000_000:  # memo bounded: a school has far fewer users
+                self._pseudonyms[key] = got
+        return got
 
     def row_hash(self, values: dict[str, Any]) -> str:
         """Keyed digest of a row's plaintext: detects unchanged rows without leaking content."""

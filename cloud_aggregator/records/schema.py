@@ -10,6 +10,7 @@ PostgreSQL, so the same queries and pandas code work on either.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 
 @dataclass(frozen=True)
@@ -19,9 +20,9 @@ class Table:
     pk: tuple[str, ...]
     indexes: tuple[tuple[str, ...], ...] = ()
 
-    @property
-    def column_names(self) -> list[str]:
-        return [c for c, _ in self.columns]
+    @cached_property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c for c, _ in self.columns)
 
 
 def _t(name: str, cols: str, pk: str, indexes: tuple[tuple[str, ...], ...] = ()) -> Table:
