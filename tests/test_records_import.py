@@ -8,9 +8,9 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from _records_helpers import append_lines, csv_rows, keys, small_demo
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from _records_helpers import append_lines, csv_rows, keys, small_demo
 
 from cloud_aggregator.records import import_records
 from cloud_aggregator.records.db import RecordsDB
@@ -224,7 +224,12 @@ def test_report_roundtrip():
 
 @pytest.mark.privacy
 def test_access_helpers_honour_opt_out_and_assignments(demo, imported):
-    from cloud_aggregator.records.access import advisees, analysable_students, opted_out_students, student_names
+    from cloud_aggregator.records.access import (
+        advisees,
+        analysable_students,
+        opted_out_students,
+        student_names,
+    )
 
     db, _, _ = imported
     out = opted_out_students(db)
