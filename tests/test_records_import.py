@@ -240,6 +240,8 @@ def test_access_helpers_honour_opt_out_and_assignments(demo, imported):
     one = sorted(mine)[0]
     names = student_names(db, keys(), [one])
     assert set(names) == {one} and names[one]["family"]
+    assert staff_names(db, keys(), ["cou-north"])["cou-north"]["english"]
+    assert staff_names(db, keys(), ["stu-0001"]) == {}  # students are not staff
 
 
 def test_cli_module_end_to_end(demo, tmp_path, monkeypatch):

@@ -41,3 +41,14 @@ def student_names(db: Any, keys: RecordsKeys, pseudonyms: Iterable[str]) -> dict
         if row["pseudonym"] in wanted:
             out[row["pseudonym"]] = {k: v for k, v in keys.decrypt(row["name_enc"]).items() if v}
     return out
+
+
+def staff_names(db: Any, keys: RecordsKeys, sourced_ids: Iterable[str]) -> dict[str, dict[str, str]]:
+    """Decrypted names of staff (teachers, advisors, counsellors) by sourced id, for dashboard labels."""
+    rdb = RecordsDB.open(db)
+    wanted = set(sourced_ids)
+    out: dict[str, dict[str, str]] = {}
+    for row in rdb.query("SELECT sourced_id, name_enc FROM users WHERE role<>?", ("student",)):
+        if row["sourced_id"] in wanted:
+            out[row["sourced_id"]] = {k: v for k, v in keys.decrypt(row["name_enc"]).items() if v}
+    return out

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .csvsafe import Field, Kind
-from .engine import ImportContext, find_files, import_csv, known_section, known_student, require
+from .engine import ImportContext, import_folder, known_section, known_student, require
 from .schema import ATTENDANCE
 
 STATUS_MAP = {
@@ -52,8 +52,4 @@ def _row(v: dict[str, Any], ctx: ImportContext) -> dict[str, Any]:
 
 
 def import_attendance(ctx: ImportContext, folder: Path) -> None:
-    files = find_files(folder, ("attendance*.csv", "attendance*.csv.gz", "*.csv"))
-    if not files:
-        ctx.report.errors.append(f"{folder}: no attendance CSV files found")
-    for f in files:
-        import_csv(ctx, f, FIELDS, ATTENDANCE, _row)
+    import_folder(ctx, folder, "attendance", FIELDS, ATTENDANCE, _row)

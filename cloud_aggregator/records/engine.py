@@ -229,6 +229,18 @@ def known_section(ctx: ImportContext, sid: str | None, field_name: str = "classS
     return sid
 
 
+def import_folder(ctx: ImportContext, folder: Path, stem: str, fields: Sequence[Field], table: Table, to_row: RowFn,
+                  *, merge: MergeFn | None = None) -> None:
+    """Import one file, or every ``stem*.csv[.gz]`` (else every ``*.csv``) of a folder, into ``table``."""
+    files = find_files(folder, (f"{stem}*.csv", f"{stem}*.csv.gz"))
+    if not files and folder.is_dir():
+        files = find_files(folder, ("*.csv",))
+    if not files:
+        ctx.report.errors.append(f"{folder}: no {stem} CSV files found")
+    for f in files:
+        import_csv(ctx, f, fields, table, to_row, merge=merge)
+
+
 def find_files(folder: Path, patterns: Sequence[str]) -> list[Path]:
     """A file given directly, or files in a folder matching any pattern (sorted, de-duplicated)."""
     if folder.is_file():

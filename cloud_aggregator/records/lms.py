@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .csvsafe import Field, Kind
-from .engine import ImportContext, find_files, import_csv, known_section, known_student, require
+from .engine import ImportContext, import_folder, known_section, known_student, require
 from .schema import LMS_ACTIVITY
 
 FIELDS = (
@@ -43,8 +43,4 @@ def merge_activity(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
 
 
 def import_lms(ctx: ImportContext, folder: Path) -> None:
-    files = find_files(folder, ("lms*.csv", "lms*.csv.gz", "*.csv"))
-    if not files:
-        ctx.report.errors.append(f"{folder}: no LMS activity CSV files found")
-    for f in files:
-        import_csv(ctx, f, FIELDS, LMS_ACTIVITY, _row, merge=merge_activity)
+    import_folder(ctx, folder, "lms", FIELDS, LMS_ACTIVITY, _row, merge=merge_activity)

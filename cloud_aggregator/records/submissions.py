@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .csvsafe import Field, Kind
-from .engine import ImportContext, cached, find_files, import_csv, known_section, known_student, require
+from .engine import ImportContext, cached, import_folder, known_section, known_student, require
 from .schema import SUBMISSIONS
 
 FIELDS = (
@@ -65,8 +65,4 @@ def _row(v: dict[str, Any], ctx: ImportContext) -> dict[str, Any]:
 
 
 def import_submissions(ctx: ImportContext, folder: Path) -> None:
-    files = find_files(folder, ("submissions*.csv", "submissions*.csv.gz", "*.csv"))
-    if not files:
-        ctx.report.errors.append(f"{folder}: no submissions CSV files found")
-    for f in files:
-        import_csv(ctx, f, FIELDS, SUBMISSIONS, _row)
+    import_folder(ctx, folder, "submissions", FIELDS, SUBMISSIONS, _row)
