@@ -228,6 +228,7 @@ def test_access_helpers_honour_opt_out_and_assignments(demo, imported):
         advisees,
         analysable_students,
         opted_out_students,
+        staff_names,
         student_names,
     )
 
