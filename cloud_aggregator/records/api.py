@@ -1,7 +1,8 @@
 """Entry points for the CLI: ``import_records`` and ``generate_demo_school``.
 
-``python -m cloud_aggregator.records.api import KIND DIR --db PATH_OR_DSN`` works before the CLI
-is wired (see ``main``).
+``python -m cloud_aggregator.records import KIND DIR --db PATH_OR_DSN`` works before the CLI
+is wired (see ``main``); the lead's CLI can reuse ``add_import_arguments``/``run_import`` and
+``add_demo_arguments``/``run_demo_school``.
 """
 
 from __future__ import annotations
@@ -77,47 +78,70 @@ def generate_demo_school(out_dir: str | Path, seed: int = 7, **kwargs: Any) -> P
     return write_demo_school(Path(out_dir), DemoSpec(seed=seed, **kwargs))
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m cloud_aggregator.records.api")
-    sub = ap.add_subparsers(dest="cmd", required=True)
-    imp = sub.add_parser("import", help="import records")
-    imp.add_argument("kind", choices=KINDS)
-    imp.add_argument("dir", type=Path)
-    imp.add_argument("--db", required=True, help="SQLite path or postgresql:// DSN")
-    imp.add_argument("--key-file", help="records key file (else CLASSPULSE_RECORDS_KEY[_FILE])")
-    imp.add_argument("--rejects", type=Path, help="write rejected rows to this CSV")
-    imp.add_argument("--json", action="store_true", help="print the report as JSON")
-    demo = sub.add_parser("demo-school", help="generate the demo school")
-    demo.add_argument("--out", type=Path, required=True)
-    demo.add_argument("--seed", type=int, default=7)
-    demo.add_argument("--students", type=int, default=300)
-    demo.add_argument("--weeks", type=int, default=12)
-    key = sub.add_parser("keygen", help="create a records key file (mode 0600)")
-    key.add_argument("path", type=Path)
-    args = ap.parse_args(argv)
-    if args.cmd == "demo-school":
-        out = generate_demo_school(args.out, args.seed, students=args.students, weeks=args.weeks)
-        print(f"demo school written to {out}")
-        return 0
-    if args.cmd == "keygen":
-        from .keys import write_key_file
+def add_import_arguments(p: argparse.ArgumentParser, *, with_db: bool = True) -> None:
+    """Arguments of ``import KIND DIR`` (the lead's CLI may pass the store instead of ``--db``)."""
+    p.add_argument("kind", choices=KINDS)
+    p.add_argument("dir", type=Path)
+    if with_db:
+        p.add_argument("--db", required=True, help="SQLite path or postgresql:// DSN")
+    p.add_argument("--key-file", help="records key file (else CLASSPULSE_RECORDS_KEY[_FILE])")
+    p.add_argument("--rejects", type=Path, help="write rejected rows to this CSV")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars on stderr")
 
-        try:
-            write_key_file(args.path)
-        except RecordsKeyError as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 2
-        print(f"records key written to {args.path} (keep it secret, back it up)")
-        return 0
+
+def add_demo_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--students", type=int, default=300)
+    p.add_argument("--weeks", type=int, default=12)
+
+
+def run_import(args: argparse.Namespace, store: Any = None, config: RecordsConfig | None = None) -> int:
+    """``import KIND DIR``: print the report; exit code per :func:`exit_code`."""
+    cfg = config or RecordsConfig()
+    if getattr(args, "key_file", None):
+        cfg = cfg.model_copy(update={"key_file": args.key_file})
     try:
-        rep = import_records(args.db, args.dir, args.kind, config=RecordsConfig(key_file=args.key_file))
+        rep = import_records(store if store is not None else args.db, args.dir, args.kind, config=cfg,
+                             progress=not getattr(args, "no_progress", False))
     except RecordsKeyError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(rep.to_json() if args.json else rep.summary())
     if args.rejects and rep.rejected:
         rep.write_rejects_csv(args.rejects)
+        print(f"rejected rows written to {args.rejects}", file=sys.stderr)
     return exit_code(rep)
+
+
+def run_demo_school(args: argparse.Namespace) -> int:
+    """``demo-school --out DIR --seed N [--students N --weeks N]``."""
+    out = generate_demo_school(args.out, args.seed, students=args.students, weeks=args.weeks)
+    print(f"demo school written to {out}")
+    return 0
+
+
+def run_keygen(args: argparse.Namespace) -> int:
+    from .keys import write_key_file
+
+    try:
+        write_key_file(args.path)
+    except RecordsKeyError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"records key written to {args.path} (keep it secret, back it up)")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m cloud_aggregator.records")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    add_import_arguments(sub.add_parser("import", help="import records"))
+    add_demo_arguments(sub.add_parser("demo-school", help="generate the demo school"))
+    sub.add_parser("keygen", help="create a records key file (mode 0600)").add_argument("path", type=Path)
+    args = ap.parse_args(argv)
+    return {"import": run_import, "demo-school": run_demo_school, "keygen": run_keygen}[args.cmd](args)
 
 
 def exit_code(rep: ImportReport) -> int:
