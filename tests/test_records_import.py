@@ -304,3 +304,38 @@ def test_fuzz_attendance_import_never_crashes_and_balances(roster_copy, tmp_path
     assert not rep.errors
     c = rep.files["attendance.csv"]
     assert c.inserted + c.updated == 0 or c.rows > 0
+
+
+def test_timetable_imported_and_devices_validated(demo, imported, tmp_path):
+    from classpulse_contract.config_io import ConfigError
+    from cloud_aggregator.records.timetable import load_devices
+
+    db, first, second = imported
+    tt = first.files["timetable.csv"]
+    assert tt.rows == csv_rows(demo / "timetable.csv") == tt.inserted
+    assert second.files["timetable.csv"].unchanged == tt.rows
+    devices = load_devices(demo / "devices.yaml")
+    index = devices.device_index()
+    with sqlite3.connect(db) as c:
+        used = {r[0] for r in c.execute("SELECT DISTINCT device_id FROM timetable_slots")}
+    assert used <= set(index)
+    bad = tmp_path / "devices.yaml"
+    bad.write_text((demo / "devices.yaml").read_text(encoding="utf-8").replace("device_id:", "devcie_id:", 1),
+                   encoding="utf-8")
+    with pytest.raises(ConfigError, match="devcie_id: unknown key"):
+        load_devices(bad)
+    lines = (demo / "timetable.csv").read_text(encoding="utf-8").splitlines()
+    row = lines[1].split(",")
+    clash = list(row)
+    clash[1] = "other-room"  # same teacher, same slot, another room
+    late = list(row)
+    late[4], late[5], late[6] = "9", "16:30", "16:10"
+    folder = tmp_path / "tt"
+    folder.mkdir()
+    (folder / "timetable.csv").write_text("\n".join([lines[0], lines[1], lines[1], ",".join(clash), ",".join(late)])
+                                          + "\n", encoding="utf-8")
+    rep = import_records(db, folder, "timetable", keys=keys(), progress=False)
+    reasons = {r.line: r.reason for r in rep.rejected}
+    assert "duplicate of line 2" in reasons[3]
+    assert "is already in" in reasons[4]
+    assert "end is not after start" in reasons[5]

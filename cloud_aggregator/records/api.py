@@ -17,14 +17,14 @@ from .engine import finish, new_context, now_utc
 from .keys import RecordsConfig, RecordsKeyError, RecordsKeys, load_keys
 from .report import ImportReport
 
-KINDS = ("oneroster", "attendance", "submissions", "lms", "oulad", "all")
+KINDS = ("oneroster", "attendance", "submissions", "lms", "oulad", "timetable", "all")
 
 
 def import_records(store_or_db: Any, folder: str | Path, kind: str, *, keys: RecordsKeys | None = None,
                    config: RecordsConfig | None = None, progress: bool = True) -> ImportReport:
     """Import ``folder`` (or one file) of ``kind`` into the records tables and return the report.
 
-    ``kind='all'`` imports a demo-school layout: oneroster/, attendance/, submissions/, lms/.
+    ``kind='all'`` imports a demo-school layout: oneroster/, attendance/, submissions/, lms/, timetable.csv.
     ``keys`` default to :func:`load_keys` (env var or ``config.key_file``). Whole-file problems are in
     ``report.errors``; rejected rows in ``report.rejected``; nothing raises for bad input.
     """
@@ -33,6 +33,7 @@ def import_records(store_or_db: Any, folder: str | Path, kind: str, *, keys: Rec
     from .oneroster import import_oneroster
     from .oulad import import_oulad
     from .submissions import import_submissions
+    from .timetable import import_timetable
 
     if kind not in KINDS:
         raise ValueError(f"unknown import kind {kind!r}; one of {', '.join(KINDS)}")
@@ -56,6 +57,8 @@ def import_records(store_or_db: Any, folder: str | Path, kind: str, *, keys: Rec
             import_lms(ctx, path)
         elif kind == "oulad":
             import_oulad(ctx, path)
+        elif kind == "timetable":
+            import_timetable(ctx, path)
         else:
             steps = (("oneroster", import_oneroster), ("attendance", import_attendance),
                      ("submissions", import_submissions), ("lms", import_lms))
@@ -65,6 +68,8 @@ def import_records(store_or_db: Any, folder: str | Path, kind: str, *, keys: Rec
                     ctx.cache.clear()
                 else:
                     ctx.report.warnings.append(f"{path / sub}: not present, skipped")
+            if (path / "timetable.csv").exists():
+                import_timetable(ctx, path / "timetable.csv")
         return finish(ctx, started)
     finally:
         if db is not store_or_db:

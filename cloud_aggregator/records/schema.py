@@ -98,9 +98,16 @@ LMS_COURSE_DAILY = _t(
     "lms_course_daily",
     "section_sourced_id text, date text, total_clicks integer", "section_sourced_id,date")
 
+TIMETABLE_SLOTS = _t(
+    "timetable_slots",
+    "site text, room text, device_id text, weekday integer, period text, start_time text, end_time text, "
+    "section_sourced_id text, course_code text, teacher_sourced_id text, term_sourced_id text",
+    "site,room,weekday,period,term_sourced_id", (("section_sourced_id",), ("device_id",)))
+
 RECORD_TABLES: tuple[Table, ...] = (
     ORGS, ACADEMIC_SESSIONS, CATEGORIES, COURSES, SECTIONS, USERS, ENROLLMENTS, LINE_ITEMS, RESULTS,
     ATTENDANCE, SUBMISSIONS, LMS_ACTIVITY, ADVISOR_ASSIGNMENTS, OULAD_STUDENT_INFO, LMS_COURSE_DAILY,
+    TIMETABLE_SLOTS,
 )
 
 # Bookkeeping: import runs, the dead-letter table of rejected rows (raw row encrypted: it may hold
