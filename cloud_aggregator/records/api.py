@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +101,8 @@ def add_demo_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--students", type=int, default=300)
     p.add_argument("--weeks", type=int, default=12)
+    p.add_argument("--start", type=date.fromisoformat, default=None,
+                   help="first day of term, YYYY-MM-DD (moved back to its Monday; default 2025-09-01)")
 
 
 def run_import(args: argparse.Namespace, store: Any = None, config: RecordsConfig | None = None) -> int:
@@ -122,7 +125,10 @@ def run_import(args: argparse.Namespace, store: Any = None, config: RecordsConfi
 
 def run_demo_school(args: argparse.Namespace) -> int:
     """``demo-school --out DIR --seed N [--students N --weeks N]``."""
-    out = generate_demo_school(args.out, args.seed, students=args.students, weeks=args.weeks)
+    extra: dict[str, Any] = {}
+    if getattr(args, "start", None) is not None:
+        extra["start"] = args.start - timedelta(days=args.start.weekday())
+    out = generate_demo_school(args.out, args.seed, students=args.students, weeks=args.weeks, **extra)
     print(f"demo school written to {out}")
     return 0
 

@@ -61,7 +61,9 @@ ENGLISH_GIVEN = ("Amy", "Kevin", "Lucy", "Jason", "Cindy", "Eric", "Grace", "Leo
 INTL_NAMES = (("Emma", "Schmidt"), ("Lucas", "Martin"), ("Olivia", "Brown"), ("Noah", "Kim"),
               ("Hana", "Sato"), ("Liam", "O'Connor"), ("Sofia", "Rossi"), ("Arjun", "Patel"),
               ("Mateo", "García"), ("Anna", "Novak"), ("Yuki", "Tanaka"), ("Ben", "Cohen"))
-HOLIDAYS = {date(2025, 10, d) for d in range(1, 9)} | {date(2026, 1, 1)}  # National Day week, New Year
+def is_holiday(d: date) -> bool:
+    """National Day golden week (1–7 Oct) and New Year's Day: no school, fewer LMS logins."""
+    return (d.month == 10 and d.day <= 7) or (d.month == 1 and d.day == 1)
 
 
 @dataclass(frozen=True)
@@ -120,7 +122,7 @@ def _iso(dt: datetime) -> str:
 
 def school_days(spec: DemoSpec) -> list[date]:
     days = [spec.start + timedelta(d) for d in range(spec.weeks * 7)]
-    return [d for d in days if d.weekday() < 5 and d not in HOLIDAYS]
+    return [d for d in days if d.weekday() < 5 and not is_holiday(d)]
 
 
 def _chinese_name(rng: random.Random) -> tuple[str, str, str]:
@@ -297,8 +299,9 @@ def write_demo_school(out: Path, spec: DemoSpec) -> Path:
     year = spec.start.year
     _write(orr / "academicSessions.csv",
            [*common_h, "title", "type", "startDate", "endDate", "parentSourcedId", "schoolYear"],
-           [[*common(f"sy-{year}"), f"{year}-{year + 1} School Year", "schoolYear", f"{year}-08-25",
-             f"{year + 1}-07-10", "", year + 1],
+           [[*common(f"sy-{year}"), f"{year}-{year + 1} School Year", "schoolYear",
+             min(date(year, 8, 25), spec.start).isoformat(), max(date(year + 1, 7, 10), term_end).isoformat(),
+             "", year + 1],
             [*common(f"term-{year}-1"), f"Term 1 {year}", "term", spec.start.isoformat(), term_end.isoformat(),
              f"sy-{year}", year + 1]])
     _write(orr / "categories.csv", [*common_h, "title"],
@@ -389,7 +392,7 @@ def write_demo_school(out: Path, spec: DemoSpec) -> Path:
                 plan.append((f"li-{sec['sid']}-hw{w + 1:02d}", "homework", assign, due, 2.0))
         for w in quiz_weeks:
             day = spec.start + timedelta(weeks=w, days=4)
-            if day < end and day not in HOLIDAYS:
+            if day < end and not is_holiday(day):
                 plan.append((f"li-{sec['sid']}-q{w + 1:02d}", "quiz", day - timedelta(days=7),
                              datetime.combine(day, time(16, 0), TZ), 10.0))
         if exam_week is not None:
@@ -485,7 +488,7 @@ def write_demo_school(out: Path, spec: DemoSpec) -> Path:
     for s in sch.students:
         for d in all_days:
             dft = s.drift(d)
-            weekend = d.weekday() >= 5 or d in HOLIDAYS
+            weekend = d.weekday() >= 5 or is_holiday(d)
             p_login = (0.35 if weekend else 0.85) * min(1.0, s.engagement) * (1 - 0.75 * dft)
             if rng.random() >= p_login:
                 continue
