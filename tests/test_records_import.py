@@ -339,3 +339,19 @@ def test_timetable_imported_and_devices_validated(demo, imported, tmp_path):
     assert "duplicate of line 2" in reasons[3]
     assert "is already in" in reasons[4]
     assert "end is not after start" in reasons[5]
+
+
+def test_store_connection_stays_open_after_import(demo, tmp_path):
+    class StoreLike:  # the aggregator's Store exposes its RecordsDB through records_db()
+        def __init__(self, db: RecordsDB):
+            self.db = db
+
+        def records_db(self) -> RecordsDB:
+            return self.db
+
+    rdb = RecordsDB(sqlite3.connect(tmp_path / "s.db"), "sqlite", owns=True)
+    store = StoreLike(rdb)
+    rep = import_records(store, demo / "oneroster", "oneroster", keys=keys(), progress=False)
+    assert rep.ok
+    assert rdb.count("users") == rep.files["users.csv"].inserted  # still usable: not closed by the import
+    rdb.close()

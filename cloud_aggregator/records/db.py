@@ -81,10 +81,13 @@ class RecordsDB:
     def _sql(self, sql: str) -> str:
         return sql.replace("?", "%s") if self.dialect == "postgres" else sql
 
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run one statement; returns the number of rows it changed."""
         cur = self.conn.cursor()
         cur.execute(self._sql(sql), tuple(params))
+        n = cur.rowcount
         cur.close()
+        return n
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         rows = list(rows)
