@@ -355,3 +355,26 @@ def test_store_connection_stays_open_after_import(demo, tmp_path):
     assert rep.ok
     assert rdb.count("users") == rep.files["users.csv"].inserted  # still usable: not closed by the import
     rdb.close()
+
+
+def test_a_crash_mid_file_leaves_the_previous_state(tmp_path):
+    from cloud_aggregator.records.csvsafe import Field, Kind
+    from cloud_aggregator.records.engine import BATCH, import_csv, new_context
+    from cloud_aggregator.records.schema import CATEGORIES
+
+    src = tmp_path / "cats.csv"
+    src.write_text("id\n" + "".join(f"c{i}\n" for i in range(BATCH * 2 + 10)), encoding="utf-8")
+    db = RecordsDB.open(tmp_path / "t.db")
+    ctx = new_context(db, keys(), "test", str(src), progress=False)
+
+    def explode_late(v, _ctx):
+        if v["id"] == f"c{BATCH + 100}":
+            raise RuntimeError("disk on fire")
+        return {"sourced_id": v["id"], "title": "t"}
+
+    with pytest.raises(RuntimeError):
+        import_csv(ctx, src, (Field("id", Kind.ID, True),), CATEGORIES, explode_late)
+    assert db.count("categories") == 0  # the first batch (already sent) was rolled back
+    import_csv(ctx, src, (Field("id", Kind.ID, True),), CATEGORIES, lambda v, _c: {"sourced_id": v["id"], "title": "t"})
+    assert db.count("categories") == BATCH * 2 + 10
+    db.close()
