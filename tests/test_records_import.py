@@ -200,6 +200,11 @@ def test_wrong_key_refused_and_key_file_handling(demo, tmp_path):
         write_key_file(kf)
     with pytest.raises(RecordsKeyError, match="no records key"):
         load_keys(environ={})
+    from cloud_aggregator.records.keys import ensure_key_file
+
+    assert ensure_key_file(kf).fingerprint == k.fingerprint  # existing key kept
+    fresh = ensure_key_file(tmp_path / "sub" / "new.key")
+    assert ensure_key_file(tmp_path / "sub" / "new.key").fingerprint == fresh.fingerprint
 
 
 def test_submission_status_derivation_and_demo_statuses(imported):
