@@ -54,7 +54,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     from edge_agent.pipeline import run_agent
 
-    return run_agent(_load(args.config), max_windows=args.max_windows)
+    return run_agent(_load(args.config), max_windows=args.max_windows, config_path=args.config)
 
 
 def _dispatch(target: str, args: argparse.Namespace) -> int:

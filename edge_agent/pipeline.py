@@ -16,7 +16,9 @@ import threading
 import time
 from datetime import datetime, timezone
 
+from classpulse_contract import Health
 from edge_agent.config import AgentConfig
+from edge_agent.health import cpu_temp_c, disk_free_mb, load1, rss_mb
 from edge_agent.replay import finish_window, window_context
 from edge_agent.stagefactory import load_calibration, make_audio_stage, make_vision_stage
 from edge_agent.windowing import Windower
@@ -119,7 +121,8 @@ class Agent:
         self._lock = threading.Lock()
         self.sensing = threading.Event()
         self.media_t0 = time.time()
-        self.publisher = Publisher(cfg)
+        self.publisher = Publisher(cfg, on_command=self.handle_command)
+        self.config_path: str | None = None
         self.workers: list[StageWorker] = []
         if self.vision is not None:
             self.workers.append(VideoWorker("video", self))
@@ -139,6 +142,48 @@ class Agent:
     def flag(self, ts: float, flag: str) -> None:
         with self._lock:
             self.windower.add_flag(ts, flag)
+
+    def handle_command(self, cmd) -> tuple[bool, str]:  # noqa: ANN001 - classpulse_contract.Command
+        """Authorised commands arrive only on this device's own cmd topic (broker ACL)."""
+        if cmd.command == "set_policy":
+            policy = cmd.args.get("policy")
+            if policy not in ("full", "no-emotion", "off"):
+                return False, f"unknown policy {policy!r}"
+            self.set_policy(policy)
+            return True, f"policy is now {policy}"
+        if cmd.command == "reload_config":
+            if self.config_path is None:
+                return False, "agent was started without a config file"
+            from edge_agent.config import load_agent_config
+
+            new = load_agent_config(self.config_path)
+            self.cfg.schedule = new.schedule
+            self.set_policy(new.policy)
+            return True, "schedule and policy reloaded"
+        return False, f"{cmd.command} is not supported by this agent build"
+
+    def set_policy(self, policy: str) -> None:
+        if policy != self.cfg.policy:
+            log.warning("policy changed from %s to %s", self.cfg.policy, policy)
+        self.cfg.policy = policy  # type: ignore[assignment]
+        versions = dict(self.ctx.model_versions)
+        self.ctx = window_context(self.cfg, versions)
+
+    def health(self) -> Health:
+        w = {x.name: x for x in self.workers}
+        fps = None
+        if "video" in w:
+            fps = round(w["video"].processed / max(1e-6, time.monotonic() - self.started), 3)
+        return Health(
+            device=self.cfg.device.id, ts=datetime.now(timezone.utc),
+            uptime_s=round(time.monotonic() - self.started, 1), cpu_load=load1(), cpu_temp_c=cpu_temp_c(),
+            mem_mb=rss_mb(), disk_free_mb=disk_free_mb(self.cfg.outbox.path.parent), fps=fps,
+            frames_dropped=w["video"].dropped if "video" in w else 0,
+            outbox_depth=self.publisher.outbox.depth(), outbox_dropped=self.publisher.outbox.dropped(),
+            camera_ok=w["video"].source_ok if "video" in w else None,
+            mic_ok=w["audio"].source_ok if "audio" in w else None,
+            sensing=self.sensing.is_set(), policy=self.cfg.policy, model_versions=dict(self.ctx.model_versions),
+        )
 
     def _in_session(self, now: datetime) -> bool:
         from edge_agent.schedule import in_session
@@ -165,9 +210,13 @@ class Agent:
         self.publisher.start()
         for w in self.workers:
             w.start()
+        next_health = 0.0
         try:
             while not stop.is_set():
                 now = time.time()
+                if now >= next_health:
+                    self.publisher.publish_health(self.health())
+                    next_health = now + self.cfg.health_interval_s
                 if self._in_session(datetime.fromtimestamp(now, tz=timezone.utc)):
                     self.sensing.set()
                 else:
@@ -191,7 +240,7 @@ class Agent:
         return 0
 
 
-def run_agent(cfg: AgentConfig, max_windows: int | None = None) -> int:
+def run_agent(cfg: AgentConfig, max_windows: int | None = None, config_path: str | None = None) -> int:
     stop = threading.Event()
 
     def _sig(signum, frame):  # noqa: ANN001
@@ -200,4 +249,6 @@ def run_agent(cfg: AgentConfig, max_windows: int | None = None) -> int:
 
     signal.signal(signal.SIGTERM, _sig)
     signal.signal(signal.SIGINT, _sig)
-    return Agent(cfg).run(max_windows=max_windows, stop=stop)
+    agent = Agent(cfg)
+    agent.config_path = config_path
+    return agent.run(max_windows=max_windows, stop=stop)
