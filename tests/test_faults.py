@@ -36,8 +36,14 @@ def stored_ids(store):
     return [r["msg_id"] for r in rows]
 
 
-def test_broker_outage_buffers_then_delivers_in_order(tmp_path):
-    broker = start_mosquitto(tmp_path / "b")
+@pytest.fixture
+def broker(tmp_path):
+    b = start_mosquitto(tmp_path / "b")
+    yield b
+    b.stop()
+
+
+def test_broker_outage_buffers_then_delivers_in_order(tmp_path, broker):
     with store_for("sqlite", tmp_path) as store:
         ingest = IngestService(AggregatorConfig.model_validate({"mqtt": {"port": broker.port}}), store)
         ingest.start()
@@ -58,11 +64,9 @@ def test_broker_outage_buffers_then_delivers_in_order(tmp_path):
         ids = stored_ids(store)
         assert ids == sorted(ids) == sorted(committed), "arrived out of order or not all"
         ingest.stop()
-    broker.stop()
 
 
-def test_sigkill_mid_stream_loses_nothing_committed(tmp_path):
-    broker = start_mosquitto(tmp_path / "b")
+def test_sigkill_mid_stream_loses_nothing_committed(tmp_path, broker):
     with store_for("sqlite", tmp_path) as store:
         ingest = IngestService(AggregatorConfig.model_validate({"mqtt": {"port": broker.port}}), store)
         ingest.start()
@@ -86,4 +90,3 @@ def test_sigkill_mid_stream_loses_nothing_committed(tmp_path):
         ids = stored_ids(store)
         assert len(ids) == len(set(ids)), "stored twice"
         ingest.stop()
-    broker.stop()
