@@ -77,7 +77,7 @@ class VadConfig(_Section):
     min_silence_ms: int = Field(100, ge=0, le=2000, description="hangover before speech ends")
     min_speech_ms: int = Field(60, ge=10, le=1000, description="shorter blips are dropped")
     gate_db: float = Field(10.0, ge=0, le=40, description="frame must be this far above the noise floor to start speech")
-    stay_gate_db: float = Field(4.0, ge=0, le=40, description="... and this far to continue it")
+    stay_gate_db: float = Field(3.5, ge=0, le=40, description="... and this far to continue it")
     noise_floor_dbfs: float | None = Field(None, description="from calibration; estimated on the fly when null")
     tone_min_speech_s: float = Field(2.0, gt=0, le=10, description="speech collected before one tone prediction")
 

@@ -57,3 +57,24 @@ def test_merge_gaps_only_adds_speech_and_keeps_runs_ordered(bits, gap):
     assert (g | m).sum() == g.sum()
     assert len(runs(g)) <= max(1, len(runs(m))) or not m.any()
     assert count_turns(m, 0.01) <= len(runs(m))
+
+
+def test_calibration_teacher_level_gives_teacher_share():
+    from edge_agent.audio.calibrate import audio_calibration_section
+    from edge_agent.audio.stage import AudioPipelineStage
+    from edge_agent.config import AgentConfig
+    from tests._audio_helpers import chunks, noisy_lesson
+
+    x, scene = noisy_lesson(15.0)
+    sp = scene.speech.repeat(160)[: len(x)]
+    room = x[: int(0.9 * 16000)]  # the lead-in before anyone speaks
+    teacher = x[: len(sp)][np.repeat(scene.teacher, 160)[: len(sp)]]
+    cal = audio_calibration_section(room, teacher)
+    assert -80 < cal["audio"]["noise_floor_dbfs"] < cal["audio"]["teacher"]["level_dbfs"] < 0
+    st = AudioPipelineStage(AgentConfig(policy="no-emotion"), cal)
+    obs = [st.process(t, c, 16000) for t, c in chunks(x)]
+    speech = np.concatenate([o.speech for o in obs])
+    teach = np.concatenate([o.teacher for o in obs])
+    share = talk_summary(speech, 0.01, teach)["teacher_talk_share"]
+    true = scene.teacher.sum() / scene.speech.sum()
+    assert abs(share - true) < 0.15, (share, true)

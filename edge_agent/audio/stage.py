@@ -75,7 +75,7 @@ class AudioPipelineStage:
                        noise_floor_dbfs=floor, engine=v.engine, threads=cfg.models.threads)
         teacher = cal.get("teacher") or {}
         self.teacher_level = teacher.get("level_dbfs")
-        self.teacher_margin = float(teacher.get("margin_db", 6.0))
+        self.teacher_margin = float(teacher.get("margin_db", 3.0))
         self.tone = None
         if cfg.policy == "full":
             manifest = str(cfg.models.manifest) if cfg.models.manifest else None
@@ -90,7 +90,7 @@ class AudioPipelineStage:
             import soxr
 
             x = soxr.resample(x, sample_rate, SR).astype(np.float32)
-        x = np.nan_to_num(x, nan=0.0, posinf=1.0, neginf=-1.0)
+        x = np.clip(np.nan_to_num(x, nan=0.0, posinf=1.0, neginf=-1.0), -1.0, 1.0)
         quality = audio_quality(x)
         x = x - x.mean()  # DC offset must not look like loudness
         speech, db = self.vad(x)

@@ -101,8 +101,8 @@ class NoiseFloor:
 class Vad:
     """Chunk-by-chunk VAD giving one bool per 10 ms frame (``len(samples) // 160`` per call, remainder carried)."""
 
-    def __init__(self, threshold: float = 0.5, neg_threshold: float = 0.35, min_silence_ms: int = 200,
-                 min_speech_ms: int = 60, gate_db: float = 8.0, stay_gate_db: float = 3.0, noise_floor_dbfs: float | None = None,
+    def __init__(self, threshold: float = 0.5, neg_threshold: float = 0.35, min_silence_ms: int = 100,
+                 min_speech_ms: int = 60, gate_db: float = 10.0, stay_gate_db: float = 3.5, noise_floor_dbfs: float | None = None,
                  engine: str = "silero", threads: int = 1):
         self.threshold, self.neg_threshold = threshold, neg_threshold
         self.hang_frames = max(0, min_silence_ms // 10)
