@@ -1,7 +1,7 @@
 """Audio benchmark: real-time factor of the whole audio path and VAD accuracy vs baselines (one run, 1 thread).
 
 For each ``<file>`` with a ``<file-stem>.ref.csv`` next to it, runs
-  * ours: file source → AudioPipelineStage (Silero + hysteresis + noise gate, overlap, tone when available)
+  * ours: file source → AudioPipelineStage (Silero + hysteresis + noise gate, tone when available)
     → window talk summary,
   * baseline ``silero``: Silero ONNX alone, thresholded at 0.5 (no hysteresis, no gate),
   * baseline ``energy``: the energy VAD against an adaptive floor,
@@ -40,18 +40,17 @@ def score(mask: np.ndarray, ref: np.ndarray) -> dict[str, float]:
             "talk_time_error": round(float(m.sum() / max(1, r.sum()) - 1), 4)}
 
 
-def run_stage(path: str, policy: str) -> tuple[np.ndarray, np.ndarray, float, float, dict]:
+def run_stage(path: str, policy: str) -> tuple[np.ndarray, float, float, dict]:
     cfg = AgentConfig(policy=policy)
     t0 = time.perf_counter()
     stage = AudioPipelineStage(cfg, None)
     src = AudioFileSource(path, 16000, cfg.audio.chunk_s)
     obs = [stage.process(c.ts, c.samples, c.sample_rate) for c in src.chunks()]
     sp = np.concatenate([o.speech for o in obs])
-    ov = np.concatenate([o.overlap for o in obs])
-    summary = talk_summary(sp, 0.01, None, ov)
+    summary = talk_summary(sp, 0.01)
     el = time.perf_counter() - t0
     tone_s = sum(o.tone_weight for o in obs)
-    return sp, ov, el / src.duration_s, tone_s, {**summary, "versions": stage.model_versions()}
+    return sp, el / src.duration_s, tone_s, {**summary, "versions": stage.model_versions()}
 
 
 def run_vad(path: str, **kw) -> tuple[np.ndarray, float]:  # noqa: ANN003
@@ -71,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     out: dict[str, dict] = {}
     for f in a.files:
         ref = read_labels(str(Path(f).with_suffix(".ref.csv")))
-        sp, ov, rtf, tone_s, summ = run_stage(f, a.policy)
+        sp, rtf, tone_s, summ = run_stage(f, a.policy)
         sil, sil_rtf = run_vad(f, threshold=0.5, neg_threshold=0.5, min_silence_ms=0, min_speech_ms=10,
                                gate_db=0.0, stay_gate_db=0.0, noise_floor_dbfs=-200.0)
         en, en_rtf = run_vad(f, engine="energy", min_silence_ms=d.min_silence_ms)
@@ -79,9 +78,6 @@ def main(argv: list[str] | None = None) -> int:
              "silero_alone": {**score(sil, ref["speech"]), "rtf": round(sil_rtf, 4)},
              "energy": {**score(en, ref["speech"]), "rtf": round(en_rtf, 4)},
              "summary": summ, "ref_speech_share": round(float(ref["speech"].mean()), 4)}
-        if "overlap" in ref:
-            k = min(len(ov), len(ref["overlap"]))
-            r["overlap_share_ref"] = round(float(ref["overlap"][:k].sum() / max(1, ref["speech"][:k].sum())), 4)
         r["accuracy_vs_energy"] = round(r["ours"]["frame_accuracy"] / max(1e-9, r["energy"]["frame_accuracy"]), 3)
         r["accuracy_vs_silero"] = round(r["ours"]["frame_accuracy"] / max(1e-9, r["silero_alone"]["frame_accuracy"]), 3)
         out[Path(f).stem] = r

@@ -21,7 +21,18 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from edge_agent.audio.synth import (  # noqa: E402
-    FRAME, SR, Line, Scene, active_frames, babble, brown_noise, fan_noise, mix_at_snr, pink_noise, render, write_labels,
+    FRAME,
+    SR,
+    Line,
+    Scene,
+    active_frames,
+    babble,
+    brown_noise,
+    fan_noise,
+    mix_at_snr,
+    pink_noise,
+    render,
+    write_labels,
 )
 
 EN = ["Open your books to page forty.", "Who can explain the answer?", "I think it is seven.",

@@ -54,8 +54,9 @@ def test_stage_output_carries_no_samples():
     st = AudioPipelineStage(AgentConfig(policy="no-emotion"), {"audio": {"teacher": {"level_dbfs": -20}}})
     x, _ = noisy_lesson(10.0)
     o = st.process(0.0, x[:8000], 16000)
-    for name in ("speech", "teacher", "overlap"):
+    for name in ("speech", "teacher"):
         a = getattr(o, name)
         assert a is not None and a.dtype == bool and len(a) == 50
+    assert o.overlap is None  # not estimated (docs/audio.md)
     assert not any(isinstance(v, np.ndarray) and v.dtype.kind == "f" and v.size > 7 for v in
-                   (o.speech, o.teacher, o.overlap, o.tone))
+                   (o.speech, o.teacher, o.tone))

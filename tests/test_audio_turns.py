@@ -1,4 +1,4 @@
-"""Turn counting, silences, teacher attribution and the overlap proxy (pure functions)."""
+"""Turn counting, silences and teacher attribution (pure functions)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,14 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from edge_agent.audio.talk import count_turns, longest_silence_s, merge_gaps, runs, talk_summary, teacher_by_level
+from edge_agent.audio.talk import (
+    count_turns,
+    longest_silence_s,
+    merge_gaps,
+    runs,
+    talk_summary,
+    teacher_by_level,
+)
 
 
 def mask(*spans: tuple[int, int], n: int = 1000) -> np.ndarray:

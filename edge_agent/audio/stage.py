@@ -1,4 +1,8 @@
-"""The audio stage: samples → voice activity, teacher/overlap masks, tone mix, quality flags.
+"""The audio stage: samples → voice activity, teacher mask, tone mix, quality flags.
+
+Overlap/crosstalk is NOT estimated (``overlap=None``): a level-step proxy was
+measured with no skill (bench/README.md, Audio) and was removed rather than
+publish a number that looks meaningful.
 
 Nothing is recorded: each chunk is reduced to 10 ms booleans and (in policy
 ``full``) a tone probability vector; the only samples held across calls are the
@@ -13,7 +17,7 @@ import logging
 
 import numpy as np
 
-from edge_agent.audio.talk import overlap_by_level_step, teacher_by_level
+from edge_agent.audio.talk import teacher_by_level
 from edge_agent.audio.vad import FRAME, SR, Vad
 from edge_agent.config import AgentConfig, VadConfig
 from edge_agent.observations import AudioObservation
@@ -97,10 +101,9 @@ class AudioPipelineStage:
         teacher = None
         if self.teacher_level is not None:
             teacher = teacher_by_level(speech, db, float(self.teacher_level), self.teacher_margin)
-        overlap = overlap_by_level_step(speech, db)
         tone, weight = self._tone(x, speech)
         return AudioObservation(ts=ts, duration_s=len(x) / SR, speech=speech, frame_s=FRAME / SR, tone=tone,
-                                tone_weight=weight, teacher=teacher, overlap=overlap, quality=quality)
+                                tone_weight=weight, teacher=teacher, overlap=None, quality=quality)
 
     def _tone(self, x: np.ndarray, speech: np.ndarray) -> tuple[np.ndarray | None, float]:
         """Collect speech until ``tone_min_speech_s``, then predict once and drop the samples."""

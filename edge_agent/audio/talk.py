@@ -1,4 +1,4 @@
-"""Talk-time analysis on 10 ms masks: turns, longest silence, teacher attribution, overlap (pure functions)."""
+"""Talk-time analysis on 10 ms masks: turns, longest silence, teacher attribution (pure functions)."""
 
 from __future__ import annotations
 
@@ -80,24 +80,4 @@ def teacher_by_level(speech: np.ndarray, db: np.ndarray, level_dbfs: float, marg
         seg = db[s:e][speech[s:e]]
         if e - s >= min_frames and seg.size and np.median(seg) >= level_dbfs - margin_db:
             out[s:e] = speech[s:e]
-    return out
-
-
-def overlap_by_level_step(speech: np.ndarray, db: np.ndarray, step_db: float = 6.0, min_frames: int = 15,
-                          history: int = 50) -> np.ndarray:
-    """Rough crosstalk: a second voice joins a run, raising its level ``step_db`` over the run's recent median.
-
-    A level step is only a proxy (one speaker raising their voice looks the
-    same); docs/audio.md says so and bench/README.md gives its measured error.
-    """
-    out = np.zeros(len(speech), bool)
-    for s, e in runs(speech):
-        if e - s < history + min_frames:
-            continue
-        seg = db[s:e]
-        ref = np.array([np.median(seg[max(0, i - history):i]) if i >= history else np.inf for i in range(len(seg))])
-        hit = seg > ref + step_db
-        for a, b in runs(hit):
-            if b - a >= min_frames:
-                out[s + a:s + b] = True
     return out
