@@ -62,7 +62,7 @@ class AudioConfig(_Section):
 
 class VisionConfig(_Section):
     min_detection_confidence: float = Field(0.5, ge=0, le=1)
-    tiles: list[tuple[int, int]] = Field(default_factory=lambda: [(1, 1)], description="grids to run, e.g. [[1,1],[3,3]]")
+    tiles: list[tuple[int, int]] = Field(default_factory=lambda: [(1, 1), (3, 3)], description="grids to run, e.g. [[1,1],[3,3]]")
     tile_overlap: float = Field(0.2, ge=0, lt=0.9)
     attention_cone_deg: float = Field(30.0, gt=0, le=90)
 

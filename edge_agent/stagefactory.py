@@ -20,7 +20,7 @@ def load_calibration(cfg: AgentConfig) -> dict | None:
 def make_vision_stage(cfg: AgentConfig, calibration: dict | None) -> VisionStage:
     from edge_agent.vision.stage import FaceCountStage
 
-    return FaceCountStage(cfg.vision)
+    return FaceCountStage(cfg, calibration)
 
 
 def make_audio_stage(cfg: AgentConfig, calibration: dict | None) -> AudioStage:

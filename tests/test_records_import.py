@@ -200,6 +200,11 @@ def test_wrong_key_refused_and_key_file_handling(demo, tmp_path):
         write_key_file(kf)
     with pytest.raises(RecordsKeyError, match="no records key"):
         load_keys(environ={})
+    from cloud_aggregator.records.keys import ensure_key_file
+
+    assert ensure_key_file(kf).fingerprint == k.fingerprint  # existing key kept
+    fresh = ensure_key_file(tmp_path / "sub" / "new.key")
+    assert ensure_key_file(tmp_path / "sub" / "new.key").fingerprint == fresh.fingerprint
 
 
 def test_submission_status_derivation_and_demo_statuses(imported):
@@ -339,3 +344,42 @@ def test_timetable_imported_and_devices_validated(demo, imported, tmp_path):
     assert "duplicate of line 2" in reasons[3]
     assert "is already in" in reasons[4]
     assert "end is not after start" in reasons[5]
+
+
+def test_store_connection_stays_open_after_import(demo, tmp_path):
+    class StoreLike:  # the aggregator's Store exposes its RecordsDB through records_db()
+        def __init__(self, db: RecordsDB):
+            self.db = db
+
+        def records_db(self) -> RecordsDB:
+            return self.db
+
+    rdb = RecordsDB(sqlite3.connect(tmp_path / "s.db"), "sqlite", owns=True)
+    store = StoreLike(rdb)
+    rep = import_records(store, demo / "oneroster", "oneroster", keys=keys(), progress=False)
+    assert rep.ok
+    assert rdb.count("users") == rep.files["users.csv"].inserted  # still usable: not closed by the import
+    rdb.close()
+
+
+def test_a_crash_mid_file_leaves_the_previous_state(tmp_path):
+    from cloud_aggregator.records.csvsafe import Field, Kind
+    from cloud_aggregator.records.engine import BATCH, import_csv, new_context
+    from cloud_aggregator.records.schema import CATEGORIES
+
+    src = tmp_path / "cats.csv"
+    src.write_text("id\n" + "".join(f"c{i}\n" for i in range(BATCH * 2 + 10)), encoding="utf-8")
+    db = RecordsDB.open(tmp_path / "t.db")
+    ctx = new_context(db, keys(), "test", str(src), progress=False)
+
+    def explode_late(v, _ctx):
+        if v["id"] == f"c{BATCH + 100}":
+            raise RuntimeError("disk on fire")
+        return {"sourced_id": v["id"], "title": "t"}
+
+    with pytest.raises(RuntimeError):
+        import_csv(ctx, src, (Field("id", Kind.ID, True),), CATEGORIES, explode_late)
+    assert db.count("categories") == 0  # the first batch (already sent) was rolled back
+    import_csv(ctx, src, (Field("id", Kind.ID, True),), CATEGORIES, lambda v, _c: {"sourced_id": v["id"], "title": "t"})
+    assert db.count("categories") == BATCH * 2 + 10
+    db.close()

@@ -42,6 +42,7 @@ def import_records(store_or_db: Any, folder: str | Path, kind: str, *, keys: Rec
     keys = keys or load_keys(cfg)
     path = Path(folder)
     db = RecordsDB.open(store_or_db)
+    opened_here = isinstance(store_or_db, (str, Path))  # a store's or caller's connection stays open
     try:
         started = now_utc()
         ctx = new_context(db, keys, kind, str(path), progress=progress,
@@ -73,7 +74,7 @@ def import_records(store_or_db: Any, folder: str | Path, kind: str, *, keys: Rec
                 import_timetable(ctx, path / "timetable.csv")
         return finish(ctx, started)
     finally:
-        if db is not store_or_db:
+        if opened_here:
             db.close()
 
 

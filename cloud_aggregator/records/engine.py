@@ -102,82 +102,104 @@ def import_csv(ctx: ImportContext, path: Path, fields: Sequence[Field], table: T
         rep.errors.append(str(e))
         return
     rep.warnings.extend(src.notes)
+    writer = _Writer(ctx, table, name)
+    # Without a merge rule rows stream to the database (only key → line is kept for duplicate checks);
+    # with one (LMS sums) rows wait until the file is read.
     pending: dict[tuple[Any, ...], tuple[int, dict[str, Any]]] = {}
+    seen: dict[tuple[Any, ...], int] = {}
     deletes: dict[tuple[Any, ...], int] = {}
     bar = tqdm(src, desc=f"import {name}", unit=" rows", file=sys.stderr, disable=not ctx.progress,
                mininterval=0.5, leave=False)
-    for item in bar:
-        counts.rows += 1
-        if isinstance(item, BadRow):
-            rep.reject(name, item.line, item.reason, item.raw)
-            continue
-        try:
-            row = to_row(item.values, ctx)
-        except RowError as e:
-            rep.reject(name, item.line, str(e), item.raw)
-            continue
-        for w in item.warnings:
-            rep.warnings.append(f"{name}:{item.line}: {w}")
-        key = tuple(row[c] for c in table.pk)
-        if row.get(DELETE):
-            if key in pending or key in deletes:
-                rep.reject(name, item.line, "same key appears earlier in this file", item.raw)
-                continue
-            deletes[key] = item.line
-            continue
-        if key in pending or key in deletes:
-            first_line, first = pending.get(key, (deletes.get(key, 0), {}))
-            if merge is not None and key in pending:
-                pending[key] = (first_line, merge(first, row))
-                counts.merged += 1
-            else:
-                rep.reject(name, item.line, f"duplicate of line {first_line} (same {', '.join(table.pk)})",
-                           item.raw)
-            continue
-        pending[key] = (item.line, row)
-    bar.close()
-    _write(ctx, table, name, pending, deletes)
-
-
-def _write(ctx: ImportContext, table: Table, name: str, pending: dict[tuple[Any, ...], tuple[int, dict[str, Any]]],
-           deletes: dict[tuple[Any, ...], int]) -> None:
-    counts = ctx.report.counts(name)
-    db = ctx.db
-    existing = db.existing_hashes(table)
-    batch: list[dict[str, Any]] = []
-    content = [c for c in table.column_names if c not in ("row_hash", "import_run")]
-    encrypted = [c for c in content if c.endswith(ENCRYPTED_SUFFIX)]
     try:
-        for key, (_line, row) in pending.items():
-            h = ctx.keys.row_hash({c: row.get(c) for c in content})
-            old = existing.get(key)
-            if old == h:
-                counts.unchanged += 1
+        for item in bar:
+            counts.rows += 1
+            if isinstance(item, BadRow):
+                rep.reject(name, item.line, item.reason, item.raw)
                 continue
-            if old is None:
-                counts.inserted += 1
+            try:
+                row = to_row(item.values, ctx)
+            except RowError as e:
+                rep.reject(name, item.line, str(e), item.raw)
+                continue
+            for w in item.warnings:
+                rep.warnings.append(f"{name}:{item.line}: {w}")
+            key = tuple(row[c] for c in table.pk)
+            first_line = seen.get(key) or deletes.get(key)
+            if row.get(DELETE):
+                if first_line is not None:
+                    rep.reject(name, item.line, f"same key as line {first_line}", item.raw)
+                    continue
+                deletes[key] = item.line
+                continue
+            if first_line is not None:
+                if merge is not None and key in pending:
+                    pending[key] = (first_line, merge(pending[key][1], row))
+                    counts.merged += 1
+                else:
+                    rep.reject(name, item.line, f"duplicate of line {first_line} (same {', '.join(table.pk)})",
+                               item.raw)
+                continue
+            seen[key] = item.line
+            if merge is not None:
+                pending[key] = (item.line, row)
             else:
-                counts.updated += 1
-            out = dict(row)
-            for c in encrypted:
-                if isinstance(out.get(c), dict):
-                    out[c] = ctx.keys.encrypt(out[c])
-            out["row_hash"] = h
-            out["import_run"] = ctx.run_id
-            batch.append(out)
-            if len(batch) >= BATCH:
-                db.upsert_many(table, batch)
-                batch = []
-        db.upsert_many(table, batch)
-        gone = [k for k in deletes if k in existing]
-        db.delete_many(table, gone)
-        counts.deleted += len(deletes)
-        if len(gone) < len(deletes):
-            ctx.report.warnings.append(f"{name}: {len(deletes) - len(gone)} 'tobedeleted' row(s) were not present")
-        db.commit()
-    except Exception:
-        db.rollback()
+                writer.put(key, row)
+        for key, (_line, row) in pending.items():
+            writer.put(key, row)
+        writer.finish(deletes)
+    except BaseException:
+        ctx.db.rollback()
         raise
+    finally:
+        bar.close()
+
+
+class _Writer:
+    """Classifies rows (inserted/updated/unchanged by row hash) and upserts them in batches; no commit
+    until :meth:`finish`, so one file is one transaction."""
+
+    def __init__(self, ctx: ImportContext, table: Table, name: str):
+        self.ctx, self.table = ctx, table
+        self.counts = ctx.report.counts(name)
+        self.name = name
+        self.existing = ctx.db.existing_hashes(table)
+        self.content = [c for c in table.column_names if c not in ("row_hash", "import_run")]
+        self.encrypted = [c for c in self.content if c.endswith(ENCRYPTED_SUFFIX)]
+        self.batch: list[dict[str, Any]] = []
+
+    def put(self, key: tuple[Any, ...], row: dict[str, Any]) -> None:
+        keys = self.ctx.keys
+        h = keys.row_hash({c: row.get(c) for c in self.content})
+        old = self.existing.get(key)
+        if old == h:
+            self.counts.unchanged += 1
+            return
+        if old is None:
+            self.counts.inserted += 1
+        else:
+            self.counts.updated += 1
+        out = dict(row)
+        for c in self.encrypted:
+            if isinstance(out.get(c), dict):
+                out[c] = keys.encrypt(out[c])
+        out["row_hash"] = h
+        out["import_run"] = self.ctx.run_id
+        self.batch.append(out)
+        if len(self.batch) >= BATCH:
+            self.ctx.db.upsert_many(self.table, self.batch)
+            self.batch = []
+
+    def finish(self, deletes: dict[tuple[Any, ...], int]) -> None:
+        db = self.ctx.db
+        db.upsert_many(self.table, self.batch)
+        self.batch = []
+        gone = [k for k in deletes if k in self.existing]
+        db.delete_many(self.table, gone)
+        self.counts.deleted += len(deletes)
+        if len(gone) < len(deletes):
+            self.ctx.report.warnings.append(
+                f"{self.name}: {len(deletes) - len(gone)} 'tobedeleted' row(s) were not present")
+        db.commit()
 
 
 def write_derived(ctx: ImportContext, table: Table, rows: Sequence[dict[str, Any]], label: str) -> None:
@@ -185,9 +207,15 @@ def write_derived(ctx: ImportContext, table: Table, rows: Sequence[dict[str, Any
     pending: dict[tuple[Any, ...], tuple[int, dict[str, Any]]] = {}
     for r in rows:
         pending.setdefault(tuple(r[c] for c in table.pk), (0, r))
-    counts = ctx.report.counts(label)
-    counts.rows += len(pending)
-    _write(ctx, table, label, pending, {})
+    ctx.report.counts(label).rows += len(pending)
+    writer = _Writer(ctx, table, label)
+    try:
+        for key, (_line, row) in pending.items():
+            writer.put(key, row)
+        writer.finish({})
+    except BaseException:
+        ctx.db.rollback()
+        raise
 
 
 def cached(ctx: ImportContext, key: str, build: Callable[[], Any]) -> Any:

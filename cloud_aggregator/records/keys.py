@@ -140,3 +140,14 @@ def load_keys(config: RecordsConfig | None = None, environ: dict[str, str] | Non
         return RecordsKeys.from_text(Path(path).read_text())
     except OSError as e:
         raise RecordsKeyError(f"cannot read records key file {path}: {e.strerror or e}") from None
+
+
+def ensure_key_file(path: str | Path) -> RecordsKeys:
+    """The key in ``path``, creating it (mode 0600) on first use — for demos and first-run set-up."""
+    p = Path(path)
+    if p.exists():
+        try:
+            return RecordsKeys.from_text(p.read_text())
+        except OSError as e:
+            raise RecordsKeyError(f"cannot read records key file {p}: {e.strerror or e}") from None
+    return write_key_file(p)

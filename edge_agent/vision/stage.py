@@ -1,8 +1,8 @@
-"""First vision stage: count faces with MediaPipe's full-range face detector.
+"""Vision stage: tiled face detection → ephemeral tracks → coarse head pose → attention.
 
-This is the foundation slice; tiling, head pose, expression and hand raises
-deepen it (see docs/ARCHITECTURE.md). Quality flags come from cheap frame
-statistics so a dark or frozen camera is reported rather than read as an empty room.
+Quality flags come from cheap frame statistics so a dark or frozen camera is
+reported rather than read as an empty room. Expression and hand-raise models are
+not part of this build yet (see README "What works").
 """
 
 from __future__ import annotations
@@ -10,8 +10,11 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from edge_agent.config import VisionConfig
+from edge_agent.config import AgentConfig, VisionConfig
 from edge_agent.observations import FaceObservation, FrameObservation
+from edge_agent.vision.faces import TiledFaceDetector
+from edge_agent.vision.pose import attentive, yaw_pitch_from_keypoints
+from edge_agent.vision.tracking import FaceTracker
 
 DARK_MEAN = 25.0
 BRIGHT_MEAN = 235.0
@@ -32,33 +35,43 @@ def frame_quality(gray: np.ndarray) -> frozenset[str]:
 
 
 class FaceCountStage:
-    """Whole-frame MediaPipe face detection (full-range model, bundled in the wheel)."""
+    """Faces, tracks and attention per frame."""
 
-    def __init__(self, cfg: VisionConfig):
-        import mediapipe as mp
-
-        self._det = mp.solutions.face_detection.FaceDetection(
-            model_selection=1, min_detection_confidence=cfg.min_detection_confidence
-        )
-        self._version = f"mediapipe-face-full-{mp.__version__}"
+    def __init__(self, cfg: VisionConfig | AgentConfig, calibration: dict | None = None):
+        vcfg = cfg.vision if isinstance(cfg, AgentConfig) else cfg
+        self.cfg = vcfg
+        cal = calibration or {}
+        self.board_yaw = float(cal.get("board_yaw_deg", 0.0))
+        self.board_pitch = float(cal.get("board_pitch_deg", 0.0))
+        self.detector = TiledFaceDetector(vcfg.tiles, vcfg.tile_overlap, vcfg.min_detection_confidence)
+        self.tracker = FaceTracker()
+        self._last_gray: np.ndarray | None = None
 
     def process(self, ts: float, image_bgr: np.ndarray) -> FrameObservation:
         h, w = image_bgr.shape[:2]
         gray = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2GRAY)
-        quality = frame_quality(gray)
-        res = self._det.process(cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB))
+        quality = set(frame_quality(gray))
+        small = cv2.resize(gray, (64, 36))
+        if self._last_gray is not None and np.abs(small.astype(int) - self._last_gray).max() == 0:
+            quality.add("frozen")
+        self._last_gray = small.astype(int)
+        dets = self.detector.detect(cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB))
+        ids = self.tracker.update([d.box for d in dets])
         faces = []
-        for d in res.detections or ():
-            bb = d.location_data.relative_bounding_box
-            faces.append(FaceObservation(box=(bb.xmin * w, bb.ymin * h, bb.width * w, bb.height * h),
-                                         score=float(d.score[0])))
-        return FrameObservation(ts=ts, faces=tuple(faces), quality=quality, width=w, height=h)
+        for d, tid in zip(dets, ids, strict=True):
+            yp = yaw_pitch_from_keypoints(d.keypoints)
+            att = None if yp is None else attentive(yp[0], yp[1], self.board_yaw, self.board_pitch,
+                                                    self.cfg.attention_cone_deg)
+            faces.append(FaceObservation(box=d.box, score=d.score, track_id=tid,
+                                         yaw=None if yp is None else round(yp[0], 1),
+                                         pitch=None if yp is None else round(yp[1], 1), attentive=att))
+        return FrameObservation(ts=ts, faces=tuple(faces), quality=frozenset(quality), width=w, height=h)
 
     def reset_window(self) -> None:
-        pass
+        self.tracker.reset()
 
     def model_versions(self) -> dict[str, str]:
-        return {"faces": self._version}
+        return {"faces": self.detector.version}
 
     def close(self) -> None:
-        self._det.close()
+        self.detector.close()
