@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from edge_agent.audio.talk import merge_gaps
+
 SR = 16000
 FRAME = 160  # 10 ms at 16 kHz
 
@@ -51,19 +53,7 @@ def active_frames(x: np.ndarray, below_peak_db: float = 35.0, bridge_frames: int
     rms = np.sqrt(np.mean(x[: n * FRAME].reshape(n, FRAME).astype(np.float64) ** 2, axis=1) + 1e-12)
     db = 20 * np.log10(rms)
     act = db > db.max() - below_peak_db
-    return bridge(act, bridge_frames)
-
-
-def bridge(mask: np.ndarray, max_gap: int) -> np.ndarray:
-    """Fill False runs shorter than ``max_gap`` that lie between two True runs."""
-    out = mask.copy()
-    idx = np.flatnonzero(mask)
-    if idx.size < 2:
-        return out
-    gaps = np.diff(idx)
-    for i in np.flatnonzero((gaps > 1) & (gaps <= max_gap)):
-        out[idx[i]:idx[i + 1]] = True
-    return out
+    return merge_gaps(act, bridge_frames)
 
 
 def pink_noise(n: int, rng: np.random.Generator) -> np.ndarray:

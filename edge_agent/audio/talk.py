@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import numpy as np
 
+from edge_agent.window import speech_segments
 
-def runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    """[start, end) index ranges where ``mask`` is True."""
-    if mask.size == 0:
-        return []
-    edges = np.diff(np.concatenate(([0], mask.astype(np.int8), [0])))
-    return list(zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist(), strict=True))
+runs = speech_segments  # [start, end) ranges where a mask is True
+
+
+def drop_short(mask: np.ndarray, min_frames: int) -> np.ndarray:
+    """Remove speech runs shorter than ``min_frames`` that lie fully inside the array (clicks, door bangs)."""
+    out = mask.copy()
+    for s, e in runs(mask):
+        if e - s < min_frames and s > 0 and e < len(mask):
+            out[s:e] = False
+    return out
 
 
 def merge_gaps(mask: np.ndarray, max_gap: int) -> np.ndarray:

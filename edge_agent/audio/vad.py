@@ -23,6 +23,8 @@ from collections import deque
 
 import numpy as np
 
+from edge_agent.audio.talk import drop_short
+
 SR = 16000
 FRAME = 160  # 10 ms
 WIN = 512  # Silero window at 16 kHz (32 ms)
@@ -183,15 +185,3 @@ class Vad:
             mask[j] = self._on
         self.floor.update(db)
         return drop_short(mask, self.min_speech_frames), db
-
-
-def drop_short(mask: np.ndarray, min_frames: int) -> np.ndarray:
-    """Remove speech runs shorter than ``min_frames`` that lie fully inside the array (clicks, door bangs)."""
-    if min_frames <= 1 or not mask.any():
-        return mask
-    out = mask.copy()
-    edges = np.diff(np.concatenate(([0], mask.astype(np.int8), [0])))
-    for s, e in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True):
-        if e - s < min_frames and s > 0 and e < len(mask):
-            out[s:e] = False
-    return out
