@@ -77,7 +77,9 @@ def main(argv: list[str] | None = None) -> int:
         r = {"ours": {**score(sp, ref["speech"]), "rtf": round(rtf, 4), "tone_seconds": round(tone_s, 1)},
              "silero_alone": {**score(sil, ref["speech"]), "rtf": round(sil_rtf, 4)},
              "energy": {**score(en, ref["speech"]), "rtf": round(en_rtf, 4)},
-             "summary": summ, "ref_speech_share": round(float(ref["speech"].mean()), 4)}
+             "summary": summ, "ref_speech_share": round(float(ref["speech"].mean()), 4),
+             "ref_turns": talk_summary(ref["speech"], 0.01)["speech_turns"],
+             "ref_longest_silence_s": talk_summary(ref["speech"], 0.01)["longest_silence_s"]}
         r["accuracy_vs_energy"] = round(r["ours"]["frame_accuracy"] / max(1e-9, r["energy"]["frame_accuracy"]), 3)
         r["accuracy_vs_silero"] = round(r["ours"]["frame_accuracy"] / max(1e-9, r["silero_alone"]["frame_accuracy"]), 3)
         out[Path(f).stem] = r

@@ -114,3 +114,26 @@ def test_device_loss_and_recovery():
     assert False in kinds, "the outage must be reported as chunks without samples"
     assert src.reopens >= 1 and kinds[-1], "the source must come back after the device returns"
     assert "audio_overflow" in flags and src.overflows >= 1
+
+
+def test_calibration_cli_from_files(tmp_path, capsys):
+    import argparse
+
+    import yaml
+
+    from edge_agent.audio.calibrate import main
+    from tests._audio_helpers import noisy_lesson
+
+    x, _ = noisy_lesson(15.0)
+    sf.write(tmp_path / "room.wav", x[:14000], 16000)
+    sf.write(tmp_path / "teacher.wav", x[16000:16000 * 5], 16000)
+    out = tmp_path / "cal.yaml"
+    rc = main(argparse.Namespace(room=str(tmp_path / "room.wav"), teacher=str(tmp_path / "teacher.wav"),
+                                 seconds=4.0, out=str(out)))
+    assert rc == 0
+    sec = yaml.safe_load(out.read_text())["audio"]
+    assert sec["noise_floor_dbfs"] < sec["teacher"]["level_dbfs"]
+    sf.write(tmp_path / "quiet.wav", np.zeros(16000 * 3, np.float32), 16000)
+    rc = main(argparse.Namespace(room=str(tmp_path / "room.wav"), teacher=str(tmp_path / "quiet.wav"),
+                                 seconds=2.0, out=None))
+    assert rc == 2 and "less than 1 s of speech" in capsys.readouterr().err
