@@ -48,27 +48,60 @@ def load_audio_file(path: str, sample_rate: int) -> np.ndarray:
 
 
 class AudioFileSource:
+    """A WAV/FLAC/OGG file read block by block (a 45-minute lesson never sits in memory whole).
+
+    Another sample rate is resampled with a streaming soxr resampler and reported
+    as ``resampled``/``native_rate`` for health; the analysis always runs at ``sample_rate``.
+    """
+
     is_live = False
 
     def __init__(self, path: str, sample_rate: int, chunk_s: float):
+        import soundfile as sf
+
         self.path = path
         self.sample_rate = sample_rate
         self.chunk_s = chunk_s
-        self._samples, self.native_rate = read_audio_file(path, sample_rate)
-        self.resampled = self.native_rate != sample_rate  # reported in health; analysis runs at sample_rate
+        info = sf.info(path)  # raises on a missing/undecodable file, before any thread starts
+        self.native_rate = int(info.samplerate)
+        self._frames = int(info.frames)
+        self.resampled = self.native_rate != sample_rate
         self.overflows = 0
+        self._closed = False
 
     @property
     def duration_s(self) -> float:
-        return len(self._samples) / self.sample_rate
+        return self._frames / self.native_rate
 
     def chunks(self) -> Iterator[AudioChunk]:
+        import soundfile as sf
+
         n = max(1, int(round(self.chunk_s * self.sample_rate)))
-        for i in range(0, len(self._samples), n):
-            yield AudioChunk(i / self.sample_rate, self._samples[i:i + n], self.sample_rate)
+        block = max(1, int(round(self.chunk_s * self.native_rate)))
+        rs = None
+        if self.resampled:
+            import soxr
+
+            rs = soxr.ResampleStream(self.native_rate, self.sample_rate, 1, dtype="float32")
+        pending = np.zeros(0, np.float32)
+        pos = 0
+        with sf.SoundFile(self.path) as f:
+            while not self._closed:
+                data = f.read(block, dtype="float32", always_2d=True)
+                last = len(data) < block
+                x = data.mean(axis=1).astype(np.float32)
+                if rs is not None:
+                    x = rs.resample_chunk(x, last=last)
+                pending = np.concatenate([pending, x])
+                while len(pending) >= n or (last and len(pending)):
+                    yield AudioChunk(pos / self.sample_rate, pending[:n], self.sample_rate)
+                    pos += min(n, len(pending))
+                    pending = pending[n:]
+                if last:
+                    break
 
     def close(self) -> None:
-        self._samples = np.zeros(0, np.float32)
+        self._closed = True
 
 
 class PyAudioBackend:
