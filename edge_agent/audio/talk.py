@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+
 def runs(mask: np.ndarray) -> list[tuple[int, int]]:
     """[start, end) ranges where ``mask`` is True (window.py may import this; it must not import window)."""
     edges = np.diff(np.concatenate(([0], np.asarray(mask, dtype=np.int8), [0])))
