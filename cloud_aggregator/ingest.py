@@ -90,7 +90,7 @@ class IngestService:
                                 keyfile=str(m.tls.key_file) if m.tls.key_file else None)
         self.client.max_inflight_messages_set(1000)
         self.client.max_queued_messages_set(0)
-        self.client.reconnect_delay_set(1, 30)
+        self.client.reconnect_delay_set(1, 8)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = lambda *a, **k: self.connected.clear()
         self.client.on_message = self._on_message

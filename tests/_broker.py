@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import socket
@@ -65,7 +66,10 @@ def start_mosquitto(tmp: Path, extra: str = "", port: int | None = None, persist
     tmp.mkdir(parents=True, exist_ok=True)
     conf = tmp / f"mosquitto-{port}.conf"
     lines = [f"persistence {'true' if persistence else 'false'}", f"persistence_location {tmp}/",
+             "autosave_interval 1", "autosave_on_changes true",
              "log_dest stderr"]
+    if os.geteuid() == 0:  # mosquitto would drop to its own user and could not write its store here
+        lines.append("user root")
     if "listener" not in extra:
         lines += [f"listener {port} 127.0.0.1", "allow_anonymous true"]
     conf.write_text("\n".join(lines) + "\n" + extra.replace("{port}", str(port)) + "\n", encoding="utf-8")
