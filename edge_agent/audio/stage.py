@@ -134,7 +134,3 @@ class AudioPipelineStage:
         self.vad.reset()
         self.tone = None
 
-
-def EnergyVadStage(cfg: VadConfig) -> AudioPipelineStage:  # noqa: N802 - kept for the foundation's stagefactory
-    """Energy-only stage (the foundation's name); prefer AudioPipelineStage(cfg, calibration)."""
-    return AudioPipelineStage(AgentConfig(vad=cfg.model_copy(update={"engine": "energy"})), None)
