@@ -61,6 +61,18 @@ def findings(blob: bytes, where: str = "") -> list[str]:
     return out
 
 
+def _contract_fields() -> set[str]:
+    from classpulse_contract.v1 import MESSAGE_TYPES, ZoneStat
+
+    names: set[str] = set()
+    for model in (*MESSAGE_TYPES.values(), ZoneStat):
+        names |= {f.alias or n for n, f in model.model_fields.items()}
+    return names
+
+
+CONTRACT_FIELDS = _contract_fields()
+
+
 def scan_json_payload(payload: bytes, where: str = "payload") -> list[str]:
     out = findings(payload, where)
     try:
@@ -76,8 +88,8 @@ def scan_json_payload(payload: bytes, where: str = "payload") -> list[str]:
                 walk(v, f"{path}[{i}]")
         elif isinstance(x, dict):
             for k, v in x.items():
-                if re.search(r"(image|frame|crop|pixel|jpeg|png|audio|sample|pcm|wave|embedding|landmark|mesh)",
-                             str(k), re.I):
+                if k not in CONTRACT_FIELDS and re.search(
+                        r"(image|frame|crop|pixel|jpeg|png|audio|sample|pcm|wave|embedding|landmark|mesh)", str(k), re.I):
                     out.append(f"{where}: suspicious key {path}.{k}")
                 walk(v, f"{path}.{k}")
         elif isinstance(x, str) and len(x) > 512:
