@@ -7,12 +7,14 @@ import sys
 import textwrap
 
 import numpy as np
+import pytest
 
 from edge_agent.audio.stage import AudioPipelineStage
 from edge_agent.config import AgentConfig
 from tests._audio_helpers import chunks, noisy_lesson
 
 
+@pytest.mark.privacy
 def test_no_emotion_does_not_import_or_load_tone_model():
     # a fresh interpreter, so nothing else in the test session has imported the tone module already
     code = textwrap.dedent("""
@@ -60,3 +62,24 @@ def test_stage_output_carries_no_samples():
     assert o.overlap is None  # not estimated (docs/audio.md)
     assert not any(isinstance(v, np.ndarray) and v.dtype.kind == "f" and v.size > 7 for v in
                    (o.speech, o.teacher, o.tone))
+
+
+@pytest.mark.privacy
+def test_stage_keeps_no_audio_between_chunks():
+    """After each chunk the stage holds < 32 ms of samples (VAD remainder); nothing else audio-like."""
+    st = AudioPipelineStage(AgentConfig(policy="no-emotion"), None)
+    x, _ = noisy_lesson(10.0)
+
+    def float_arrays(obj, depth=0):
+        for v in vars(obj).values():
+            if isinstance(v, np.ndarray) and v.dtype.kind == "f":
+                yield v
+            elif hasattr(v, "__dict__") and depth < 2 and not callable(v):
+                yield from float_arrays(v, depth + 1)
+            elif isinstance(v, list):
+                yield from (a for a in v if isinstance(a, np.ndarray))
+
+    for t, c in chunks(x, 0.37):
+        st.process(t, c, 16000)
+        held = sum(a.size for a in float_arrays(st) if a.size > 2 * 128)  # Silero state is 2x128 floats
+        assert held < 512 + 160, held

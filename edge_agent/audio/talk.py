@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from edge_agent.window import speech_segments
 
-runs = speech_segments  # [start, end) ranges where a mask is True
+def runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """[start, end) ranges where ``mask`` is True (window.py may import this; it must not import window)."""
+    edges = np.diff(np.concatenate(([0], np.asarray(mask, dtype=np.int8), [0])))
+    return list(zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist(), strict=True))
 
 
 def drop_short(mask: np.ndarray, min_frames: int) -> np.ndarray:
