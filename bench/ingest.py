@@ -171,7 +171,6 @@ def ingest_drain(cfg: AggregatorConfig, expected: int | None, timeout: float, re
     svc.subscribe_stored(lambda new: t.__setitem__("last", time.time()))
     svc.start()
     deadline = time.monotonic() + timeout
-    quiet_since = None
     while time.monotonic() < deadline:
         s = svc.stats
         if expected is not None and s.received >= expected and s.stored + s.duplicates + s.dead_letters >= expected:
