@@ -93,6 +93,8 @@ class AudioWorker(StageWorker):
                 if not self.agent.sensing.is_set():
                     continue
                 self.source_ok = chunk.samples is not None
+                for f in chunk.flags:
+                    self.agent.flag(now, f)
                 if chunk.samples is None:
                     self.agent.flag(now, "no_mic")
                 else:
