@@ -82,6 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--start", help="wall-clock time of the recording's first sample (ISO 8601); default now")
     rp.set_defaults(func=_cmd_replay)
 
+    ca = sub.add_parser("calibrate-audio", help="measure the room's noise floor (and teacher level) into a calibration file")
+    from edge_agent.audio.calibrate import add_arguments as add_calibrate_arguments
+
+    add_calibrate_arguments(ca)
+    ca.set_defaults(func=lambda a: _dispatch("edge_agent.audio.calibrate:main", a))
+
     c = sub.add_parser("config", help="configuration tools")
     csub = c.add_subparsers(dest="config_cmd", required=True)
     cc = csub.add_parser("check", help="validate a config file and print every problem with its key path")
