@@ -20,6 +20,7 @@ from classpulse_contract import Health
 from edge_agent.config import AgentConfig
 from edge_agent.health import cpu_temp_c, disk_free_mb, load1, rss_mb
 from edge_agent.replay import finish_window, window_context
+from edge_agent.sdnotify import Watchdog, notify
 from edge_agent.stagefactory import load_calibration, make_audio_stage, make_vision_stage
 from edge_agent.windowing import Windower
 
@@ -50,7 +51,6 @@ class VideoWorker(StageWorker):
 
         cfg = self.agent.cfg
         src = open_video_source(cfg.video.source or "", cfg.video.width, cfg.video.height, cfg.video.target_fps)
-        stage = self.agent.vision
         t_start = time.monotonic()
         try:
             for frame in src.frames():
@@ -65,7 +65,8 @@ class VideoWorker(StageWorker):
                 if frame.image is None:
                     self.agent.flag(now, "no_camera")
                 else:
-                    obs = stage.process(now, frame.image)
+                    with self.agent.stage_lock:
+                        obs = self.agent.vision.process(now, frame.image)
                     frame.image = None  # the frame leaves memory with this iteration
                     self.agent.add_frame(obs)
                     self.processed += 1
@@ -82,7 +83,6 @@ class AudioWorker(StageWorker):
 
         cfg = self.agent.cfg
         src = open_audio_source(cfg.audio.source or "", cfg.audio.sample_rate, cfg.audio.chunk_s)
-        stage = self.agent.audio
         try:
             for chunk in src.chunks():
                 if self._stop_evt.is_set():
@@ -93,10 +93,14 @@ class AudioWorker(StageWorker):
                 if not self.agent.sensing.is_set():
                     continue
                 self.source_ok = chunk.samples is not None
+                for f in chunk.flags:
+                    self.agent.flag(now, f)
                 if chunk.samples is None:
                     self.agent.flag(now, "no_mic")
                 else:
-                    self.agent.add_chunk(stage.process(now, chunk.samples, chunk.sample_rate))
+                    with self.agent.stage_lock:
+                        obs = self.agent.audio.process(now, chunk.samples, chunk.sample_rate)
+                    self.agent.add_chunk(obs)
                     chunk.samples = None
                     self.processed += 1
                 self.last_progress = time.monotonic()
@@ -109,14 +113,11 @@ class Agent:
         from edge_agent.mqtt_session import Publisher
 
         self.cfg = cfg
-        calibration = load_calibration(cfg)
-        self.vision = make_vision_stage(cfg, calibration) if cfg.video.source else None
-        self.audio = make_audio_stage(cfg, calibration) if cfg.audio.source else None
-        versions: dict[str, str] = {}
-        for st in (self.vision, self.audio):
-            if st is not None:
-                versions.update(st.model_versions())
-        self.ctx = window_context(cfg, versions)
+        self.stage_lock = threading.RLock()
+        self.calibration = load_calibration(cfg)
+        self.vision = make_vision_stage(cfg, self.calibration) if cfg.video.source else None
+        self.audio = make_audio_stage(cfg, self.calibration) if cfg.audio.source else None
+        self.ctx = window_context(cfg, self._versions())
         self.windower = Windower(cfg.window_s)
         self._lock = threading.Lock()
         self.sensing = threading.Event()
@@ -162,12 +163,27 @@ class Agent:
             return True, "schedule and policy reloaded"
         return False, f"{cmd.command} is not supported by this agent build"
 
+    def _versions(self) -> dict[str, str]:
+        versions: dict[str, str] = {}
+        for st in (self.vision, self.audio):
+            if st is not None:
+                versions.update(st.model_versions())
+        return versions
+
     def set_policy(self, policy: str) -> None:
-        if policy != self.cfg.policy:
-            log.warning("policy changed from %s to %s", self.cfg.policy, policy)
-        self.cfg.policy = policy  # type: ignore[assignment]
-        versions = dict(self.ctx.model_versions)
-        self.ctx = window_context(self.cfg, versions)
+        """Switch policy; stages are rebuilt so that leaving ``full`` unloads the emotion models."""
+        old = self.cfg.policy
+        if policy == old:
+            return
+        log.warning("policy changed from %s to %s", old, policy)
+        with self.stage_lock:
+            self.cfg.policy = policy  # type: ignore[assignment]
+            for attr, make in (("vision", make_vision_stage), ("audio", make_audio_stage)):
+                st = getattr(self, attr)
+                if st is not None:
+                    st.close()
+                    setattr(self, attr, make(self.cfg, self.calibration))
+            self.ctx = window_context(self.cfg, self._versions())
 
     def health(self) -> Health:
         w = {x.name: x for x in self.workers}
@@ -211,9 +227,18 @@ class Agent:
         for w in self.workers:
             w.start()
         next_health = 0.0
+        # the watchdog is fed only while every running stage makes progress (or sensing is paused by the timetable)
+        watchdog = Watchdog(stall_s=max(30.0, 3 * (1 / max(self.cfg.video.target_fps, 0.1))))
+        notify("READY=1")
         try:
             while not stop.is_set():
                 now = time.time()
+                mono = time.monotonic()
+                for w in self.workers:
+                    paused = not self.sensing.is_set()
+                    watchdog.progress(w.name, mono if paused else w.last_progress)
+                watchdog.progress("main", mono)
+                watchdog.tick(mono)
                 if now >= next_health:
                     self.publisher.publish_health(self.health())
                     next_health = now + self.cfg.health_interval_s
@@ -229,6 +254,7 @@ class Agent:
                     break
                 stop.wait(0.25)
         finally:
+            notify("STOPPING=1")
             for w in self.workers:
                 w.stop()
             for w in self.workers:

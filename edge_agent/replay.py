@@ -92,6 +92,8 @@ def replay(cfg: AgentConfig, video: str | None, audio: str | None, out: Path,
                     windower.add_frame(vstage.process(ts, item.image))  # type: ignore[attr-defined]
             else:
                 assert astage is not None  # noqa: S101
+                for f in item.flags:  # type: ignore[attr-defined]
+                    windower.add_flag(ts, f)
                 if item.samples is None:  # type: ignore[attr-defined]
                     windower.add_flag(ts, "no_mic")
                 else:

@@ -72,8 +72,13 @@ def test_hand_raise_counts_once_per_episode():
 
 
 def test_speech_turns_and_share():
-    speech = np.array([0] * 10 + [1] * 20 + [0] * 5 + [1] * 15 + [0] * 50, dtype=bool)
+    # 400 ms of speech, a 400 ms pause (a turn change), 400 ms of speech, then 700 ms of silence
+    speech = np.array([0] * 10 + [1] * 40 + [0] * 40 + [1] * 40 + [0] * 70, dtype=bool)
     a = build_aggregate(ctx("no-emotion"), 1, T0, T0 + timedelta(seconds=60), [],
                         [AudioObservation(ts=0.0, duration_s=1.0, speech=speech)])
-    assert a.speech_turns == 2 and a.speech_share == pytest.approx(0.35)
-    assert a.longest_silence_s == pytest.approx(0.5)
+    assert a.speech_turns == 2 and a.speech_share == pytest.approx(0.4)
+    assert a.longest_silence_s == pytest.approx(0.7)
+    short_pause = np.array([1] * 40 + [0] * 10 + [1] * 40, dtype=bool)  # 100 ms: same sentence
+    b = build_aggregate(ctx("no-emotion"), 1, T0, T0 + timedelta(seconds=60), [],
+                        [AudioObservation(ts=0.0, duration_s=1.0, speech=short_pause)])
+    assert b.speech_turns == 1

@@ -96,6 +96,7 @@ def main() -> None:
                              early_stopping=False)
 
     results = {}
+    loso_preds = {}
     for kind in ("lr_0.1", "lr_0.3", "lr_1.0", "mlp_1.0", "mlp_3.0"):
         for use_aug in (False, True):
             preds = np.zeros_like(y)
@@ -108,6 +109,7 @@ def main() -> None:
                 sc = StandardScaler().fit(Xtr)
                 m = make(kind).fit(sc.transform(Xtr), ytr)
                 preds[te] = m.predict(sc.transform(X[te]))
+            loso_preds[f"{kind}{'+aug' if use_aug else ''}"] = preds.copy()
             results[f"{kind}{'+aug' if use_aug else ''}"] = {"uar": round(uar(y, preds), 4),
                                                              "accuracy": round(float((preds == y).mean()), 4)}
             print(kind, use_aug, results[f"{kind}{'+aug' if use_aug else ''}"], file=sys.stderr)
@@ -144,7 +146,32 @@ def main() -> None:
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "voice_tone.tflite").write_bytes(conv.convert())
-    report = {"loso": results, "chosen": best, "n_features": int(X.shape[1]), "n_files": int(len(y)),
+    bp = loso_preds[best]
+    per_class = {c: round(float((bp[y == i] == i).mean()), 4) for i, c in enumerate(CLASSES)}
+    per_speaker = {s: round(uar(y[spk == s], bp[spk == s]), 4) for s in sorted(set(spk))}
+    cm = np.zeros((7, 7), int)
+    for t, q in zip(y, bp, strict=True):
+        cm[t, q] += 1
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 4.5))
+    ax.imshow(cm / cm.sum(axis=1, keepdims=True), cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(7), CLASSES, rotation=45, ha="right")
+    ax.set_yticks(range(7), CLASSES)
+    for i in range(7):
+        for j in range(7):
+            ax.text(j, i, cm[i, j], ha="center", va="center", fontsize=8)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(f"voice tone, leave-one-speaker-out (UAR {results[best]['uar']:.2f})")
+    fig.tight_layout()
+    fig.savefig(out_dir / "confusion_loso.png", dpi=100)
+    report_extra = {"per_class_recall_loso": per_class, "uar_by_speaker_loso": per_speaker,
+                    "confusion_loso": cm.tolist()}
+    report = {**report_extra, "loso": results, "chosen": best, "n_features": int(X.shape[1]), "n_files": int(len(y)),
               "minutes": round((time.time() - t0) / 60, 1)}
     (out_dir / "train_report.json").write_text(json.dumps(report, indent=2))
     print(json.dumps({"chosen": best, **results[best]}))
