@@ -16,12 +16,29 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
+from datetime import datetime, timedelta, timezone  # noqa: E402
+
 import paho.mqtt.client as mqtt  # noqa: E402
 from _broker import start_mosquitto  # noqa: E402
-from test_ops_publisher import agg, cfg  # noqa: E402
 
-from classpulse_contract.v1 import dumps  # noqa: E402
+from classpulse_contract.v1 import Aggregate, dumps  # noqa: E402
+from edge_agent.config import AgentConfig  # noqa: E402
 from edge_agent.mqtt_session import Publisher  # noqa: E402
+
+T0 = datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc)
+
+
+def agg(i: int) -> Aggregate:
+    return Aggregate(msg_id=i, site="s1", room="r1", device="d1", window_start=T0 + timedelta(minutes=i),
+                     window_end=T0 + timedelta(minutes=i + 1), policy="no-emotion", k_anonymity=5, n_faces=3)
+
+
+def cfg(tmp: Path, port: int) -> AgentConfig:
+    return AgentConfig.model_validate({
+        "device": {"id": "d1", "site": "s1", "room": "r1"},
+        "mqtt": {"host": "127.0.0.1", "port": port, "reconnect_min_s": 0.1, "reconnect_max_s": 0.5},
+        "outbox": {"path": str(tmp / "outbox.db"), "max_messages": 100_000},
+    })
 
 
 def bare_paho(port: int, n: int) -> float:
@@ -41,7 +58,7 @@ def bare_paho(port: int, n: int) -> float:
 def outbox_rate(tmp: Path, port: int, n: int) -> float:
     p = Publisher(cfg(tmp, port))
     p.start()
-    while not p.connected:
+    while not p.connected.is_set():
         time.sleep(0.01)
     aggs = [agg(i) for i in range(n)]
     t = time.perf_counter()
@@ -58,16 +75,18 @@ def recovery_s(tmp: Path, n: int) -> dict:
     b = start_mosquitto(tmp / "rec")
     p = Publisher(cfg(tmp / "rec", b.port))
     p.start()
-    while not p.connected:
+    while not p.connected.is_set():
         time.sleep(0.01)
     b.stop()
+    while p.connected.is_set():
+        time.sleep(0.005)
     for i in range(n):
         p.submit(agg(i))
     time.sleep(1.0)
     t = time.perf_counter()
-    b._launch()
-    up = time.perf_counter()
-    while not p.connected:
+    b.start()  # returns once the port accepts; the agent may already be reconnecting
+    up = t
+    while not p.connected.is_set():
         time.sleep(0.005)
     reconnected = time.perf_counter() - up
     while p.outbox.depth():

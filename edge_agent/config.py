@@ -62,16 +62,32 @@ class AudioConfig(_Section):
 
 class VisionConfig(_Section):
     min_detection_confidence: float = Field(0.5, ge=0, le=1)
-    tiles: list[tuple[int, int]] = Field(default_factory=lambda: [(1, 1)], description="grids to run, e.g. [[1,1],[3,3]]")
+    tiles: list[tuple[int, int]] = Field(default_factory=lambda: [(1, 1), (3, 3)], description="grids to run, e.g. [[1,1],[3,3]]")
     tile_overlap: float = Field(0.2, ge=0, lt=0.9)
     attention_cone_deg: float = Field(30.0, gt=0, le=90)
 
 
 class VadConfig(_Section):
-    frame_ms: int = Field(30, ge=10, le=100)
-    threshold_db_above_floor: float = Field(12.0, ge=0)
+    """Voice activity; defaults measured on ../shared/data/vad (see bench/README.md, Audio)."""
+
+    engine: Literal["silero", "energy"] = Field("silero", description="silero falls back to energy if its model is missing")
+    frame_ms: int = Field(10, ge=10, le=10, description="output frame; fixed at 10 ms (reference labels' grid)")
+    threshold: float = Field(0.5, gt=0, lt=1, description="Silero probability to enter speech")
+    neg_threshold: float = Field(0.35, gt=0, lt=1, description="probability below which speech may end")
+    min_silence_ms: int = Field(100, ge=0, le=2000, description="hangover before speech ends")
+    min_speech_ms: int = Field(60, ge=10, le=1000, description="shorter blips are dropped")
+    gate_db: float = Field(10.0, ge=0, le=40, description="frame must be this far above the noise floor to start speech")
+    stay_gate_db: float = Field(3.5, ge=0, le=40, description="... and this far to continue it")
     noise_floor_dbfs: float | None = Field(None, description="from calibration; estimated on the fly when null")
-    hangover_frames: int = Field(8, ge=0)
+    tone_min_speech_s: float = Field(2.0, gt=0, le=10, description="speech collected before one tone prediction")
+
+    @model_validator(mode="after")
+    def _hysteresis(self) -> VadConfig:
+        if self.neg_threshold > self.threshold:
+            raise ValueError("neg_threshold must not exceed threshold")
+        if self.stay_gate_db > self.gate_db:
+            raise ValueError("stay_gate_db must not exceed gate_db")
+        return self
 
 
 class EngagementWeights(_Section):

@@ -1,205 +1,178 @@
-"""MQTT session for one device: outbox draining at QoS 1, retained status + LWT, commands.
+"""MQTT session of one device: outbox draining at QoS 1, retained status with last will, health, commands.
 
-Ordering: exactly one aggregate is in flight at a time; the next leaves only after the PUBACK for the
-previous one deleted it from the outbox. That gives strict order across reconnects and crashes at the cost of
-one round trip per window (windows are 30-60 s apart, so throughput is never the limit). A message whose
-PUBACK was lost is sent again after reconnect; the aggregator de-duplicates on (device, msg_id).
-Reconnects use exponential backoff with full jitter so a school's boxes do not stampede a restarted broker.
+Limits, said plainly (as paho-mqtt's own docs do):
+* Delivery is at-least-once. A message whose PUBACK was lost is sent again after
+  reconnecting; the aggregator stores each ``(device, msg_id)`` once, so the store
+  sees it exactly once.
+* Messages leave strictly in outbox order, one in flight at a time: throughput is
+  bounded by the broker round trip (hundreds per second on a LAN), far above the
+  one aggregate per window a classroom produces, and it keeps ordering simple.
+* Health messages are not queued: a stale health reading is worth nothing.
 """
 
 from __future__ import annotations
 
 import logging
 import random
-import ssl
 import threading
+import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 
 import paho.mqtt.client as mqtt
 
-from classpulse_contract.v1 import (
-    Aggregate,
-    Command,
-    CommandResult,
-    ContractError,
-    Health,
-    Status,
-    dumps,
-    parse_message,
-    topic,
-)
+from classpulse_contract import Aggregate, Command, CommandResult, ContractError, Health, Status, dumps, topic
+from classpulse_contract.v1 import parse_message
 from edge_agent.config import AgentConfig
 from edge_agent.outbox import Outbox
 
 log = logging.getLogger(__name__)
+PUBACK_TIMEOUT_S = 10.0
+AGENT_VERSION = "0.1.0"
 
 CommandHandler = Callable[[Command], tuple[bool, str]]
 
 
-def backoff_delay(attempt: int, lo: float, hi: float, rng: random.Random | None = None) -> float:
-    """Full-jitter exponential backoff: uniform(lo, min(hi, lo * 2**attempt))."""
-    r = rng or random
-    return r.uniform(lo, min(hi, lo * (2 ** min(attempt, 30))))
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
 
 
 class Publisher:
-    """Durable publisher the pipeline hands aggregates to. ``submit`` returns once the outbox committed."""
-
-    def __init__(self, cfg: AgentConfig, agent_version: str = "0.1.0") -> None:
+    def __init__(self, cfg: AgentConfig, on_command: CommandHandler | None = None):
         self.cfg = cfg
         d = cfg.device
-        self._t = {k: topic(d.site, d.room, d.id, k) for k in ("agg", "status", "health", "cmd", "cmd/result")}
+        self.topics = {k: topic(d.site, d.room, d.id, k) for k in ("agg", "status", "health", "cmd", "cmd/result")}
         self.outbox = Outbox(cfg.outbox.path, cfg.outbox.max_messages)
-        self.agent_version = agent_version
-        self._handler: CommandHandler | None = None
+        self.on_command = on_command
+        self.connected = threading.Event()
+        self._wake = threading.Event()
         self._stop = threading.Event()
-        self._connected = threading.Event()
-        self._inflight: tuple[int, int] | None = None  # (mid, outbox row id)
-        self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
-        self.connects = 0
-        self._client = self._make_client()
+        self.published = 0
+        self.client = self._make_client()
 
-    # -- public API -------------------------------------------------------------------------------
-    def on_command(self, handler: CommandHandler) -> None:
-        """Register ``handler(cmd) -> (ok, detail)``; its result is published on cmd/result."""
-        self._handler = handler
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="mqtt-session", daemon=True)
-        self._thread.start()
-
-    def submit(self, agg: Aggregate) -> int:
-        """Commit the aggregate to the outbox (durable on return); it is published when the broker is up."""
-        return self.outbox.put(self._t["agg"], dumps(agg))
-
-    def publish_health(self, h: Health) -> None:
-        """Best effort, QoS 0: health is periodic and stale health is worthless after an outage."""
-        if self._connected.is_set():
-            self._client.publish(self._t["health"], dumps(h), qos=0)
-
-    @property
-    def connected(self) -> bool:
-        return self._connected.is_set()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        """Publish retained offline, disconnect cleanly (the LWT is not sent on a clean disconnect)."""
-        if self._connected.is_set():
-            info = self._client.publish(self._t["status"], dumps(self._status("offline")), qos=1, retain=True)
-            try:
-                info.wait_for_publish(timeout=2)
-            except (RuntimeError, ValueError):
-                pass
-        self._stop.set()
-        if self._thread:
-            self._thread.join(timeout)
-        try:
-            self._client.disconnect()
-        except Exception as e:  # noqa: BLE001 - already gone
-            log.debug("disconnect: %s", e)
-        self.outbox.close()
-
-    # -- internals --------------------------------------------------------------------------------
-    def _status(self, state: str) -> Status:
-        return Status(device=self.cfg.device.id, state=state, ts=datetime.now(timezone.utc),
-                      agent_version=self.agent_version, policy=self.cfg.policy)
+    def _status(self, state: str) -> bytes:
+        return dumps(Status(device=self.cfg.device.id, state=state, ts=_now(), agent_version=AGENT_VERSION,
+                            policy=self.cfg.policy))
 
     def _make_client(self) -> mqtt.Client:
         m = self.cfg.mqtt
-        c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.cfg.device.id, clean_session=True)
+        c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"cp-{self.cfg.device.id}",
+                        clean_session=False, protocol=mqtt.MQTTv311)
         if m.username:
-            pw = m.password_file.read_text().strip() if m.password_file else None
-            c.username_pw_set(m.username, pw)
-        if m.tls:
-            c.tls_set(
-                ca_certs=str(m.tls.ca_file),
-                certfile=str(m.tls.cert_file) if m.tls.cert_file else None,
-                keyfile=str(m.tls.key_file) if m.tls.key_file else None,
-                cert_reqs=ssl.CERT_REQUIRED,
-            )
+            password = m.password_file.read_text(encoding="utf-8").strip() if m.password_file else None
+            c.username_pw_set(m.username, password)
+        if m.tls is not None:
+            c.tls_set(ca_certs=str(m.tls.ca_file),
+                      certfile=str(m.tls.cert_file) if m.tls.cert_file else None,
+                      keyfile=str(m.tls.key_file) if m.tls.key_file else None)
             c.tls_insecure_set(m.tls.insecure_skip_verify)
-        c.will_set(self._t["status"], dumps(self._status("offline")), qos=1, retain=True)
-        c.max_inflight_messages_set(20)
+        # The will must be a fixed payload; "offline" without a timestamp is the honest form.
+        c.will_set(self.topics["status"],
+                   dumps(Status(device=self.cfg.device.id, state="offline", policy=self.cfg.policy)),
+                   qos=1, retain=True)
+        # Jitter the first retry so a school's devices do not reconnect in lock-step after a broker restart.
+        c.reconnect_delay_set(min_delay=max(1, int(m.reconnect_min_s * random.uniform(1.0, 3.0))),  # noqa: S311
+                              max_delay=int(m.reconnect_max_s))
         c.on_connect = self._on_connect
         c.on_disconnect = self._on_disconnect
-        c.on_publish = self._on_publish
         c.on_message = self._on_message
         return c
 
-    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:  # noqa: ANN001
+    # ---------------------------------------------------------------- callbacks (paho network thread)
+    def _on_connect(self, client, userdata, flags, reason_code, properties=None) -> None:  # noqa: ANN001
         if reason_code.is_failure:
             log.warning("broker refused connection: %s", reason_code)
             return
-        self.connects += 1
-        client.publish(self._t["status"], dumps(self._status("online")), qos=1, retain=True)
-        client.subscribe(self._t["cmd"], qos=1)
-        with self._lock:
-            self._inflight = None
-        self._connected.set()
+        log.info("connected to %s:%s", self.cfg.mqtt.host, self.cfg.mqtt.port)
+        client.publish(self.topics["status"], self._status("online"), qos=1, retain=True)
+        client.subscribe(self.topics["cmd"], qos=1)
+        self.connected.set()
+        self._wake.set()
 
-    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:  # noqa: ANN001
-        self._connected.clear()
-        with self._lock:
-            self._inflight = None
-
-    def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:  # noqa: ANN001
-        with self._lock:
-            inflight = self._inflight
-            if inflight and inflight[0] == mid:
-                self.outbox.delete(inflight[1])
-                self._inflight = None
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties=None) -> None:  # noqa: ANN001
+        self.connected.clear()
+        if not self._stop.is_set():
+            log.warning("disconnected from broker (%s); will reconnect", reason_code)
 
     def _on_message(self, client, userdata, msg) -> None:  # noqa: ANN001
+        if msg.topic != self.topics["cmd"]:
+            return
         try:
             cmd, _ = parse_message(msg.payload, "classpulse.cmd")
         except ContractError as e:
-            log.warning("rejected command: %s", e)
+            log.warning("ignored malformed command: %s", e.reason)
             return
         assert isinstance(cmd, Command)  # noqa: S101
-        if self._handler is None:
-            ok, detail = (True, "pong") if cmd.command == "ping" else (False, "no handler for commands")
-        else:
+        ok, detail = (True, "pong") if cmd.command == "ping" else (False, "no handler")
+        if cmd.command != "ping" and self.on_command is not None:
             try:
-                ok, detail = self._handler(cmd)
-            except Exception as e:  # noqa: BLE001 - a failing command must be reported, not crash the session
-                ok, detail = False, f"{type(e).__name__}: {e}"[:1024]
-        res = CommandResult(cmd_id=cmd.cmd_id, device=self.cfg.device.id, ok=ok, detail=detail[:1024],
-                            ts=datetime.now(timezone.utc))
-        client.publish(self._t["cmd/result"], dumps(res), qos=1)
+                ok, detail = self.on_command(cmd)
+            except Exception as e:  # noqa: BLE001 - a failed command is reported, never fatal
+                ok, detail = False, f"{type(e).__name__}: {e}"
+        res = CommandResult(cmd_id=cmd.cmd_id, device=self.cfg.device.id, ok=ok, detail=detail[:1000], ts=_now())
+        client.publish(self.topics["cmd/result"], dumps(res), qos=1)
 
-    def _drain_one(self) -> None:
-        with self._lock:
-            if self._inflight is not None or not self._connected.is_set():
-                return
-            row = self.outbox.peek()
-            if row is None:
-                return
-            info = self._client.publish(row.topic, row.payload, qos=1)
-            if info.rc == mqtt.MQTT_ERR_SUCCESS:
-                self._inflight = (info.mid, row.id)
+    # ---------------------------------------------------------------- public API
+    def start(self) -> None:
+        self.client.connect_async(self.cfg.mqtt.host, self.cfg.mqtt.port, keepalive=self.cfg.mqtt.keepalive_s)
+        self.client.loop_start()
+        self._thread = threading.Thread(target=self._drain, name="outbox-drain", daemon=True)
+        self._thread.start()
 
-    def _run(self) -> None:
-        m = self.cfg.mqtt
-        attempt = 0
+    def submit(self, agg: Aggregate) -> int:
+        """Commit the aggregate to the outbox (durable when this returns), then wake the sender."""
+        rid = self.outbox.put(self.topics["agg"], dumps(agg))
+        self._wake.set()
+        return rid
+
+    def publish_health(self, health: Health) -> bool:
+        if not self.connected.is_set():
+            return False
+        return self.client.publish(self.topics["health"], dumps(health), qos=1).rc == mqtt.MQTT_ERR_SUCCESS
+
+    def _drain(self) -> None:
         while not self._stop.is_set():
-            try:
-                self._client.connect(m.host, m.port, keepalive=m.keepalive_s)
-            except (OSError, ssl.SSLError) as e:
-                delay = backoff_delay(attempt, m.reconnect_min_s, m.reconnect_max_s)
-                log.info("broker %s:%s unreachable (%s); retry in %.1fs", m.host, m.port, e, delay)
-                attempt += 1
-                self._stop.wait(delay)
+            if not self.connected.wait(timeout=0.5):
                 continue
-            while not self._stop.is_set():
-                rc = self._client.loop(timeout=0.05)
-                if rc != mqtt.MQTT_ERR_SUCCESS:
-                    break
-                if self._connected.is_set():
-                    attempt = 0
-                self._drain_one()
-            self._connected.clear()
-            if not self._stop.is_set():
-                delay = backoff_delay(attempt, m.reconnect_min_s, m.reconnect_max_s)
-                attempt += 1
-                self._stop.wait(delay)
+            rows = self.outbox.oldest(1)
+            if not rows:
+                self._wake.wait(timeout=1.0)
+                self._wake.clear()
+                continue
+            row = rows[0]
+            info = self.client.publish(row.topic, row.payload, qos=1, retain=row.retain)
+            if info.rc != mqtt.MQTT_ERR_SUCCESS:
+                time.sleep(0.5)
+                continue
+            try:
+                info.wait_for_publish(timeout=PUBACK_TIMEOUT_S)
+            except (RuntimeError, ValueError):
+                pass
+            if info.is_published():
+                self.outbox.delete(row.id)
+                self.published += 1
+            else:
+                time.sleep(0.5)  # not acknowledged: it stays first in line and goes again
+
+    def flush(self, timeout: float) -> bool:
+        """Wait until the outbox is empty (tests, clean shutdown)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.outbox.depth() == 0:
+                return True
+            self._wake.set()
+            time.sleep(0.05)
+        return self.outbox.depth() == 0
+
+    def stop(self, flush_timeout: float = 5.0) -> None:
+        if self.connected.is_set():
+            self.flush(flush_timeout)
+            self.client.publish(self.topics["status"], self._status("offline"), qos=1, retain=True).wait_for_publish(2)
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=PUBACK_TIMEOUT_S + 1)
+        self.client.disconnect()
+        self.client.loop_stop()
+        self.outbox.close()

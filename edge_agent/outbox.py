@@ -1,17 +1,17 @@
-"""SQLite outbox: every aggregate is committed here before it is published.
+"""SQLite outbox: every aggregate is committed here before it may be published.
 
-WAL + synchronous=FULL: a classroom box loses power without warning, and an aggregate arrives only once per
-30-60 s window, so paying one fsync per commit costs nothing measurable while NORMAL could lose the last
-committed windows on power loss (WAL mode with NORMAL is only durable up to the last checkpoint/sync).
-Rows are deleted only after the broker's PUBACK. The table is bounded: when full, the OLDEST row is dropped
-(fresh data is worth more to teachers than week-old data) and the drop is counted in ``meta`` for health.
+WAL with ``synchronous=FULL``: one fsync per aggregate (about one a minute) costs
+nothing measurable, and unlike NORMAL it keeps the last committed aggregate
+through a power cut, which is the promise the outbox exists to keep. Rows leave
+oldest first and are deleted only once the broker acknowledged them. When the
+outbox is full the oldest rows are dropped, and the drops are counted in health.
+Only contract-validated aggregate JSON is ever written here.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,55 +21,52 @@ class OutboxRow:
     id: int
     topic: str
     payload: bytes
+    retain: bool
 
 
 class Outbox:
-    """Thread-safe, ordered, bounded, crash-safe queue of (topic, payload)."""
-
-    def __init__(self, path: str | Path, max_messages: int = 100_000) -> None:
+    def __init__(self, path: Path | str, max_messages: int = 100_000):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.max_messages = max_messages
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None, timeout=30)
+        self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute(
-            "CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY AUTOINCREMENT,"
-            " topic TEXT NOT NULL, payload BLOB NOT NULL, created REAL NOT NULL)"
+            "CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, topic TEXT NOT NULL, "
+            "payload BLOB NOT NULL, retain INTEGER NOT NULL DEFAULT 0, created REAL NOT NULL DEFAULT ((julianday('now') - 2440587.5) * 86400.0))"
         )
-        self._db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)")
-        self._db.execute("INSERT OR IGNORE INTO meta VALUES ('dropped', 0)")
+        self._db.execute("CREATE TABLE IF NOT EXISTS outbox_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)")
 
-    def put(self, topic: str, payload: bytes) -> int:
-        """Commit one message (durable when this returns); drop the oldest rows if over the bound."""
+    def put(self, topic: str, payload: bytes, retain: bool = False) -> int:
+        """Commit one message; returns its id. Drops (and counts) the oldest rows beyond the bound."""
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                cur = self._db.execute(
-                    "INSERT INTO outbox (topic, payload, created) VALUES (?, ?, ?)", (topic, payload, time.time())
-                )
-                (depth,) = self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()
-                excess = depth - self.max_messages
+                cur = self._db.execute("INSERT INTO outbox (topic, payload, retain) VALUES (?, ?, ?)",
+                                       (topic, payload, int(retain)))
+                rid = int(cur.lastrowid or 0)
+                excess = self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0] - self.max_messages
                 if excess > 0:
+                    self._db.execute("DELETE FROM outbox WHERE id IN (SELECT id FROM outbox ORDER BY id LIMIT ?)",
+                                     (excess,))
                     self._db.execute(
-                        "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox ORDER BY id LIMIT ?)", (excess,)
-                    )
-                    self._db.execute("UPDATE meta SET value = value + ? WHERE key='dropped'", (excess,))
+                        "INSERT INTO outbox_meta (key, value) VALUES ('dropped', ?) "
+                        "ON CONFLICT(key) DO UPDATE SET value = value + excluded.value", (excess,))
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
-            return int(cur.lastrowid or 0)
+            return rid
 
-    def peek(self) -> OutboxRow | None:
-        """Oldest undelivered message, or None."""
+    def oldest(self, limit: int = 1) -> list[OutboxRow]:
         with self._lock:
-            row = self._db.execute("SELECT id, topic, payload FROM outbox ORDER BY id LIMIT 1").fetchone()
-        return OutboxRow(row[0], row[1], bytes(row[2])) if row else None
+            rows = self._db.execute("SELECT id, topic, payload, retain FROM outbox ORDER BY id LIMIT ?",
+                                    (limit,)).fetchall()
+        return [OutboxRow(int(r[0]), r[1], bytes(r[2]), bool(r[3])) for r in rows]
 
     def delete(self, row_id: int) -> None:
-        """Forget a message; call only once the broker acknowledged it (PUBACK)."""
         with self._lock:
             self._db.execute("DELETE FROM outbox WHERE id = ?", (row_id,))
 
@@ -79,7 +76,8 @@ class Outbox:
 
     def dropped(self) -> int:
         with self._lock:
-            return int(self._db.execute("SELECT value FROM meta WHERE key='dropped'").fetchone()[0])
+            row = self._db.execute("SELECT value FROM outbox_meta WHERE key = 'dropped'").fetchone()
+        return int(row[0]) if row else 0
 
     def close(self) -> None:
         with self._lock:

@@ -16,6 +16,7 @@ from statistics import median
 import numpy as np
 
 from classpulse_contract import EXPRESSION_CLASSES, TONE_CLASSES, Aggregate, ZoneStat
+from edge_agent.audio.talk import count_turns
 from edge_agent.config import EngagementWeights
 from edge_agent.engagement import engagement_index, participation_rate
 from edge_agent.observations import AudioObservation, FrameObservation
@@ -112,7 +113,8 @@ def audio_summary(chunks: Sequence[AudioObservation]) -> dict[str, float | int |
     if speech.size == 0:
         return {"speech_share": None, "speech_turns": 0, "longest_silence_s": None,
                 "overlap_share": None, "teacher_talk_share": None}
-    segs = speech_segments(speech)
+    te_all = (np.concatenate([c.teacher for c in chunks])  # type: ignore[misc]
+              if all(c.teacher is not None for c in chunks) else None)
     silences = speech_segments(~speech)
     longest = max((e - s for s, e in silences), default=0) * frame_s
     overlap = teacher = None
@@ -125,7 +127,7 @@ def audio_summary(chunks: Sequence[AudioObservation]) -> dict[str, float | int |
         teacher = round(float((te & speech).sum() / n_speech), 4)
     return {
         "speech_share": round(float(speech.mean()), 4),
-        "speech_turns": len(segs),
+        "speech_turns": count_turns(speech, frame_s, te_all),
         "longest_silence_s": round(float(longest), 2),
         "overlap_share": overlap,
         "teacher_talk_share": teacher,

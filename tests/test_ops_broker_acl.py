@@ -7,19 +7,36 @@ import ssl
 import subprocess
 import threading
 import time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
 from _broker import start_mosquitto
 from _ops_pki import make_pki
-from test_ops_publisher import agg, wait_for
 
-from classpulse_contract.v1 import dumps, parse_message, topic
+from classpulse_contract.v1 import Aggregate, dumps, parse_message, topic
 from edge_agent.config import AgentConfig
 from edge_agent.mqtt_session import Publisher
 
 pytestmark = pytest.mark.security
+T0 = datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc)
+
+
+def agg(i: int) -> Aggregate:
+    return Aggregate(msg_id=i, site="s1", room="r1", device="d1", window_start=T0 + timedelta(minutes=i),
+                     window_end=T0 + timedelta(minutes=i + 1), policy="no-emotion", k_anonymity=5, n_faces=3)
+
+
+def wait_for(pred, timeout: float = 10.0) -> bool:  # noqa: ANN001
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred():
+            return True
+        time.sleep(0.05)
+    return False
+
+
 ACL = Path(__file__).resolve().parents[1] / "systemd" / "mosquitto" / "classpulse.acl"
 USERS = {"d1": "pw-d1", "d2": "pw-d2", "aggregator": "pw-agg"}
 
@@ -34,9 +51,10 @@ def secure_broker(tmp_path):
     acl = tmp_path / "acl"
     shutil.copy(ACL, acl)
     b = start_mosquitto(
-        tmp_path, conf_extra=f"allow_anonymous false\npassword_file {pw}\nacl_file {acl}\n",
-        listener_opts=f"cafile {pki}/ca.crt\ncertfile {pki}/broker.crt\nkeyfile {pki}/broker.key\n"
-                      "require_certificate true\n")
+        tmp_path / "broker", persistence=False,
+        extra=f"listener {{port}} 127.0.0.1\nallow_anonymous false\npassword_file {pw}\nacl_file {acl}\n"
+              f"cafile {pki}/ca.crt\ncertfile {pki}/broker.crt\nkeyfile {pki}/broker.key\n"
+              "require_certificate true\n")
     yield b, pki
     b.stop()
 

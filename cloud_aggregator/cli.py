@@ -1,0 +1,141 @@
+"""``cloud-aggregator`` command line: run, demo, config check, import, eval, notice.
+
+Each command parses its arguments here and calls one function in the module that owns the work.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from classpulse_contract.config_io import ConfigError
+
+
+def _cfg(path: str | None):
+    from cloud_aggregator.config import load_aggregator_config
+
+    return load_aggregator_config(path)
+
+
+def _cmd_config_check(args: argparse.Namespace) -> int:
+    cfg = _cfg(args.file)
+    print(json.dumps({"ok": True, "store": cfg.store.backend, "broker": f"{cfg.mqtt.host}:{cfg.mqtt.port}"}))
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from cloud_aggregator.server import serve
+
+    return serve(_cfg(args.config))
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from cloud_aggregator.demo import run_demo
+
+    return run_demo(Path(args.data), port=args.port, agents=args.agents, duration_s=args.duration)
+
+
+def _cmd_import(args: argparse.Namespace) -> int:
+    from cloud_aggregator.records.api import run_import
+    from cloud_aggregator.store import Store
+
+    cfg = _cfg(args.config)
+    store = Store.open(cfg.store)
+    try:
+        return run_import(args, store=store, config=cfg.records)
+    finally:
+        store.close()
+
+
+def _cmd_demo_school(args: argparse.Namespace) -> int:
+    from cloud_aggregator.records.api import run_demo_school
+
+    return run_demo_school(args)
+
+
+def _cmd_notice(args: argparse.Namespace) -> int:
+    from cloud_aggregator.notice import render_notice
+    from edge_agent.config import load_agent_config
+
+    out = render_notice(load_agent_config(args.agent_config), args.contact, Path(args.out))
+    print(json.dumps({"notice": str(out)}))
+    return 0
+
+
+def _dispatch(target: str, args: argparse.Namespace) -> int:
+    import importlib
+
+    mod_name, fn = target.split(":")
+    return int(getattr(importlib.import_module(mod_name), fn)(args) or 0)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from cloud_aggregator.records.api import add_demo_arguments, add_import_arguments
+
+    p = argparse.ArgumentParser(prog="cloud-aggregator", description="ClassPulse cloud aggregator")
+    p.add_argument("-v", "--verbose", action="store_true")
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    r = sub.add_parser("run", help="ingest from MQTT and serve the dashboard")
+    r.add_argument("--config")
+    r.set_defaults(func=_cmd_run)
+
+    d = sub.add_parser("demo", help="whole system on the sample media: broker, aggregator, agents, dashboard")
+    d.add_argument("--data", default="data/demo", help="folder for the demo's database and generated files")
+    d.add_argument("--port", type=int, default=8080)
+    d.add_argument("--agents", type=int, default=2, help="simulated classroom devices replaying the samples")
+    d.add_argument("--duration", type=float, default=None, help="stop after N seconds (default: until Ctrl-C)")
+    d.set_defaults(func=_cmd_demo)
+
+    c = sub.add_parser("config", help="configuration tools")
+    csub = c.add_subparsers(dest="config_cmd", required=True)
+    cc = csub.add_parser("check", help="validate a config file and print every problem with its key path")
+    cc.add_argument("file")
+    cc.set_defaults(func=_cmd_config_check)
+
+    im = sub.add_parser("import", help="import academic records (validated row by row)")
+    add_import_arguments(im, with_db=False)
+    im.add_argument("--config")
+    im.set_defaults(func=_cmd_import)
+
+    ds = sub.add_parser("demo-school", help="generate the synthetic demo school's records")
+    add_demo_arguments(ds)
+    ds.set_defaults(func=_cmd_demo_school)
+
+    n = sub.add_parser("notice", help="printable bilingual classroom notice (PDF) from a room's agent config")
+    n.add_argument("--agent-config", required=True)
+    n.add_argument("--contact", required=True, help="who to ask: name, e-mail, phone")
+    n.add_argument("--out", required=True)
+    n.set_defaults(func=_cmd_notice)
+
+    e = sub.add_parser("eval", help="evaluate models on labelled data (prints JSON)")
+    esub = e.add_subparsers(dest="eval_cmd", required=True)
+    eo = esub.add_parser("oulad", help="early-warning model on the OULAD layout")
+    eo.add_argument("--train", required=True)
+    eo.add_argument("--test", required=True)
+    eo.add_argument("--day", type=int, required=True)
+    eo.set_defaults(func=lambda a: _dispatch("cloud_aggregator.warnings.oulad_eval:main", a))
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return args.func(args)
+    except ConfigError as e:
+        print(f"{e.source}: {len(e.problems)} problem(s)", file=sys.stderr)
+        for prob in e.problems:
+            print(f"  {prob}", file=sys.stderr)
+        return 2
+    except (OSError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,71 @@
+"""Aggregator configuration (pydantic, ``extra="forbid"``), YAML + ``CLASSPULSE_CLOUD__…`` overrides."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from classpulse_contract.config_io import load_config
+from cloud_aggregator.records.keys import RecordsConfig
+
+ENV_PREFIX = "CLASSPULSE_CLOUD"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TlsConfig(_Section):
+    ca_file: Path
+    cert_file: Path | None = None
+    key_file: Path | None = None
+
+
+class MqttConfig(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(1883, ge=1, le=65535)
+    username: str | None = None
+    password_file: Path | None = None
+    tls: TlsConfig | None = None
+    client_id: str = Field("classpulse-aggregator", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    shared_group: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,64}$",
+                                     description="subscribe as $share/<group>/… so processes split the load")
+    keepalive_s: int = Field(30, ge=5, le=600)
+
+
+class StoreConfig(_Section):
+    backend: Literal["sqlite", "postgres"] = "sqlite"
+    path: Path = Path("data/aggregator.db")
+    dsn: str | None = Field(None, description="postgresql://user@host:5432/db for backend postgres")
+
+    @model_validator(mode="after")
+    def _dsn(self) -> StoreConfig:
+        if self.backend == "postgres" and not self.dsn:
+            raise ValueError("backend postgres needs a dsn")
+        return self
+
+
+class IngestConfig(_Section):
+    batch_size: int = Field(100, ge=1, le=10_000)
+    flush_ms: int = Field(100, ge=1, le=10_000)
+    max_clock_skew_s: float = Field(300.0, ge=0, description="windows ending further in the future are rejected")
+
+
+class WebConfig(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+
+
+class AggregatorConfig(_Section):
+    mqtt: MqttConfig = Field(default_factory=MqttConfig)
+    store: StoreConfig = Field(default_factory=StoreConfig)
+    ingest: IngestConfig = Field(default_factory=IngestConfig)
+    web: WebConfig = Field(default_factory=WebConfig)
+    records: RecordsConfig = Field(default_factory=RecordsConfig)
+    retention_days: int = Field(180, ge=1)
+
+
+def load_aggregator_config(path: str | Path | None) -> AggregatorConfig:
+    return load_config(AggregatorConfig, path, ENV_PREFIX)

@@ -1,0 +1,137 @@
+"""The README's demo: broker → aggregator (+ dashboard) → simulated classroom agents on the sample media.
+
+Everything runs on this machine: the system's Mosquitto if one answers on
+127.0.0.1:1883, else a private one, else an embedded broker; a SQLite store under
+``data/demo``; the synthetic demo school's records imported into it; and a few
+``edge-agent`` processes replaying ``samples/`` as live devices (restarted when
+the recording ends). Ctrl-C stops everything.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import yaml
+
+from cloud_aggregator.broker import ensure_broker
+from cloud_aggregator.config import AggregatorConfig
+
+log = logging.getLogger(__name__)
+REPO = Path(__file__).resolve().parents[1]
+SAMPLES = REPO / "samples"
+DEMO_WINDOW_S = 10
+
+
+def _prepare_school(data: Path, cfg: AggregatorConfig, store) -> list[tuple[str, str, str]]:  # noqa: ANN001
+    """Generate and import the demo school once; return (device, site, room) of its rooms."""
+    from cloud_aggregator.records.api import generate_demo_school, import_records
+    from cloud_aggregator.records.keys import ensure_key_file
+    from cloud_aggregator.records.timetable import load_devices
+
+    school = data / "school"
+    if not (school / "devices.yaml").exists():
+        log.info("generating the demo school in %s", school)
+        generate_demo_school(school, seed=7)
+    keys = ensure_key_file(data / "records.key")
+    if store.count("users") == 0:
+        log.info("importing the demo school's records (about 10 s)")
+        rep = import_records(store, school, "all", keys=keys, config=cfg.records, progress=False)
+        log.info("%s", rep.summary())
+    devices = load_devices(school / "devices.yaml")
+    return [(d, site, room) for d, (site, room) in sorted(devices.device_index().items())]
+
+
+def _agent_config(data: Path, port: int, host: str, device: str, site: str, room: str, policy: str) -> Path:
+    path = data / "agents" / f"{device}.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump({
+        "device": {"id": device, "site": site, "room": room},
+        "mqtt": {"host": host, "port": port},
+        "policy": policy, "window_s": DEMO_WINDOW_S, "health_interval_s": 10,
+        "video": {"source": str(SAMPLES / "classroom.mp4"), "target_fps": 1},
+        "audio": {"source": str(SAMPLES / "classroom.wav")},
+        "schedule": {"always": True},
+        "outbox": {"path": str(data / "agents" / device / "outbox.db")},
+    }, sort_keys=False), encoding="utf-8")
+    return path
+
+
+class AgentSupervisor(threading.Thread):
+    """Keeps one edge-agent process running (the sample recording ends every 75 s)."""
+
+    def __init__(self, config: Path, log_path: Path):
+        super().__init__(daemon=True, name=f"agent-{config.stem}")
+        self.config, self.log_path = config, log_path
+        self.proc: subprocess.Popen | None = None
+        self.stop_evt = threading.Event()
+
+    def run(self) -> None:
+        exe = Path(sys.executable).parent / "edge-agent"
+        while not self.stop_evt.is_set():
+            with self.log_path.open("ab") as fh:
+                self.proc = subprocess.Popen([str(exe), "run", "--config", str(self.config)],  # noqa: S603
+                                             stdout=fh, stderr=subprocess.STDOUT)
+                while self.proc.poll() is None and not self.stop_evt.is_set():
+                    time.sleep(0.5)
+            if self.stop_evt.is_set():
+                break
+            time.sleep(1)
+
+    def stop(self) -> None:
+        self.stop_evt.set()
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+def run_demo(data: Path, port: int = 8080, agents: int = 2, duration_s: float | None = None) -> int:
+    from cloud_aggregator.server import build
+
+    data = data.resolve()
+    data.mkdir(parents=True, exist_ok=True)
+    broker = ensure_broker()
+    cfg = AggregatorConfig.model_validate({
+        "mqtt": {"host": broker.host, "port": broker.port, "client_id": "classpulse-demo-aggregator"},
+        "store": {"backend": "sqlite", "path": str(data / "aggregator.db")},
+        "web": {"host": "127.0.0.1", "port": port},
+        "records": {"key_file": str(data / "records.key")},
+    })
+    store, ingest, server = build(cfg)
+    rooms = _prepare_school(data, cfg, store)
+    ingest.start()
+    web = threading.Thread(target=server.run, name="web", daemon=True)
+    web.start()
+    sups = []
+    for i, (device, site, room) in enumerate(rooms[:agents]):
+        policy = "full" if i == 0 else "no-emotion"
+        sup = AgentSupervisor(_agent_config(data, broker.port, broker.host, device, site, room, policy),
+                              data / "agents" / f"{device}.log")
+        sup.start()
+        sups.append(sup)
+    url = f"http://127.0.0.1:{port}/"
+    print(f"\nClassPulse demo running — broker: {broker.kind} on {broker.host}:{broker.port}\n"
+          f"  dashboard: {url}\n"
+          f"  agents: {', '.join(f'{d} ({r})' for d, _, r in rooms[:agents])} replaying samples/ "
+          f"({DEMO_WINDOW_S} s windows)\n  data: {data}\nPress Ctrl-C to stop.\n", flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    stop.wait(timeout=duration_s)
+    print("stopping…", flush=True)
+    for s in sups:
+        s.stop()
+    server.should_exit = True
+    web.join(timeout=10)
+    ingest.stop()
+    store.close()
+    broker.stop()
+    return 0

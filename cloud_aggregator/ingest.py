@@ -1,0 +1,196 @@
+"""MQTT ingest: validate with the wire contract, store once, dead-letter the rest, never crash.
+
+Acknowledgement discipline: the client runs with ``manual_ack``; a message is
+PUBACKed only after the batch holding it is committed (stored or dead-lettered).
+With a persistent session (``clean_session=False``) a crash before the commit
+makes the broker deliver it again, and the ``(device, msg_id)`` key turns that
+redelivery into a no-op. So nothing acknowledged is lost and nothing is stored twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+import paho.mqtt.client as mqtt
+
+from classpulse_contract import Aggregate, ContractError, Health, Status, parse_message, parse_topic
+from classpulse_contract.v1 import TOPIC_ROOT
+from cloud_aggregator.config import AggregatorConfig
+from cloud_aggregator.store import Store, now_iso
+
+log = logging.getLogger(__name__)
+StoredCallback = Callable[[list[Aggregate]], None]
+
+
+@dataclass
+class IngestStats:
+    received: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    dead_letters: int = 0
+    last_lag_s: float | None = None  # receive time minus window end of the newest stored aggregate
+    last_store_ms: float | None = None
+    errors: int = 0
+    started: float = field(default_factory=time.time)
+
+
+@dataclass(frozen=True)
+class Incoming:
+    topic: str
+    payload: bytes
+    mid: int
+    qos: int
+    received_at: str
+    received_ts: float
+
+
+def classify(msg: Incoming, max_skew_s: float, now: datetime | None = None):
+    """Pure validation of one message: returns ('agg'|'status'|'health', site, room, model) or raises ContractError."""
+    t = parse_topic(msg.topic)
+    kind = t["kind"]
+    if kind not in ("agg", "status", "health"):
+        raise ContractError(f"devices may not publish {kind!r} messages")
+    expected = {"agg": "classpulse.agg", "status": "classpulse.status", "health": "classpulse.health"}[kind]
+    model, _ignored = parse_message(msg.payload, expected)
+    if getattr(model, "device", None) != t["device"]:
+        raise ContractError(f"payload device {getattr(model, 'device', None)!r} does not match topic device {t['device']!r}")
+    if isinstance(model, Aggregate):
+        if (model.site, model.room) != (t["site"], t["room"]):
+            raise ContractError("payload site/room do not match the topic")
+        now = now or datetime.now(timezone.utc)
+        if model.window_end > now + timedelta(seconds=max_skew_s):
+            raise ContractError(f"window ends {model.window_end.isoformat()}, in the future beyond the allowed clock skew")
+    return kind, t["site"], t["room"], model
+
+
+class IngestService:
+    def __init__(self, cfg: AggregatorConfig, store: Store):
+        self.cfg = cfg
+        self.store = store
+        self.stats = IngestStats()
+        self._q: queue.Queue[Incoming] = queue.Queue(maxsize=100_000)
+        self._subs: list[StoredCallback] = []
+        self._stop = threading.Event()
+        self._writer: threading.Thread | None = None
+        self.connected = threading.Event()
+        m = cfg.mqtt
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=m.client_id, clean_session=False,
+                                  protocol=mqtt.MQTTv311, manual_ack=True)
+        if m.username:
+            pw = m.password_file.read_text(encoding="utf-8").strip() if m.password_file else None
+            self.client.username_pw_set(m.username, pw)
+        if m.tls is not None:
+            self.client.tls_set(ca_certs=str(m.tls.ca_file), certfile=str(m.tls.cert_file) if m.tls.cert_file else None,
+                                keyfile=str(m.tls.key_file) if m.tls.key_file else None)
+        self.client.max_inflight_messages_set(1000)
+        self.client.max_queued_messages_set(0)
+        self.client.reconnect_delay_set(1, 8)
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = lambda *a, **k: self.connected.clear()
+        self.client.on_message = self._on_message
+
+    def subscribe_stored(self, cb: StoredCallback) -> None:
+        """``cb`` runs on the writer thread after each commit with the newly stored aggregates."""
+        self._subs.append(cb)
+
+    def topics(self) -> list[str]:
+        prefix = f"$share/{self.cfg.mqtt.shared_group}/" if self.cfg.mqtt.shared_group else ""
+        return [f"{prefix}{TOPIC_ROOT}/+/+/+/{k}" for k in ("agg", "status", "health")]
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties=None) -> None:  # noqa: ANN001
+        if reason_code.is_failure:
+            log.error("broker refused the aggregator: %s", reason_code)
+            return
+        client.subscribe([(t, 1) for t in self.topics()])
+        self.connected.set()
+        log.info("ingest connected; subscribed to %s", ", ".join(self.topics()))
+
+    def _on_message(self, client, userdata, msg) -> None:  # noqa: ANN001
+        self._q.put(Incoming(msg.topic, bytes(msg.payload), msg.mid, msg.qos, now_iso(), time.time()))
+
+    def start(self) -> None:
+        self._writer = threading.Thread(target=self._write_loop, name="ingest-writer", daemon=True)
+        self._writer.start()
+        self.client.connect_async(self.cfg.mqtt.host, self.cfg.mqtt.port, keepalive=self.cfg.mqtt.keepalive_s)
+        self.client.loop_start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._writer is not None:
+            self._writer.join(timeout=10)
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    def _batch(self) -> list[Incoming]:
+        try:
+            first = self._q.get(timeout=0.2)
+        except queue.Empty:
+            return []
+        batch = [first]
+        deadline = time.monotonic() + self.cfg.ingest.flush_ms / 1000
+        while len(batch) < self.cfg.ingest.batch_size:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            try:
+                batch.append(self._q.get(timeout=left))
+            except queue.Empty:
+                break
+        return batch
+
+    def process(self, batch: list[Incoming]) -> list[Aggregate]:
+        """Store one batch (committed before return). Never raises for bad input."""
+        aggs: list[tuple[Aggregate, str]] = []
+        lags = []
+        for m in batch:
+            self.stats.received += 1
+            try:
+                kind, site, room, model = classify(m, self.cfg.ingest.max_clock_skew_s)
+            except ContractError as e:
+                self.store.dead_letter(m.topic, m.payload, e.reason, m.received_at)
+                self.stats.dead_letters += 1
+                continue
+            if kind == "agg":
+                aggs.append((model, m.received_at))
+                lags.append(m.received_ts - model.window_end.timestamp())
+            elif kind == "status":
+                assert isinstance(model, Status)  # noqa: S101
+                self.store.upsert_status(site, room, model)
+            else:
+                assert isinstance(model, Health)  # noqa: S101
+                self.store.upsert_health(site, room, model)
+        t0 = time.perf_counter()
+        new = self.store.insert_aggregates(aggs)  # commits the dead letters and device rows too
+        self.stats.last_store_ms = (time.perf_counter() - t0) * 1000
+        self.stats.stored += len(new)
+        self.stats.duplicates += len(aggs) - len(new)
+        if lags:
+            self.stats.last_lag_s = round(lags[-1], 3)
+        return new
+
+    def _write_loop(self) -> None:
+        while not self._stop.is_set() or not self._q.empty():
+            batch = self._batch()
+            if not batch:
+                continue
+            try:
+                new = self.process(batch)
+            except Exception:  # noqa: BLE001 - a store failure must not kill ingest; unacked msgs come again
+                self.stats.errors += 1
+                log.exception("store failed; %d messages left unacknowledged for redelivery", len(batch))
+                time.sleep(1.0)
+                continue
+            for m in batch:
+                if m.qos > 0:
+                    self.client.ack(m.mid, m.qos)
+            for cb in self._subs:
+                try:
+                    cb(new)
+                except Exception:  # noqa: BLE001 - a slow or broken listener must not stop ingest
+                    log.exception("stored-listener failed")

@@ -1,0 +1,35 @@
+"""Run ingest and the web app in one process (uvicorn in the main thread)."""
+
+from __future__ import annotations
+
+import logging
+
+import uvicorn
+
+from cloud_aggregator.config import AggregatorConfig
+from cloud_aggregator.ingest import IngestService
+from cloud_aggregator.store import Store
+from cloud_aggregator.web.app import create_app
+
+log = logging.getLogger(__name__)
+
+
+def build(cfg: AggregatorConfig) -> tuple[Store, IngestService, uvicorn.Server]:
+    store = Store.open(cfg.store)
+    ingest = IngestService(cfg, store)
+    app = create_app(store, cfg, ingest)
+    server = uvicorn.Server(uvicorn.Config(app, host=cfg.web.host, port=cfg.web.port, log_level="warning",
+                                           access_log=False))
+    return store, ingest, server
+
+
+def serve(cfg: AggregatorConfig) -> int:
+    store, ingest, server = build(cfg)
+    ingest.start()
+    log.info("dashboard on http://%s:%s/", cfg.web.host, cfg.web.port)
+    try:
+        server.run()
+    finally:
+        ingest.stop()
+        store.close()
+    return 0

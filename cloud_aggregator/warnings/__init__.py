@@ -1,0 +1,1 @@
+"""Early warnings: per-student features from academic records, risk model, fairness audit."""

@@ -1,0 +1,100 @@
+"""Leakage-free per-student features as of day D of an OULAD presentation (pure pandas).
+
+Only what was known by day D: registration, assessments due by D and submissions
+made by D with their scores, prior attempts and credits. Protected attributes
+(gender, age band, disability, deprivation) are never features; they are kept
+beside the matrix for the fairness audit. Zero-weight assessments (completion
+checks scored 1 or 100) count for submission behaviour but not for the score.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+PROTECTED = ("gender", "age_band", "disability", "imd_band")
+KEY = ["code_module", "code_presentation", "id_student"]
+
+
+def _slope(g: pd.DataFrame) -> float:
+    if len(g) < 2:
+        return 0.0
+    x = g["date"].to_numpy(float)
+    y = g["score"].to_numpy(float)
+    if np.ptp(x) == 0:
+        return 0.0
+    return float(np.polyfit(x, y, 1)[0])
+
+
+def build_features(t: dict[str, pd.DataFrame], day: int) -> pd.DataFrame:
+    """One row per student-presentation still registered on ``day``; features + label + protected columns."""
+    info = t["studentInfo"].copy()
+    reg = t["studentRegistration"]
+    df = info.merge(reg, on=KEY, how="left").merge(t["courses"], on=["code_module", "code_presentation"], how="left")
+    gone = df["date_unregistration"].notna() & (df["date_unregistration"] <= day)
+    df = df[~gone].copy()
+    df["reg_days_before_start"] = -df["date_registration"].fillna(0)
+
+    ass = t["assessments"].copy()
+    ass["date"] = ass["date"].fillna(ass["date"].max())
+    due = ass[(ass["date"] <= day) & (ass["assessment_type"] != "Exam")]
+    sa = t["studentAssessment"].merge(ass, on="id_assessment", how="inner")
+    known = sa[sa["date_submitted"] <= day].copy()
+    known["late_days"] = (known["date_submitted"] - known["date"]).clip(lower=0)
+    known["is_late"] = known["date_submitted"] > known["date"]
+    known["weighted"] = known["weight"] > 0
+    scored = known[known["weighted"] & known["score"].notna()]
+
+    n_due = due.groupby(["code_module", "code_presentation"]).size().rename("n_due").reset_index()
+    df = df.merge(n_due, on=["code_module", "code_presentation"], how="left")
+    df["n_due"] = df["n_due"].fillna(0)
+    due_ids = set(due["id_assessment"])
+    sub_due = known[known["id_assessment"].isin(due_ids)].groupby("id_student_key" if False else KEY).size()
+    df = df.merge(sub_due.rename("n_submitted_due").reset_index(), on=KEY, how="left")
+    g = known.groupby(KEY)
+    agg = pd.DataFrame({
+        "n_submitted": g.size(),
+        "n_late": g["is_late"].sum(),
+        "mean_late_days": g["late_days"].mean(),
+        "n_banked": g["is_banked"].sum(),
+        "mean_submit_margin": (g["date"].mean() - g["date_submitted"].mean()),
+    }).reset_index()
+    gs = scored.groupby(KEY)
+    wmean = (scored.assign(ws=scored["score"] * scored["weight"]).groupby(KEY)["ws"].sum()
+             / gs["weight"].sum()).rename("weighted_score")
+    sagg = pd.DataFrame({
+        "mean_score": gs["score"].mean(), "min_score": gs["score"].min(), "last_score":
+        scored.sort_values("date").groupby(KEY)["score"].last(),
+        "tma_score": scored[scored["assessment_type"] == "TMA"].groupby(KEY)["score"].mean(),
+        "cma_score": scored[scored["assessment_type"] == "CMA"].groupby(KEY)["score"].mean(),
+        "score_slope": scored.groupby(KEY)[["date", "score"]].apply(_slope),
+        "weight_done": gs["weight"].sum(),
+    }).join(wmean).reset_index()
+    df = df.merge(agg, on=KEY, how="left").merge(sagg, on=KEY, how="left")
+    for c in ("n_submitted", "n_late", "n_banked", "n_submitted_due", "weight_done"):
+        df[c] = df[c].fillna(0)
+    df["n_missed"] = (df["n_due"] - df["n_submitted_due"]).clip(lower=0)
+    df["share_missed"] = np.where(df["n_due"] > 0, df["n_missed"] / df["n_due"].clip(lower=1), 0.0)
+    due_weight = due.groupby(["code_module", "code_presentation"])["weight"].sum().rename("due_weight").reset_index()
+    df = df.merge(due_weight, on=["code_module", "code_presentation"], how="left")
+    df["due_weight"] = df["due_weight"].fillna(0)
+    df["weight_missing"] = (df["due_weight"] - df["weight_done"]).clip(lower=0)
+    # relative to the cohort of the same module presentation: removes module difficulty from scores
+    grp = df.groupby(["code_module", "code_presentation"])
+    for c in ("weighted_score", "mean_score", "n_submitted", "share_missed"):
+        mu = grp[c].transform("mean")
+        sd = grp[c].transform("std").replace(0, np.nan)
+        df[f"{c}_rel"] = ((df[c] - mu) / sd).fillna(0)
+    df["has_score"] = df["weighted_score"].notna().astype(int)
+    df["day_share"] = day / df["module_presentation_length"].clip(lower=1)
+    df["y"] = df["final_result"].isin(["Withdrawn", "Fail"]).astype(int)
+    return df.reset_index(drop=True)
+
+
+FEATURES = [
+    "num_of_prev_attempts", "studied_credits", "reg_days_before_start", "n_due", "n_submitted",
+    "n_submitted_due", "n_missed", "share_missed", "n_late", "mean_late_days", "n_banked", "mean_submit_margin",
+    "weighted_score", "mean_score", "min_score", "last_score", "tma_score", "cma_score", "score_slope",
+    "weight_done", "due_weight", "weight_missing", "weighted_score_rel", "mean_score_rel", "n_submitted_rel",
+    "share_missed_rel", "has_score", "day_share", "module_presentation_length",
+]

@@ -1,0 +1,135 @@
+"""``edge-agent`` command line: run, replay, eval, config check, and the operator tools.
+
+Each command parses its arguments here and calls one function in the module that
+owns the work; the last line of every ``eval``/``replay`` output is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from datetime import datetime
+from pathlib import Path
+
+from classpulse_contract.config_io import ConfigError
+from edge_agent.inference.manifest import ModelIntegrityError
+
+
+def _cmd_config_check(args: argparse.Namespace) -> int:
+    from edge_agent.config import load_agent_config
+
+    try:
+        cfg = load_agent_config(args.file)
+    except ConfigError as e:
+        print(f"{e.source}: {len(e.problems)} problem(s)", file=sys.stderr)
+        for p in e.problems:
+            print(f"  {p}", file=sys.stderr)
+        return 2
+    notes = []
+    if not cfg.schedule.always and not cfg.schedule.periods and cfg.policy != "off":
+        notes.append("schedule has no periods and always=false: the agent will never sense")
+    for n in notes:
+        print(f"note: {n}", file=sys.stderr)
+    print(json.dumps({"ok": True, "device": cfg.device.id, "policy": cfg.policy, "notes": notes}))
+    return 0
+
+
+def _load(path: str | None):
+    from edge_agent.config import load_agent_config
+
+    return load_agent_config(path)
+
+
+def _cmd_replay(args: argparse.Namespace) -> int:
+    from edge_agent.replay import replay, summary_line
+
+    cfg = _load(args.config)
+    start = datetime.fromisoformat(args.start.replace("Z", "+00:00")) if args.start else None
+    aggs = replay(cfg, args.video, args.audio, Path(args.out), start=start)
+    print(summary_line(aggs, Path(args.out)))
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from edge_agent.pipeline import run_agent
+
+    return run_agent(_load(args.config), max_windows=args.max_windows, config_path=args.config)
+
+
+def _dispatch(target: str, args: argparse.Namespace) -> int:
+    import importlib
+
+    mod_name, fn = target.split(":")
+    return int(getattr(importlib.import_module(mod_name), fn)(args) or 0)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="edge-agent", description="ClassPulse edge agent")
+    p.add_argument("-v", "--verbose", action="store_true")
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    r = sub.add_parser("run", help="run the agent (camera/mic → aggregates → MQTT)")
+    r.add_argument("--config", required=False)
+    r.add_argument("--max-windows", type=int, default=None, help="stop after N windows (tests, demos)")
+    r.set_defaults(func=_cmd_run)
+
+    rp = sub.add_parser("replay", help="run the pipeline offline on recorded media; publishes nothing")
+    rp.add_argument("--video")
+    rp.add_argument("--audio")
+    rp.add_argument("--config")
+    rp.add_argument("--out", required=True)
+    rp.add_argument("--start", help="wall-clock time of the recording's first sample (ISO 8601); default now")
+    rp.set_defaults(func=_cmd_replay)
+
+    ca = sub.add_parser("calibrate-audio", help="measure the room's noise floor (and teacher level) into a calibration file")
+    from edge_agent.audio.calibrate import add_arguments as add_calibrate_arguments
+
+    add_calibrate_arguments(ca)
+    ca.set_defaults(func=lambda a: _dispatch("edge_agent.audio.calibrate:main", a))
+
+    c = sub.add_parser("config", help="configuration tools")
+    csub = c.add_subparsers(dest="config_cmd", required=True)
+    cc = csub.add_parser("check", help="validate a config file and print every problem with its key path")
+    cc.add_argument("file")
+    cc.set_defaults(func=_cmd_config_check)
+
+    e = sub.add_parser("eval", help="evaluate a model on labelled data (prints JSON)")
+    esub = e.add_subparsers(dest="eval_cmd", required=True)
+    ee = esub.add_parser("expression")
+    ee.add_argument("--data", required=True)
+    ee.add_argument("--manifest")
+    ee.add_argument("--threads", type=int, default=1)
+    ee.set_defaults(func=lambda a: _dispatch("edge_agent.evaluation.expression:main", a))
+    ev = esub.add_parser("voice")
+    ev.add_argument("--data", required=True)
+    ev.add_argument("--manifest")
+    ev.add_argument("--threads", type=int, default=1)
+    ev.set_defaults(func=lambda a: _dispatch("edge_agent.evaluation.voice:main", a))
+    ef = esub.add_parser("faces")
+    ef.add_argument("--images", required=True)
+    ef.add_argument("--gt", required=True)
+    ef.add_argument("--config")
+    ef.set_defaults(func=lambda a: _dispatch("edge_agent.evaluation.faces:main", a))
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return args.func(args)
+    except ConfigError as e:
+        print(f"{e.source}: {len(e.problems)} problem(s)", file=sys.stderr)
+        for prob in e.problems:
+            print(f"  {prob}", file=sys.stderr)
+        return 2
+    except (OSError, ValueError, ModelIntegrityError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

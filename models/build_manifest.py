@@ -1,0 +1,48 @@
+"""Write models/manifest.json from the model files present (names, versions, sha256, classes, input spec).
+
+Run after training: ``python models/build_manifest.py``. The agent refuses any file whose sha256
+does not match this manifest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+MODELS = {
+    "expression": {
+        "file": "expression/expression_int8.tflite", "version": "1.0.0",
+        "classes": ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"],
+        "labels": {"en": ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"],
+                   "zh": ["生气", "厌恶", "害怕", "高兴", "难过", "惊讶", "平静"]},
+        "input": {"shape": [1, 48, 48, 1], "dtype": "int8 (quantised from float32 in [0,1])",
+                  "preprocess": "edge_agent.inference.preprocess.expression_input"},
+    },
+    "voice_tone": {
+        "file": "voice/voice_tone.tflite", "version": "1.0.0",
+        "classes": ["angry", "boredom", "disgust", "fear", "happy", "neutral", "sad"],
+        "labels": {"en": ["angry", "boredom", "disgust", "fear", "happy", "neutral", "sad"],
+                   "zh": ["生气", "无聊", "厌恶", "害怕", "高兴", "平静", "难过"]},
+        "input": {"shape": [1, 82], "dtype": "float32",
+                  "preprocess": "edge_agent.audio.features.utterance_features (16 kHz mono)"},
+    },
+}
+
+
+def main() -> None:
+    out = {"schema": "classpulse.models", "models": {}}
+    for name, m in MODELS.items():
+        path = HERE / m["file"]
+        if not path.exists():
+            print(f"skipping {name}: {m['file']} not found")
+            continue
+        out["models"][name] = {**m, "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+                               "bytes": path.stat().st_size}
+    (HERE / "manifest.json").write_text(json.dumps(out, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(f"wrote {HERE / 'manifest.json'} with {', '.join(out['models'])}")
+
+
+if __name__ == "__main__":
+    main()

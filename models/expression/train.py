@@ -1,0 +1,161 @@
+"""Train, quantise and export the expression model (FER2013 order), on a 2-core CPU.
+
+Reproduce (from the repo root, with the ``train`` extra in its own venv):
+    python models/expression/train.py --data ../shared/data/fer2013/train.npz --out models/expression --epochs 40
+
+Compact residual CNN with separable convolutions, on-the-fly augmentation (flip, small affine,
+brightness/contrast, random erasing), label smoothing and square-root class weights for the rare
+classes. Exports float16 and full-integer int8 TFLite (int8 in and out, representative dataset
+from the training set) and reports the accuracy cost of quantisation on the validation split.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from edge_agent.inference.preprocess import expression_input  # noqa: E402
+
+#: TF on CPU trains separable convolutions slowly; plain 3×3 convs train ~2× faster here.
+SEPARABLE = False
+CLASSES = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+
+
+def build(tf, width: int = 32):  # noqa: ANN001
+    L = tf.keras.layers
+    inp = L.Input((48, 48, 1))
+    x = inp
+
+    def block(x, f, sep=True):  # noqa: ANN001, ANN202
+        conv = L.SeparableConv2D if sep and SEPARABLE else L.Conv2D
+        y = conv(f, 3, padding="same", use_bias=False)(x)
+        y = L.BatchNormalization()(y)
+        y = L.ReLU()(y)
+        y = conv(f, 3, padding="same", use_bias=False)(y)
+        y = L.BatchNormalization()(y)
+        if x.shape[-1] != f:
+            x = L.Conv2D(f, 1, use_bias=False)(x)
+            x = L.BatchNormalization()(x)
+        return L.ReLU()(L.Add()([x, y]))
+
+    x = L.Conv2D(width, 3, padding="same", use_bias=False)(x)
+    x = L.BatchNormalization()(x)
+    x = L.ReLU()(x)
+    x = block(x, width, sep=False)
+    x = L.MaxPooling2D()(x)               # 24
+    x = block(x, width * 2)
+    x = L.MaxPooling2D()(x)               # 12
+    x = block(x, width * 4)
+    x = L.MaxPooling2D()(x)               # 6
+    x = block(x, width * 8)
+    x = L.GlobalAveragePooling2D()(x)
+    x = L.Dropout(0.4)(x)
+    out = L.Dense(7, activation="softmax")(x)
+    return tf.keras.Model(inp, out)
+
+
+def augment(tf, x, y):  # noqa: ANN001
+    x = tf.image.random_flip_left_right(x)
+    x = tf.image.random_brightness(x, 0.15)
+    x = tf.image.random_contrast(x, 0.7, 1.3)
+    # small affine: pad-and-crop shift plus a mild zoom
+    x = tf.image.resize_with_crop_or_pad(x, 54, 54)
+    x = tf.image.random_crop(x, (tf.shape(x)[0], 48, 48, 1))
+    # random erasing of a 12x12 patch with probability 0.5
+    b = tf.shape(x)[0]
+    cx = tf.random.uniform((b, 1, 1, 1), 0, 48, dtype=tf.int32)
+    cy = tf.random.uniform((b, 1, 1, 1), 0, 48, dtype=tf.int32)
+    xs = tf.reshape(tf.range(48), (1, 1, 48, 1))
+    ys = tf.reshape(tf.range(48), (1, 48, 1, 1))
+    patch = (tf.abs(xs - cx) < 6) & (tf.abs(ys - cy) < 6)
+    on = tf.random.uniform((b, 1, 1, 1)) < 0.5
+    x = tf.where(patch & on, tf.random.uniform(tf.shape(x)), x)
+    return tf.clip_by_value(x, 0.0, 1.0), y
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", required=True)
+    ap.add_argument("--out", default="models/expression")
+    ap.add_argument("--epochs", type=int, default=40)
+    ap.add_argument("--batch", type=int, default=128)
+    ap.add_argument("--width", type=int, default=32)
+    ap.add_argument("--max-minutes", type=float, default=45.0)
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    tf.keras.utils.set_random_seed(1)
+    d = np.load(args.data)
+    xtr, ytr = expression_input(d["x_train"]), d["y_train"].astype(np.int64)
+    xva, yva = expression_input(d["x_val"]), d["y_val"].astype(np.int64)
+    counts = np.bincount(ytr, minlength=7)
+    cw = np.sqrt(counts.max() / counts)
+    cw = cw / (cw * counts).sum() * counts.sum()
+    sample_w = cw[ytr].astype(np.float32)
+    ds = (tf.data.Dataset.from_tensor_slices((xtr, tf.one_hot(ytr, 7), sample_w)).shuffle(30000, seed=1)
+          .batch(args.batch).map(lambda x, y, w: (*augment(tf, x, y), w), num_parallel_calls=2).prefetch(2))
+    val = tf.data.Dataset.from_tensor_slices((xva, tf.one_hot(yva, 7))).batch(512)
+    model = build(tf, args.width)
+    steps = args.epochs * int(np.ceil(len(xtr) / args.batch))
+    sched = tf.keras.optimizers.schedules.CosineDecay(2e-3, steps, alpha=0.02)
+    model.compile(optimizer=tf.keras.optimizers.AdamW(sched, weight_decay=1e-4),
+                  loss=tf.keras.losses.CategoricalCrossentropy(label_smoothing=0.1), metrics=["accuracy"])
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    t_start = time.time()
+
+    class TimeLimit(tf.keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):  # noqa: ANN001
+            if time.time() - t_start > args.max_minutes * 60:
+                print(f"time limit reached after epoch {epoch + 1}", file=sys.stderr)
+                self.model.stop_training = True
+
+    ckpt = out / "best.keras"
+    model.fit(ds, validation_data=val, epochs=args.epochs, verbose=2, callbacks=[
+        tf.keras.callbacks.ModelCheckpoint(str(ckpt), monitor="val_accuracy", save_best_only=True),
+        tf.keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=8, restore_best_weights=False),
+        TimeLimit()])
+    model = tf.keras.models.load_model(str(ckpt))
+    p = model.predict(xva, batch_size=512, verbose=0)
+    pf = model.predict(xva[:, :, ::-1], batch_size=512, verbose=0)
+    acc = float((p.argmax(1) == yva).mean())
+    acc_tta = float(((p + pf).argmax(1) == yva).mean())
+
+    rep = xtr[np.random.default_rng(0).choice(len(xtr), 400, replace=False)]
+
+    def rep_data():  # noqa: ANN202
+        for i in range(len(rep)):
+            yield [rep[i:i + 1]]
+
+    conv = tf.lite.TFLiteConverter.from_keras_model(model)
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv.representative_dataset = rep_data
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    conv.inference_input_type = tf.int8
+    conv.inference_output_type = tf.int8
+    (out / "expression_int8.tflite").write_bytes(conv.convert())
+    conv16 = tf.lite.TFLiteConverter.from_keras_model(model)
+    conv16.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv16.target_spec.supported_types = [tf.float16]
+    (out / "expression_f16.tflite").write_bytes(conv16.convert())
+    report = {"val_accuracy_keras": round(acc, 4), "val_accuracy_keras_tta_flip": round(acc_tta, 4),
+              "epochs_run": len(model.history.history["loss"]) if model.history else None,
+              "train_minutes": round((time.time() - t_start) / 60, 1), "params": int(model.count_params())}
+    (out / "train_report.json").write_text(json.dumps(report, indent=2))
+    ckpt.unlink(missing_ok=True)
+    print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main()
