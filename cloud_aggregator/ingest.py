@@ -19,10 +19,10 @@ from datetime import datetime, timedelta, timezone
 
 import paho.mqtt.client as mqtt
 
-from classpulse_contract import Aggregate, ContractError, Health, Status, parse_message, parse_topic
+from classpulse_contract import Aggregate, ContractError, parse_message, parse_topic
 from classpulse_contract.v1 import TOPIC_ROOT
 from cloud_aggregator.config import AggregatorConfig
-from cloud_aggregator.store import DeadLetter, Store, now_iso
+from cloud_aggregator.store import DeadLetter, Store, iso_ts
 
 log = logging.getLogger(__name__)
 StoredCallback = Callable[[list[Aggregate]], None]
@@ -49,18 +49,23 @@ class Incoming:
     payload: bytes
     mid: int
     qos: int
-    received_at: str
+    received_at: str | None  # None: derived from received_ts when the batch is written
     received_ts: float
 
 
 def classify(msg: Incoming, max_skew_s: float, now: datetime | None = None):
     """Pure validation of one message: returns ('agg'|'status'|'health', site, room, model) or raises ContractError."""
+    return classify_full(msg, max_skew_s, now)[:4]
+
+
+def classify_full(msg: Incoming, max_skew_s: float, now: datetime | None = None):
+    """``classify`` plus the fields a newer-minor message carried that this reader dropped."""
     t = parse_topic(msg.topic)
     kind = t["kind"]
     if kind not in ("agg", "status", "health"):
         raise ContractError(f"devices may not publish {kind!r} messages")
     expected = {"agg": "classpulse.agg", "status": "classpulse.status", "health": "classpulse.health"}[kind]
-    model, _ignored = parse_message(msg.payload, expected)
+    model, ignored = parse_message(msg.payload, expected)
     if getattr(model, "device", None) != t["device"]:
         raise ContractError(f"payload device {getattr(model, 'device', None)!r} does not match topic device {t['device']!r}")
     if isinstance(model, Aggregate):
@@ -69,7 +74,7 @@ def classify(msg: Incoming, max_skew_s: float, now: datetime | None = None):
         now = now or datetime.now(timezone.utc)
         if model.window_end > now + timedelta(seconds=max_skew_s):
             raise ContractError(f"window ends {model.window_end.isoformat()}, in the future beyond the allowed clock skew")
-    return kind, t["site"], t["room"], model
+    return kind, t["site"], t["room"], model, ignored
 
 
 class IngestService:
@@ -126,7 +131,8 @@ class IngestService:
         log.info("ingest connected; subscribed to %s", ", ".join(self.topics()))
 
     def _on_message(self, client, userdata, msg) -> None:  # noqa: ANN001
-        self._q.put(Incoming(msg.topic, bytes(msg.payload), msg.mid, msg.qos, now_iso(), time.time()))
+        # the network thread does as little as possible: formatting waits for the writer
+        self._q.put(Incoming(msg.topic, bytes(msg.payload), msg.mid, msg.qos, None, time.time()))
 
     def start(self) -> None:
         self._writer = threading.Thread(target=self._write_loop, name="ingest-writer", daemon=True)
@@ -175,22 +181,26 @@ class IngestService:
     def process(self, batch: list[Incoming]) -> list[Aggregate]:
         """Store one batch in one transaction (committed before return). Never raises for bad input."""
         aggs: list[tuple[Aggregate, str]] = []
+        raw: list[bytes | None] = []
         recv: list[float] = []
         dead: list[DeadLetter] = []
         statuses, healths = [], []
+        now = datetime.now(timezone.utc)
         for m in batch:
             self.stats.received += 1
+            received_at = m.received_at or iso_ts(m.received_ts)
             try:
-                kind, site, room, model = classify(m, self.cfg.ingest.max_clock_skew_s)
+                kind, site, room, model, ignored = classify_full(m, self.cfg.ingest.max_clock_skew_s, now)
             except ContractError as e:
-                dead.append(DeadLetter(m.topic, m.payload, e.reason, m.received_at))
+                dead.append(DeadLetter(m.topic, m.payload, e.reason, received_at))
                 continue
             except Exception as e:  # noqa: BLE001 - a parser bug must cost one message, not the process
                 dead.append(DeadLetter(m.topic, m.payload, f"internal error while validating: {type(e).__name__}",
-                                       m.received_at))
+                                       received_at))
                 continue
             if kind == "agg":
-                aggs.append((model, m.received_at))
+                aggs.append((model, received_at))
+                raw.append(None if ignored else m.payload)  # keep the validated bytes unless fields were dropped
                 recv.append(m.received_ts)
             elif kind == "status":
                 statuses.append((site, room, model))
@@ -200,7 +210,7 @@ class IngestService:
         if self.resolve_session is not None and aggs:
             sessions = [self.resolve_session(a) for a, _ in aggs]
         t0 = time.perf_counter()
-        new = self.store.write_batch(aggs, dead, statuses, healths, sessions)
+        new = self.store.write_batch(aggs, dead, statuses, healths, sessions, raw)
         t1 = time.time()
         self.stats.last_store_ms = round((time.perf_counter() - t0) * 1000, 2)
         self.stats.batches += 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import DeadLetter, Enrolment, Store, TokenError, iso, now_iso
+from .base import DeadLetter, Enrolment, Store, TokenError, iso, iso_ts, now_iso
 from .migrations import LATEST as SCHEMA_VERSION
 
 
@@ -19,4 +19,4 @@ def open_store(cfg: Any) -> Store:  # noqa: ANN401 - config.StoreConfig
     return open_sqlite(cfg.path)
 
 
-__all__ = ["SCHEMA_VERSION", "DeadLetter", "Enrolment", "Store", "TokenError", "iso", "now_iso", "open_store"]
+__all__ = ["SCHEMA_VERSION", "DeadLetter", "Enrolment", "Store", "TokenError", "iso", "iso_ts", "now_iso", "open_store"]

@@ -32,7 +32,12 @@ AGG_COLUMNS = (*AGGREGATES.column_names, "section_id", "session_id")
 
 
 def iso(dt: datetime) -> str:
-    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """UTC instant as fixed-width text (sorts like time on both engines); isoformat is much faster than strftime."""
+    return dt.astimezone(timezone.utc).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+
+
+def iso_ts(ts: float) -> str:
+    return datetime.fromtimestamp(ts, timezone.utc).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def now_iso() -> str:
@@ -105,7 +110,7 @@ class Store:
 
     # ------------------------------------------------------------------ ingest (writes)
     def _insert_aggs(self, aggs: Sequence[tuple[Aggregate, str]], sessions: Sequence[tuple[str | None, str | None]]
-                     | None) -> list[Aggregate]:
+                     | None, raw: Sequence[bytes | None] | None = None) -> list[Aggregate]:
         stored_at = now_iso()
         by_key: dict[tuple[str, int], Aggregate] = {}
         rows = []
@@ -116,7 +121,7 @@ class Store:
             sec, ses = sessions[i] if sessions else (None, None)
             rows.append((a.device, a.msg_id, a.site, a.room, iso(a.window_start), iso(a.window_end), a.policy,
                          a.n_faces, a.attention_share, a.speech_share, a.hand_raises, a.engagement,
-                         dumps(a).decode(), received, stored_at, sec, ses))
+                         (raw[i] if raw and raw[i] is not None else dumps(a)).decode(), received, stored_at, sec, ses))
         new_keys: set[tuple[str, int]] = set()
         one = "(" + ", ".join("?" for _ in AGG_COLUMNS) + ")"
         for i in range(0, len(rows), INSERT_CHUNK):
@@ -140,10 +145,12 @@ class Store:
 
     def write_batch(self, aggs: Sequence[tuple[Aggregate, str]] = (), dead: Iterable[DeadLetter] = (),
                     statuses: Iterable[tuple[str, str, Status]] = (), healths: Iterable[tuple[str, str, Health]] = (),
-                    sessions: Sequence[tuple[str | None, str | None]] | None = None) -> list[Aggregate]:
+                    sessions: Sequence[tuple[str | None, str | None]] | None = None,
+                    raw: Sequence[bytes | None] | None = None) -> list[Aggregate]:
         """Everything one ingest batch produced, in ONE transaction; returns the aggregates that were new.
 
-        ``sessions`` (optional, parallel to ``aggs``) gives (section_id, session_id) per aggregate.
+        ``sessions`` (optional, parallel to ``aggs``) gives (section_id, session_id) per aggregate; ``raw``
+        (optional, parallel) the validated payload bytes to keep instead of re-serialising (None: re-serialise).
         """
         with self.lock:
             try:
@@ -153,7 +160,7 @@ class Store:
                     self._status(site, room, st)
                 for site, room, h in healths:
                     self._health(site, room, h)
-                new = self._insert_aggs(aggs, sessions) if aggs else []
+                new = self._insert_aggs(aggs, sessions, raw) if aggs else []
                 self.db.commit()
             except BaseException:
                 self.db.rollback()
