@@ -122,6 +122,11 @@ class Store:
             rows.append((a.device, a.msg_id, a.site, a.room, iso(a.window_start), iso(a.window_end), a.policy,
                          a.n_faces, a.attention_share, a.speech_share, a.hand_raises, a.engagement,
                          (raw[i] if raw and raw[i] is not None else dumps(a)).decode(), received, stored_at, sec, ses))
+        new_keys = self._insert_rows(rows)
+        return [a for k, a in by_key.items() if k in new_keys]
+
+    def _insert_rows(self, rows: list[tuple[Any, ...]]) -> set[tuple[str, int]]:
+        """Insert AGG_COLUMNS rows, skipping existing keys; returns the keys that were new."""
         new_keys: set[tuple[str, int]] = set()
         one = "(" + ", ".join("?" for _ in AGG_COLUMNS) + ")"
         for i in range(0, len(rows), INSERT_CHUNK):
@@ -130,7 +135,7 @@ class Store:
                    "ON CONFLICT (device, msg_id) DO NOTHING RETURNING device, msg_id")
             for r in self.db.query(sql, [v for row in chunk for v in row]):
                 new_keys.add((r["device"], int(r["msg_id"])))
-        return [a for k, a in by_key.items() if k in new_keys]
+        return new_keys
 
     def _dead_letter(self, d: DeadLetter) -> None:
         digest = hashlib.sha256(d.payload).hexdigest()
