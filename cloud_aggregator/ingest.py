@@ -9,6 +9,7 @@ redelivery into a no-op. So nothing acknowledged is lost and nothing is stored t
 
 from __future__ import annotations
 
+import json
 import logging
 import queue
 import threading
@@ -279,6 +280,7 @@ def run_ingest(cfg: AggregatorConfig, stop: threading.Event | None = None) -> in
     finally:
         svc.stop()
         store.close()
+        log.info("ingest final %s", json.dumps(svc.stats.__dict__))
     return 0
 
 

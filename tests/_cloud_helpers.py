@@ -12,7 +12,7 @@ BASE = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(hours=3)
 
 def make_agg(msg_id: int = 1, device: str = "d1", site: str = "s1", room: str = "r1",
              start: datetime | None = None, **over) -> Aggregate:
-    ws = start or (BASE + timedelta(seconds=60 * msg_id))
+    ws = start or (BASE + timedelta(seconds=msg_id))  # overlapping windows are fine; stays in the past
     d = dict(msg_id=msg_id, site=site, room=room, device=device, window_start=ws,
              window_end=ws + timedelta(seconds=60), policy="no-emotion", k_anonymity=5, n_faces=20,
              attention_share=0.6, speech_share=0.3, engagement=0.5, hand_raises=1)
