@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 
 from classpulse_contract.config_io import ConfigError
+from edge_agent.inference.manifest import ModelIntegrityError
 
 
 def _cmd_config_check(args: argparse.Namespace) -> int:
@@ -82,6 +83,12 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--start", help="wall-clock time of the recording's first sample (ISO 8601); default now")
     rp.set_defaults(func=_cmd_replay)
 
+    ca = sub.add_parser("calibrate-audio", help="measure the room's noise floor (and teacher level) into a calibration file")
+    from edge_agent.audio.calibrate import add_arguments as add_calibrate_arguments
+
+    add_calibrate_arguments(ca)
+    ca.set_defaults(func=lambda a: _dispatch("edge_agent.audio.calibrate:main", a))
+
     c = sub.add_parser("config", help="configuration tools")
     csub = c.add_subparsers(dest="config_cmd", required=True)
     cc = csub.add_parser("check", help="validate a config file and print every problem with its key path")
@@ -119,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         for prob in e.problems:
             print(f"  {prob}", file=sys.stderr)
         return 2
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, ModelIntegrityError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
 

@@ -80,8 +80,16 @@ class Store:
         self.db = db
         self.lock = threading.RLock()
         with self.lock:
-            self.db.ensure_schema(ALL_TABLES)
-            self.migrated_now = migrate(self.db)
+            pg = self.db.dialect == "postgres"
+            if pg:  # processes starting together on a fresh database would race on CREATE TABLE (pg_type)
+                self.db.execute("SELECT pg_advisory_lock(4242001)")
+            try:
+                self.db.ensure_schema(ALL_TABLES)
+                self.migrated_now = migrate(self.db)
+            finally:
+                if pg:
+                    self.db.execute("SELECT pg_advisory_unlock(4242001)")
+                    self.db.commit()
 
     @classmethod
     def open(cls, cfg: Any) -> Store:  # noqa: ANN401 - StoreConfig; kept for callers of the foundation API
