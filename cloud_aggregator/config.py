@@ -33,6 +33,10 @@ class MqttConfig(_Section):
     shared_group: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,64}$",
                                      description="subscribe as $share/<group>/… so processes split the load")
     keepalive_s: int = Field(30, ge=5, le=600)
+    protocol: Literal["5", "3.1.1"] = Field("5", description="3.1.1 for brokers without MQTT 5 (receive maximum "
+                                            "then comes from the broker, e.g. mosquitto max_inflight_messages)")
+    receive_maximum: int = Field(1000, ge=1, le=65535, description="unacked messages the broker may send us")
+    session_expiry_s: int = Field(7 * 86400, ge=60, description="how long the broker keeps our queue while we are away")
 
 
 class StoreConfig(_Section):
@@ -48,8 +52,9 @@ class StoreConfig(_Section):
 
 
 class IngestConfig(_Section):
-    batch_size: int = Field(100, ge=1, le=10_000)
-    flush_ms: int = Field(100, ge=1, le=10_000)
+    batch_size: int = Field(200, ge=1, le=10_000)
+    flush_ms: int = Field(200, ge=1, le=10_000, description="longest a message waits before its batch commits")
+    idle_flush_ms: int = Field(5, ge=1, le=10_000, description="commit early when no message came for this long")
     max_clock_skew_s: float = Field(300.0, ge=0, description="windows ending further in the future are rejected")
 
 

@@ -9,6 +9,7 @@ redelivery into a no-op. So nothing acknowledged is lost and nothing is stored t
 
 from __future__ import annotations
 
+import json
 import logging
 import queue
 import threading
@@ -19,10 +20,10 @@ from datetime import datetime, timedelta, timezone
 
 import paho.mqtt.client as mqtt
 
-from classpulse_contract import Aggregate, ContractError, Health, Status, parse_message, parse_topic
-from classpulse_contract.v1 import TOPIC_ROOT
+from classpulse_contract import Aggregate, ContractError, parse_message, parse_topic
+from classpulse_contract.v1 import MAX_PAYLOAD_BYTES, TOPIC_ROOT
 from cloud_aggregator.config import AggregatorConfig
-from cloud_aggregator.store import Store, now_iso
+from cloud_aggregator.store import DeadLetter, Store, iso_ts
 
 log = logging.getLogger(__name__)
 StoredCallback = Callable[[list[Aggregate]], None]
@@ -36,6 +37,9 @@ class IngestStats:
     dead_letters: int = 0
     last_lag_s: float | None = None  # receive time minus window end of the newest stored aggregate
     last_store_ms: float | None = None
+    last_latency_ms: float | None = None  # receive -> commit of the newest stored aggregate
+    max_lag_s: float | None = None  # largest receive lag of the last batch (late or replayed windows)
+    batches: int = 0
     errors: int = 0
     started: float = field(default_factory=time.time)
 
@@ -46,18 +50,34 @@ class Incoming:
     payload: bytes
     mid: int
     qos: int
-    received_at: str
+    received_at: str | None  # None: derived from received_ts when the batch is written
     received_ts: float
 
 
 def classify(msg: Incoming, max_skew_s: float, now: datetime | None = None):
     """Pure validation of one message: returns ('agg'|'status'|'health', site, room, model) or raises ContractError."""
+    return classify_full(msg, max_skew_s, now)[:4]
+
+
+def classify_full(msg: Incoming, max_skew_s: float, now: datetime | None = None):
+    """``classify`` plus the fields a newer-minor message carried that this reader dropped."""
     t = parse_topic(msg.topic)
     kind = t["kind"]
     if kind not in ("agg", "status", "health"):
         raise ContractError(f"devices may not publish {kind!r} messages")
     expected = {"agg": "classpulse.agg", "status": "classpulse.status", "health": "classpulse.health"}[kind]
-    model, _ignored = parse_message(msg.payload, expected)
+    model = None
+    ignored: list[str] = []
+    if kind == "agg" and len(msg.payload) <= MAX_PAYLOAD_BYTES:
+        # Fast path (about 1.7x): pydantic's own JSON parser on the strict model. It only ever ACCEPTS
+        # what parse_message accepts (same model, extra=forbid, version pinned to 1.x by the model);
+        # anything it refuses goes through parse_message, so reasons and newer-minor handling are the contract's.
+        try:
+            model = Aggregate.model_validate_json(msg.payload)
+        except ValueError:
+            model = None
+    if model is None:
+        model, ignored = parse_message(msg.payload, expected)
     if getattr(model, "device", None) != t["device"]:
         raise ContractError(f"payload device {getattr(model, 'device', None)!r} does not match topic device {t['device']!r}")
     if isinstance(model, Aggregate):
@@ -66,7 +86,7 @@ def classify(msg: Incoming, max_skew_s: float, now: datetime | None = None):
         now = now or datetime.now(timezone.utc)
         if model.window_end > now + timedelta(seconds=max_skew_s):
             raise ContractError(f"window ends {model.window_end.isoformat()}, in the future beyond the allowed clock skew")
-    return kind, t["site"], t["room"], model
+    return kind, t["site"], t["room"], model, ignored
 
 
 class IngestService:
@@ -76,24 +96,35 @@ class IngestService:
         self.stats = IngestStats()
         self._q: queue.Queue[Incoming] = queue.Queue(maxsize=100_000)
         self._subs: list[StoredCallback] = []
+        #: optional aggregate -> (section_id, session_id); see cloud_aggregator.timetable.SessionResolver
+        self.resolve_session: Callable[[Aggregate], tuple[str | None, str | None]] | None = None
         self._stop = threading.Event()
         self._writer: threading.Thread | None = None
         self.connected = threading.Event()
         m = cfg.mqtt
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=m.client_id, clean_session=False,
-                                  protocol=mqtt.MQTTv311, manual_ack=True)
+        self.v5 = m.protocol == "5"
+        if self.v5:  # clean_start=False + a session expiry below keep the session (and unacked messages)
+            self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=m.client_id,
+                                      protocol=mqtt.MQTTv5, manual_ack=True)
+        else:
+            self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=m.client_id, clean_session=False,
+                                      protocol=mqtt.MQTTv311, manual_ack=True)
         if m.username:
             pw = m.password_file.read_text(encoding="utf-8").strip() if m.password_file else None
             self.client.username_pw_set(m.username, pw)
         if m.tls is not None:
             self.client.tls_set(ca_certs=str(m.tls.ca_file), certfile=str(m.tls.cert_file) if m.tls.cert_file else None,
                                 keyfile=str(m.tls.key_file) if m.tls.key_file else None)
-        self.client.max_inflight_messages_set(1000)
+        self.client.max_inflight_messages_set(m.receive_maximum)
         self.client.max_queued_messages_set(0)
         self.client.reconnect_delay_set(1, 8)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = lambda *a, **k: self.connected.clear()
         self.client.on_message = self._on_message
+
+    def on_stored(self, cb: StoredCallback) -> None:
+        """Alias of ``subscribe_stored``."""
+        self.subscribe_stored(cb)
 
     def subscribe_stored(self, cb: StoredCallback) -> None:
         """``cb`` runs on the writer thread after each commit with the newly stored aggregates."""
@@ -112,12 +143,24 @@ class IngestService:
         log.info("ingest connected; subscribed to %s", ", ".join(self.topics()))
 
     def _on_message(self, client, userdata, msg) -> None:  # noqa: ANN001
-        self._q.put(Incoming(msg.topic, bytes(msg.payload), msg.mid, msg.qos, now_iso(), time.time()))
+        # the network thread does as little as possible: formatting waits for the writer
+        self._q.put(Incoming(msg.topic, bytes(msg.payload), msg.mid, msg.qos, None, time.time()))
 
     def start(self) -> None:
         self._writer = threading.Thread(target=self._write_loop, name="ingest-writer", daemon=True)
         self._writer.start()
-        self.client.connect_async(self.cfg.mqtt.host, self.cfg.mqtt.port, keepalive=self.cfg.mqtt.keepalive_s)
+        m = self.cfg.mqtt
+        if self.v5:
+            from paho.mqtt.packettypes import PacketTypes
+            from paho.mqtt.properties import Properties
+
+            props = Properties(PacketTypes.CONNECT)
+            props.SessionExpiryInterval = m.session_expiry_s
+            # how many unacked messages the broker may push; must exceed batch_size or batches wait for flush_ms
+            props.ReceiveMaximum = m.receive_maximum
+            self.client.connect_async(m.host, m.port, keepalive=m.keepalive_s, clean_start=False, properties=props)
+        else:
+            self.client.connect_async(m.host, m.port, keepalive=m.keepalive_s)
         self.client.loop_start()
 
     def stop(self) -> None:
@@ -134,44 +177,63 @@ class IngestService:
             return []
         batch = [first]
         deadline = time.monotonic() + self.cfg.ingest.flush_ms / 1000
+        idle = self.cfg.ingest.idle_flush_ms / 1000
         while len(batch) < self.cfg.ingest.batch_size:
             left = deadline - time.monotonic()
             if left <= 0:
                 break
             try:
-                batch.append(self._q.get(timeout=left))
+                # a short gap means the stream paused (or the broker's in-flight window is full: it waits for
+                # our acks), so waiting the whole flush_ms would only add latency
+                batch.append(self._q.get(timeout=min(left, idle)))
             except queue.Empty:
                 break
         return batch
 
     def process(self, batch: list[Incoming]) -> list[Aggregate]:
-        """Store one batch (committed before return). Never raises for bad input."""
+        """Store one batch in one transaction (committed before return). Never raises for bad input."""
         aggs: list[tuple[Aggregate, str]] = []
-        lags = []
+        raw: list[bytes | None] = []
+        recv: list[float] = []
+        dead: list[DeadLetter] = []
+        statuses, healths = [], []
+        now = datetime.now(timezone.utc)
         for m in batch:
             self.stats.received += 1
+            received_at = m.received_at or iso_ts(m.received_ts)
             try:
-                kind, site, room, model = classify(m, self.cfg.ingest.max_clock_skew_s)
+                kind, site, room, model, ignored = classify_full(m, self.cfg.ingest.max_clock_skew_s, now)
             except ContractError as e:
-                self.store.dead_letter(m.topic, m.payload, e.reason, m.received_at)
-                self.stats.dead_letters += 1
+                dead.append(DeadLetter(m.topic, m.payload, e.reason, received_at))
+                continue
+            except Exception as e:  # noqa: BLE001 - a parser bug must cost one message, not the process
+                dead.append(DeadLetter(m.topic, m.payload, f"internal error while validating: {type(e).__name__}",
+                                       received_at))
                 continue
             if kind == "agg":
-                aggs.append((model, m.received_at))
-                lags.append(m.received_ts - model.window_end.timestamp())
+                aggs.append((model, received_at))
+                raw.append(None if ignored else m.payload)  # keep the validated bytes unless fields were dropped
+                recv.append(m.received_ts)
             elif kind == "status":
-                assert isinstance(model, Status)  # noqa: S101
-                self.store.upsert_status(site, room, model)
+                statuses.append((site, room, model))
             else:
-                assert isinstance(model, Health)  # noqa: S101
-                self.store.upsert_health(site, room, model)
+                healths.append((site, room, model))
+        sessions = None
+        if self.resolve_session is not None and aggs:
+            sessions = [self.resolve_session(a) for a, _ in aggs]
         t0 = time.perf_counter()
-        new = self.store.insert_aggregates(aggs)  # commits the dead letters and device rows too
-        self.stats.last_store_ms = (time.perf_counter() - t0) * 1000
+        new = self.store.write_batch(aggs, dead, statuses, healths, sessions, raw)
+        t1 = time.time()
+        self.stats.last_store_ms = round((time.perf_counter() - t0) * 1000, 2)
+        self.stats.batches += 1
+        self.stats.dead_letters += len(dead)
         self.stats.stored += len(new)
         self.stats.duplicates += len(aggs) - len(new)
-        if lags:
+        if aggs:
+            lags = [r - a.window_end.timestamp() for (a, _), r in zip(aggs, recv, strict=True)]
             self.stats.last_lag_s = round(lags[-1], 3)
+            self.stats.max_lag_s = round(max(lags), 3)
+            self.stats.last_latency_ms = round((t1 - recv[-1]) * 1000, 2)
         return new
 
     def _write_loop(self) -> None:
@@ -194,3 +256,53 @@ class IngestService:
                     cb(new)
                 except Exception:  # noqa: BLE001 - a slow or broken listener must not stop ingest
                     log.exception("stored-listener failed")
+
+
+def run_ingest(cfg: AggregatorConfig, stop: threading.Event | None = None) -> int:
+    """Ingest only (no web server), until SIGTERM/SIGINT or ``stop``; for extra worker processes of a
+    shared subscription and for fault tests. Stats are logged every 30 s."""
+    import signal
+
+    from cloud_aggregator.store import open_store
+    from cloud_aggregator.timetable import SessionResolver
+
+    stop = stop or threading.Event()
+    store = open_store(cfg.store)
+    svc = IngestService(cfg, store)
+    svc.resolve_session = SessionResolver(store)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        signal.signal(signal.SIGINT, lambda *_: stop.set())
+    svc.start()
+    try:
+        while not stop.wait(30):
+            log.info("ingest %s", svc.stats.__dict__)
+    finally:
+        svc.stop()
+        store.close()
+        log.info("ingest final %s", json.dumps(svc.stats.__dict__))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m cloud_aggregator.ingest --config FILE``: one ingest worker."""
+    import argparse
+    import sys
+
+    from classpulse_contract.config_io import ConfigError
+    from cloud_aggregator.config import load_aggregator_config
+
+    ap = argparse.ArgumentParser(prog="python -m cloud_aggregator.ingest", description=main.__doc__)
+    ap.add_argument("--config")
+    a = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        cfg = load_aggregator_config(a.config)
+    except ConfigError as e:
+        print("\n".join([f"{e.source}:", *(f"  {p}" for p in e.problems)]), file=sys.stderr)
+        return 2
+    return run_ingest(cfg)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -9,6 +9,7 @@ import uvicorn
 from cloud_aggregator.config import AggregatorConfig
 from cloud_aggregator.ingest import IngestService
 from cloud_aggregator.store import Store
+from cloud_aggregator.timetable import SessionResolver
 from cloud_aggregator.web.app import create_app
 
 log = logging.getLogger(__name__)
@@ -17,6 +18,7 @@ log = logging.getLogger(__name__)
 def build(cfg: AggregatorConfig) -> tuple[Store, IngestService, uvicorn.Server]:
     store = Store.open(cfg.store)
     ingest = IngestService(cfg, store)
+    ingest.resolve_session = SessionResolver(store)  # each window tagged with its section session
     app = create_app(store, cfg, ingest)
     server = uvicorn.Server(uvicorn.Config(app, host=cfg.web.host, port=cfg.web.port, log_level="warning",
                                            access_log=False))

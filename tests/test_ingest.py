@@ -30,7 +30,7 @@ def agg(msg_id=1, **over) -> bytes:
 
 
 def inc(payload: bytes, topic: str = TOPIC, mid: int = 1) -> Incoming:
-    return Incoming(topic, payload, mid, 1, NOW.isoformat(), time.time())
+    return Incoming(topic, payload, mid, 1, None, time.time())
 
 
 MALFORMED = [

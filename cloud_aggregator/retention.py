@@ -1,0 +1,121 @@
+"""Retention: roll raw aggregates up into session and week summaries, then delete raw rows past N days.
+
+Raw rows are deleted only up to the start of the ISO week (Monday 00:00 UTC) that contains
+``now - retention_days``, and every week about to lose rows is rolled up first; so a week summary is
+always computed from complete data and never recomputed from a partial week. Summaries keep no
+per-window detail and, like aggregates, nothing about any individual.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from cloud_aggregator.store import Store, iso, now_iso
+from cloud_aggregator.timetable import parse_session_id
+
+FIELDS = ("attention_share", "engagement", "speech_share", "n_faces")
+
+
+def week_floor(dt: datetime) -> datetime:
+    d = dt.astimezone(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    return d - timedelta(days=d.weekday())
+
+
+def iso_week(ts: str) -> str:
+    y, w, _ = datetime.fromisoformat(ts.replace("Z", "+00:00")).isocalendar()
+    return f"{y}-W{w:02d}"
+
+
+def _mean(xs: list[float]) -> float | None:
+    xs = [x for x in xs if x is not None]
+    return round(sum(xs) / len(xs), 4) if xs else None
+
+
+def summarise(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Pure: raw aggregate rows → (session summaries, week summaries)."""
+    now = now_iso()
+    sessions: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    weeks: dict[tuple[str, str, str, str], list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        if r.get("session_id"):
+            sessions[r["session_id"]].append(r)
+        weeks[(r["site"], r["room"], r.get("section_id") or "", iso_week(r["window_start"]))].append(r)
+    out_s = []
+    for sid, rs in sessions.items():
+        section, date, period = parse_session_id(sid)
+        out_s.append({"session_id": sid, "section_id": section, "site": rs[0]["site"], "room": rs[0]["room"],
+                      "date": date, "period": period, "start_utc": min(r["window_start"] for r in rs),
+                      "end_utc": max(r["window_end"] for r in rs), "n_windows": len(rs),
+                      "attention_mean": _mean([r["attention_share"] for r in rs]),
+                      "engagement_mean": _mean([r["engagement"] for r in rs]),
+                      "speech_mean": _mean([r["speech_share"] for r in rs]),
+                      "hand_raises": sum(int(r["hand_raises"] or 0) for r in rs),
+                      "n_faces_mean": _mean([r["n_faces"] for r in rs]), "updated_at": now})
+    out_w = []
+    for (site, room, section, week), rs in weeks.items():
+        out_w.append({"site": site, "room": room, "section_id": section, "week": week, "n_windows": len(rs),
+                      "n_sessions": len({r["session_id"] for r in rs if r.get("session_id")}),
+                      "attention_mean": _mean([r["attention_share"] for r in rs]),
+                      "engagement_mean": _mean([r["engagement"] for r in rs]),
+                      "speech_mean": _mean([r["speech_share"] for r in rs]),
+                      "hand_raises": sum(int(r["hand_raises"] or 0) for r in rs), "updated_at": now})
+    return out_s, out_w
+
+
+def rollup(store: Store, start: datetime, end: datetime) -> tuple[int, int]:
+    """Recompute summaries of every week in [week_floor(start), end). Returns (sessions, weeks) written."""
+    from cloud_aggregator.store.migrations import SESSION_SUMMARIES, WEEK_SUMMARIES
+
+    lo, hi = iso(week_floor(start)), iso(end)
+    rows = store._query(  # noqa: SLF001 - retention is part of the store's package family
+        "SELECT site, room, section_id, session_id, window_start, window_end, attention_share, engagement, "
+        "speech_share, hand_raises, n_faces FROM aggregates WHERE window_start >= ? AND window_start < ?", (lo, hi))
+    s, w = summarise(rows)
+    with store.lock:
+        store.db.upsert_many(SESSION_SUMMARIES, s)
+        store.db.upsert_many(WEEK_SUMMARIES, w)
+        store.db.commit()
+    return len(s), len(w)
+
+
+@dataclass
+class RetentionReport:
+    cutoff: str
+    deleted: int
+    sessions: int
+    weeks: int
+
+
+def run_retention(store: Store, retention_days: int, now: datetime | None = None) -> RetentionReport:
+    now = now or datetime.now(timezone.utc)
+    cutoff = week_floor(now - timedelta(days=retention_days))
+    earliest = store._query("SELECT MIN(window_start) AS m FROM aggregates")[0]["m"]  # noqa: SLF001
+    n_s = n_w = 0
+    if earliest and earliest < iso(cutoff):
+        a, b = rollup(store, datetime.fromisoformat(earliest.replace("Z", "+00:00")), cutoff)
+        n_s, n_w = n_s + a, n_w + b
+    with store.lock:
+        deleted = store.db.execute("DELETE FROM aggregates WHERE window_start < ?", (iso(cutoff),))
+        store.db.commit()
+    a, b = rollup(store, now - timedelta(days=8), now + timedelta(days=7))
+    return RetentionReport(iso(cutoff), deleted, n_s + a, n_w + b)
+
+
+def main(args: argparse.Namespace) -> int:
+    """``cloud-aggregator retention [--config FILE] [--days N]``: roll up, then delete old raw aggregates."""
+    from cloud_aggregator.config import load_aggregator_config
+    from cloud_aggregator.store import open_store
+
+    cfg = load_aggregator_config(getattr(args, "config", None))
+    store = open_store(cfg.store)
+    try:
+        rep = run_retention(store, getattr(args, "days", None) or cfg.retention_days)
+    finally:
+        store.close()
+    print(json.dumps(rep.__dict__))
+    return 0

@@ -1,0 +1,22 @@
+"""Aggregator storage: one narrow interface (``Store``), SQLite by default, PostgreSQL for a district."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .base import DeadLetter, Enrolment, Store, TokenError, iso, iso_ts, now_iso
+from .migrations import LATEST as SCHEMA_VERSION
+
+
+def open_store(cfg: Any) -> Store:  # noqa: ANN401 - config.StoreConfig
+    """Open (and migrate) the store a ``StoreConfig`` describes."""
+    if cfg.backend == "postgres":
+        from .postgres import open_postgres
+
+        return open_postgres(cfg.dsn)
+    from .sqlite import open_sqlite
+
+    return open_sqlite(cfg.path)
+
+
+__all__ = ["SCHEMA_VERSION", "DeadLetter", "Enrolment", "Store", "TokenError", "iso", "iso_ts", "now_iso", "open_store"]

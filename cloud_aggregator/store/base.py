@@ -1,0 +1,371 @@
+"""The aggregator's one narrow storage interface, shared by the SQLite and PostgreSQL backends.
+
+All SQL here is dialect-neutral (``?`` placeholders, ``ON CONFLICT``, ``RETURNING``) and runs through
+the records layer's ``RecordsDB``, so records tables, aggregates and dead letters live in one
+database. Each ``(device, msg_id)`` is stored once (primary key + ``ON CONFLICT DO NOTHING``), which
+turns MQTT's at-least-once delivery into exactly-once in the store. One connection per process,
+serialised by ``lock`` (the ingest writer and the web threads share it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from classpulse_contract import Aggregate, Health, Status, dumps
+from cloud_aggregator.records.db import RecordsDB
+from cloud_aggregator.records.schema import ALL_TABLES
+
+from .migrations import AGGREGATES, migrate
+
+#: Dead letters keep a short printable preview only: enough to debug, too little to hold media.
+PREVIEW_BYTES = 256
+#: Rows per multi-row INSERT (17 columns x 500 stays far below both engines' parameter limits).
+INSERT_CHUNK = 500
+AGG_COLUMNS = (*AGGREGATES.column_names, "section_id", "session_id")
+
+
+def iso(dt: datetime) -> str:
+    """UTC instant as fixed-width text (sorts like time on both engines); isoformat is much faster than strftime."""
+    return dt.astimezone(timezone.utc).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+
+
+def iso_ts(ts: float) -> str:
+    return datetime.fromtimestamp(ts, timezone.utc).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+
+
+def now_iso() -> str:
+    return iso(datetime.now(timezone.utc))
+
+
+def _preview(payload: bytes) -> str:
+    text = payload[:PREVIEW_BYTES].decode("utf-8", errors="replace")
+    return "".join(ch if ch.isprintable() else "\N{REPLACEMENT CHARACTER}" for ch in text)
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    topic: str
+    payload: bytes
+    reason: str
+    received_at: str = field(default_factory=now_iso)
+
+
+@dataclass(frozen=True)
+class Enrolment:
+    device: str
+    site: str
+    room: str
+    issued_at: str
+    expires_at: str
+    redeemed_at: str
+
+
+class TokenError(ValueError):
+    """An enrolment token that is unknown, expired or already used (deliberately not told apart)."""
+
+
+class Store:
+    """Use ``open_store(cfg)``; ``Store(db)`` wraps an open ``RecordsDB`` and migrates it."""
+
+    backend = "sql"
+
+    def __init__(self, db: RecordsDB):
+        self.db = db
+        self.lock = threading.RLock()
+        with self.lock:
+            pg = self.db.dialect == "postgres"
+            if pg:  # processes starting together on a fresh database would race on CREATE TABLE (pg_type)
+                self.db.execute("SELECT pg_advisory_lock(4242001)")
+            try:
+                self.db.ensure_schema(ALL_TABLES)
+                self.migrated_now = migrate(self.db)
+            finally:
+                if pg:
+                    self.db.execute("SELECT pg_advisory_unlock(4242001)")
+                    self.db.commit()
+
+    @classmethod
+    def open(cls, cfg: Any) -> Store:  # noqa: ANN401 - StoreConfig; kept for callers of the foundation API
+        from . import open_store
+
+        return open_store(cfg)
+
+    # the records importers accept anything with ``records_db``
+    def records_db(self) -> RecordsDB:
+        return self.db
+
+    def close(self) -> None:
+        with self.lock:
+            self.db.close()
+
+    def commit(self) -> None:
+        with self.lock:
+            self.db.commit()
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        with self.lock:
+            rows = self.db.query(sql, params)
+            if self.db.dialect == "postgres":
+                self.db.commit()  # do not leave the shared connection idle in a transaction
+            return rows
+
+    # ------------------------------------------------------------------ ingest (writes)
+    def _insert_aggs(self, aggs: Sequence[tuple[Aggregate, str]], sessions: Sequence[tuple[str | None, str | None]]
+                     | None, raw: Sequence[bytes | None] | None = None) -> list[Aggregate]:
+        stored_at = now_iso()
+        by_key: dict[tuple[str, int], Aggregate] = {}
+        rows = []
+        for i, (a, received) in enumerate(aggs):
+            if (a.device, a.msg_id) in by_key:
+                continue  # duplicate inside one batch
+            by_key[(a.device, a.msg_id)] = a
+            sec, ses = sessions[i] if sessions else (None, None)
+            rows.append((a.device, a.msg_id, a.site, a.room, iso(a.window_start), iso(a.window_end), a.policy,
+                         a.n_faces, a.attention_share, a.speech_share, a.hand_raises, a.engagement,
+                         (raw[i] if raw and raw[i] is not None else dumps(a)).decode(), received, stored_at, sec, ses))
+        new_keys = self._insert_rows(rows)
+        return [a for k, a in by_key.items() if k in new_keys]
+
+    def _insert_rows(self, rows: list[tuple[Any, ...]]) -> set[tuple[str, int]]:
+        """Insert AGG_COLUMNS rows, skipping existing keys; returns the keys that were new."""
+        new_keys: set[tuple[str, int]] = set()
+        one = "(" + ", ".join("?" for _ in AGG_COLUMNS) + ")"
+        for i in range(0, len(rows), INSERT_CHUNK):
+            chunk = rows[i:i + INSERT_CHUNK]
+            sql = (f"INSERT INTO aggregates ({', '.join(AGG_COLUMNS)}) VALUES {', '.join(one for _ in chunk)} "  # noqa: S608
+                   "ON CONFLICT (device, msg_id) DO NOTHING RETURNING device, msg_id")
+            for r in self.db.query(sql, [v for row in chunk for v in row]):
+                new_keys.add((r["device"], int(r["msg_id"])))
+        return new_keys
+
+    def _dead_letter(self, d: DeadLetter) -> None:
+        digest = hashlib.sha256(d.payload).hexdigest()
+        # one row per distinct (topic, payload): a device repeating the same garbage bumps a counter
+        key = hashlib.sha256(d.topic.encode("utf-8", "replace") + b"\0" + digest.encode()).hexdigest()
+        self.db.execute(
+            "INSERT INTO dead_letters (id, received_at, topic, reason, size, sha256, preview, count, last_seen) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?) ON CONFLICT (id) DO UPDATE SET "
+            "count = dead_letters.count + 1, last_seen = excluded.last_seen",
+            (key, d.received_at, d.topic[:512], d.reason[:2000], len(d.payload), digest, _preview(d.payload),
+             d.received_at))
+
+    def write_batch(self, aggs: Sequence[tuple[Aggregate, str]] = (), dead: Iterable[DeadLetter] = (),
+                    statuses: Iterable[tuple[str, str, Status]] = (), healths: Iterable[tuple[str, str, Health]] = (),
+                    sessions: Sequence[tuple[str | None, str | None]] | None = None,
+                    raw: Sequence[bytes | None] | None = None) -> list[Aggregate]:
+        """Everything one ingest batch produced, in ONE transaction; returns the aggregates that were new.
+
+        ``sessions`` (optional, parallel to ``aggs``) gives (section_id, session_id) per aggregate; ``raw``
+        (optional, parallel) the validated payload bytes to keep instead of re-serialising (None: re-serialise).
+        """
+        with self.lock:
+            try:
+                for d in dead:
+                    self._dead_letter(d)
+                for site, room, st in statuses:
+                    self._status(site, room, st)
+                for site, room, h in healths:
+                    self._health(site, room, h)
+                new = self._insert_aggs(aggs, sessions, raw) if aggs else []
+                self.db.commit()
+            except BaseException:
+                self.db.rollback()
+                raise
+        return new
+
+    def insert_aggregates(self, aggs: Sequence[tuple[Aggregate, str]]) -> list[Aggregate]:
+        """Store (aggregate, received_at) pairs in one transaction; returns those that were new."""
+        return self.write_batch(aggs)
+
+    def dead_letter(self, topic: str, payload: bytes, reason: str, received_at: str | None = None) -> None:
+        self.write_batch(dead=[DeadLetter(topic, payload, reason, received_at or now_iso())])
+
+    def _status(self, site: str, room: str, st: Status) -> None:
+        now = now_iso()
+        self.db.execute(
+            "INSERT INTO devices (device, site, room, state, state_at, last_seen) VALUES (?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (device) DO UPDATE SET site=excluded.site, room=excluded.room, state=excluded.state, "
+            "state_at=excluded.state_at, last_seen=excluded.last_seen",
+            (st.device, site, room, st.state, iso(st.ts) if st.ts else now, now))
+
+    def _health(self, site: str, room: str, h: Health) -> None:
+        now, payload = now_iso(), dumps(h).decode()
+        self.db.execute(
+            "INSERT INTO devices (device, site, room, last_seen, health, health_at) VALUES (?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (device) DO UPDATE SET site=excluded.site, room=excluded.room, "
+            "last_seen=excluded.last_seen, health=excluded.health, health_at=excluded.health_at",
+            (h.device, site, room, now, payload, iso(h.ts)))
+        self.db.execute("INSERT INTO device_health (device, ts, payload) VALUES (?, ?, ?) "
+                        "ON CONFLICT (device, ts) DO NOTHING", (h.device, iso(h.ts), payload))
+
+    def upsert_status(self, site: str, room: str, st: Status) -> None:
+        self.write_batch(statuses=[(site, room, st)])
+
+    def upsert_health(self, site: str, room: str, h: Health) -> None:
+        self.write_batch(healths=[(site, room, h)])
+
+    insert_health = upsert_health
+
+    # ------------------------------------------------------------------ sites, rooms, devices
+    def upsert_site(self, site: str, name: str = "", tz: str = "UTC") -> None:
+        with self.lock:
+            self.db.execute("INSERT INTO sites (site, name, timezone) VALUES (?, ?, ?) ON CONFLICT (site) DO UPDATE "
+                            "SET name=excluded.name, timezone=excluded.timezone", (site, name, tz))
+            self.db.commit()
+
+    def upsert_room(self, site: str, room: str, name: str = "", kind: str = "classroom") -> None:
+        with self.lock:
+            self.db.execute("INSERT INTO rooms (site, room, name, kind) VALUES (?, ?, ?, ?) ON CONFLICT (site, room) "
+                            "DO UPDATE SET name=excluded.name, kind=excluded.kind", (site, room, name, kind))
+            self.db.commit()
+
+    def upsert_device(self, device: str, site: str, room: str) -> None:
+        """Register (or move) a device; its state comes later from its own status messages."""
+        with self.lock:
+            self.db.execute("INSERT INTO devices (device, site, room) VALUES (?, ?, ?) ON CONFLICT (device) "
+                            "DO UPDATE SET site=excluded.site, room=excluded.room", (device, site, room))
+            self.db.commit()
+
+    def delete_device(self, device: str) -> bool:
+        with self.lock:
+            n = self.db.execute("DELETE FROM devices WHERE device = ?", (device,))
+            self.db.commit()
+        return n > 0
+
+    def sync_devices(self, devices: Any) -> int:  # noqa: ANN401 - records.timetable.Devices
+        """Load a validated ``devices.yaml`` (sites → rooms → device ids) into sites/rooms/devices."""
+        n = 0
+        for site, s in devices.sites.items():
+            self.upsert_site(site, s.org_sourced_id or "", devices.timezone)
+            for room, r in s.rooms.items():
+                self.upsert_room(site, room, r.name, r.kind)
+                self.upsert_device(r.device_id, site, room)
+                n += 1
+        return n
+
+    def sites(self) -> list[dict[str, Any]]:
+        return self._query("SELECT * FROM sites ORDER BY site")
+
+    def site_timezone(self, site: str) -> str:
+        rows = self._query("SELECT timezone FROM sites WHERE site = ?", (site,))
+        return rows[0]["timezone"] if rows and rows[0]["timezone"] else "UTC"
+
+    def rooms(self, site: str | None = None) -> list[dict[str, Any]]:
+        if site is None:
+            return self._query("SELECT * FROM rooms ORDER BY site, room")
+        return self._query("SELECT * FROM rooms WHERE site = ? ORDER BY room", (site,))
+
+    def devices(self) -> list[dict[str, Any]]:
+        rows = self._query("SELECT * FROM devices ORDER BY site, room, device")
+        for r in rows:
+            r["health"] = json.loads(r["health"]) if r.get("health") else None
+        return rows
+
+    def health_history(self, device: str, since: str, limit: int = 1000) -> list[dict[str, Any]]:
+        rows = self._query("SELECT ts, payload FROM device_health WHERE device = ? AND ts >= ? ORDER BY ts LIMIT ?",
+                           (device, since, limit))
+        return [json.loads(r["payload"]) for r in rows]
+
+    def timetable_slots(self, site: str | None = None) -> list[dict[str, Any]]:
+        """Rows of the records layer's ``timetable_slots`` (imported from timetable.csv)."""
+        if site is None:
+            return self._query("SELECT * FROM timetable_slots ORDER BY site, room, weekday, start_time")
+        return self._query("SELECT * FROM timetable_slots WHERE site = ? ORDER BY room, weekday, start_time", (site,))
+
+    def upsert_timetable_slot(self, slot: dict[str, Any]) -> None:
+        from cloud_aggregator.records.schema import TIMETABLE_SLOTS
+
+        with self.lock:
+            self.db.upsert_many(TIMETABLE_SLOTS, [{"term_sourced_id": "", **slot}])
+            self.db.commit()
+
+    def term_dates(self) -> dict[str, tuple[str, str]]:
+        rows = self._query("SELECT sourced_id, start_date, end_date FROM academic_sessions")
+        return {r["sourced_id"]: (r["start_date"], r["end_date"]) for r in rows}
+
+    # ------------------------------------------------------------------ enrolment tokens
+    def issue_token(self, site: str, room: str, device: str, ttl: timedelta = timedelta(hours=24)) -> str:
+        """A one-time enrolment token for a new device; only its SHA-256 is stored."""
+        token = secrets.token_urlsafe(24)
+        now = datetime.now(timezone.utc)
+        with self.lock:
+            self.db.execute("INSERT INTO enrol_tokens (token_sha256, site, room, device, issued_at, expires_at) "
+                            "VALUES (?, ?, ?, ?, ?, ?)",
+                            (hashlib.sha256(token.encode()).hexdigest(), site, room, device, iso(now), iso(now + ttl)))
+            self.db.commit()
+        return token
+
+    def redeem_token(self, token: str) -> Enrolment:
+        """Use a token once (atomic: two concurrent redeems cannot both succeed); registers the device."""
+        digest = hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
+        now = now_iso()
+        with self.lock:
+            try:
+                n = self.db.execute("UPDATE enrol_tokens SET redeemed_at = ? WHERE token_sha256 = ? "
+                                    "AND redeemed_at IS NULL AND expires_at > ?", (now, digest, now))
+                if n != 1:
+                    raise TokenError("enrolment token is unknown, expired or already used")
+                r = self.db.query("SELECT * FROM enrol_tokens WHERE token_sha256 = ?", (digest,))[0]
+                self.db.execute("INSERT INTO devices (device, site, room) VALUES (?, ?, ?) ON CONFLICT (device) "
+                                "DO UPDATE SET site=excluded.site, room=excluded.room", (r["device"], r["site"], r["room"]))
+                self.db.commit()
+            except BaseException:
+                self.db.rollback()
+                raise
+        return Enrolment(r["device"], r["site"], r["room"], r["issued_at"], r["expires_at"], r["redeemed_at"])
+
+    # ------------------------------------------------------------------ queries (dashboard)
+    def count(self, table: str) -> int:
+        with self.lock:
+            n = self.db.count(table)
+            if self.db.dialect == "postgres":
+                self.db.commit()
+            return n
+
+    def dead_letters(self, limit: int = 100) -> list[dict[str, Any]]:
+        return self._query("SELECT * FROM dead_letters ORDER BY received_at DESC LIMIT ?", (limit,))
+
+    def latest_per_room(self) -> list[dict[str, Any]]:
+        rows = self._query(
+            "SELECT a.payload FROM aggregates a JOIN (SELECT site, room, MAX(window_start) AS ws FROM aggregates "
+            "GROUP BY site, room) m ON a.site = m.site AND a.room = m.room AND a.window_start = m.ws "
+            "ORDER BY a.site, a.room, a.device")
+        return [json.loads(r["payload"]) for r in rows]
+
+    def room_aggregates(self, room: str, since: str, until: str | None = None, site: str | None = None
+                        ) -> list[dict[str, Any]]:
+        sql = "SELECT payload FROM aggregates WHERE room = ? AND window_start >= ? AND window_start < ?"
+        params: list[Any] = [room, since, until or "9999"]
+        if site is not None:
+            sql += " AND site = ?"
+            params.append(site)
+        rows = self._query(sql + " ORDER BY window_start", params)
+        return [json.loads(r["payload"]) for r in rows]
+
+    def session_aggregates(self, session_id: str) -> list[dict[str, Any]]:
+        rows = self._query("SELECT payload FROM aggregates WHERE session_id = ? ORDER BY window_start", (session_id,))
+        return [json.loads(r["payload"]) for r in rows]
+
+    def section_sessions(self, section_id: str, since: str = "0000", until: str = "9999") -> list[dict[str, Any]]:
+        """Rolled-up sessions of one course section (see ``retention.rollup``), oldest first."""
+        return self._query("SELECT * FROM session_summaries WHERE section_id = ? AND date >= ? AND date <= ? "
+                           "ORDER BY start_utc", (section_id, since, until))
+
+    def week_summaries(self, site: str | None = None, since_week: str = "0000") -> list[dict[str, Any]]:
+        if site is None:
+            return self._query("SELECT * FROM week_summaries WHERE week >= ? ORDER BY week, site, room", (since_week,))
+        return self._query("SELECT * FROM week_summaries WHERE site = ? AND week >= ? ORDER BY week, room",
+                           (site, since_week))
+
+    def delete_aggregates_before(self, cutoff: str) -> int:
+        with self.lock:
+            n = self.db.execute("DELETE FROM aggregates WHERE window_end < ?", (cutoff,))
+            self.db.commit()
+        return n

@@ -1,0 +1,40 @@
+"""PostgreSQL backend (psycopg 3) for a district: several aggregator processes may share one database.
+
+The same SQL as SQLite; the ``(device, msg_id)`` primary key makes concurrent writers from a shared
+MQTT subscription safe without coordination.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cloud_aggregator.records.db import RecordsDB
+
+from .base import AGG_COLUMNS, Store
+from .migrations import AGGREGATES
+
+_PG_TYPES = {"TEXT": "text", "INTEGER": "bigint", "REAL": "float8"}
+
+
+class PostgresStore(Store):
+    backend = "postgres"
+
+    def _insert_rows(self, rows: list[tuple[Any, ...]]) -> set[tuple[str, int]]:
+        """One statement per batch: 17 array parameters unnested server-side (far fewer binds than VALUES)."""
+        if not rows:
+            return set()
+        types = [_PG_TYPES[t] for _, t in AGGREGATES.columns] + ["text", "text"]
+        cols = list(zip(*rows, strict=True))
+        sql = (f"INSERT INTO aggregates ({', '.join(AGG_COLUMNS)}) SELECT * FROM unnest("  # noqa: S608 - fixed names
+               + ", ".join(f"%s::{t}[]" for t in types)
+               + ") ON CONFLICT (device, msg_id) DO NOTHING RETURNING device, msg_id")
+        with self.db.conn.cursor() as cur:
+            cur.execute(sql, [list(c) for c in cols])
+            return {(d, int(m)) for d, m in cur.fetchall()}
+
+
+def open_postgres(dsn: str) -> PostgresStore:
+    import psycopg
+
+    conn = psycopg.connect(dsn, connect_timeout=10, application_name="classpulse-aggregator")
+    return PostgresStore(RecordsDB(conn, "postgres", owns=True))
