@@ -71,13 +71,17 @@ class Publisher:
         c.will_set(self.topics["status"],
                    dumps(Status(device=self.cfg.device.id, state="offline", policy=self.cfg.policy)),
                    qos=1, retain=True)
-        # Jitter the first retry so a school's devices do not reconnect in lock-step after a broker restart.
-        c.reconnect_delay_set(min_delay=max(1, int(m.reconnect_min_s * random.uniform(1.0, 3.0))),  # noqa: S311
-                              max_delay=int(m.reconnect_max_s))
+        self._jitter_backoff(c)
         c.on_connect = self._on_connect
         c.on_disconnect = self._on_disconnect
         c.on_message = self._on_message
         return c
+
+    def _jitter_backoff(self, c: mqtt.Client) -> None:
+        """Fresh random first delay on every disconnect, so a school's devices do not retry in lock-step."""
+        m = self.cfg.mqtt
+        c.reconnect_delay_set(min_delay=m.reconnect_min_s * random.uniform(1.0, 3.0),  # noqa: S311 - not crypto
+                              max_delay=m.reconnect_max_s)
 
     # ---------------------------------------------------------------- callbacks (paho network thread)
     def _on_connect(self, client, userdata, flags, reason_code, properties=None) -> None:  # noqa: ANN001
@@ -92,6 +96,7 @@ class Publisher:
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties=None) -> None:  # noqa: ANN001
         self.connected.clear()
+        self._jitter_backoff(client)
         if not self._stop.is_set():
             log.warning("disconnected from broker (%s); will reconnect", reason_code)
 
