@@ -112,6 +112,8 @@ runs no expression inference at all.
 **Reproduce.**
 ```
 python models/expression/train.py --data ../shared/data/fer2013/train.npz --out models/expression --epochs 12 --width 16 --max-minutes 42
+# or, to ship the best checkpoint of a run still going:
+# python models/expression/export.py --checkpoint models/expression/best.keras --data ../shared/data/fer2013/train.npz
 python models/build_manifest.py
 python models/expression/evaluate.py --data ../shared/data/fer2013/train.npz
 ```
