@@ -7,10 +7,12 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 .venv/bin/ruff check --quiet . || exit 1   # pyproject selects the bandit set (S) with the rest
-if out=$(timeout 300 .venv/bin/pip-audit -r requirements.lock --no-deps --disable-pip --progress-spinner off 2>&1); then
-  echo "pip-audit: no known vulnerabilities in requirements.lock"
-elif echo "$out" | grep -qiE "could not be audited|ConnectionError|Name or service not known|Max retries"; then
+out=$(timeout 300 .venv/bin/pip-audit -r requirements.lock --no-deps --disable-pip --progress-spinner off 2>&1)
+rc=$?
+if echo "$out" | grep -qiE "could not be audited|ConnectionError|Name or service not known|Max retries"; then
   echo "pip-audit: vulnerability database unreachable from this machine; dependencies NOT audited" >&2
+elif [ $rc -eq 0 ]; then
+  echo "pip-audit: no known vulnerabilities in requirements.lock"
 else
   echo "$out" >&2; exit 1
 fi

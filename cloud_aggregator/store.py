@@ -42,6 +42,7 @@ DEVICES = Table(
     ("device",),
 )
 STORE_TABLES = (AGGREGATES, DEAD_LETTERS, DEVICES)
+_PG_ARRAY = {"TEXT": "text", "INTEGER": "bigint", "REAL": "double precision"}
 #: Dead letters keep a short printable preview only: enough to debug, too little to hold media.
 PREVIEW_BYTES = 256
 
@@ -93,25 +94,60 @@ class Store:
 
     # ------------------------------------------------------------------ ingest
     def insert_aggregates(self, aggs: Sequence[tuple[Aggregate, str]]) -> list[Aggregate]:
-        """Store (aggregate, received_at) pairs in one transaction; returns those that were new."""
-        cols = AGGREGATES.column_names
-        sql = (f"INSERT INTO aggregates ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)}) "  # noqa: S608
-               "ON CONFLICT (device, msg_id) DO NOTHING")
+        """Store (aggregate, received_at) pairs in one transaction; returns those that were new, in input order.
+
+        PostgreSQL gets one ``INSERT … SELECT FROM unnest(arrays) ON CONFLICT DO NOTHING RETURNING``
+        per batch: a statement per row cost a round trip each and was 3/4 of ingest time (cProfile).
+        SQLite runs in-process, so row-by-row stays cheap there and needs no RETURNING (SQLite ≥ 3.35).
+        A repeated (device, msg_id) inside the batch keeps its first copy, as row-by-row inserts did.
+        """
         stored_at = now_iso()
-        new = []
+        rows: dict[tuple[str, int], tuple] = {}
+        for a, received in aggs:
+            key = (a.device, a.msg_id)
+            if key not in rows:
+                rows[key] = (a.device, a.msg_id, a.site, a.room, iso(a.window_start), iso(a.window_end), a.policy,
+                             a.n_faces, a.attention_share, a.speech_share, a.hand_raises, a.engagement,
+                             dumps(a).decode(), received, stored_at)
         with self.lock:
             try:
-                for a, received in aggs:
-                    row = (a.device, a.msg_id, a.site, a.room, iso(a.window_start), iso(a.window_end), a.policy,
-                           a.n_faces, a.attention_share, a.speech_share, a.hand_raises, a.engagement,
-                           dumps(a).decode(), received, stored_at)
-                    if self.db.execute(sql, row) > 0:
-                        new.append(a)
+                if self.db.dialect == "postgres":
+                    inserted = self._insert_unnest(list(rows.values()))
+                else:
+                    inserted = self._insert_row_by_row(list(rows.values()))
                 self.db.commit()
             except BaseException:
                 self.db.rollback()
                 raise
+        new = []
+        for a, _received in aggs:
+            key = (a.device, a.msg_id)
+            if key in inserted:
+                inserted.discard(key)
+                new.append(a)
         return new
+
+    def _insert_unnest(self, rows: list[tuple]) -> set[tuple[str, int]]:
+        """PostgreSQL: one statement per batch, one array parameter per column (short SQL, one round trip).
+
+        ``%b`` (psycopg binary parameters, passed through untouched by RecordsDB's ``?`` translation):
+        text-format arrays escape every quote of the JSON payloads in Python, which cost more than the inserts.
+        """
+        if not rows:
+            return set()
+        cols = AGGREGATES.column_names
+        arrays = f"{', '.join(f'%b::{_PG_ARRAY[t]}[]' for _, t in AGGREGATES.columns)}"
+        sql = (f"INSERT INTO aggregates ({', '.join(cols)}) SELECT * FROM unnest({arrays}) "  # noqa: S608
+               "ON CONFLICT (device, msg_id) DO NOTHING RETURNING device, msg_id")
+        found = self.db.query(sql, [list(col) for col in zip(*rows, strict=True)])
+        return {(r["device"], r["msg_id"]) for r in found}
+
+    def _insert_row_by_row(self, rows: list[tuple]) -> set[tuple[str, int]]:
+        """SQLite: in-process, so a statement per row costs microseconds; ``rowcount`` says whether it was new."""
+        cols = AGGREGATES.column_names
+        sql = (f"INSERT INTO aggregates ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)}) "  # noqa: S608
+               "ON CONFLICT (device, msg_id) DO NOTHING")
+        return {(row[0], row[1]) for row in rows if self.db.execute(sql, row) > 0}
 
     def dead_letter(self, topic: str, payload: bytes, reason: str, received_at: str | None = None) -> None:
         with self.lock:

@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 
 from classpulse_contract.config_io import ConfigError
+from edge_agent.inference.manifest import ModelIntegrityError
 
 
 def _cmd_config_check(args: argparse.Namespace) -> int:
@@ -125,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         for prob in e.problems:
             print(f"  {prob}", file=sys.stderr)
         return 2
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, ModelIntegrityError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
 

@@ -10,13 +10,13 @@ from pathlib import Path
 import numpy as np
 
 from edge_agent.audio.features import SR, utterance_features
-from edge_agent.inference.manifest import load_manifest
+from edge_agent.inference.manifest import model_entry
 from edge_agent.inference.tflite import TFLiteRunner
 
 
 class ToneClassifier:
     def __init__(self, manifest_path: Path | None = None, threads: int = 1):
-        entry = load_manifest(manifest_path)["voice_tone"]
+        entry = model_entry("voice_tone", manifest_path)
         self.entry = entry
         self.version = f"voice-tone-{entry.version}"
         self.runner = TFLiteRunner(entry.verified_path(), threads)

@@ -50,5 +50,13 @@ def load_manifest(path: Path | None = None) -> dict[str, ModelEntry]:
     return out
 
 
+def model_entry(name: str, path: Path | None = None) -> ModelEntry:
+    """The manifest entry ``name`` or a plain error saying which model is missing."""
+    models = load_manifest(path)
+    if name not in models:
+        raise ModelIntegrityError(f"the model manifest has no {name!r} model (have: {', '.join(models) or 'none'})")
+    return models[name]
+
+
 def sha256_file(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()

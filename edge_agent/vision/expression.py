@@ -9,14 +9,14 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_agent.inference.manifest import load_manifest
+from edge_agent.inference.manifest import model_entry
 from edge_agent.inference.preprocess import expression_input
 from edge_agent.inference.tflite import TFLiteRunner
 
 
 class ExpressionClassifier:
     def __init__(self, manifest_path: Path | None = None, threads: int = 1):
-        entry = load_manifest(manifest_path)["expression"]
+        entry = model_entry("expression", manifest_path)
         self.entry = entry
         self.version = f"expression-{entry.version}"
         self.runner = TFLiteRunner(entry.verified_path(), threads)
