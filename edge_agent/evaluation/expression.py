@@ -37,3 +37,11 @@ def run(data: Path, manifest: Path | None = None, threads: int = 1) -> dict:
 def main(args: argparse.Namespace) -> int:
     print(json.dumps(run(Path(args.data), Path(args.manifest) if args.manifest else None, args.threads)))
     return 0
+
+
+if __name__ == "__main__":
+    _ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    _ap.add_argument("--data", required=True)
+    _ap.add_argument("--manifest")
+    _ap.add_argument("--threads", type=int, default=1)
+    raise SystemExit(main(_ap.parse_args()))

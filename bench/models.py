@@ -1,0 +1,154 @@
+"""Our expression and voice-tone models against baselines measured in the same run (ratios).
+
+Run (repo root, one core):
+    OMP_NUM_THREADS=1 python bench/models.py --fer ../shared/data/fer2013/train.npz \
+        --ser ../shared/data/ser/emodb/train
+
+Expression (FER2013 PublicTest = the ``x_val`` split): the shipped int8 model vs its float16 twin
+(the accuracy cost of quantisation), each with and without test-time horizontal flip, and ms per
+face at batch 1 on one thread (the agent classifies face by face). PublicTest also chose the
+training checkpoint, so it is slightly optimistic; PrivateTest is not in the shared data.
+
+Voice tone (EmoDB): features are computed once with the box's code; the whole voice path
+(features + TFLite model, decode excluded) gives the real-time factor. Generalisation to unseen
+speakers is leave-one-speaker-out UAR, retraining per fold: the shipped architecture (MLP, 64 hidden)
+vs the logistic-regression baseline on the same features. The shipped model scored on these same
+files is in-sample (it was trained on them) and is reported only as ``in_sample``.
+Prints one JSON object on its last line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from classpulse_contract import EXPRESSION_CLASSES, TONE_CLASSES  # noqa: E402
+from edge_agent.audio.features import SR, utterance_features  # noqa: E402
+from edge_agent.inference.manifest import load_manifest  # noqa: E402
+from edge_agent.inference.preprocess import expression_input  # noqa: E402
+from edge_agent.inference.tflite import TFLiteRunner  # noqa: E402
+
+
+def _uar(y: np.ndarray, p: np.ndarray) -> float:
+    return float(np.mean([(p[y == c] == c).mean() for c in np.unique(y)]))
+
+
+def _per_class(y: np.ndarray, p: np.ndarray, classes: tuple[str, ...]) -> dict[str, float | None]:
+    return {c: (round(float((p[y == i] == i).mean()), 4) if (y == i).any() else None) for i, c in enumerate(classes)}
+
+
+def bench_expression(npz: Path, manifest: Path | None, limit: int | None) -> dict:
+    from tqdm import tqdm
+
+    entries = load_manifest(manifest)
+    if "expression" not in entries:
+        return {"skipped": "no expression model in the manifest"}
+    int8 = entries["expression"].verified_path()
+    variants = {"int8 (shipped)": int8}
+    f16 = int8.with_name(int8.name.replace("int8", "f16"))
+    if f16 != int8 and f16.exists():
+        variants["float16"] = f16
+    d = np.load(npz)
+    x, y = d["x_val"], d["y_val"].astype(int)
+    if limit:
+        x, y = x[:limit], y[:limit]
+    xin = expression_input(x)
+    out: dict = {"n": int(len(y)), "split": "FER2013 PublicTest"}
+    for name, path in variants.items():
+        r = TFLiteRunner(path, threads=1)
+        probs, flips = [], []
+        t0 = time.perf_counter()
+        for i in tqdm(range(len(xin)), desc=f"expression {name}", file=sys.stderr):
+            probs.append(r.run(xin[i:i + 1])[0])
+        ms = 1000 * (time.perf_counter() - t0) / len(xin)
+        for i in tqdm(range(len(xin)), desc=f"expression {name} flip", file=sys.stderr):
+            flips.append(r.run(xin[i:i + 1, :, ::-1])[0])
+        p, pf = np.array(probs), np.array(flips)
+        out[name] = {"accuracy": round(float((p.argmax(1) == y).mean()), 4),
+                     "accuracy_flip_tta": round(float(((p + pf).argmax(1) == y).mean()), 4),
+                     "ms_per_face": round(ms, 3), "bytes": path.stat().st_size,
+                     "per_class": _per_class(y, p.argmax(1), EXPRESSION_CLASSES)}
+    if "float16" in out:
+        a, b = out["int8 (shipped)"], out["float16"]
+        out["int8_vs_float16"] = {"accuracy_points": round(100 * (a["accuracy"] - b["accuracy"]), 2),
+                                  "time_x": round(a["ms_per_face"] / b["ms_per_face"], 2),
+                                  "size_x": round(a["bytes"] / b["bytes"], 2)}
+    return out
+
+
+def bench_voice(folder: Path, manifest: Path | None) -> dict:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.neural_network import MLPClassifier
+    from sklearn.preprocessing import StandardScaler
+    from tqdm import tqdm
+
+    from edge_agent.audio.tone import ToneClassifier
+    from edge_agent.sources.audio import load_audio_file
+
+    rows = list(csv.DictReader((folder / "labels.csv").open(encoding="utf-8")))
+    clf = ToneClassifier(manifest, threads=1)
+    clf.predict(np.full(SR, 1e-3, np.float32))  # warm-up
+    feats, pred, y, spk = [], [], [], []
+    proc = dur = 0.0
+    for r in tqdm(rows, desc="voice features", file=sys.stderr):
+        a = load_audio_file(str(folder / r["file"]), SR)
+        t0 = time.perf_counter()
+        f = utterance_features(a)
+        p = clf.runner.run(f[None])[0]
+        proc += time.perf_counter() - t0
+        dur += len(a) / SR
+        feats.append(f)
+        pred.append(int(p.argmax()))
+        y.append(TONE_CLASSES.index(r["emotion"]))
+        spk.append(r["speaker"])
+    X, ya, sa, pa = np.stack(feats), np.array(y), np.array(spk), np.array(pred)
+    makers = {
+        "logreg baseline": lambda: LogisticRegression(C=0.1, max_iter=3000, class_weight="balanced"),
+        "mlp (shipped architecture)": lambda: MLPClassifier(hidden_layer_sizes=(64,), alpha=3.0, max_iter=800,
+                                                            random_state=0),
+    }
+    loso = {}
+    for name, make in makers.items():
+        p = np.zeros_like(ya)
+        for s in tqdm(np.unique(sa), desc=f"LOSO {name}", file=sys.stderr):
+            tr, te = sa != s, sa == s
+            sc = StandardScaler().fit(X[tr])
+            p[te] = make().fit(sc.transform(X[tr]), ya[tr]).predict(sc.transform(X[te]))
+        loso[name] = {"uar": round(_uar(ya, p), 4), "accuracy": round(float((p == ya).mean()), 4),
+                      "per_class": _per_class(ya, p, TONE_CLASSES)}
+    base = loso["logreg baseline"]["uar"]
+    for r in loso.values():
+        r["uar_x_baseline"] = round(r["uar"] / base, 3)
+    return {"n": int(len(ya)), "speakers": int(len(np.unique(sa))), "rtf": round(proc / dur, 4),
+            "ms_per_utterance": round(1000 * proc / len(ya), 2), "loso_no_augmentation": loso,
+            "in_sample": {"uar": round(_uar(ya, pa), 4), "accuracy": round(float((pa == ya).mean()), 4),
+                          "note": "shipped model was trained on these files"},
+            "model": clf.version}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--fer", type=Path, help="FER2013 train.npz with x_val/y_val")
+    ap.add_argument("--ser", type=Path, help="EmoDB folder with labels.csv")
+    ap.add_argument("--manifest", type=Path)
+    ap.add_argument("--limit-faces", type=int, help="score only the first N validation faces")
+    args = ap.parse_args()
+    out = {}
+    if args.ser:
+        out["voice"] = bench_voice(args.ser, args.manifest)
+        print(json.dumps(out["voice"]), file=sys.stderr)
+    if args.fer:
+        out["expression"] = bench_expression(args.fer, args.manifest, args.limit_faces)
+        print(json.dumps(out["expression"]), file=sys.stderr)
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
