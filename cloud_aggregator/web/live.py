@@ -173,6 +173,9 @@ def teacher_live(store: Any, cfg: DashboardConfig, sections: set[str], now: date
     since = max(start, now - timedelta(minutes=cfg.live_history_min))
     windows = [window_view(p, cfg.zone_k) for p in store.room_aggregates(room, iso(since), iso(end), site=site)]
     dev = device_state(store, site, room, cfg, now)
+    fresh = bool(windows) and _dt(windows[-1]["window_end"]) >= now - timedelta(seconds=cfg.offline_after_s)
+    if fresh:  # windows arriving prove the device is up, whatever its last status said
+        dev["state"] = "online"
     state = "offline" if dev["state"] != "online" else ("live" if windows else "no_data")
     out.update(state=state, device=dev, windows=windows,
                lesson={"section_id": s.section_id, "session_id": s.session_id, "title": out["sections"].get(

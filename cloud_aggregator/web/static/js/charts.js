@@ -12,9 +12,10 @@ export function lineChart({ series, usual = [], x0, x1, w = 800, h = 260, labels
     s += `<line x1="${L}" x2="${w - R}" y1="${f1(Y(g))}" y2="${f1(Y(g))}" stroke="#e3e8ec"/>`;
     s += `<text x="${L - 6}" y="${f1(Y(g) + 4)}" font-size="12" text-anchor="end" fill="#5f6b76">${g * 100}%</text>`;
   }
-  for (const lb of labels) {
-    s += `<text x="${f1(X(lb.t))}" y="${h - 8}" font-size="12" text-anchor="middle" fill="#5f6b76">${esc(lb.text)}</text>`;
-  }
+  labels.forEach((lb, i) => {
+    const anchor = i === 0 ? "start" : i === labels.length - 1 ? "end" : "middle";
+    s += `<text x="${f1(X(lb.t))}" y="${h - 8}" font-size="12" text-anchor="${anchor}" fill="#5f6b76">${esc(lb.text)}</text>`;
+  });
   for (const u of usual) {
     if (u.y === null || u.y === undefined) continue;
     s += `<line x1="${L}" x2="${w - R}" y1="${f1(Y(u.y))}" y2="${f1(Y(u.y))}" stroke="${u.color}" stroke-width="2" stroke-dasharray="6 5"/>`;
@@ -30,15 +31,18 @@ export function lineChart({ series, usual = [], x0, x1, w = 800, h = 260, labels
   return s + "</svg>";
 }
 
-export function hbar(parts, { w = 320, h = 28 } = {}) {
+export function hbar(parts, { w = 320, h = 26 } = {}) {
+  // one stacked bar, then a legend line (label + share) under it in each part's colour
   const total = parts.reduce((a, p) => a + (p.value || 0), 0) || 1;
-  let x = 0, s = `<svg viewBox="0 0 ${w} ${h + 20}" role="img">`;
+  let x = 0, lx = 0, s = `<svg viewBox="0 0 ${w} ${h + 24}" role="img">`;
   for (const p of parts) {
     const pw = ((p.value || 0) / total) * w;
-    if (pw <= 0) continue;
-    s += `<rect x="${f1(x)}" y="0" width="${f1(pw)}" height="${h}" fill="${p.color}"/>`;
-    if (pw > 40) s += `<text x="${f1(x + 6)}" y="${h - 9}" font-size="13" fill="#fff">${esc(p.label)} ${Math.round((p.value / total) * 100)}%</text>`;
+    if (pw > 0) s += `<rect x="${f1(x)}" y="0" width="${f1(pw)}" height="${h}" fill="${p.color}"/>`;
     x += pw;
+    if (!p.label) continue;
+    const text = `${p.label} ${Math.round(((p.value || 0) / total) * 100)}%`;
+    s += `<text x="${f1(lx)}" y="${h + 18}" font-size="13" fill="${p.color}">${esc(text)}</text>`;
+    lx += text.length * 9 + 14;
   }
   return s + "</svg>";
 }

@@ -45,12 +45,15 @@ export async function mount(el, { bus }) {
 
   function chart() {
     const L = data.lesson, ws = data.windows;
-    const x0 = Date.parse(L.start_utc), x1 = Math.max(Date.parse(L.end_utc), ...ws.map((w) => Date.parse(w.window_end)));
+    // a lesson's own span; for long sessions (demo, all-day slots) the last 90 minutes around the data
+    const last = Math.max(...ws.map((w) => Date.parse(w.window_end))), MIN = 60000;
+    const x0 = Math.max(Date.parse(L.start_utc), Math.min(...ws.map((w) => Date.parse(w.window_start))), last - 90 * MIN);
+    const x1 = Math.max(last, Math.min(Date.parse(L.end_utc), Math.max(x0 + 45 * MIN, last + 5 * MIN)));
     const pts = (k) => ws.map((w) => ({ x: Date.parse(w.window_end), y: w[k] }));
     const mid = (x0 + x1) / 2;
     return lineChart({ series: [{ values: pts("attention_share"), color: C.att }, { values: pts("engagement"), color: C.eng }],
       usual: [{ y: data.usual.attention_share, color: C.att }, { y: data.usual.engagement, color: C.eng }], x0, x1,
-      labels: [{ t: x0, text: hhmm(L.start_utc) }, { t: mid, text: hhmm(new Date(mid).toISOString()) }, { t: x1, text: hhmm(new Date(x1).toISOString()) }] });
+      labels: [{ t: x0, text: hhmm(new Date(x0).toISOString()) }, { t: mid, text: hhmm(new Date(mid).toISOString()) }, { t: x1, text: hhmm(new Date(x1).toISOString()) }] });
   }
 
   function assistCard() {
