@@ -1,97 +1,647 @@
-"""Web app: live engagement per room (server-sent events) and the JSON API behind it.
+"""The dashboard app: JSON API (OpenAPI at /api/openapi.json), server-sent events, static tablet UI.
 
-The first dashboard slice: a page a tablet can keep open during class. Roles,
-the counsellor workspace and the fleet view are built on this app.
+Every ``/api/*`` route except ``/api/login`` passes one gate (:class:`SessionGate`): no live
+session → 401; a state-changing request without the session's CSRF token or from another
+origin → 403. Routes then check the role and the scope (teacher → own sections, advisor and
+counsellor → assigned students) and answer 403 outside it. Views of a student's warnings are
+written to the audit log.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 from collections.abc import AsyncIterator
+from datetime import date, datetime, timedelta, timezone
+from http.cookies import SimpleCookie
 from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, Literal
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
 
 from classpulse_contract import Aggregate
-from cloud_aggregator.config import AggregatorConfig
-from cloud_aggregator.store import Store
-from cloud_aggregator.web.events import EventHub
+from cloud_aggregator.store import TokenError, iso, now_iso
+from cloud_aggregator.timetable import SessionResolver
 
+from . import assistant, auth, db, fleet, live, reports, scope, students
+from .config import DashboardConfig, dashboard_config
+from .events import EventHub
+from .tables import ASSISTANT_FEEDBACK, AUDIT_LOG, INTERVENTIONS, WARNING_ACTIONS
+
+log = logging.getLogger(__name__)
 SSE_KEEPALIVE_S = 15.0
+PUBLIC_API = {"/api/login"}
+UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
+STATIC_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8",
+                ".json": "application/json", ".svg": "image/svg+xml", ".png": "image/png",
+                ".webmanifest": "application/manifest+json", ".html": "text/html; charset=utf-8"}
+SECURITY_HEADERS = [(b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
+                    (b"referrer-policy", b"same-origin"),
+                    (b"content-security-policy", b"default-src 'self'; img-src 'self' data: blob:; "
+                                                 b"style-src 'self'; script-src 'self'; object-src 'none'; "
+                                                 b"frame-ancestors 'none'; base-uri 'none'")]
+Id = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:@-]+$")]
 
 
-def _static(name: str) -> str:
-    return resources.files("cloud_aggregator.web").joinpath("static", name).read_text(encoding="utf-8")
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
 
 
-def create_app(store: Store, config: AggregatorConfig, ingest=None) -> FastAPI:  # noqa: ANN001 - IngestService
-    app = FastAPI(title="ClassPulse aggregator", version="0.1.0",
-                  description="Anonymous classroom engagement aggregates, early warnings and device fleet.")
+class LoginIn(_In):
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=256)
+
+
+class LanguageIn(_In):
+    language: Literal["en", "zh-CN"]
+
+
+class FeedbackIn(_In):
+    section_id: Id
+    session_id: str = Field(min_length=1, max_length=200)
+    suggestion_id: str = Field(min_length=1, max_length=300)
+    rule_id: str = Field(pattern=r"^[a-z0-9_]{1,40}$")
+    verdict: Literal["useful", "dismissed"]
+    value: float | None = Field(None, ge=0, le=1)
+    usual: float | None = Field(None, ge=0, le=1)
+
+
+class WarningActionIn(_In):
+    action: Literal["acknowledge", "escalate"]
+    note: str = Field("", max_length=2000)
+
+
+class InterventionIn(_In):
+    kind: Literal["meeting", "call_home", "tutoring", "referral", "other"]
+    note: str = Field("", max_length=4000)
+    warning_id: str | None = Field(None, max_length=200)
+
+
+class OutcomeIn(_In):
+    outcome: Literal["improved", "no_change", "worse", "closed"]
+    note: str = Field("", max_length=4000)
+
+
+class TokenIn(_In):
+    site: Id
+    room: Id
+    device: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    ttl_h: float = Field(24.0, gt=0, le=24 * 14)
+
+
+class ModelUpdateIn(_In):
+    model: str = Field(pattern=r"^[a-z0-9_-]{1,40}$")
+    version: str = Field(pattern=r"^[A-Za-z0-9._-]{1,40}$")
+    url: str = Field(pattern=r"^https?://[^\s]{1,500}$")
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
+def _static_text(*parts: str) -> str:
+    return resources.files("cloud_aggregator.web").joinpath("static", *parts).read_text(encoding="utf-8")
+
+
+def _static_bytes(*parts: str) -> bytes:
+    return resources.files("cloud_aggregator.web").joinpath("static", *parts).read_bytes()
+
+
+def _cookie(scope: dict[str, Any]) -> str | None:
+    for k, v in scope.get("headers", []):
+        if k == b"cookie":
+            c = SimpleCookie()
+            try:
+                c.load(v.decode("latin-1"))
+            except Exception:  # noqa: BLE001 - a malformed cookie header is simply no session
+                return None
+            if auth.COOKIE in c:
+                return c[auth.COOKIE].value
+    return None
+
+
+def _header(scope: dict[str, Any], name: bytes) -> str | None:
+    for k, v in scope.get("headers", []):
+        if k == name:
+            return v.decode("latin-1")
+    return None
+
+
+class SessionGate:
+    """ASGI middleware: the one place that says 401 (no session) or 403 (CSRF / cross-origin)."""
+
+    def __init__(self, app: Any, store: Any, cfg: DashboardConfig):  # noqa: ANN401
+        self.app, self.store, self.cfg = app, store, cfg
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:  # noqa: ANN401
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_secure(msg: dict[str, Any]) -> None:
+            if msg["type"] == "http.response.start":
+                msg = {**msg, "headers": [*msg.get("headers", []), *SECURITY_HEADERS]}
+            await send(msg)
+
+        path, method = scope["path"], scope["method"]
+        if not path.startswith("/api/") or path in PUBLIC_API or path == "/api/openapi.json":
+            if method in UNSAFE and not self._same_origin(scope):
+                await self._deny(send_secure, 403, "cross-origin request refused")
+                return
+            await self.app(scope, receive, send_secure)
+            return
+        user = await run_in_threadpool(auth.session_user, self.store, _cookie(scope), self.cfg.auth)
+        if user is None:
+            await self._deny(send_secure, 401, "login required")
+            return
+        if method in UNSAFE:
+            if not self._same_origin(scope):
+                await self._deny(send_secure, 403, "cross-origin request refused")
+                return
+            if not auth.csrf_ok(user, _header(scope, auth.CSRF_HEADER.lower().encode())):
+                await self._deny(send_secure, 403, "missing or wrong CSRF token")
+                return
+        scope.setdefault("state", {})["user"] = user
+        await self.app(scope, receive, send_secure)
+
+    @staticmethod
+    def _same_origin(scope: dict[str, Any]) -> bool:
+        origin = _header(scope, b"origin")
+        if origin is None:  # same-origin fetches from older browsers; SameSite=Strict still applies
+            return True
+        host = _header(scope, b"host") or ""
+        return origin.split("://", 1)[-1] == host
+
+    @staticmethod
+    async def _deny(send: Any, status: int, detail: str) -> None:  # noqa: ANN401
+        body = json.dumps({"detail": detail}).encode()
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                                (b"cache-control", b"no-store")]})
+        await send({"type": "http.response.body", "body": body})
+
+
+def _user(request: Request) -> auth.User:
+    user = getattr(request.state, "user", None)
+    if user is None:  # the gate guarantees this for /api/*; defensive for routes mounted elsewhere
+        raise HTTPException(401, "login required")
+    return user
+
+
+def role(*roles: str) -> Any:  # noqa: ANN401 - a FastAPI dependency
+    def dep(request: Request) -> auth.User:
+        user = _user(request)
+        if user.role not in roles:
+            raise HTTPException(403, f"not allowed for role {user.role}")
+        return user
+    return Depends(dep)
+
+
+def create_app(store: Any, config: Any, ingest: Any = None, *, command_sender: Any = None,  # noqa: ANN401, C901
+               resolver: Any = None) -> FastAPI:
+    """The dashboard + API over ``store``; ``ingest`` (IngestService) feeds live updates when given.
+
+    ``config`` is the AggregatorConfig (its ``dashboard`` section, when present, is a
+    ``DashboardConfig``); ``command_sender`` defaults to an MQTT sender using ``config.mqtt``.
+    """
+    cfg = dashboard_config(config)
+    db.ensure_web_tables(store)
+    app = FastAPI(title="ClassPulse aggregator API", version="1.0.0", openapi_url="/api/openapi.json",
+                  docs_url=None, redoc_url=None,  # Swagger UI would load from a CDN
+                  description="Anonymous classroom engagement aggregates, early warnings and the device fleet. "
+                              "Log in with POST /api/login (cookie session); send the returned csrf token as "
+                              "X-CSRF-Token on every POST/PUT/DELETE.")
+    app.add_middleware(SessionGate, store=store, cfg=cfg)
     hub = EventHub()
-    app.state.hub = hub
-    app.state.store = store
+    throttle = auth.LoginThrottle(cfg.auth.login_attempts, cfg.auth.login_window_s)
+    resolver = resolver or getattr(ingest, "resolve_session", None) or SessionResolver(store, refresh_s=30.0)
+    keys = None
+    try:
+        from cloud_aggregator.records.keys import load_keys
+
+        keys = load_keys(getattr(config, "records", None))
+    except Exception as e:  # noqa: BLE001 - names are optional; pseudonyms are shown instead
+        log.info("records key not available (%s): the dashboard shows pseudonyms instead of names", e)
+    if command_sender is None and getattr(config, "mqtt", None) is not None:
+        command_sender = fleet.CommandSender(store, config.mqtt)
+    app.state.hub, app.state.store, app.state.cfg, app.state.throttle = hub, store, cfg, throttle
+    scheduler: reports.ReportScheduler | None = None
 
     @app.on_event("startup")
-    async def _bind() -> None:
+    async def _startup() -> None:
+        nonlocal scheduler
         hub.bind_loop(asyncio.get_running_loop())
+        if cfg.report_schedule == "weekly":
+            scheduler = reports.ReportScheduler(store, Path(cfg.report_dir), cfg.default_language)
+            scheduler.start()
 
+    @app.on_event("shutdown")
+    async def _shutdown() -> None:
+        if scheduler is not None:
+            scheduler.stop()
+        if command_sender is not None and hasattr(command_sender, "close"):
+            command_sender.close()
+
+    def on_stored(aggs: list[Aggregate]) -> None:
+        for a in aggs:
+            try:
+                section, session = resolver(a)
+                payload = a.model_dump(mode="json", by_alias=True)
+                hub.publish("agg", {"site": a.site, "room": a.room, "section_id": section, "session_id": session,
+                                    "window": live.window_view(payload, cfg.zone_k)}, section)
+            except Exception:  # never let the dashboard break ingest's writer thread
+                log.exception("live fan-out failed")
+
+    app.state.on_stored = on_stored
     if ingest is not None:
-        def on_stored(aggs: list[Aggregate]) -> None:
-            for a in aggs:
-                hub.publish("aggregate", a.model_dump(mode="json", by_alias=True))
-
         ingest.subscribe_stored(on_stored)
 
-    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    def live_page() -> str:
-        return _static("live.html")
+    # ------------------------------------------------------------------ helpers
+    def audit(user: auth.User, action: str, pseudonyms: list[str], detail: str = "") -> None:
+        ts = now_iso()
+        db.insert(store, AUDIT_LOG, [{"id": db.new_id(), "ts": ts, "username": user.username, "role": user.role,
+                                      "action": action, "student_pseudonym": p, "detail": detail}
+                                     for p in pseudonyms] or [{"id": db.new_id(), "ts": ts,
+                                                               "username": user.username, "role": user.role,
+                                                               "action": action, "student_pseudonym": None,
+                                                               "detail": detail}])
 
-    @app.get("/static/{name}", include_in_schema=False)
-    def static(name: str) -> Response:
-        types = {".js": "text/javascript", ".css": "text/css", ".webmanifest": "application/manifest+json",
-                 ".svg": "image/svg+xml"}
-        ext = "." + name.rsplit(".", 1)[-1] if "." in name else ""
-        if ext not in types or "/" in name or name.startswith("."):
+    def enc(text: str) -> str | None:
+        if not text:
+            return None
+        if keys is None:
+            raise HTTPException(503, "notes need the records key (records.key_file) to be stored encrypted")
+        return keys.encrypt({"t": text})
+
+    def dec(token: str | None) -> str:
+        if not token or keys is None:
+            return ""
+        return str(keys.decrypt(token).get("t", ""))
+
+    def names(ps: list[str]) -> dict[str, dict[str, str]]:
+        if keys is None or not ps:
+            return {}
+        from cloud_aggregator.records.access import student_names
+
+        try:
+            return student_names(store.db, keys, ps)
+        except Exception:  # noqa: BLE001 - wrong key for this database: pseudonyms only
+            log.warning("could not decrypt student names (records key mismatch?)")
+            return {}
+
+    def check_section(user: auth.User, section_id: str) -> None:
+        if section_id not in scope.visible_sections(store, user):
+            raise HTTPException(403, "not your section")
+
+    def check_student(user: auth.User, pseudonym: str) -> None:
+        if pseudonym not in scope.visible_students(store, user):
+            raise HTTPException(403, "not an assigned student")
+
+    # ------------------------------------------------------------------ public pages
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def index() -> Response:
+        return HTMLResponse(_static_text("index.html"), headers={"Cache-Control": "no-cache"})
+
+    @app.get("/manifest.webmanifest", include_in_schema=False)
+    def manifest() -> Response:
+        return Response(_static_text("manifest.webmanifest"), media_type=STATIC_TYPES[".webmanifest"])
+
+    @app.get("/sw.js", include_in_schema=False)
+    def service_worker() -> Response:
+        return Response(_static_text("sw.js"), media_type=STATIC_TYPES[".js"],
+                        headers={"Cache-Control": "no-cache", "Service-Worker-Allowed": "/"})
+
+    @app.get("/static/{path:path}", include_in_schema=False)
+    def static(path: str) -> Response:
+        parts = path.split("/")
+        ext = "." + path.rsplit(".", 1)[-1] if "." in parts[-1] else ""
+        if ext not in STATIC_TYPES or any(not p or p.startswith(".") for p in parts) or len(parts) > 3:
             return Response(status_code=404)
         try:
-            return Response(_static(name), media_type=types[ext])
-        except FileNotFoundError:
+            data = _static_bytes(*parts)
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             return Response(status_code=404)
+        return Response(data, media_type=STATIC_TYPES[ext], headers={"Cache-Control": "no-cache"})
 
-    @app.get("/healthz")
-    def healthz() -> dict:
-        stats = ingest.stats.__dict__ if ingest is not None else {}
-        return {"ok": True, "ingest": stats, "sse_clients": hub.n_clients}
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, Any]:
+        return {"ok": True}
 
-    @app.get("/api/rooms/latest")
-    def rooms_latest() -> JSONResponse:
-        return JSONResponse(store.latest_per_room())
+    # ------------------------------------------------------------------ auth
+    @app.post("/api/login", tags=["auth"], summary="Log in (sets an HttpOnly session cookie; returns the CSRF token)",
+              responses={401: {"description": "wrong user name or password"},
+                         429: {"description": "too many failed attempts; see Retry-After"}})
+    def login(body: LoginIn, request: Request) -> JSONResponse:
+        client = f"ip:{request.client.host if request.client else '?'}"
+        name = f"user:{body.username.lower()}"
+        wait = throttle.retry_after(client, name)
+        if wait > 0:
+            raise HTTPException(429, "too many failed logins; try again later",
+                                headers={"Retry-After": str(int(wait) + 1)})
+        user = auth.authenticate(store, body.username, body.password, cfg.auth)
+        if user is None:
+            throttle.failed(client, name)
+            raise HTTPException(401, "wrong user name or password")
+        throttle.succeeded(name)
+        token, user = auth.start_session(store, user, cfg.auth)
+        resp = JSONResponse({"user": _me(user), "csrf": user.csrf})
+        resp.set_cookie(auth.COOKIE, token, httponly=True, samesite="strict", secure=cfg.auth.secure_cookies,
+                        max_age=int(cfg.auth.session_ttl_h * 3600), path="/")
+        return resp
 
-    @app.get("/api/rooms/{room}/aggregates")
-    def room_history(room: str, since: str = "0000", until: str | None = None) -> JSONResponse:
-        return JSONResponse(store.room_aggregates(room, since, until))
+    def _me(user: auth.User) -> dict[str, Any]:
+        return {"username": user.username, "role": user.role, "display_name": user.display_name,
+                "language": user.language}
 
-    @app.get("/api/devices")
-    def devices() -> JSONResponse:
-        return JSONResponse(store.devices())
+    @app.post("/api/logout", tags=["auth"], status_code=204)
+    def logout(request: Request) -> Response:
+        _user(request)
+        auth.end_session(store, _cookie(request.scope))
+        resp = Response(status_code=204)
+        resp.delete_cookie(auth.COOKIE, path="/")
+        return resp
 
-    @app.get("/api/events")
+    @app.get("/api/me", tags=["auth"], summary="The logged-in user and the session's CSRF token")
+    def me(request: Request) -> dict[str, Any]:
+        user = _user(request)
+        return {"user": _me(user), "csrf": user.csrf}
+
+    @app.put("/api/me/language", tags=["auth"])
+    def set_language(body: LanguageIn, request: Request) -> dict[str, Any]:
+        user = _user(request)
+        auth.set_language(store, user.username, body.language)
+        return {"language": body.language}
+
+    # ------------------------------------------------------------------ teacher live view
+    @app.get("/api/sections", tags=["live"], summary="Sections whose class-level engagement you may see")
+    def sections(user: auth.User = role("teacher", "admin")) -> dict[str, str]:
+        return live.section_titles(store, scope.visible_sections(store, user))
+
+    @app.get("/api/live", tags=["live"], summary="The current lesson of your sections: state, windows so far, usual level")
+    def live_now(user: auth.User = role("teacher")) -> dict[str, Any]:
+        return live.teacher_live(store, cfg, scope.visible_sections(store, user))
+
+    @app.get("/api/sections/{section_id}/live", tags=["live"], summary="Live state of one section")
+    def section_live(section_id: Id, user: auth.User = role("teacher", "admin")) -> dict[str, Any]:
+        check_section(user, section_id)
+        return live.teacher_live(store, cfg, {section_id})
+
+    def quiet_rules(session_id: str, now: datetime) -> set[str]:
+        since = iso(now - timedelta(minutes=cfg.assistant.cooldown_min))
+        rows = db.query(store, "SELECT rule_id FROM assistant_feedback WHERE session_id = ? AND ts >= ?",
+                        (session_id, since))
+        return {r["rule_id"] for r in rows}
+
+    @app.get("/api/sections/{section_id}/assistant", tags=["live"],
+             summary="The teaching assistant's current suggestion for the section's running lesson (or null)")
+    def section_assistant(section_id: Id, user: auth.User = role("teacher")) -> dict[str, Any]:
+        check_section(user, section_id)
+        now = datetime.now(timezone.utc)
+        state = live.teacher_live(store, cfg, {section_id}, now)
+        if state["state"] != "live":
+            return {"suggestion": None, "state": state["state"]}
+        ses = state["lesson"]["session_id"]
+        s = assistant.suggest(cfg.assistant, state["windows"], state["usual"], ses, quiet_rules(ses, now))
+        return {"suggestion": s.to_dict() if s else None, "state": "live", "session_id": ses}
+
+    @app.post("/api/assistant/feedback", tags=["live"], status_code=201,
+              summary="Mark a suggestion useful or dismiss it (stored to tune the rules)")
+    def assistant_feedback(body: FeedbackIn, user: auth.User = role("teacher")) -> dict[str, Any]:
+        check_section(user, body.section_id)
+        fid = db.new_id()
+        db.insert(store, ASSISTANT_FEEDBACK, [{"id": fid, "ts": now_iso(), "username": user.username,
+                                               "section_id": body.section_id, "session_id": body.session_id,
+                                               "rule_id": body.rule_id, "verdict": body.verdict,
+                                               "value": body.value, "usual": body.usual}])
+        return {"id": fid}
+
+    @app.get("/api/assistant/feedback/summary", tags=["live"], summary="Feedback counts per rule (for tuning)")
+    def feedback_summary(user: auth.User = role("admin")) -> list[dict[str, Any]]:
+        return db.query(store, "SELECT rule_id, verdict, COUNT(*) AS n FROM assistant_feedback "
+                               "GROUP BY rule_id, verdict ORDER BY rule_id, verdict")
+
+    @app.get("/api/rooms/latest", tags=["live"], summary="Latest window per room (school admin overview)")
+    def rooms_latest(user: auth.User = role("admin")) -> list[dict[str, Any]]:
+        return [{**live.window_view(p, cfg.zone_k), "site": p["site"], "room": p["room"]}
+                for p in store.latest_per_room()]
+
+    @app.get("/api/rooms/{room}/aggregates", tags=["live"], summary="A room's windows (school admin)")
+    def room_history(room: Id, since: str = Query("0000", max_length=40), until: str | None = Query(None, max_length=40),
+                     user: auth.User = role("admin")) -> list[dict[str, Any]]:
+        return [live.window_view(p, cfg.zone_k) for p in store.room_aggregates(room, since, until)]
+
+    @app.get("/api/events", tags=["live"], summary="Server-sent events: 'agg' for each stored window you may see")
     async def events(request: Request) -> StreamingResponse:
-        q = hub.subscribe()
+        user = _user(request)
+        if user.role not in ("teacher", "admin"):
+            raise HTTPException(403, "no live stream for this role")
+        allowed = await run_in_threadpool(scope.visible_sections, store, user)
+        client = hub.subscribe((lambda s: True) if user.role == "admin" else (lambda s: s is not None and s in allowed))
 
         async def stream() -> AsyncIterator[str]:
             try:
-                yield "retry: 2000\n\n"
+                yield "retry: 2000\n\n: connected\n\n"
                 while not await request.is_disconnected():
                     try:
-                        yield await asyncio.wait_for(q.get(), timeout=SSE_KEEPALIVE_S)
+                        yield await asyncio.wait_for(client.queue.get(), timeout=SSE_KEEPALIVE_S)
                     except asyncio.TimeoutError:
                         yield ": keep-alive\n\n"
             finally:
-                hub.unsubscribe(q)
+                hub.unsubscribe(client)
 
         return StreamingResponse(stream(), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+    # ------------------------------------------------------------------ counsellor workspace
+    @app.get("/api/warnings", tags=["warnings"], summary="Warnings of your assigned students (audited)")
+    def warnings(level: int | None = Query(None, ge=1, le=3), type: str | None = Query(None, max_length=20),  # noqa: A002
+                 state: str | None = Query(None, max_length=20),
+                 user: auth.User = role("advisor", "counsellor")) -> dict[str, Any]:
+        ps = sorted(scope.visible_students(store, user))
+        ws = students.warnings_for(store, ps)
+        ws = [w for w in ws if (level is None or w["level"] == level) and (type is None or w["type"] == type)
+              and (state is None or w["state"] == state)]
+        nm = names(sorted({w["student"] for w in ws}))
+        for w in ws:
+            w["name"] = nm.get(w["student"])
+        audit(user, "view_warnings", sorted({w["student"] for w in ws}), f"{len(ws)} warnings")
+        return {"warnings": ws, "students": len(ps), "source": "records-rules"}
+
+    @app.get("/api/warnings/summary", tags=["warnings"], summary="Warning counts by level and type (no names)")
+    def warnings_summary(user: auth.User = role("advisor", "counsellor", "admin")) -> dict[str, Any]:
+        ps = sorted(scope.visible_students(store, user) if user.role != "admin" else
+                    {r["pseudonym"] for r in db.query(store, "SELECT pseudonym FROM users WHERE role = ? AND "
+                                                             "opt_out = 0 AND enabled = 1", ("student",))})
+        ws = students.warnings_for(store, ps)
+        counts: dict[str, dict[str, int]] = {}
+        for w in ws:
+            counts.setdefault(str(w["level"]), {}).setdefault(w["type"], 0)
+            counts[str(w["level"])][w["type"]] += 1
+        return {"students": len(ps), "students_with_warnings": len({w["student"] for w in ws}), "counts": counts}
+
+    @app.get("/api/students/{pseudonym}", tags=["warnings"], summary="A student's profile (audited)")
+    def student_profile(pseudonym: Id, user: auth.User = role("advisor", "counsellor")) -> dict[str, Any]:
+        check_student(user, pseudonym)
+        prof = students.profile(store, pseudonym)
+        prof["name"] = names([pseudonym]).get(pseudonym)
+        prof["interventions"] = list_interventions(pseudonym)
+        audit(user, "view_profile", [pseudonym])
+        return prof
+
+    def list_interventions(pseudonym: str) -> list[dict[str, Any]]:
+        rows = db.query(store, "SELECT * FROM interventions WHERE student_pseudonym = ? ORDER BY created_at DESC",
+                        (pseudonym,))
+        return [{"id": r["id"], "warning_id": r["warning_id"], "by": r["by_user"], "created_at": r["created_at"],
+                 "kind": r["kind"], "note": dec(r["note_enc"]), "outcome": r["outcome"],
+                 "outcome_note": dec(r["outcome_note_enc"]), "outcome_at": r["outcome_at"]} for r in rows]
+
+    @app.get("/api/students/{pseudonym}/interventions", tags=["warnings"])
+    def interventions(pseudonym: Id, user: auth.User = role("advisor", "counsellor")) -> list[dict[str, Any]]:
+        check_student(user, pseudonym)
+        audit(user, "view_interventions", [pseudonym])
+        return list_interventions(pseudonym)
+
+    @app.post("/api/students/{pseudonym}/interventions", tags=["warnings"], status_code=201,
+              summary="Record an intervention")
+    def add_intervention(pseudonym: Id, body: InterventionIn,
+                         user: auth.User = role("advisor", "counsellor")) -> dict[str, Any]:
+        check_student(user, pseudonym)
+        if body.warning_id is not None and not body.warning_id.startswith(pseudonym + ":"):
+            raise HTTPException(422, "warning_id belongs to another student")
+        iid = db.new_id()
+        db.insert(store, INTERVENTIONS, [{"id": iid, "student_pseudonym": pseudonym, "warning_id": body.warning_id,
+                                          "by_user": user.username, "created_at": now_iso(), "kind": body.kind,
+                                          "note_enc": enc(body.note), "outcome": None, "outcome_note_enc": None,
+                                          "outcome_at": None}])
+        audit(user, "add_intervention", [pseudonym], body.kind)
+        return {"id": iid}
+
+    @app.put("/api/interventions/{intervention_id}/outcome", tags=["warnings"], summary="Record an intervention's outcome")
+    def intervention_outcome(intervention_id: Id, body: OutcomeIn,
+                             user: auth.User = role("advisor", "counsellor")) -> dict[str, Any]:
+        rows = db.query(store, "SELECT student_pseudonym FROM interventions WHERE id = ?", (intervention_id,))
+        if not rows:
+            raise HTTPException(404, "no such intervention")
+        check_student(user, rows[0]["student_pseudonym"])
+        db.write(store, "UPDATE interventions SET outcome = ?, outcome_note_enc = ?, outcome_at = ? WHERE id = ?",
+                 (body.outcome, enc(body.note), now_iso(), intervention_id))
+        audit(user, "intervention_outcome", [rows[0]["student_pseudonym"]], body.outcome)
+        return {"id": intervention_id, "outcome": body.outcome}
+
+    @app.post("/api/warnings/{warning_id}/action", tags=["warnings"], status_code=201,
+              summary="Acknowledge or escalate a warning")
+    def warning_action(warning_id: str, body: WarningActionIn,
+                       user: auth.User = role("advisor", "counsellor")) -> dict[str, Any]:
+        if len(warning_id) > 200 or warning_id.count(":") != 2:
+            raise HTTPException(404, "no such warning")
+        pseudonym = warning_id.split(":", 1)[0]
+        check_student(user, pseudonym)
+        db.insert(store, WARNING_ACTIONS, [{"id": db.new_id(), "warning_id": warning_id, "student_pseudonym": pseudonym,
+                                            "by_user": user.username, "ts": now_iso(), "action": body.action,
+                                            "note_enc": enc(body.note)}])
+        audit(user, f"warning_{body.action}", [pseudonym], warning_id)
+        return {"warning_id": warning_id, "state": body.action}
+
+    @app.get("/api/audit", tags=["admin"], summary="Who viewed which student's warnings")
+    def audit_log(student: str | None = Query(None, max_length=128), limit: int = Query(200, ge=1, le=5000),
+                  user: auth.User = role("admin")) -> list[dict[str, Any]]:
+        if student:
+            return db.query(store, "SELECT * FROM audit_log WHERE student_pseudonym = ? ORDER BY ts DESC LIMIT ?",
+                            (student, limit))
+        return db.query(store, "SELECT * FROM audit_log ORDER BY ts DESC LIMIT ?", (limit,))
+
+    # ------------------------------------------------------------------ IT fleet
+    @app.get("/api/fleet", tags=["fleet"], summary="Devices: online, last seen, temperature, outbox, fps, models, policy")
+    def fleet_view(user: auth.User = role("it")) -> dict[str, Any]:
+        rows = fleet.fleet_rows(store, cfg)
+        return {"devices": rows, "online": sum(r["online"] for r in rows), "total": len(rows)}
+
+    @app.get("/api/fleet/commands", tags=["fleet"])
+    def fleet_commands(device: str | None = Query(None, max_length=64), user: auth.User = role("it")) -> list[dict[str, Any]]:
+        return fleet.commands(store, device)
+
+    @app.post("/api/fleet/tokens", tags=["fleet"], status_code=201,
+              summary="Issue a one-time enrolment token for a new device (shown once; only its hash is stored)")
+    def issue_token(body: TokenIn, user: auth.User = role("it")) -> dict[str, Any]:
+        token = store.issue_token(body.site, body.room, body.device, timedelta(hours=body.ttl_h))
+        audit(user, "issue_enrolment_token", [], f"{body.site}/{body.room}/{body.device}")
+        return {"token": token, "device": body.device, "site": body.site, "room": body.room,
+                "expires_in_h": body.ttl_h}
+
+    @app.post("/api/fleet/{device}/model-update", tags=["fleet"], status_code=202,
+              summary="Push a model update command to a device")
+    def model_update(device: Id, body: ModelUpdateIn, user: auth.User = role("it")) -> dict[str, Any]:
+        rows = [d for d in store.devices() if d["device"] == device]
+        if not rows:
+            raise HTTPException(404, "no such device")
+        if command_sender is None:
+            raise HTTPException(503, "no MQTT connection configured for commands")
+        try:
+            res = command_sender.send(rows[0], "model_update", body.model_dump(), user.username)
+        except OSError as e:
+            raise HTTPException(503, f"broker unreachable: {e}") from e
+        audit(user, "model_update", [], f"{device} {body.model} {body.version}")
+        return res
+
+    @app.get("/api/ops/ingest", tags=["fleet"], summary="Ingest counters")
+    def ingest_stats(user: auth.User = role("it", "admin")) -> dict[str, Any]:
+        stats = dict(ingest.stats.__dict__) if ingest is not None else {}
+        return {"ingest": stats, "sse_clients": hub.n_clients, "dead_letters": store.count("dead_letters")}
+
+    # ------------------------------------------------------------------ reports
+    def report_scopes(user: auth.User) -> dict[str, tuple[str, list[str]]]:
+        secs = scope.visible_sections(store, user)
+        titles = live.section_titles(store, secs)
+        out = {f"section:{s}": (titles.get(s, s), [s]) for s in sorted(secs)}
+        if user.role == "admin":
+            out["school"] = ("School", sorted(secs))
+            for d in reports.departments(store):
+                out[f"department:{d}"] = (d, reports.department_sections(store, d))
+        return out
+
+    @app.get("/api/reports/scopes", tags=["reports"], summary="Report scopes you may request")
+    def scopes(user: auth.User = role("teacher", "admin")) -> list[dict[str, str]]:
+        return [{"scope": k, "title": v[0]} for k, v in report_scopes(user).items()]
+
+    @app.get("/api/reports/weekly", tags=["reports"], summary="Weekly report (PDF or CSV) for a section, department or the school",
+             responses={200: {"content": {"application/pdf": {}, "text/csv": {}}}})
+    def weekly_report(report_scope: str = Query(..., alias="scope", max_length=200),
+                      week: date | None = Query(None, description="any day of the week (default: this week)"),
+                      format: Literal["pdf", "csv"] = "pdf",  # noqa: A002
+                      lang: Literal["en", "zh-CN"] | None = None,
+                      user: auth.User = role("teacher", "admin")) -> Response:
+        allowed = report_scopes(user)
+        if report_scope not in allowed:
+            raise HTTPException(403, "not a report scope you may request")
+        title, secs = allowed[report_scope]
+        counts = None
+        if user.role == "admin":
+            enrolled = {r["p"] for r in db.query(store, "SELECT DISTINCT e.user_pseudonym AS p FROM enrollments e JOIN "
+                                                        "users u ON u.pseudonym = e.user_pseudonym WHERE e.role = ? AND "
+                                                        "u.opt_out = 0 AND u.enabled = 1", ("student",))
+                        } if report_scope == "school" else _enrolled(secs)
+            counts = {}
+            for w in students.warnings_for(store, sorted(enrolled)):
+                counts[w["level"]] = counts.get(w["level"], 0) + 1
+        rep = reports.build_report(store, report_scope, title, secs, week or datetime.now(timezone.utc).date())
+        fname = f"classpulse-{report_scope.replace(':', '-')}-{rep.week_start.isoformat()}"
+        if format == "csv":
+            return Response(reports.to_csv(rep), media_type="text/csv; charset=utf-8",
+                            headers={"Content-Disposition": f'attachment; filename="{fname}.csv"'})
+        pdf = reports.to_pdf(rep, lang or user.language)
+        return Response(pdf, media_type="application/pdf",
+                        headers={"Content-Disposition": f'attachment; filename="{fname}.pdf"'})
+
+    def _enrolled(secs: list[str]) -> set[str]:
+        out: set[str] = set()
+        for i in range(0, len(secs), 400):
+            chunk = secs[i:i + 400]
+            out |= {r["p"] for r in db.query(store, "SELECT DISTINCT e.user_pseudonym AS p FROM enrollments e JOIN users "  # noqa: S608
+                                                    f"u ON u.pseudonym = e.user_pseudonym WHERE e.section_sourced_id IN "
+                                                    f"{db.in_list(chunk)} AND e.role = ? AND u.opt_out = 0",
+                                             [*chunk, "student"])}
+        return out
 
     return app

@@ -1,0 +1,189 @@
+"""Users, password hashing, sessions, CSRF tokens and login throttling.
+
+Passwords are stored as scrypt hashes (stdlib ``hashlib.scrypt``, per-user salt, cost in the
+hash so it can be raised later). A session is a random token in an HttpOnly SameSite=Strict
+cookie; only its SHA-256 is stored, so a database leak does not hand out live sessions. Every
+state-changing request must also echo the session's CSRF token in a header. Failed logins are
+counted per user name and per client address; past the limit the answer is 429 until the window
+passes, and an unknown user costs the same scrypt work as a known one (no user enumeration by timing).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from cloud_aggregator.store import iso, now_iso
+
+from . import db
+from .config import AuthConfig
+from .tables import ROLES, WEB_USERS
+
+COOKIE = "cp_session"
+CSRF_HEADER = "X-CSRF-Token"
+MIN_PASSWORD = 8
+_R, _P = 8, 1
+
+
+class AuthError(ValueError):
+    """Bad user definition (unknown role, short password, bad name)."""
+
+
+def hash_password(password: str, n: int = 2**14) -> str:
+    salt = secrets.token_bytes(16)
+    dk = hashlib.scrypt(password.encode("utf-8"), salt=salt, n=n, r=_R, p=_P, dklen=32, maxmem=256 * 1024 * 1024)
+    return f"scrypt${n}${_R}${_P}${base64.b64encode(salt).decode()}${base64.b64encode(dk).decode()}"
+
+
+def verify_password(password: str, stored: str) -> bool:
+    try:
+        kind, n, r, p, salt, dk = stored.split("$")
+        if kind != "scrypt":
+            return False
+        got = hashlib.scrypt(password.encode("utf-8"), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p),
+                             dklen=32, maxmem=256 * 1024 * 1024)
+    except (ValueError, TypeError):
+        return False
+    return hmac.compare_digest(got, base64.b64decode(dk))
+
+
+@dataclass(frozen=True)
+class User:
+    username: str
+    role: str
+    staff_sourced_id: str | None
+    display_name: str
+    language: str
+    csrf: str = ""
+
+
+def create_user(store: Any, username: str, password: str, role: str, *, staff_sourced_id: str | None = None,  # noqa: ANN401
+                display_name: str = "", language: str = "zh-CN", scrypt_n: int = 2**14) -> User:
+    """Create or replace a dashboard user (teachers/advisors/counsellors link to their records staff id)."""
+    if role not in ROLES:
+        raise AuthError(f"unknown role {role!r}; one of {', '.join(ROLES)}")
+    if not username or len(username) > 64 or not all(c.isalnum() or c in "._-@" for c in username):
+        raise AuthError("user name: 1-64 letters, digits or . _ - @")
+    if len(password) < MIN_PASSWORD:
+        raise AuthError(f"password must have at least {MIN_PASSWORD} characters")
+    if role in ("teacher", "advisor", "counsellor") and not staff_sourced_id:
+        raise AuthError(f"a {role} must be linked to a staff sourced id from the records")
+    if language not in ("en", "zh-CN"):
+        raise AuthError("language: en or zh-CN")
+    db.insert(store, WEB_USERS, [{"username": username, "pw_hash": hash_password(password, scrypt_n), "role": role,
+                                  "staff_sourced_id": staff_sourced_id, "display_name": display_name or username,
+                                  "language": language, "disabled": 0, "created_at": now_iso()}])
+    return User(username, role, staff_sourced_id, display_name or username, language)
+
+
+def _user(row: dict[str, Any], csrf: str = "") -> User:
+    return User(row["username"], row["role"], row["staff_sourced_id"], row["display_name"] or row["username"],
+                row["language"] or "zh-CN", csrf)
+
+
+_DUMMY_HASH: str | None = None
+
+
+def authenticate(store: Any, username: str, password: str, cfg: AuthConfig) -> User | None:  # noqa: ANN401
+    global _DUMMY_HASH  # noqa: PLW0603 - computed once, lazily
+    rows = db.query(store, "SELECT * FROM web_users WHERE username = ? AND disabled = 0", (username[:64],))
+    if not rows:
+        if _DUMMY_HASH is None:
+            _DUMMY_HASH = hash_password("not-a-password", cfg.scrypt_n)
+        verify_password(password, _DUMMY_HASH)  # same cost as a real check
+        return None
+    return _user(rows[0]) if verify_password(password, rows[0]["pw_hash"]) else None
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
+
+
+def start_session(store: Any, user: User, cfg: AuthConfig) -> tuple[str, User]:  # noqa: ANN401
+    token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
+    now = datetime.now(timezone.utc)
+    db.write(store, "INSERT INTO web_sessions (token_sha256, username, csrf, created_at, expires_at, last_seen) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+             (_digest(token), user.username, csrf, iso(now), iso(now + timedelta(hours=cfg.session_ttl_h)), iso(now)))
+    return token, User(user.username, user.role, user.staff_sourced_id, user.display_name, user.language, csrf)
+
+
+# last_seen is written at most this often per session (a tablet polls; no write per request)
+_TOUCH_S = 60.0
+
+
+def session_user(store: Any, token: str | None, cfg: AuthConfig) -> User | None:  # noqa: ANN401
+    """The user of a live session, or None (unknown, expired, idle too long, or user disabled)."""
+    if not token or len(token) > 128:
+        return None
+    digest = _digest(token)
+    rows = db.query(store, "SELECT s.csrf, s.expires_at, s.last_seen, u.* FROM web_sessions s JOIN web_users u "
+                           "ON u.username = s.username WHERE s.token_sha256 = ? AND u.disabled = 0", (digest,))
+    if not rows:
+        return None
+    r = rows[0]
+    now = datetime.now(timezone.utc)
+    if r["expires_at"] <= iso(now) or r["last_seen"] <= iso(now - timedelta(minutes=cfg.idle_timeout_min)):
+        db.write(store, "DELETE FROM web_sessions WHERE token_sha256 = ?", (digest,))
+        return None
+    if r["last_seen"] <= iso(now - timedelta(seconds=_TOUCH_S)):
+        db.write(store, "UPDATE web_sessions SET last_seen = ? WHERE token_sha256 = ?", (iso(now), digest))
+    return _user(r, r["csrf"])
+
+
+def end_session(store: Any, token: str | None) -> None:  # noqa: ANN401
+    if token:
+        db.write(store, "DELETE FROM web_sessions WHERE token_sha256 = ?", (_digest(token),))
+
+
+def set_language(store: Any, username: str, language: str) -> None:  # noqa: ANN401
+    if language not in ("en", "zh-CN"):
+        raise AuthError("language: en or zh-CN")
+    db.write(store, "UPDATE web_users SET language = ? WHERE username = ?", (language, username))
+
+
+def csrf_ok(user: User, header: str | None) -> bool:
+    return bool(header) and bool(user.csrf) and hmac.compare_digest(header.encode(), user.csrf.encode())
+
+
+class LoginThrottle:
+    """Sliding-window count of failed logins per key (user name, client address); in memory, per process."""
+
+    def __init__(self, attempts: int, window_s: float):
+        self.attempts, self.window_s = attempts, window_s
+        self._fails: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def _recent(self, key: str, now: float) -> deque[float]:
+        q = self._fails.setdefault(key, deque())
+        while q and q[0] <= now - self.window_s:
+            q.popleft()
+        return q
+
+    def retry_after(self, *keys: str) -> float:
+        """Seconds until another attempt is allowed (0: allowed now)."""
+        now = time.monotonic()
+        with self._lock:
+            waits = [q[0] + self.window_s - now for k in keys if len(q := self._recent(k, now)) >= self.attempts]
+        return max(waits, default=0.0)
+
+    def failed(self, *keys: str) -> None:
+        now = time.monotonic()
+        with self._lock:
+            for k in keys:
+                self._recent(k, now).append(now)
+            if len(self._fails) > 10_000:  # bounded memory under a spray of names
+                for k in [k for k, q in self._fails.items() if not q]:
+                    del self._fails[k]
+
+    def succeeded(self, key: str) -> None:
+        with self._lock:
+            self._fails.pop(key, None)

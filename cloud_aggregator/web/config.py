@@ -1,0 +1,84 @@
+"""Dashboard settings: sessions, login throttling, live-view states and the teaching-assistant rules.
+
+``DashboardConfig`` is meant to sit under ``dashboard:`` in the aggregator config; until the lead
+adds that field, :func:`dashboard_config` reads it from ``config.dashboard`` when present and falls
+back to defaults. Every threshold the assistant uses lives here, so a school tunes the rules in
+YAML (and from the stored feedback) without touching code.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DropRule(_Section):
+    """Fire when ``metric`` stays below ``ratio`` × the section's usual level for ``windows`` windows in a row."""
+
+    id: str = Field(pattern=r"^[a-z0-9_]{1,40}$")
+    metric: Literal["attention_share", "engagement", "participation"]
+    ratio: float = Field(0.75, gt=0, lt=1, description="fraction of the usual level counted as 'well below'")
+    windows: int = Field(4, ge=1, le=60)
+    min_usual: float = Field(0.05, ge=0, le=1, description="no rule when the usual level is below this")
+
+
+class OneSidedTalkRule(_Section):
+    """Fire when the teacher holds more than ``share`` of the talk for ``minutes`` minutes."""
+
+    id: str = Field("one_sided_talk", pattern=r"^[a-z0-9_]{1,40}$")
+    share: float = Field(0.85, gt=0.5, le=1.0)
+    minutes: float = Field(8.0, gt=0, le=90)
+
+
+class AssistantConfig(_Section):
+    enabled: bool = True
+    drop_rules: list[DropRule] = Field(default_factory=lambda: [
+        DropRule(id="attention_drop", metric="attention_share", ratio=0.75, windows=4),
+        DropRule(id="participation_drop", metric="participation", ratio=0.6, windows=5),
+    ])
+    one_sided_talk: OneSidedTalkRule | None = Field(default_factory=OneSidedTalkRule)
+    min_usual_sessions: int = Field(2, ge=1, description="past sessions needed before 'usual level' means anything")
+    cooldown_min: float = Field(10.0, ge=0, description="after a suggestion (or its dismissal), same rule stays quiet")
+
+    @model_validator(mode="after")
+    def _unique(self) -> AssistantConfig:
+        ids = [r.id for r in self.drop_rules] + ([self.one_sided_talk.id] if self.one_sided_talk else [])
+        if len(ids) != len(set(ids)):
+            raise ValueError("assistant rule ids must be unique")
+        return self
+
+
+class AuthConfig(_Section):
+    session_ttl_h: float = Field(12.0, gt=0, le=24 * 30, description="a session ends this long after login")
+    idle_timeout_min: float = Field(120.0, gt=0, description="…or after this long without a request")
+    login_attempts: int = Field(5, ge=1, le=100, description="failed logins allowed per user name and per client")
+    login_window_s: float = Field(300.0, gt=0)
+    secure_cookies: bool = Field(False, description="set the Secure flag (serve over HTTPS in production)")
+    scrypt_n: int = Field(2**14, ge=2**10, le=2**20, description="scrypt cost; 2^14 ≈ 50 ms on a Pi-class CPU")
+
+
+class DashboardConfig(_Section):
+    default_language: Literal["en", "zh-CN"] = "zh-CN"
+    offline_after_s: float = Field(180.0, gt=0, description="a device unheard-of this long shows as offline")
+    live_history_min: float = Field(90.0, gt=0, description="how much of the current lesson the live view loads")
+    usual_sessions: int = Field(10, ge=1, le=100, description="past sessions forming a section's usual level")
+    zone_k: int = Field(5, ge=2, le=100, description="seat zones with fewer faces stay blank (k-anonymity)")
+    assistant: AssistantConfig = Field(default_factory=AssistantConfig)
+    auth: AuthConfig = Field(default_factory=AuthConfig)
+    report_schedule: Literal["off", "weekly"] = Field("weekly", description="weekly: every Monday 06:00 site time")
+    report_dir: str = Field("data/reports", description="where scheduled reports are written")
+
+
+def dashboard_config(config: Any) -> DashboardConfig:  # noqa: ANN401 - AggregatorConfig or None
+    """The ``dashboard`` section of an aggregator config, or defaults when it has none."""
+    sec = getattr(config, "dashboard", None)
+    if isinstance(sec, DashboardConfig):
+        return sec
+    if isinstance(sec, dict):
+        return DashboardConfig.model_validate(sec)
+    return DashboardConfig()

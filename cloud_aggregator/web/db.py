@@ -1,0 +1,66 @@
+"""The web layer's SQL access: the Store's one connection, under its lock, on either engine.
+
+The Store interface covers ingest and fleet queries; the dashboard's own tables and its
+read-only views over the records tables go through these two helpers so they share the
+Store's lock and its PostgreSQL commit discipline (no connection left idle in a transaction).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from cloud_aggregator.records.db import RecordsDB
+from cloud_aggregator.records.schema import Table
+
+from .tables import WEB_TABLES
+
+
+def ensure_web_tables(store: Any) -> None:  # noqa: ANN401 - cloud_aggregator.store.Store
+    with store.lock:
+        store.db.ensure_schema(WEB_TABLES)
+
+
+def query(store: Any, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:  # noqa: ANN401
+    with store.lock:
+        db: RecordsDB = store.db
+        try:
+            rows = db.query(sql, params)
+        finally:
+            if db.dialect == "postgres":
+                db.commit()
+        return rows
+
+
+def write(store: Any, sql: str, params: Sequence[Any] = ()) -> int:  # noqa: ANN401
+    """One statement in its own transaction; returns rows changed."""
+    with store.lock:
+        db: RecordsDB = store.db
+        try:
+            n = db.execute(sql, params)
+            db.commit()
+        except BaseException:
+            db.rollback()
+            raise
+        return n
+
+
+def insert(store: Any, table: Table, rows: Sequence[dict[str, Any]]) -> None:  # noqa: ANN401
+    with store.lock:
+        db: RecordsDB = store.db
+        try:
+            db.upsert_many(table, rows)
+            db.commit()
+        except BaseException:
+            db.rollback()
+            raise
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def in_list(values: Sequence[Any]) -> str:
+    """``(?, ?, …)`` for an IN clause; an empty list matches nothing."""
+    return "(" + ", ".join("?" for _ in values) + ")" if values else "(NULL)"

@@ -1,0 +1,112 @@
+"""IT fleet view: device rows with their latest health, and commands (model updates) sent over MQTT.
+
+Commands go to the device's own ``…/cmd`` topic (the broker ACL lets only the aggregator write
+there) as a contract ``Command``; each is recorded in ``device_commands`` and its
+``cmd/result`` answer, when the device sends one, fills in the outcome.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import threading
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from classpulse_contract import Command, CommandResult, ContractError, dumps, parse_message, parse_topic, topic
+from cloud_aggregator.store import iso, now_iso
+
+from . import db
+from .config import DashboardConfig
+
+log = logging.getLogger(__name__)
+
+
+def fleet_rows(store: Any, cfg: DashboardConfig, now: datetime | None = None) -> list[dict[str, Any]]:  # noqa: ANN401
+    now = now or datetime.now(timezone.utc)
+    cutoff = iso(now - timedelta(seconds=cfg.offline_after_s))
+    out = []
+    for d in store.devices():
+        h = d.get("health") or {}
+        online = d.get("state") != "offline" and bool(d.get("last_seen")) and d["last_seen"] >= cutoff
+        out.append({"device": d["device"], "site": d["site"], "room": d["room"], "online": online,
+                    "state": d.get("state"), "last_seen": d.get("last_seen"), "temp_c": h.get("cpu_temp_c"),
+                    "outbox_depth": h.get("outbox_depth"), "fps": h.get("fps"), "policy": h.get("policy"),
+                    "model_versions": h.get("model_versions") or {}, "sensing": h.get("sensing"),
+                    "camera_ok": h.get("camera_ok"), "mic_ok": h.get("mic_ok"), "cpu_load": h.get("cpu_load"),
+                    "disk_free_mb": h.get("disk_free_mb"), "quality": h.get("quality") or []})
+    return out
+
+
+def commands(store: Any, device: str | None = None, limit: int = 50) -> list[dict[str, Any]]:  # noqa: ANN401
+    if device:
+        rows = db.query(store, "SELECT * FROM device_commands WHERE device = ? ORDER BY issued_at DESC LIMIT ?",
+                        (device, limit))
+    else:
+        rows = db.query(store, "SELECT * FROM device_commands ORDER BY issued_at DESC LIMIT ?", (limit,))
+    for r in rows:
+        r["args"] = json.loads(r["args"]) if r["args"] else {}
+    return rows
+
+
+class CommandSender:
+    """One MQTT client of the web app: publishes commands, records ``cmd/result`` answers."""
+
+    def __init__(self, store: Any, mqtt_cfg: Any):  # noqa: ANN401 - Store, config.MqttConfig
+        self.store, self.cfg = store, mqtt_cfg
+        self._client = None
+        self._lock = threading.Lock()
+
+    def _connect(self) -> Any:  # noqa: ANN401
+        import paho.mqtt.client as mqtt
+
+        c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"{self.cfg.client_id}-web",
+                        protocol=mqtt.MQTTv311)
+        if self.cfg.username:
+            pw = self.cfg.password_file.read_text().strip() if self.cfg.password_file else None
+            c.username_pw_set(self.cfg.username, pw)
+        if self.cfg.tls is not None:
+            c.tls_set(ca_certs=str(self.cfg.tls.ca_file),
+                      certfile=str(self.cfg.tls.cert_file) if self.cfg.tls.cert_file else None,
+                      keyfile=str(self.cfg.tls.key_file) if self.cfg.tls.key_file else None)
+        c.on_connect = lambda cl, *_a: cl.subscribe("classpulse/v1/+/+/+/cmd/result", qos=1)
+        c.on_message = self._on_result
+        c.connect(self.cfg.host, self.cfg.port, keepalive=self.cfg.keepalive_s)
+        c.loop_start()
+        return c
+
+    def _on_result(self, _client: Any, _userdata: Any, msg: Any) -> None:  # noqa: ANN401
+        try:
+            parse_topic(msg.topic)
+            res, _ = parse_message(msg.payload, "classpulse.cmd_result")
+        except ContractError as e:
+            log.warning("bad command result on %s: %s", msg.topic, e)
+            return
+        assert isinstance(res, CommandResult)  # noqa: S101
+        db.write(self.store, "UPDATE device_commands SET result_ok = ?, result_detail = ?, result_at = ? "
+                             "WHERE cmd_id = ? AND device = ?", (int(res.ok), res.detail, iso(res.ts), res.cmd_id,
+                                                                 res.device))
+
+    def send(self, device: dict[str, Any], command: str, args: dict[str, Any], by: str) -> dict[str, Any]:
+        cmd = Command(cmd_id=secrets.token_hex(8), command=command, args=args, issued_at=datetime.now(timezone.utc))
+        with self._lock:
+            if self._client is None:
+                self._client = self._connect()
+            info = self._client.publish(topic(device["site"], device["room"], device["device"], "cmd"), dumps(cmd),
+                                        qos=1)
+        row = {"cmd_id": cmd.cmd_id, "device": device["device"], "site": device["site"], "room": device["room"],
+               "command": command, "args": json.dumps(args), "issued_by": by, "issued_at": now_iso(),
+               "result_ok": None, "result_detail": None, "result_at": None}
+        from .tables import DEVICE_COMMANDS
+
+        db.insert(self.store, DEVICE_COMMANDS, [row])
+        info.wait_for_publish(timeout=5)
+        return {**row, "args": args, "published": info.is_published()}
+
+    def close(self) -> None:
+        with self._lock:
+            if self._client is not None:
+                self._client.loop_stop()
+                self._client.disconnect()
+                self._client = None

@@ -1,0 +1,108 @@
+// Counsellor / class-advisor workspace: warnings by level and type with plain-words reasons,
+// acknowledge/escalate, and the student profile with interventions and their outcomes.
+import { api, esc, toast } from "./api.js";
+import { radar, smallLines } from "./charts.js";
+import { t } from "./i18n.js";
+
+const KINDS = ["meeting", "call_home", "tutoring", "referral", "other"];
+const OUTCOMES = ["improved", "no_change", "worse", "closed"];
+
+function studentName(w) {
+  const n = w.name;
+  if (!n) return w.student;
+  return [n.family, n.given].filter(Boolean).join("") + (n.english ? ` (${n.english})` : "");
+}
+
+function options(values, prefix, selected) {
+  return `<option value="">${t("warn.filter.all")}</option>` + values.map((v) =>
+    `<option value="${v}" ${String(selected) === String(v) ? "selected" : ""}>${esc(t(prefix + v))}</option>`).join("");
+}
+
+export async function mount(el) {
+  const f = { level: "", type: "", state: "" };
+  async function load() {
+    const q = new URLSearchParams(Object.entries(f).filter(([, v]) => v));
+    const r = await api("/api/warnings?" + q);
+    el.innerHTML = `<div class="card"><h1>${t("warn.title")}</h1>
+      <p class="muted">${esc(t("warn.count", { n: r.warnings.length, s: r.students }))}</p>
+      <div class="filters">
+        <label><span>${t("warn.filter.level")}</span><select data-f="level">${options([3, 2, 1], "level.", f.level)}</select></label>
+        <label><span>${t("warn.filter.type")}</span><select data-f="type">${options(["attendance", "submissions", "academic", "lms"], "type.", f.type)}</select></label>
+        <label><span>${t("warn.filter.state")}</span><select data-f="state">${options(["new", "acknowledge", "escalate"], "state.", f.state)}</select></label>
+      </div><p class="muted">${t("warn.source")}</p></div>
+      <div class="wlist">${r.warnings.length ? r.warnings.map((w) => `
+        <div class="card warning" data-warning="${esc(w.id)}">
+          <span class="lvl l${w.level}">${t("level." + w.level)}</span>
+          <div><div class="who-s">${esc(studentName(w))} · ${t("type." + w.type)}</div>
+            <div>${esc(t(w.reason_key, w.params))}</div>
+            <div class="muted" data-k="state">${t("state." + w.state)}${w.by ? " · " + esc(w.by) : ""}</div></div>
+          <div class="acts"><a class="btn" href="#student/${encodeURIComponent(w.student)}">${t("warn.open")}</a>
+            <button class="btn" data-act="acknowledge">${t("warn.ack")}</button>
+            <button class="btn bad" data-act="escalate">${t("warn.escalate")}</button></div>
+        </div>`).join("") : `<div class="card"><p>${t("warn.none")}</p></div>`}</div>`;
+  }
+  el.addEventListener("change", (e) => {
+    const s = e.target.closest("[data-f]");
+    if (s) { f[s.dataset.f] = s.value; load(); }
+  });
+  el.addEventListener("click", async (e) => {
+    const b = e.target.closest("[data-act]");
+    if (!b) return;
+    const id = b.closest("[data-warning]").dataset.warning;
+    await api(`/api/warnings/${encodeURIComponent(id)}/action`, { method: "POST", body: { action: b.dataset.act, note: "" } });
+    toast(t("state." + b.dataset.act));
+    load();
+  });
+  await load();
+}
+
+export async function mountProfile(el, { arg }) {
+  const p = arg;
+  let current = null;
+  async function load() {
+    const r = await api(`/api/students/${encodeURIComponent(p)}`);
+    current = r;
+    const axes = ["academic", "attendance", "submissions", "lms", "class_engagement"].map((k) => ({ label: t("axis." + k), value: r.radar[k] }));
+    const trendRows = r.trends.map((w) => ({ label: w.week.slice(5), attendance: w.attendance, ontime: w.ontime,
+      score: w.score === null ? null : w.score / 100 }));
+    const keys = [{ key: "attendance", color: "#0b6e99" }, { key: "ontime", color: "#2e7d32" }, { key: "score", color: "#e8a33d" }];
+    el.innerHTML = `<p><a class="btn" href="#warnings">← ${t("profile.back")}</a></p>
+      <div class="profile">
+        <div class="card wide"><h1>${t("profile.title")}: ${esc(studentName({ name: r.name, student: r.student }))}</h1>
+          <p class="muted">${r.grade ? esc(t("profile.grade", { g: r.grade })) + " · " : ""}${esc(t("profile.as_of", { d: r.as_of }))}</p>
+          ${r.warnings.map((w) => `<p><span class="lvl l${w.level}">${t("level." + w.level)}</span> ${t("type." + w.type)}: ${esc(t(w.reason_key, w.params))}</p>`).join("")}</div>
+        <div class="card radar"><h2>${t("profile.radar")}</h2>${radar(axes)}<p class="muted">${t("profile.class_context")}</p></div>
+        <div class="card trend"><h2>${t("profile.trends")}</h2>${smallLines(trendRows, keys)}
+          <div class="legend"><span><i class="att"></i>${t("trend.attendance")}</span><span><i class="ontime"></i>${t("trend.ontime")}</span><span><i class="eng"></i>${t("trend.score")}</span></div>
+          <table><tr><th></th>${r.trends.map((w) => `<th>${esc(w.week.slice(5))}</th>`).join("")}</tr>
+          <tr><td>${t("trend.lms")}</td>${r.trends.map((w) => `<td>${w.lms_minutes}</td>`).join("")}</tr></table></div>
+        <div class="card wide"><h2>${t("iv.title")}</h2>
+          <form id="iv-form" class="row">
+            <label><span>${t("iv.kind")}</span><select name="kind">${KINDS.map((k) => `<option value="${k}">${t("iv.kind." + k)}</option>`).join("")}</select></label>
+            <label class="grow"><span>${t("iv.note")}</span><textarea name="note" maxlength="4000"></textarea></label>
+            <button class="btn primary" type="submit">${t("iv.save")}</button></form>
+          <div id="ivs">${r.interventions.length ? r.interventions.map((iv) => `
+            <div class="iv" data-iv="${esc(iv.id)}"><b>${t("iv.kind." + iv.kind)}</b> · ${esc(iv.by)} · ${esc(iv.created_at.slice(0, 16).replace("T", " "))}
+              <div>${esc(iv.note)}</div>
+              ${iv.outcome ? `<div class="ok" data-k="outcome">${t("iv.outcome")}: ${t("iv.outcome." + iv.outcome)} ${esc(iv.outcome_note)}</div>` : `
+              <form class="row outcome"><select name="outcome">${OUTCOMES.map((o) => `<option value="${o}">${t("iv.outcome." + o)}</option>`).join("")}</select>
+                <input name="note" maxlength="4000" placeholder="${t("iv.note")}"><button class="btn" type="submit">${t("iv.outcome.save")}</button></form>
+              <div class="muted">${t("iv.pending")}</div>`}</div>`).join("") : `<p class="muted">${t("iv.none")}</p>`}</div></div>
+      </div>`;
+  }
+  el.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const fd = new FormData(e.target);
+    if (e.target.id === "iv-form") {
+      const warning = current && current.warnings[0];
+      await api(`/api/students/${encodeURIComponent(p)}/interventions`, { method: "POST",
+        body: { kind: fd.get("kind"), note: fd.get("note"), warning_id: warning ? warning.id : null } });
+      toast(t("iv.saved"));
+    } else if (e.target.classList.contains("outcome")) {
+      const id = e.target.closest("[data-iv]").dataset.iv;
+      await api(`/api/interventions/${encodeURIComponent(id)}/outcome`, { method: "PUT", body: { outcome: fd.get("outcome"), note: fd.get("note") } });
+    }
+    load();
+  });
+  await load();
+}

@@ -1,0 +1,26 @@
+// School admin overview: class-level numbers only — rooms reporting now and warning counts (no names).
+import { api, esc } from "./api.js";
+import { ago, pct, t } from "./i18n.js";
+
+export async function mount(el, { bus }) {
+  const rooms = new Map();
+  let summary = null;
+  function render() {
+    const list = [...rooms.values()].sort((a, b) => (a.site + a.room).localeCompare(b.site + b.room));
+    el.innerHTML = `<div class="card"><h1>${t("overview.title")}</h1>
+      ${summary ? `<p>${esc(t("overview.warnings", { n: summary.students_with_warnings, s: summary.students }))}</p>
+        <p>${[3, 2, 1].map((l) => `<span class="lvl l${l}">${t("level." + l)}: ${Object.values(summary.counts[l] || {}).reduce((a, b) => a + b, 0)}</span>`).join(" ")}</p>` : ""}</div>
+      <h2>${t("overview.rooms")}</h2><div class="rooms">${list.length ? list.map((w) => `
+        <div class="card" data-room="${esc(w.room)}"><h2>${esc(w.site)} / ${esc(w.room)}</h2><div class="muted">${esc(ago(w.window_end))}</div>
+          <div class="metrics"><div class="metric"><div class="num" data-k="engagement">${pct(w.engagement)}</div><div class="muted">${t("metric.engagement")}</div></div>
+          <div class="metric"><div class="num" data-k="attention">${pct(w.attention_share)}</div><div class="muted">${t("metric.attention")}</div></div>
+          <div class="metric"><div class="num" data-k="n_faces">${w.n_faces}</div><div class="muted">${t("metric.faces")}</div></div>
+          <div class="metric"><div class="num" data-k="hands">${w.hand_raises}</div><div class="muted">${t("metric.hands")}</div></div></div></div>`).join("")
+        : `<div class="card"><p class="muted">${t("overview.none")}</p></div>`}</div>`;
+  }
+  const off = bus.on((ev) => { rooms.set(ev.site + "/" + ev.room, { ...ev.window, site: ev.site, room: ev.room }); render(); });
+  for (const w of await api("/api/rooms/latest")) rooms.set(w.site + "/" + w.room, w);
+  summary = await api("/api/warnings/summary");
+  render();
+  return off;
+}

@@ -1,0 +1,150 @@
+"""Dashboard test helpers: a small demo school imported once, a real aggregator (ingest + web) in-process.
+
+``template_db`` builds the school's database once per test session (generate, import, seed the demo
+users); each test copies the file, so tests never share state. ``DashServer`` runs the same
+``cloud_aggregator.server.build`` the CLI runs — real MQTT ingest against a real mosquitto, uvicorn
+on a free port — in this process, so tests can also reach the store.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from tests._broker import free_port, wait_port
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+ROOMS = [("north", "r101"), ("north", "r102")]  # the two demo rooms of the small school
+PASSWORDS = {"teacher": "teacher-demo", "teacher2": "teacher2-demo", "advisor": "advisor-demo",
+             "counsellor": "counsellor-demo", "it": "it-fleet-demo", "admin": "admin-demo"}
+_LOCK = threading.Lock()
+_TEMPLATE: dict[str, Any] = {}
+
+
+def template_db(base: Path) -> dict[str, Any]:
+    """{'db': path, 'key': path, 'school': path, 'users': seed result}, built once per session."""
+    with _LOCK:
+        if _TEMPLATE:
+            return _TEMPLATE
+        from cloud_aggregator.config import StoreConfig
+        from cloud_aggregator.records.api import generate_demo_school, import_records
+        from cloud_aggregator.records.keys import ensure_key_file
+        from cloud_aggregator.store import open_store
+        from cloud_aggregator.web.db import ensure_web_tables
+        from cloud_aggregator.web.demo import seed_demo_users
+
+        base.mkdir(parents=True, exist_ok=True)
+        school = generate_demo_school(base / "school", seed=7, students=60, weeks=6, sites=("north",))
+        keys = ensure_key_file(base / "records.key")
+        store = open_store(StoreConfig(path=base / "template.db"))
+        try:
+            rep = import_records(store, school, "all", keys=keys, progress=False)
+            assert not rep.errors, rep.errors
+            ensure_web_tables(store)
+            users = seed_demo_users(store, rooms=ROOMS)
+        finally:
+            store.close()
+        _TEMPLATE.update(db=base / "template.db", key=base / "records.key", school=school, users=users)
+        return _TEMPLATE
+
+
+def copy_db(tmpl: dict[str, Any], dest: Path) -> Path:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(tmpl["db"], dest)
+    return dest
+
+
+def agg_config(db: Path, key: Path, mqtt_port: int = 1, web_port: int = 1, **dashboard: Any) -> Any:  # noqa: ANN401
+    from cloud_aggregator.config import AggregatorConfig
+
+    cfg = AggregatorConfig.model_validate({
+        "mqtt": {"host": "127.0.0.1", "port": mqtt_port, "client_id": f"dash-test-{web_port}"},
+        "store": {"backend": "sqlite", "path": str(db)}, "web": {"host": "127.0.0.1", "port": web_port},
+        "records": {"key_file": str(key)}})
+    # DashboardConfig rides along as an attribute until the lead adds the config field
+    from cloud_aggregator.web.config import DashboardConfig
+
+    object.__setattr__(cfg, "dashboard", DashboardConfig.model_validate({"report_schedule": "off", **dashboard}))
+    return cfg
+
+
+def test_client(store: Any, cfg: Any, **kw: Any) -> Any:  # noqa: ANN401
+    from fastapi.testclient import TestClient
+
+    from cloud_aggregator.web.app import create_app
+
+    app = create_app(store, cfg, **kw)
+    return app, (lambda: TestClient(app, base_url="http://dash.test"))
+
+
+def login(client: Any, user: str) -> str:  # noqa: ANN401
+    r = client.post("/api/login", json={"username": user, "password": PASSWORDS[user]})
+    assert r.status_code == 200, r.text
+    return r.json()["csrf"]
+
+
+@dataclass
+class DashServer:
+    """Aggregator (real MQTT ingest + dashboard) on a free port, in this process."""
+
+    db: Path
+    key: Path
+    broker_port: int
+    port: int = field(default_factory=free_port)
+
+    def start(self) -> DashServer:
+        from cloud_aggregator.server import build
+
+        self.cfg = agg_config(self.db, self.key, self.broker_port, self.port)
+        self.store, self.ingest, self.server = build(self.cfg)
+        self.ingest.start()
+        self.thread = threading.Thread(target=self.server.run, daemon=True, name="dash-web")
+        self.thread.start()
+        assert wait_port(self.port, 20), "dashboard did not start"
+        return self
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+        self.ingest.stop()
+        self.store.close()
+
+
+def aggregate(site: str, room: str, device: str, msg_id: int, start: datetime | None = None, **over: Any
+              ) -> dict[str, Any]:
+    start = start or datetime.now(timezone.utc).replace(microsecond=0) - timedelta(seconds=30)
+    msg = {"schema": "classpulse.agg", "version": "1.0", "msg_id": msg_id, "site": site, "room": room,
+           "device": device, "window_start": start.isoformat(), "window_end": (start + timedelta(seconds=30)).isoformat(),
+           "policy": "no-emotion", "k_anonymity": 5, "n_faces": 23, "attention_share": 0.74, "speech_share": 0.4,
+           "teacher_talk_share": 0.6, "hand_raises": 3, "engagement": 0.66,
+           "zones": [{"zone": "r0c0", "n_faces": 8, "attention_share": 0.8}, {"zone": "r0c1", "n_faces": 3},
+                     {"zone": "r1c0", "n_faces": 6, "attention_share": 0.5}, {"zone": "r1c1", "n_faces": 6,
+                                                                              "attention_share": 0.9}]}
+    msg.update(over)
+    return msg
+
+
+def publisher(port: int) -> Any:  # noqa: ANN401
+    import paho.mqtt.client as mqtt
+
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"dash-test-pub-{port}-{time.monotonic_ns()}")
+    c.connect("127.0.0.1", port)
+    c.loop_start()
+    return c
+
+
+def publish(client: Any, msg: dict[str, Any]) -> None:  # noqa: ANN401
+    topic = f"classpulse/v1/{msg['site']}/{msg['room']}/{msg['device']}/agg"
+    client.publish(topic, json.dumps(msg), qos=1).wait_for_publish(5)
