@@ -76,7 +76,7 @@ def agg_config(db: Path, key: Path, mqtt_port: int = 1, web_port: int = 1, **das
     return cfg
 
 
-def test_client(store: Any, cfg: Any, **kw: Any) -> Any:  # noqa: ANN401
+def make_client(store: Any, cfg: Any, **kw: Any) -> Any:  # noqa: ANN401
     from fastapi.testclient import TestClient
 
     from cloud_aggregator.web.app import create_app

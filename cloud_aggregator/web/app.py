@@ -13,6 +13,7 @@ import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import date, datetime, timedelta, timezone
 from http.cookies import SimpleCookie
 from importlib import resources
@@ -208,7 +209,24 @@ def create_app(store: Any, config: Any, ingest: Any = None, *, command_sender: A
     """
     cfg = dashboard_config(config)
     db.ensure_web_tables(store)
-    app = FastAPI(title="ClassPulse aggregator API", version="1.0.0", openapi_url="/api/openapi.json",
+    scheduler: reports.ReportScheduler | None = None
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        nonlocal scheduler
+        hub.bind_loop(asyncio.get_running_loop())
+        if cfg.report_schedule == "weekly":
+            scheduler = reports.ReportScheduler(store, Path(cfg.report_dir), cfg.default_language)
+            scheduler.start()
+        try:
+            yield
+        finally:
+            if scheduler is not None:
+                scheduler.stop()
+            if command_sender is not None and hasattr(command_sender, "close"):
+                command_sender.close()
+
+    app = FastAPI(lifespan=lifespan, title="ClassPulse aggregator API", version="1.0.0", openapi_url="/api/openapi.json",
                   docs_url=None, redoc_url=None,  # Swagger UI would load from a CDN
                   description="Anonymous classroom engagement aggregates, early warnings and the device fleet. "
                               "Log in with POST /api/login (cookie session); send the returned csrf token as "
@@ -227,22 +245,6 @@ def create_app(store: Any, config: Any, ingest: Any = None, *, command_sender: A
     if command_sender is None and getattr(config, "mqtt", None) is not None:
         command_sender = fleet.CommandSender(store, config.mqtt)
     app.state.hub, app.state.store, app.state.cfg, app.state.throttle = hub, store, cfg, throttle
-    scheduler: reports.ReportScheduler | None = None
-
-    @app.on_event("startup")
-    async def _startup() -> None:
-        nonlocal scheduler
-        hub.bind_loop(asyncio.get_running_loop())
-        if cfg.report_schedule == "weekly":
-            scheduler = reports.ReportScheduler(store, Path(cfg.report_dir), cfg.default_language)
-            scheduler.start()
-
-    @app.on_event("shutdown")
-    async def _shutdown() -> None:
-        if scheduler is not None:
-            scheduler.stop()
-        if command_sender is not None and hasattr(command_sender, "close"):
-            command_sender.close()
 
     def on_stored(aggs: list[Aggregate]) -> None:
         for a in aggs:
@@ -625,7 +627,8 @@ def create_app(store: Any, config: Any, ingest: Any = None, *, command_sender: A
             counts = {}
             for w in students.warnings_for(store, sorted(enrolled)):
                 counts[w["level"]] = counts.get(w["level"], 0) + 1
-        rep = reports.build_report(store, report_scope, title, secs, week or datetime.now(timezone.utc).date())
+        rep = reports.build_report(store, report_scope, title, secs, week or datetime.now(timezone.utc).date(),
+                                   warning_counts=counts)
         fname = f"classpulse-{report_scope.replace(':', '-')}-{rep.week_start.isoformat()}"
         if format == "csv":
             return Response(reports.to_csv(rep), media_type="text/csv; charset=utf-8",

@@ -1,0 +1,211 @@
+"""Security of the dashboard API, driven by its own OpenAPI document.
+
+Every operation must answer 401 without a session, and 403 for roles it is not meant for;
+hypothesis then fuzzes every operation (paths, queries, bodies derived from the schema, plus
+junk) as each role and requires that nothing answers 5xx.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from cloud_aggregator.store import open_store
+from tests._dashboard_helpers import agg_config, copy_db, login, make_client, template_db
+
+pytestmark = pytest.mark.security
+#: which roles each operation is for; a new route must be added here, so the walk cannot miss it
+ALLOWED: dict[str, set[str]] = {
+    "POST /api/login": {"*"},
+    "POST /api/logout": {"teacher", "advisor", "counsellor", "it", "admin"},
+    "GET /api/me": {"teacher", "advisor", "counsellor", "it", "admin"},
+    "PUT /api/me/language": {"teacher", "advisor", "counsellor", "it", "admin"},
+    "GET /api/sections": {"teacher", "admin"},
+    "GET /api/live": {"teacher"},
+    "GET /api/sections/{section_id}/live": {"teacher", "admin"},
+    "GET /api/sections/{section_id}/assistant": {"teacher"},
+    "POST /api/assistant/feedback": {"teacher"},
+    "GET /api/assistant/feedback/summary": {"admin"},
+    "GET /api/rooms/latest": {"admin"},
+    "GET /api/rooms/{room}/aggregates": {"admin"},
+    "GET /api/events": {"teacher", "admin"},
+    "GET /api/warnings": {"advisor", "counsellor"},
+    "GET /api/warnings/summary": {"advisor", "counsellor", "admin"},
+    "GET /api/students/{pseudonym}": {"advisor", "counsellor"},
+    "GET /api/students/{pseudonym}/interventions": {"advisor", "counsellor"},
+    "POST /api/students/{pseudonym}/interventions": {"advisor", "counsellor"},
+    "PUT /api/interventions/{intervention_id}/outcome": {"advisor", "counsellor"},
+    "POST /api/warnings/{warning_id}/action": {"advisor", "counsellor"},
+    "GET /api/audit": {"admin"},
+    "GET /api/fleet": {"it"},
+    "GET /api/fleet/commands": {"it"},
+    "POST /api/fleet/tokens": {"it"},
+    "POST /api/fleet/{device}/model-update": {"it"},
+    "GET /api/ops/ingest": {"it", "admin"},
+    "GET /api/reports/scopes": {"teacher", "admin"},
+    "GET /api/reports/weekly": {"teacher", "admin"},
+}
+ROLES = ("teacher", "advisor", "counsellor", "it", "admin")
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    tmpl = template_db(tmp_path_factory.getbasetemp() / "dash-template")
+    cfg = agg_config(copy_db(tmpl, tmp_path_factory.mktemp("sec") / "a.db"), tmpl["key"])
+    store = open_store(cfg.store)
+    app, client = make_client(store, cfg)
+    clients = {}
+    for r in ROLES:
+        c = client()
+        csrf = login(c, r)
+        c.headers["X-CSRF-Token"] = csrf
+        clients[r] = c
+    yield app, client, clients, tmpl, store
+    store.close()
+
+
+def operations(app: Any) -> list[tuple[str, str, dict[str, Any]]]:  # noqa: ANN401
+    doc = app.openapi()
+    return [(m.upper(), p, op) for p, item in doc["paths"].items() for m, op in item.items()]
+
+
+def concrete(path: str, tmpl: dict[str, Any], store: Any) -> str:  # noqa: ANN401
+    """Fill path parameters with values that exist (a real section, student, intervention)."""
+    section = next(u["section"] for u in tmpl["users"] if u["username"] == "teacher")
+    student = store.db.query("SELECT student_pseudonym AS p FROM advisor_assignments WHERE staff_sourced_id = "
+                             "'cou-north' LIMIT 1")[0]["p"]
+    vals = {"section_id": section, "pseudonym": student, "intervention_id": "x", "room": "r101",
+            "warning_id": f"{student}:attendance:2025-W40", "device": "cp-north-r101"}
+    return re.sub(r"\{(\w+)\}", lambda m: vals[m.group(1)], path)
+
+
+def test_every_operation_is_listed(env):
+    app, *_ = env
+    ops = {f"{m} {p}" for m, p, _ in operations(app)}
+    assert ops == set(ALLOWED), f"unlisted: {ops - set(ALLOWED)}; stale: {set(ALLOWED) - ops}"
+    assert all(p.startswith("/api/") for _, p, _ in operations(app))
+
+
+def test_every_operation_refuses_without_session(env):
+    app, client, _, tmpl, store = env
+    anon = client()
+    for m, p, _ in operations(app):
+        if ALLOWED[f"{m} {p}"] == {"*"}:
+            continue
+        r = anon.request(m, concrete(p, tmpl, store), json={})
+        assert r.status_code == 401, f"{m} {p} -> {r.status_code}"
+        # a forged or garbage cookie is no session either
+        r = anon.request(m, concrete(p, tmpl, store), json={}, cookies={"cp_session": "forged" * 5})
+        assert r.status_code == 401, f"{m} {p} with forged cookie -> {r.status_code}"
+
+
+def test_every_operation_refuses_other_roles(env):
+    app, _, clients, tmpl, store = env
+    for m, p, _ in operations(app):
+        allowed = ALLOWED[f"{m} {p}"]
+        if allowed == {"*"} or f"{m} {p}" == "POST /api/logout":
+            continue
+        for role in set(ROLES) - allowed:
+            r = clients[role].request(m, concrete(p, tmpl, store), json={})
+            assert r.status_code == 403, f"{role}: {m} {p} -> {r.status_code}"
+
+
+def test_cross_section_and_cross_student_refused(env):
+    _, client, clients, tmpl, store = env
+    other = next(u["section"] for u in tmpl["users"] if u["username"] == "teacher2")
+    t = clients["teacher"]
+    assert t.get(f"/api/sections/{other}/live").status_code == 403
+    assert t.post("/api/assistant/feedback", json={"section_id": other, "session_id": "s", "suggestion_id": "x",
+                                                   "rule_id": "attention_drop", "verdict": "useful"}).status_code == 403
+    # a student no longer assigned to the advisor is out of reach at once
+    store.db.execute("DELETE FROM advisor_assignments WHERE staff_sourced_id = (SELECT staff_sourced_id FROM web_users "
+                     "WHERE username = 'advisor') AND student_pseudonym = (SELECT MAX(student_pseudonym) FROM "
+                     "advisor_assignments)")
+    store.db.commit()
+    adv_students = {r["p"] for r in store.db.query("SELECT student_pseudonym AS p FROM advisor_assignments WHERE "
+                                                   "staff_sourced_id = (SELECT staff_sourced_id FROM web_users WHERE "
+                                                   "username = 'advisor')")}
+    outsider = next(r["pseudonym"] for r in store.db.query("SELECT pseudonym FROM users WHERE role = 'student'")
+                    if r["pseudonym"] not in adv_students)
+    assert clients["advisor"].get(f"/api/students/{outsider}").status_code == 403
+
+
+# ---------------------------------------------------------------- fuzzing from the OpenAPI document
+_text = st.text(alphabet=string.printable + "中文é\u0000\u202e", max_size=40)
+
+
+def _from_schema(schema: dict[str, Any], components: dict[str, Any], depth: int = 0) -> st.SearchStrategy:
+    if "$ref" in schema:
+        return _from_schema(components[schema["$ref"].rsplit("/", 1)[-1]], components, depth)
+    if depth > 3:
+        return st.none()
+    if "anyOf" in schema:
+        return st.one_of(*[_from_schema(s, components, depth + 1) for s in schema["anyOf"]])
+    if "enum" in schema:
+        return st.one_of(st.sampled_from(schema["enum"]), _text)
+    if "const" in schema:
+        return st.just(schema["const"])
+    t = schema.get("type")
+    if t == "string":
+        return st.one_of(_text, st.from_regex(schema["pattern"], fullmatch=True).map(lambda s: s[:300])
+                         if "pattern" in schema else _text)
+    if t == "integer":
+        return st.integers(-(2**40), 2**40)
+    if t == "number":
+        return st.one_of(st.floats(allow_nan=False, allow_infinity=False), st.integers(-5, 5))
+    if t == "boolean":
+        return st.booleans()
+    if t == "null":
+        return st.none()
+    if t == "object":
+        props = schema.get("properties", {})
+        return st.fixed_dictionaries({}, optional={k: _from_schema(v, components, depth + 1) for k, v in props.items()}
+                                     ) | st.dictionaries(_text, _text, max_size=3)
+    if t == "array":
+        return st.lists(_from_schema(schema.get("items", {}), components, depth + 1), max_size=3)
+    return st.one_of(_text, st.integers(), st.none())
+
+
+def _requests(app: Any, tmpl: dict[str, Any], store: Any) -> st.SearchStrategy:  # noqa: ANN401
+    doc = app.openapi()
+    comps = doc.get("components", {}).get("schemas", {})
+    out = []
+    for m, p, op in operations(app):
+        if p in ("/api/events", "/api/logout"):
+            continue  # an endless stream (covered by the browser tests); logout would end the shared sessions
+        params = op.get("parameters", [])
+        path_params = {q["name"]: st.one_of(_text.filter(lambda s: "/" not in s and s not in (".", "..") and s),
+                                            st.just(None)) for q in params if q["in"] == "path"}
+        query = {q["name"]: _from_schema(q.get("schema", {}), comps) for q in params if q["in"] == "query"}
+        body = None
+        if "requestBody" in op:
+            body = _from_schema(op["requestBody"]["content"]["application/json"]["schema"], comps)
+        out.append(st.tuples(st.just(m), st.just(p), st.fixed_dictionaries(path_params),
+                             st.fixed_dictionaries({}, optional=query), body if body is not None else st.none(),
+                             st.sampled_from(sorted(ALLOWED[f"{m} {p}"] - {"*"}) or ROLES) | st.sampled_from(ROLES)))
+    return st.one_of(*out)
+
+
+def test_fuzz_api_never_5xx(env):
+    app, _, clients, tmpl, store = env
+    base = concrete  # real ids where the fuzzer drew None, so deep code paths run too
+
+    @settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+    @given(_requests(app, tmpl, store))
+    def run(req: tuple[Any, ...]) -> None:
+        m, p, pp, query, body, role = req
+        filled = base(p, tmpl, store)
+        for name, v in pp.items():
+            if v is not None:
+                filled = filled.replace(base("{" + name + "}", tmpl, store), quote(v, safe=""), 1)
+        q = {k: (v if isinstance(v, (str, int, float)) else str(v)) for k, v in query.items() if v is not None}
+        r = clients[role].request(m, filled, params=q, json=body)
+        assert r.status_code < 500, f"{role} {m} {filled} {q} {body!r} -> {r.status_code} {r.text[:300]}"
+
+    run()
