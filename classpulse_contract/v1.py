@@ -8,6 +8,8 @@ Compatibility rule (see docs/wire-contract.md):
   is rejected.
 * A message whose minor is at most ``CONTRACT_MINOR`` is validated strictly:
   unknown fields are rejected.
+* Numbers are strict JSON numbers: ``true`` is not 1 and ``"1"`` is not a number; integer fields
+  take integers only.
 * A message with a *newer* minor may only have added optional fields; a reader
   drops the fields it does not know (listing them in ``ignored_fields``) and
   validates the rest strictly. Renaming, removing or changing the meaning of a
@@ -50,8 +52,8 @@ EXPRESSION_CLASSES: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad
 TONE_CLASSES: tuple[str, ...] = ("angry", "boredom", "disgust", "fear", "happy", "neutral", "sad")
 
 Ident = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
-Share = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
-Signed = Annotated[float, Field(ge=-1.0, le=1.0, allow_inf_nan=False)]
+Share = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False, strict=True)]
+Signed = Annotated[float, Field(ge=-1.0, le=1.0, allow_inf_nan=False, strict=True)]
 ShortText = Annotated[str, StringConstraints(max_length=64)]
 
 KINDS = ("agg", "status", "health", "cmd", "cmd/result")
@@ -118,7 +120,7 @@ class ZoneStat(_Strict):
     """Attention in one seating zone; ``attention_share`` is null when the zone has fewer than k faces."""
 
     zone: Ident
-    n_faces: int = Field(ge=0, le=500)
+    n_faces: int = Field(strict=True, ge=0, le=500)
     attention_share: Share | None = None
 
 
@@ -138,24 +140,24 @@ class Aggregate(_Strict):
 
     schema_: Literal["classpulse.agg"] = Field("classpulse.agg", alias="schema")
     version: Annotated[str, StringConstraints(pattern=r"^1\.\d{1,3}$")] = CONTRACT_VERSION
-    msg_id: int = Field(ge=0, le=2**53)
+    msg_id: int = Field(strict=True, ge=0, le=2**53)
     site: Ident
     room: Ident
     device: Ident
     window_start: datetime
     window_end: datetime
     policy: Literal["full", "no-emotion"]
-    k_anonymity: int = Field(ge=MIN_K_ANONYMITY, le=100)
-    n_faces: int = Field(ge=0, le=500)
+    k_anonymity: int = Field(strict=True, ge=MIN_K_ANONYMITY, le=100)
+    n_faces: int = Field(strict=True, ge=0, le=500)
     attention_share: Share | None = None
     pose_unknown_share: Share | None = None
     expression_mix: dict[ShortText, Share] | None = Field(None, max_length=len(EXPRESSION_CLASSES))
     expression_valence: Signed | None = None
     expression_arousal: Signed | None = None
-    hand_raises: int = Field(0, ge=0, le=10_000)
+    hand_raises: int = Field(0, strict=True, ge=0, le=10_000)
     speech_share: Share | None = None
-    speech_turns: int = Field(0, ge=0, le=10_000)
-    longest_silence_s: float | None = Field(None, ge=0.0, le=600.0, allow_inf_nan=False)
+    speech_turns: int = Field(0, strict=True, ge=0, le=10_000)
+    longest_silence_s: float | None = Field(None, strict=True, ge=0.0, le=600.0, allow_inf_nan=False)
     overlap_share: Share | None = None
     teacher_talk_share: Share | None = None
     tone_mix: dict[ShortText, Share] | None = Field(None, max_length=len(TONE_CLASSES))
@@ -163,7 +165,7 @@ class Aggregate(_Strict):
     tone_arousal: Signed | None = None
     engagement: Share | None = None
     zones: list[ZoneStat] | None = Field(None, max_length=32)
-    frames_processed: int = Field(0, ge=0, le=1_000_000)
+    frames_processed: int = Field(0, strict=True, ge=0, le=1_000_000)
     model_versions: dict[ShortText, ShortText] = Field(default_factory=dict, max_length=16)
     quality: list[QualityFlag] = Field(default_factory=list, max_length=len(QualityFlag))
 
@@ -218,15 +220,15 @@ class Health(_Strict):
     version: Annotated[str, StringConstraints(pattern=r"^1\.\d{1,3}$")] = CONTRACT_VERSION
     device: Ident
     ts: datetime
-    uptime_s: float = Field(ge=0)
-    cpu_load: float | None = Field(None, ge=0)
-    cpu_temp_c: float | None = Field(None, ge=-40, le=150)
-    mem_mb: float | None = Field(None, ge=0)
-    disk_free_mb: float | None = Field(None, ge=0)
-    fps: float | None = Field(None, ge=0)
-    frames_dropped: int = Field(0, ge=0)
-    outbox_depth: int = Field(0, ge=0)
-    outbox_dropped: int = Field(0, ge=0)
+    uptime_s: float = Field(strict=True, ge=0)
+    cpu_load: float | None = Field(None, strict=True, ge=0)
+    cpu_temp_c: float | None = Field(None, strict=True, ge=-40, le=150)
+    mem_mb: float | None = Field(None, strict=True, ge=0)
+    disk_free_mb: float | None = Field(None, strict=True, ge=0)
+    fps: float | None = Field(None, strict=True, ge=0)
+    frames_dropped: int = Field(0, strict=True, ge=0)
+    outbox_depth: int = Field(0, strict=True, ge=0)
+    outbox_dropped: int = Field(0, strict=True, ge=0)
     camera_ok: bool | None = None
     mic_ok: bool | None = None
     sensing: bool = False

@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 from pathlib import Path
 
-from classpulse_contract.config_io import ConfigError
+from classpulse_contract.cli_support import dispatch, run
 
 
 def _cfg(path: str | None):
@@ -65,11 +64,6 @@ def _cmd_notice(args: argparse.Namespace) -> int:
     return 0
 
 
-def _dispatch(target: str, args: argparse.Namespace) -> int:
-    import importlib
-
-    mod_name, fn = target.split(":")
-    return int(getattr(importlib.import_module(mod_name), fn)(args) or 0)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -117,25 +111,12 @@ def build_parser() -> argparse.ArgumentParser:
     eo.add_argument("--train", required=True)
     eo.add_argument("--test", required=True)
     eo.add_argument("--day", type=int, required=True)
-    eo.set_defaults(func=lambda a: _dispatch("cloud_aggregator.warnings.oulad_eval:main", a))
+    eo.set_defaults(func=lambda a: dispatch("cloud_aggregator.warnings.oulad_eval:main", a))
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        return args.func(args)
-    except ConfigError as e:
-        print(f"{e.source}: {len(e.problems)} problem(s)", file=sys.stderr)
-        for prob in e.problems:
-            print(f"  {prob}", file=sys.stderr)
-        return 2
-    except (OSError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-
+    return run(build_parser(), argv, ())
 
 if __name__ == "__main__":
     sys.exit(main())

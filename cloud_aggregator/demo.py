@@ -47,6 +47,13 @@ def _prepare_school(data: Path, cfg: AggregatorConfig, store) -> list[tuple[str,
     return [(d, site, room) for d, (site, room) in sorted(devices.device_index().items())]
 
 
+def _seed_users(store, school: Path) -> list[dict[str, str]]:  # noqa: ANN001
+    """Demo logins, one per role (documented demo passwords; never use them on a real server)."""
+    from cloud_aggregator.web.demo import seed_demo_users
+
+    return seed_demo_users(store, school)
+
+
 def _agent_config(data: Path, port: int, host: str, device: str, site: str, room: str, policy: str) -> Path:
     path = data / "agents" / f"{device}.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -107,6 +114,9 @@ def run_demo(data: Path, port: int = 8080, agents: int = 2, duration_s: float | 
     })
     store, ingest, server = build(cfg)
     rooms = _prepare_school(data, cfg, store)
+    users = _seed_users(store, data / "school")
+    demo_rooms = {u.get("room") for u in users if u.get("room")}
+    rooms = sorted(rooms, key=lambda r: (r[2] not in demo_rooms, r))  # agents in the demo teachers' rooms first
     ingest.start()
     web = threading.Thread(target=server.run, name="web", daemon=True)
     web.start()
@@ -118,10 +128,13 @@ def run_demo(data: Path, port: int = 8080, agents: int = 2, duration_s: float | 
         sup.start()
         sups.append(sup)
     url = f"http://127.0.0.1:{port}/"
+    logins = ", ".join(f"{u['username']}/{u['password']}" for u in users)
     print(f"\nClassPulse demo running — broker: {broker.kind} on {broker.host}:{broker.port}\n"
           f"  dashboard: {url}\n"
           f"  agents: {', '.join(f'{d} ({r})' for d, _, r in rooms[:agents])} replaying samples/ "
-          f"({DEMO_WINDOW_S} s windows)\n  data: {data}\nPress Ctrl-C to stop.\n", flush=True)
+          f"({DEMO_WINDOW_S} s windows)\n  data: {data}\n"
+          f"  logins (demo only): {logins}\n"
+          "Press Ctrl-C to stop.\n", flush=True)
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

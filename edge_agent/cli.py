@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 from datetime import datetime
 from pathlib import Path
 
+from classpulse_contract.cli_support import dispatch, run
 from classpulse_contract.config_io import ConfigError
 from edge_agent.inference.manifest import ModelIntegrityError
 
@@ -58,11 +58,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return run_agent(_load(args.config), max_windows=args.max_windows, config_path=args.config)
 
 
-def _dispatch(target: str, args: argparse.Namespace) -> int:
-    import importlib
-
-    mod_name, fn = target.split(":")
-    return int(getattr(importlib.import_module(mod_name), fn)(args) or 0)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -87,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     from edge_agent.audio.calibrate import add_arguments as add_calibrate_arguments
 
     add_calibrate_arguments(ca)
-    ca.set_defaults(func=lambda a: _dispatch("edge_agent.audio.calibrate:main", a))
+    ca.set_defaults(func=lambda a: dispatch("edge_agent.audio.calibrate:main", a))
 
     c = sub.add_parser("config", help="configuration tools")
     csub = c.add_subparsers(dest="config_cmd", required=True)
@@ -101,35 +96,22 @@ def build_parser() -> argparse.ArgumentParser:
     ee.add_argument("--data", required=True)
     ee.add_argument("--manifest")
     ee.add_argument("--threads", type=int, default=1)
-    ee.set_defaults(func=lambda a: _dispatch("edge_agent.evaluation.expression:main", a))
+    ee.set_defaults(func=lambda a: dispatch("edge_agent.evaluation.expression:main", a))
     ev = esub.add_parser("voice")
     ev.add_argument("--data", required=True)
     ev.add_argument("--manifest")
     ev.add_argument("--threads", type=int, default=1)
-    ev.set_defaults(func=lambda a: _dispatch("edge_agent.evaluation.voice:main", a))
+    ev.set_defaults(func=lambda a: dispatch("edge_agent.evaluation.voice:main", a))
     ef = esub.add_parser("faces")
     ef.add_argument("--images", required=True)
     ef.add_argument("--gt", required=True)
     ef.add_argument("--config")
-    ef.set_defaults(func=lambda a: _dispatch("edge_agent.evaluation.faces:main", a))
+    ef.set_defaults(func=lambda a: dispatch("edge_agent.evaluation.faces:main", a))
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        return args.func(args)
-    except ConfigError as e:
-        print(f"{e.source}: {len(e.problems)} problem(s)", file=sys.stderr)
-        for prob in e.problems:
-            print(f"  {prob}", file=sys.stderr)
-        return 2
-    except (OSError, ValueError, ModelIntegrityError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-
+    return run(build_parser(), argv, (ModelIntegrityError,))
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -27,6 +27,10 @@ from edge_agent.windowing import Windower
 log = logging.getLogger(__name__)
 #: Seconds after a window's end before it is closed, so late observations still land in it.
 CLOSE_GRACE_S = 1.5
+#: A live window observed for less than this share of its length (the agent started or stopped inside it)
+#: is not published: ``msg_id`` is the window start, so a restarted agent's other part of the same window
+#: would otherwise collide with it, and a few seconds say little about a lesson.
+MIN_LIVE_COVERAGE = 0.5
 
 
 class StageWorker(threading.Thread):
@@ -211,6 +215,10 @@ class Agent:
             done = self.windower.close_all() if final else self.windower.close_before(now - CLOSE_GRACE_S)
         for w in done:
             if not w.frames and not w.chunks and not w.quality:
+                continue
+            span = (w.last_ts - w.first_ts) if w.first_ts is not None and w.last_ts is not None else 0.0
+            if span < MIN_LIVE_COVERAGE * self.cfg.window_s:
+                log.info("not publishing window %s: observed %.1f s of %.0f s", w.start, span, self.cfg.window_s)
                 continue
             agg = finish_window(self.ctx, w, self.cfg.window_s)
             self.publisher.submit(agg)

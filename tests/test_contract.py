@@ -54,6 +54,10 @@ def test_roundtrip():
     ({"expression_mix": {"smug": 1.0}}, "unknown classes"),
     ({"site": "Bad Site"}, "site"),
     ({"zones": [{"zone": "front", "n_faces": 2, "attention_share": 0.5}]}, "fewer than k"),
+    ({"msg_id": True}, "msg_id"),          # numbers are strict: true is not 1
+    ({"n_faces": "12"}, "n_faces"),
+    ({"n_faces": 12.0}, "n_faces"),
+    ({"attention_share": False}, "attention_share"),
 ])
 def test_rejects_with_reason(over, needle):
     with pytest.raises(ContractError) as ei:

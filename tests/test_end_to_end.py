@@ -33,9 +33,26 @@ def broker(tmp_path):
     b.stop()
 
 
+ADMIN = ("admin", "admin-e2e-password")
+
+
+def seed_admin(db_path) -> None:
+    """The dashboard needs a login: create the school admin in the store before the aggregator starts."""
+    from cloud_aggregator.config import StoreConfig
+    from cloud_aggregator.store import Store
+    from cloud_aggregator.web import auth
+    from cloud_aggregator.web.db import ensure_web_tables
+
+    s = Store.open(StoreConfig(path=db_path))
+    ensure_web_tables(s)
+    auth.create_user(s, *ADMIN, "admin")
+    s.close()
+
+
 @pytest.fixture
 def aggregator(tmp_path, broker):
     web_port = free_port()
+    seed_admin(tmp_path / "agg" / "aggregator.db")
     cfg = write_yaml(tmp_path / "aggregator.yaml", {
         "mqtt": {"host": "127.0.0.1", "port": broker.port, "client_id": "agg-e2e"},
         "store": {"backend": "sqlite", "path": str(tmp_path / "agg" / "aggregator.db")},
@@ -51,15 +68,21 @@ def test_sample_media_reaches_dashboard(tmp_path, broker, aggregator, samples_di
     events: list[dict] = []
     sse_open = threading.Event()
 
+    client = httpx.Client(base_url=aggregator, timeout=None)
+    assert httpx.get(f"{aggregator}/api/events").status_code == 401  # nothing without a session
+    assert client.post("/api/login", json={"username": ADMIN[0], "password": ADMIN[1]}).status_code == 200
+
     def listen() -> None:
-        with httpx.stream("GET", f"{aggregator}/api/events", timeout=None) as r:
+        with client.stream("GET", "/api/events") as r:
+            assert r.status_code == 200
             sse_open.set()
             ev = None
             for line in r.iter_lines():
                 if line.startswith("event: "):
                     ev = line[7:]
-                elif line.startswith("data: ") and ev == "aggregate":
-                    events.append(json.loads(line[6:]))
+                elif line.startswith("data: ") and ev == "agg":
+                    d = json.loads(line[6:])
+                    events.append({**d["window"], "room": d["room"]})
                     if len(events) >= 2:
                         return
 
@@ -87,9 +110,14 @@ def test_sample_media_reaches_dashboard(tmp_path, broker, aggregator, samples_di
     assert e["n_faces"] >= 5, "the tiled or whole-frame detector must see the front rows"
     assert 0 < e["speech_share"] <= 1
 
-    rooms = httpx.get(f"{aggregator}/api/rooms/latest").json()
+    rooms = client.get("/api/rooms/latest").json()
     assert [r["room"] for r in rooms] == ["room-101"]
-    devices = httpx.get(f"{aggregator}/api/devices").json()
+    from cloud_aggregator.config import StoreConfig
+    from cloud_aggregator.store import Store
+
+    s = Store.open(StoreConfig(path=tmp_path / "agg" / "aggregator.db"))
+    devices = s.devices()
+    s.close()
     assert devices and devices[0]["device"] == "dev-a" and devices[0]["state"] == "offline"  # clean stop
 
     # privacy: everything on the wire and everything the agent wrote holds aggregates only

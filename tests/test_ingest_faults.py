@@ -22,8 +22,8 @@ from tests._procs import wait_for, write_yaml
 
 TOPIC = "classpulse/v1/s1/r1/d1/agg"
 FIELDS = ["msg_id", "n_faces", "window_start", "policy", "k_anonymity", "attention_share", "site", "version", "zones"]
-# not True or "1.0": the contract (pydantic lax mode) coerces those to 1 / 1.0 today; reported to the lead
-WRONG = ["x", -1, 1e309, None, [], {}, 2**64, "9999-99-99", "\u0000"]
+# numbers are strict in the contract, so true and "1.0" are wrong in every number field too
+WRONG = ["x", -1, 1e309, None, [], {}, 2**64, "9999-99-99", "\u0000", True, "1.0"]
 
 
 def fuzzed(rng: random.Random, i: int) -> tuple[str, bytes]:

@@ -14,7 +14,7 @@ from cloud_aggregator.store import open_store
 from cloud_aggregator.web import live, reports, scope, students
 from cloud_aggregator.web.config import DashboardConfig
 from cloud_aggregator.web.i18n import LANGUAGES, catalogue
-from tests._dashboard_helpers import aggregate, agg_config, copy_db, template_db
+from tests._dashboard_helpers import agg_config, aggregate, copy_db, template_db
 
 STATIC = Path(live.__file__).parent / "static"
 

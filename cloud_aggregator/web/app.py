@@ -26,7 +26,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingRes
 from pydantic import BaseModel, ConfigDict, Field
 
 from classpulse_contract import Aggregate
-from cloud_aggregator.store import TokenError, iso, now_iso
+from cloud_aggregator.store import iso, now_iso
 from cloud_aggregator.timetable import SessionResolver
 
 from . import assistant, auth, db, fleet, live, reports, scope, students

@@ -14,7 +14,15 @@ import threading
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from classpulse_contract import Command, CommandResult, ContractError, dumps, parse_message, parse_topic, topic
+from classpulse_contract import (
+    Command,
+    CommandResult,
+    ContractError,
+    dumps,
+    parse_message,
+    parse_topic,
+    topic,
+)
 from cloud_aggregator.store import iso, now_iso
 
 from . import db

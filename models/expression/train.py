@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 from edge_agent.inference.preprocess import expression_input  # noqa: E402
 
 #: TF on CPU trains separable convolutions slowly; plain 3×3 convs train ~2× faster here.
@@ -132,23 +133,9 @@ def main() -> None:
     acc = float((p.argmax(1) == yva).mean())
     acc_tta = float(((p + pf).argmax(1) == yva).mean())
 
-    rep = xtr[np.random.default_rng(0).choice(len(xtr), 400, replace=False)]
+    from export import export  # models/expression/export.py: the one int8 + float16 export path
 
-    def rep_data():  # noqa: ANN202
-        for i in range(len(rep)):
-            yield [rep[i:i + 1]]
-
-    conv = tf.lite.TFLiteConverter.from_keras_model(model)
-    conv.optimizations = [tf.lite.Optimize.DEFAULT]
-    conv.representative_dataset = rep_data
-    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    conv.inference_input_type = tf.int8
-    conv.inference_output_type = tf.int8
-    (out / "expression_int8.tflite").write_bytes(conv.convert())
-    conv16 = tf.lite.TFLiteConverter.from_keras_model(model)
-    conv16.optimizations = [tf.lite.Optimize.DEFAULT]
-    conv16.target_spec.supported_types = [tf.float16]
-    (out / "expression_f16.tflite").write_bytes(conv16.convert())
+    export(model, d["x_train"][np.random.default_rng(0).choice(len(xtr), 400, replace=False)], out)
     report = {"val_accuracy_keras": round(acc, 4), "val_accuracy_keras_tta_flip": round(acc_tta, 4),
               "epochs_run": len(model.history.history["loss"]) if model.history else None,
               "train_minutes": round((time.time() - t_start) / 60, 1), "params": int(model.count_params())}
