@@ -15,8 +15,17 @@ from pathlib import Path
 import pytest
 
 from tests._broker import start_mosquitto
-from tests._dashboard_helpers import (CHROMIUM, CHROMIUM_ARGS, PASSWORDS, DashServer, aggregate, copy_db, publish,
-                                      publisher, template_db)
+from tests._dashboard_helpers import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    PASSWORDS,
+    DashServer,
+    aggregate,
+    copy_db,
+    publish,
+    publisher,
+    template_db,
+)
 
 pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(not Path(CHROMIUM).exists() and not shutil.which("chromium"), reason="no chromium")]
