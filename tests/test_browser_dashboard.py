@@ -168,8 +168,9 @@ def test_counsellor_records_intervention(env):
 
 def test_admin_downloads_reports(env, tmp_path):
     ctx, page, errors = _login(env, "admin")
-    page.wait_for_selector("#view h1")
-    page.screenshot(path=str(env["art"] / "admin_overview.png"))
+    page.wait_for_selector("#view .grid2")  # rooms, warning counts, assistant feedback, audit log
+    assert "counsellor" in page.inner_text('[data-k="audit"]')  # the counsellor test's views are listed
+    page.screenshot(path=str(env["art"] / "admin_overview.png"), full_page=True)
     page.click('#nav a[data-view="reports"]')
     page.wait_for_selector("#rep-scope")
     page.select_option("#rep-scope", "school")

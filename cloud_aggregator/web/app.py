@@ -17,7 +17,6 @@ from contextlib import asynccontextmanager
 from datetime import date, datetime, timedelta, timezone
 from http.cookies import SimpleCookie
 from importlib import resources
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
@@ -216,7 +215,7 @@ def create_app(store: Any, config: Any, ingest: Any = None, *, command_sender: A
         nonlocal scheduler
         hub.bind_loop(asyncio.get_running_loop())
         if cfg.report_schedule == "weekly":
-            scheduler = reports.ReportScheduler(store, Path(cfg.report_dir), cfg.default_language)
+            scheduler = reports.ReportScheduler(store, reports.report_dir(cfg, config), cfg.default_language)
             scheduler.start()
         try:
             yield

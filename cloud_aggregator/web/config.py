@@ -71,7 +71,8 @@ class DashboardConfig(_Section):
     assistant: AssistantConfig = Field(default_factory=AssistantConfig)
     auth: AuthConfig = Field(default_factory=AuthConfig)
     report_schedule: Literal["off", "weekly"] = Field("weekly", description="weekly: every Monday 06:00 site time")
-    report_dir: str = Field("data/reports", description="where scheduled reports are written")
+    report_dir: str | None = Field(None, description="where scheduled reports are written (default: a 'reports' "
+                                   "folder beside the SQLite database, else data/reports)")
 
 
 def dashboard_config(config: Any) -> DashboardConfig:  # noqa: ANN401 - AggregatorConfig or None

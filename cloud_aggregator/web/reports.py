@@ -24,6 +24,7 @@ from . import db
 from .i18n import catalogue
 
 log = logging.getLogger(__name__)
+logging.getLogger("fontTools").setLevel(logging.WARNING)  # fpdf2's font subsetting logs every table at INFO
 TREND_WEEKS = 8
 
 
@@ -262,8 +263,18 @@ def run_scheduled(store: Any, out_dir: Path, today: date, lang: str = "zh-CN") -
     return written
 
 
+def report_dir(cfg: Any, config: Any) -> Path:  # noqa: ANN401 - DashboardConfig, AggregatorConfig
+    if cfg.report_dir:
+        return Path(cfg.report_dir)
+    store_cfg = getattr(config, "store", None)
+    if store_cfg is not None and store_cfg.backend == "sqlite":
+        return Path(store_cfg.path).parent / "reports"
+    return Path("data/reports")
+
+
 class ReportScheduler(threading.Thread):
-    """Checks hourly; from Monday 06:00 (UTC) on, writes last week's reports once."""
+    """Checks hourly (first a minute after start-up, so it never competes with it); from Monday 06:00 (UTC)
+    on, writes last week's reports once."""
 
     def __init__(self, store: Any, out_dir: Path, lang: str):  # noqa: ANN401
         super().__init__(daemon=True, name="report-scheduler")
@@ -271,7 +282,7 @@ class ReportScheduler(threading.Thread):
         self.stop_evt = threading.Event()
 
     def run(self) -> None:
-        while not self.stop_evt.wait(5.0):
+        while not self.stop_evt.wait(60.0):
             now = datetime.now(timezone.utc)
             if now.weekday() > 0 or now.hour >= 6:
                 try:
