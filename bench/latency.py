@@ -79,7 +79,6 @@ def main() -> int:
     from cloud_aggregator.broker import free_port, start_mosquitto
     from cloud_aggregator.config import AggregatorConfig
     from cloud_aggregator.server import build
-    from cloud_aggregator.web.config import DashboardConfig
 
     tmp = Path(tempfile.mkdtemp(prefix="cp-latency-"))
     teacher = setup_school(tmp)
@@ -88,8 +87,7 @@ def main() -> int:
     cfg = AggregatorConfig.model_validate({
         "mqtt": {"host": broker.host, "port": broker.port, "client_id": "latency-agg"},
         "store": {"path": str(tmp / "agg.db")}, "web": {"host": "127.0.0.1", "port": port},
-        "records": {"key_file": str(tmp / "records.key")}})
-    object.__setattr__(cfg, "dashboard", DashboardConfig(report_schedule="off"))
+        "records": {"key_file": str(tmp / "records.key")}, "dashboard": {"report_schedule": "off"}})
     store, ingest, server = build(cfg)
     ingest.start()
     web = threading.Thread(target=server.run, daemon=True)

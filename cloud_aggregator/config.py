@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from classpulse_contract.config_io import load_config
 from cloud_aggregator.records.keys import RecordsConfig
+from cloud_aggregator.web.config import DashboardConfig
 
 ENV_PREFIX = "CLASSPULSE_CLOUD"
 
@@ -69,6 +70,7 @@ class AggregatorConfig(_Section):
     ingest: IngestConfig = Field(default_factory=IngestConfig)
     web: WebConfig = Field(default_factory=WebConfig)
     records: RecordsConfig = Field(default_factory=RecordsConfig)
+    dashboard: DashboardConfig = Field(default_factory=DashboardConfig)
     retention_days: int = Field(180, ge=1)
 
 

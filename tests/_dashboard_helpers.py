@@ -68,11 +68,7 @@ def agg_config(db: Path, key: Path, mqtt_port: int = 1, web_port: int = 1, **das
     cfg = AggregatorConfig.model_validate({
         "mqtt": {"host": "127.0.0.1", "port": mqtt_port, "client_id": f"dash-test-{web_port}"},
         "store": {"backend": "sqlite", "path": str(db)}, "web": {"host": "127.0.0.1", "port": web_port},
-        "records": {"key_file": str(key)}})
-    # DashboardConfig rides along as an attribute until the lead adds the config field
-    from cloud_aggregator.web.config import DashboardConfig
-
-    object.__setattr__(cfg, "dashboard", DashboardConfig.model_validate({"report_schedule": "off", **dashboard}))
+        "records": {"key_file": str(key)}, "dashboard": {"report_schedule": "off", **dashboard}})
     return cfg
 
 

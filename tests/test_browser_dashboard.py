@@ -79,7 +79,7 @@ def test_everything_refused_without_login(env):
     ctx = env["browser"].new_context()
     page = ctx.new_page()
     page.goto(env["srv"].url + "/")
-    assert page.is_visible("#login-form")
+    page.wait_for_selector("#login-form", state="visible")  # shown once /api/me answered 401
     for path in ("/api/live", "/api/warnings", "/api/fleet", "/api/events", "/api/reports/scopes", "/api/me"):
         assert page.request.get(env["srv"].url + path).status == 401, path
     bad = page.request.post(env["srv"].url + "/api/login", data={"username": "teacher", "password": "wrong-pass"})

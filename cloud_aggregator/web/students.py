@@ -58,26 +58,27 @@ def indicators(store: Any, students: list[str], as_of: str) -> dict[str, Indicat
         return out
     recent = _minus(as_of, RECENT_DAYS)
     inl = db.in_list(students)
-    for r in db.query(store, "SELECT student_pseudonym AS p, date >= ? AS rec, status, COUNT(*) AS n FROM attendance "  # noqa: S608
-                             f"WHERE student_pseudonym IN {inl} AND date <= ? GROUP BY student_pseudonym, "
-                             "date >= ?, status", [recent, *students, as_of, recent]):
+    # "recent" flags are computed in a subquery: PostgreSQL cannot match a parameter in SELECT to one in GROUP BY
+    for r in db.query(store, "SELECT p, rec, status, COUNT(*) AS n FROM (SELECT student_pseudonym AS p, CASE WHEN "  # noqa: S608
+                             "date >= ? THEN 1 ELSE 0 END AS rec, status FROM attendance WHERE student_pseudonym IN "
+                             f"{inl} AND date <= ?) t GROUP BY p, rec, status", [recent, *students, as_of]):
         out[r["p"]].extra.setdefault("att", defaultdict(int))[(bool(r["rec"]), r["status"])] += int(r["n"])
-    for r in db.query(store, "SELECT student_pseudonym AS p, due_at >= ? AS rec, status, COUNT(*) AS n "  # noqa: S608
-                             f"FROM submissions WHERE student_pseudonym IN {inl} AND due_at <= ? "
-                             "GROUP BY student_pseudonym, due_at >= ?, status",
-                             [recent, *students, as_of + "T23:59:59Z", recent]):
+    for r in db.query(store, "SELECT p, rec, status, COUNT(*) AS n FROM (SELECT student_pseudonym AS p, CASE WHEN "  # noqa: S608
+                             "due_at >= ? THEN 1 ELSE 0 END AS rec, status FROM submissions WHERE student_pseudonym "
+                             f"IN {inl} AND due_at <= ?) t GROUP BY p, rec, status",
+                             [recent, *students, as_of + "T23:59:59Z"]):
         out[r["p"]].extra.setdefault("sub", defaultdict(int))[(bool(r["rec"]), r["status"])] += int(r["n"])
-    for r in db.query(store, "SELECT r.student_pseudonym AS p, r.score_date >= ? AS rec, "  # noqa: S608
-                             "AVG(100.0 * r.score / CASE WHEN l.result_value_max > 0 THEN l.result_value_max "
-                             "ELSE 100 END) AS s FROM results r JOIN line_items l ON l.sourced_id = "
-                             f"r.line_item_sourced_id WHERE r.student_pseudonym IN {inl} AND r.score IS NOT NULL "
-                             "AND r.score_date <= ? GROUP BY r.student_pseudonym, r.score_date >= ?",
-                             [recent, *students, as_of, recent]):
+    for r in db.query(store, "SELECT p, rec, AVG(pct) AS s FROM (SELECT r.student_pseudonym AS p, CASE WHEN "  # noqa: S608
+                             "r.score_date >= ? THEN 1 ELSE 0 END AS rec, 100.0 * r.score / CASE WHEN "
+                             "l.result_value_max > 0 THEN l.result_value_max ELSE 100 END AS pct FROM results r JOIN "
+                             "line_items l ON l.sourced_id = r.line_item_sourced_id WHERE r.student_pseudonym IN "
+                             f"{inl} AND r.score IS NOT NULL AND r.score_date <= ?) t GROUP BY p, rec",
+                             [recent, *students, as_of]):
         out[r["p"]].extra.setdefault("score", {})[bool(r["rec"])] = float(r["s"]) if r["s"] is not None else None
     two, six = _minus(as_of, 14), _minus(as_of, 42)
-    for r in db.query(store, "SELECT student_pseudonym AS p, date >= ? AS rec, SUM(minutes) AS m FROM lms_activity "  # noqa: S608
-                             f"WHERE student_pseudonym IN {inl} AND date > ? AND date <= ? "
-                             "GROUP BY student_pseudonym, date >= ?", [two, *students, six, as_of, two]):
+    for r in db.query(store, "SELECT p, rec, SUM(minutes) AS m FROM (SELECT student_pseudonym AS p, CASE WHEN "  # noqa: S608
+                             "date >= ? THEN 1 ELSE 0 END AS rec, minutes FROM lms_activity WHERE student_pseudonym "
+                             f"IN {inl} AND date > ? AND date <= ?) t GROUP BY p, rec", [two, *students, six, as_of]):
         out[r["p"]].extra.setdefault("lms", {})[bool(r["rec"])] = float(r["m"] or 0.0)
     for ind in out.values():
         att = ind.extra.pop("att", {})
