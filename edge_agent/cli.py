@@ -84,6 +84,13 @@ def build_parser() -> argparse.ArgumentParser:
     add_calibrate_arguments(ca)
     ca.set_defaults(func=lambda a: dispatch("edge_agent.audio.calibrate:main", a))
 
+    cv = sub.add_parser("calibrate-camera", help="find the seated area, face sizes and board direction per zone "
+                                                 "from faces (stores numbers, never a frame)")
+    from calibration.camera import add_arguments as add_camera_arguments
+
+    add_camera_arguments(cv)
+    cv.set_defaults(func=lambda a: dispatch("calibration.camera:main", a))
+
     c = sub.add_parser("config", help="configuration tools")
     csub = c.add_subparsers(dest="config_cmd", required=True)
     cc = csub.add_parser("check", help="validate a config file and print every problem with its key path")

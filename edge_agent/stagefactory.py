@@ -2,28 +2,23 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import yaml
-
+from calibration.profile import RoomCalibration, load_profile
 from edge_agent.config import AgentConfig
 from edge_agent.stages import AudioStage, VisionStage
 
 
-def load_calibration(cfg: AgentConfig) -> dict | None:
-    if cfg.calibration is None:
-        return None
-    data = yaml.safe_load(Path(cfg.calibration).read_text(encoding="utf-8"))
-    return data if isinstance(data, dict) else None
+def load_calibration(cfg: AgentConfig) -> RoomCalibration | None:
+    """The room profile the config names, validated (a bad profile stops start-up with its key path)."""
+    return None if cfg.calibration is None else load_profile(cfg.calibration)
 
 
-def make_vision_stage(cfg: AgentConfig, calibration: dict | None) -> VisionStage:
-    from edge_agent.vision.stage import FaceCountStage
+def make_vision_stage(cfg: AgentConfig, calibration: RoomCalibration | None) -> VisionStage:
+    from edge_agent.vision.stage import VisionPipelineStage
 
-    return FaceCountStage(cfg, calibration)
+    return VisionPipelineStage(cfg, calibration)
 
 
-def make_audio_stage(cfg: AgentConfig, calibration: dict | None) -> AudioStage:
+def make_audio_stage(cfg: AgentConfig, calibration: RoomCalibration | None) -> AudioStage:
     from edge_agent.audio.stage import AudioPipelineStage
 
     return AudioPipelineStage(cfg, calibration)

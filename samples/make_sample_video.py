@@ -43,6 +43,35 @@ def paste(frame: np.ndarray, sprite: np.ndarray, mask: np.ndarray, cx: int, cy: 
     frame[y0:y0 + h, x0:x0 + w] = (a * sprite + (1 - a) * roi).astype(np.uint8)
 
 
+SKIN = (150, 170, 215)
+
+
+def draw_body(f: np.ndarray, cx: int, cy: int, fw: int, shirt: tuple[int, int, int], raised: bool) -> tuple[int, int]:
+    """Shoulders, torso and two arms under a head centred at (cx, cy); the right arm up when ``raised``.
+
+    Proportions follow a seated person closely enough for a pose model to find
+    shoulders, elbows and wrists, so the sample exercises hand-raise detection.
+    """
+    neck_y = cy + int(fw * 0.55)
+    shw, t = int(fw * 1.9), max(3, int(fw * 0.38))
+    top, bottom = neck_y + fw // 6, neck_y + int(fw * 2.6)
+    torso = np.array([[cx - shw // 2, top], [cx + shw // 2, top], [cx + int(shw * 0.45), bottom],
+                      [cx - int(shw * 0.45), bottom]], np.int32)
+    cv2.fillPoly(f, [torso], shirt)
+    for sx, side in ((cx - shw // 2 + t // 2, -1), (cx + shw // 2 - t // 2, 1)):
+        cv2.circle(f, (sx, top + t // 2), t // 2 + 1, shirt, -1)
+        if raised and side == 1:
+            elbow, wrist = (sx + int(fw * 0.5), neck_y - int(fw * 0.3)), (sx + int(fw * 0.4), cy - int(fw * 1.5))
+            cv2.line(f, (sx, neck_y + fw // 4), elbow, shirt, t)
+            cv2.line(f, elbow, wrist, SKIN, int(t * 0.8))
+            cv2.circle(f, wrist, int(t * 0.7), SKIN, -1)
+        else:
+            elbow, wrist = (sx + side * int(fw * 0.25), neck_y + int(fw * 1.5)), (cx + side * int(fw * 0.3), neck_y + int(fw * 1.9))
+            cv2.line(f, (sx, neck_y + fw // 4), elbow, shirt, t)
+            cv2.line(f, elbow, wrist, SKIN, int(t * 0.8))
+    return shw, bottom - cy
+
+
 def background() -> np.ndarray:
     bg = np.zeros((H, W, 3), np.uint8)
     for y in range(H):
@@ -79,18 +108,10 @@ def main() -> None:
         for s in sorted(students, key=lambda s: s["cy"]):
             sw = max(8, int(head.shape[1] * s["scale"]))
             sh = max(8, int(head.shape[0] * s["scale"]))
-            body_w, body_h = int(sw * 1.6), int(sh * 1.4)
-            cv2.ellipse(f, (s["cx"], s["cy"] + sh // 2 + body_h // 3), (body_w // 2, body_h // 2), 0, 180, 360,
-                        s["shirt"], -1)
-            cv2.rectangle(f, (s["cx"] - body_w // 2, s["cy"] + sh // 2 + body_h // 3),
-                          (s["cx"] + body_w // 2, s["cy"] + sh // 2 + body_h), s["shirt"], -1)
             away = s["away"] is not None and s["away"][0] <= t < s["away"][0] + 12
             raised = s["hand"] is not None and s["hand"][0] <= t < s["hand"][0] + 5
-            if raised:
-                hands += 1
-                sx = s["cx"] + body_w // 2 - sw // 4
-                cv2.line(f, (sx, s["cy"] + sh // 2), (sx + sw // 6, s["cy"] - sh), (150, 170, 215), max(3, sw // 6))
-                cv2.circle(f, (sx + sw // 6, s["cy"] - sh), max(3, sw // 7), (150, 170, 215), -1)
+            hands += raised
+            body_w, body_h = draw_body(f, s["cx"], s["cy"], s["fw"], s["shirt"], raised)
             sprite = cv2.resize(head, (sw, sh), interpolation=cv2.INTER_AREA)
             m = cv2.resize(hmask, (sw, sh), interpolation=cv2.INTER_AREA)
             if s["flip"]:
@@ -101,12 +122,13 @@ def main() -> None:
             else:
                 facing += 1
             paste(f, sprite, m, s["cx"], s["cy"])
-            cv2.rectangle(f, (s["cx"] - body_w // 2 - 6, s["cy"] + sh // 2 + body_h - 4),
-                          (s["cx"] + body_w // 2 + 6, s["cy"] + sh // 2 + body_h + 8), (60, 90, 130), -1)
+            cv2.rectangle(f, (s["cx"] - body_w // 2 - 6, s["cy"] + body_h - 4),
+                          (s["cx"] + body_w // 2 + 6, s["cy"] + body_h + 8), (60, 90, 130), -1)
         writer.write(f)
         truth.append({"t": t, "students": len(students), "facing": facing, "hands_up": hands})
     writer.release()
-    (OUT / "classroom.truth.json").write_text(json.dumps({"fps": FPS, "frames": truth}), encoding="utf-8")
+    (OUT / "classroom.truth.json").write_text(json.dumps({"fps": FPS, "hand_raise_episodes": sum(s["hand"] is not None for s in students),
+                                                         "frames": truth}), encoding="utf-8")
     cv2.imwrite(str(OUT.parent / "test-artifacts" / "classroom_frame.png"), f) if (OUT.parent / "test-artifacts").exists() else None
     print(f"{len(students)} students, {FPS * SECONDS} frames")
 

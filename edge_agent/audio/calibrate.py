@@ -17,6 +17,7 @@ import time
 import numpy as np
 import yaml
 
+from calibration.profile import merge_section
 from edge_agent.audio.vad import SR, Vad, frame_db
 
 
@@ -73,11 +74,13 @@ def main(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as e:
         print(f"audio calibration failed: {e}", file=sys.stderr)
         return 2
-    text = yaml.safe_dump(section, sort_keys=False)
-    if args.out:
-        with open(args.out, "a", encoding="utf-8") as f:
-            f.write(text)
-    print(text, end="")
+    if args.out:  # replace the profile's audio section, keep its camera section
+        try:
+            merge_section(args.out, "audio", section["audio"])
+        except ValueError as e:
+            print(f"audio calibration not saved: {e}", file=sys.stderr)
+            return 2
+    print(yaml.safe_dump(section, sort_keys=False), end="")
     return 0
 
 
@@ -85,7 +88,7 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--room", required=True, help="empty-room source: mic:<device> or an audio file")
     ap.add_argument("--teacher", help="teacher-talking source: mic:<device> or an audio file")
     ap.add_argument("--seconds", type=float, default=10.0)
-    ap.add_argument("--out", help="append the section to this YAML file")
+    ap.add_argument("--out", help="write the audio section into this room profile (YAML)")
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ import logging
 
 import numpy as np
 
+from calibration.profile import RoomCalibration
 from edge_agent.audio.talk import teacher_by_level
 from edge_agent.audio.vad import FRAME, SR, Vad
 from edge_agent.config import AgentConfig, VadConfig
@@ -44,10 +45,12 @@ def audio_quality(samples: np.ndarray) -> frozenset[str]:
     return frozenset(flags)
 
 
-def audio_calibration(calibration: dict | None) -> dict:
+def audio_calibration(calibration: RoomCalibration | dict | None) -> dict:
     """The ``audio`` section of a room calibration (or the dict itself if it is flat)."""
     if not calibration:
         return {}
+    if isinstance(calibration, RoomCalibration):
+        return calibration.audio.model_dump(exclude_none=True)
     sec = calibration.get("audio", calibration)
     return sec if isinstance(sec, dict) else {}
 
@@ -69,7 +72,7 @@ def load_tone_classifier(manifest_path: str | None, threads: int):  # noqa: ANN2
 class AudioPipelineStage:
     """Implements edge_agent.stages.AudioStage."""
 
-    def __init__(self, cfg: AgentConfig, calibration: dict | None = None):
+    def __init__(self, cfg: AgentConfig, calibration: RoomCalibration | dict | None = None):
         self.cfg = cfg
         v: VadConfig = cfg.vad
         cal = audio_calibration(calibration)

@@ -35,9 +35,15 @@ def match(dets: list[Box], gts: list[Box]) -> tuple[set[int], set[int]]:
     return md, mg
 
 
-def run(images: Path, gt_file: Path, grids: list[tuple[int, int]] | None = None, overlap: float = 0.2) -> dict:
+def run(images: Path, gt_file: Path, grids: list[tuple[int, int]] | None = None, overlap: float = 0.2,
+        refine: bool | None = None) -> dict:
+    """Evaluate the detector; unset arguments take the agent's defaults (``VisionConfig``)."""
+    from edge_agent.config import VisionConfig
+
+    d = VisionConfig()
     gt = json.loads(gt_file.read_text(encoding="utf-8"))
-    det = TiledFaceDetector(grids or [(1, 1), (3, 3)], overlap=overlap)
+    det = TiledFaceDetector(grids or d.tiles, overlap=overlap, min_confidence=d.min_detection_confidence,
+                            refine=d.refine_small_faces if refine is None else refine)
     n_gt = hit = n_det = good_det = 0
     elapsed = 0.0
     n_img = 0
@@ -66,15 +72,15 @@ def run(images: Path, gt_file: Path, grids: list[tuple[int, int]] | None = None,
     return {"n_faces": n_gt, "recall": round(hit / n_gt, 4) if n_gt else None,
             "precision": round(good_det / n_det, 4) if n_det else None,
             "ms_per_image": round(1000 * elapsed / max(1, n_img), 1), "n_images": n_img,
-            "grids": [list(g) for g in det.grids]}
+            "grids": [list(g) for g in det.grids], "refine": det.refine}
 
 
 def main(args: argparse.Namespace) -> int:
-    grids = None
+    grids, refine = None, None
     if getattr(args, "config", None):
         from edge_agent.config import load_agent_config
 
         cfg = load_agent_config(args.config)
-        grids = [tuple(g) for g in cfg.vision.tiles]
-    print(json.dumps(run(Path(args.images), Path(args.gt), grids)))
+        grids, refine = [tuple(g) for g in cfg.vision.tiles], cfg.vision.refine_small_faces
+    print(json.dumps(run(Path(args.images), Path(args.gt), grids, refine=refine)))
     return 0

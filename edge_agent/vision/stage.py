@@ -1,9 +1,13 @@
-"""Vision stage: tiled face detection → ephemeral tracks → coarse head pose → attention.
+"""Vision stage: tiled face detection → ephemeral tracks → head pose → attention, zones, hand raises.
 
-Quality flags come from cheap frame statistics so a dark or frozen camera is
-reported rather than read as an empty room. In policy ``full`` our expression
-model classifies each face crop (batched); in ``no-emotion`` it is never loaded.
-Hand raises are not detected in this build (see README "What works").
+Stages, in order, on one frame: quality flags from cheap frame statistics (so a
+dark or frozen camera is reported rather than read as an empty room); faces over
+tiles of the calibrated seated area; ephemeral tracks; head pose (face mesh +
+solvePnP for faces at least ``mesh_min_face_px`` wide, detector keypoints for
+smaller ones, unknown when neither works); attention against the board direction
+of the face's calibrated zone; hand raises (MediaPipe Pose on a few person
+regions a frame); in policy ``full`` only, expression on batched 48×48 crops (in
+``no-emotion`` the model is never loaded). Pixels live for one call.
 """
 
 from __future__ import annotations
@@ -11,9 +15,10 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from calibration.profile import RoomCalibration, as_profile
 from edge_agent.config import AgentConfig, VisionConfig
 from edge_agent.observations import FaceObservation, FrameObservation
-from edge_agent.vision.faces import TiledFaceDetector
+from edge_agent.vision.faces import Box, Detection, TiledFaceDetector, perspective_tiles
 from edge_agent.vision.pose import attentive, yaw_pitch_from_keypoints
 from edge_agent.vision.tracking import FaceTracker
 
@@ -35,23 +40,65 @@ def frame_quality(gray: np.ndarray) -> frozenset[str]:
     return frozenset(flags)
 
 
-class FaceCountStage:
-    """Faces, tracks and attention per frame."""
+def seated_area_px(profile: RoomCalibration, width: int, height: int) -> Box | None:
+    """The calibrated seated area in pixels of this frame (None: the whole frame)."""
+    a = profile.camera.seated_area
+    return None if a is None else (a[0] * width, a[1] * height, a[2] * width, a[3] * height)
 
-    def __init__(self, cfg: VisionConfig | AgentConfig, calibration: dict | None = None):
+
+def mesh_candidates(dets: list[Detection], min_px: float, budget: int) -> set[int]:
+    """Indices of the faces that get a face mesh this frame: wide enough, largest first."""
+    big = sorted((i for i, d in enumerate(dets) if d.box[2] >= min_px), key=lambda i: -dets[i].box[2])
+    return set(big[:budget])
+
+
+class VisionPipelineStage:
+    """Implements edge_agent.stages.VisionStage: one frame in, one FrameObservation out."""
+
+    def __init__(self, cfg: VisionConfig | AgentConfig, calibration: RoomCalibration | dict | None = None):
         vcfg = cfg.vision if isinstance(cfg, AgentConfig) else cfg
         self.cfg = vcfg
-        cal = calibration or {}
-        self.board_yaw = float(cal.get("board_yaw_deg", 0.0))
-        self.board_pitch = float(cal.get("board_pitch_deg", 0.0))
-        self.detector = TiledFaceDetector(vcfg.tiles, vcfg.tile_overlap, vcfg.min_detection_confidence)
+        self.profile = as_profile(calibration)
+        self.detector = TiledFaceDetector(vcfg.tiles, vcfg.tile_overlap, vcfg.min_detection_confidence,
+                                          refine=vcfg.refine_small_faces)
+        self._tiles: dict[tuple[int, int], list[tuple[int, int, int, int]] | None] = {}
         self.tracker = FaceTracker()
         self._last_gray: np.ndarray | None = None
+        self.mesh = None
+        if vcfg.mesh_per_frame > 0:
+            from edge_agent.vision.headpose import MeshHeadPose
+
+            self.mesh = MeshHeadPose()
+        self.hands = None
+        if vcfg.hand_raises:
+            from edge_agent.vision.hands import HandRaiseDetector
+
+            self.hands = HandRaiseDetector(vcfg.hand_checks_per_frame)
         self.expression = None
         if isinstance(cfg, AgentConfig) and cfg.policy == "full":
             from edge_agent.vision.expression import ExpressionClassifier
 
             self.expression = ExpressionClassifier(cfg.models.manifest, cfg.models.threads)
+
+    def _tiles_for(self, w: int, h: int) -> list[tuple[int, int, int, int]] | None:
+        """Perspective tiles when the profile knows face sizes (cached per frame size), else None (grids)."""
+        if (w, h) not in self._tiles:
+            cam = self.profile.camera
+            if cam.face_width_top is None or cam.face_width_bottom is None:
+                self._tiles[(w, h)] = None
+            else:
+                area = seated_area_px(self.profile, w, h) or (0.0, 0.0, float(w), float(h))
+                self._tiles[(w, h)] = perspective_tiles(w, h, area, cam.face_width_top * w, cam.face_width_bottom * w,
+                                                        self.cfg.face_target_px)
+        return self._tiles[(w, h)]
+
+    def _pose(self, rgb: np.ndarray, d: Detection, use_mesh: bool) -> tuple[float, float, float | None] | None:
+        if use_mesh and self.mesh is not None:
+            ypr = self.mesh.estimate(rgb, d.box)
+            if ypr is not None:
+                return ypr
+        yp = yaw_pitch_from_keypoints(d.keypoints)
+        return None if yp is None else (yp[0], yp[1], None)
 
     def process(self, ts: float, image_bgr: np.ndarray) -> FrameObservation:
         h, w = image_bgr.shape[:2]
@@ -61,7 +108,8 @@ class FaceCountStage:
         if self._last_gray is not None and np.abs(small.astype(int) - self._last_gray).max() == 0:
             quality.add("frozen")
         self._last_gray = small.astype(int)
-        dets = self.detector.detect(cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB))
+        rgb = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB)
+        dets = self.detector.detect(rgb, seated_area_px(self.profile, w, h), self._tiles_for(w, h))
         ids = self.tracker.update([d.box for d in dets])
         probs: list[np.ndarray | None] = [None] * len(dets)
         if self.expression is not None and dets:
@@ -70,25 +118,45 @@ class FaceCountStage:
             crops = np.stack([face_crop_gray48(image_bgr, d.box) for d in dets])
             probs = list(self.expression.predict(crops))
             del crops  # crops never outlive this call
+        meshed = mesh_candidates(dets, self.cfg.mesh_min_face_px, self.cfg.mesh_per_frame)
+        cam = self.profile.camera
         faces = []
-        for d, tid, pr in zip(dets, ids, probs, strict=True):
-            yp = yaw_pitch_from_keypoints(d.keypoints)
-            att = None if yp is None else attentive(yp[0], yp[1], self.board_yaw, self.board_pitch,
-                                                    self.cfg.attention_cone_deg)
-            faces.append(FaceObservation(box=d.box, score=d.score, track_id=tid,
-                                         yaw=None if yp is None else round(yp[0], 1),
-                                         pitch=None if yp is None else round(yp[1], 1), attentive=att,
-                                         expression=pr))
-        return FrameObservation(ts=ts, faces=tuple(faces), quality=frozenset(quality), width=w, height=h)
+        for i, (d, tid, pr) in enumerate(zip(dets, ids, probs, strict=True)):
+            zone = cam.zone_at((d.box[0] + d.box[2] / 2) / w, (d.box[1] + d.box[3] / 2) / h)
+            board = cam.board_for(zone)
+            ypr = self._pose(rgb, d, i in meshed)
+            att = None if ypr is None else attentive(ypr[0], ypr[1], board.yaw_deg, board.pitch_deg,
+                                                     self.cfg.attention_cone_deg)
+            faces.append(FaceObservation(
+                box=d.box, score=d.score, track_id=tid,
+                yaw=None if ypr is None else round(ypr[0], 1), pitch=None if ypr is None else round(ypr[1], 1),
+                roll=None if ypr is None or ypr[2] is None else round(ypr[2], 1), attentive=att,
+                zone=None if zone is None else zone.name, expression=pr))
+        hands: frozenset[int] = frozenset()
+        if self.hands is not None and dets:
+            hands = self.hands.process(rgb, list(zip(ids, (d.box for d in dets), strict=True)))
+        del rgb
+        return FrameObservation(ts=ts, faces=tuple(faces), hands_raised=tuple(sorted(hands)),
+                                quality=frozenset(quality), width=w, height=h)
 
     def reset_window(self) -> None:
         self.tracker.reset()
+        if self.hands is not None:
+            self.hands.reset_window()
 
     def model_versions(self) -> dict[str, str]:
         v = {"faces": self.detector.version}
+        if self.mesh is not None:
+            v["head_pose"] = self.mesh.version
+        if self.hands is not None:
+            v["hands"] = self.hands.version
         if self.expression is not None:
             v["expression"] = self.expression.version
         return v
 
     def close(self) -> None:
         self.detector.close()
+        if self.mesh is not None:
+            self.mesh.close()
+        if self.hands is not None:
+            self.hands.close()
