@@ -27,6 +27,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from classpulse_contract import Aggregate
 from cloud_aggregator.store import iso, now_iso
 from cloud_aggregator.timetable import SessionResolver
+from cloud_aggregator.warnings.config import warnings_config
+from cloud_aggregator.warnings.scheduler import WarningScheduler
 
 from . import assistant, auth, db, fleet, live, reports, scope, students
 from .config import DashboardConfig, dashboard_config
@@ -207,21 +209,28 @@ def create_app(store: Any, config: Any, ingest: Any = None, *, command_sender: A
     ``DashboardConfig``); ``command_sender`` defaults to an MQTT sender using ``config.mqtt``.
     """
     cfg = dashboard_config(config)
+    wcfg = warnings_config(config)
     db.ensure_web_tables(store)
     scheduler: reports.ReportScheduler | None = None
+    warn_scheduler: WarningScheduler | None = None
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        nonlocal scheduler
+        nonlocal scheduler, warn_scheduler
         hub.bind_loop(asyncio.get_running_loop())
         if cfg.report_schedule == "weekly":
             scheduler = reports.ReportScheduler(store, reports.report_dir(cfg, config), cfg.default_language)
             scheduler.start()
+        if wcfg.schedule == "hourly" and getattr(config, "warnings", None) is not None:
+            warn_scheduler = WarningScheduler(store, wcfg, keys)
+            warn_scheduler.start()
         try:
             yield
         finally:
             if scheduler is not None:
                 scheduler.stop()
+            if warn_scheduler is not None:
+                warn_scheduler.stop()
             if command_sender is not None and hasattr(command_sender, "close"):
                 command_sender.close()
 
