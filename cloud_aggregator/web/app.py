@@ -470,7 +470,7 @@ def create_app(store: Any, config: Any, ingest: Any = None, *, command_sender: A
                  state: str | None = Query(None, max_length=20),
                  user: auth.User = role("advisor", "counsellor")) -> dict[str, Any]:
         ps = sorted(scope.visible_students(store, user))
-        ws = students.warnings_for(store, ps)
+        ws = students.warnings_for(store, ps, rules=wcfg.students)
         ws = [w for w in ws if (level is None or w["level"] == level) and (type is None or w["type"] == type)
               and (state is None or w["state"] == state)]
         nm = names(sorted({w["student"] for w in ws}))
@@ -543,16 +543,42 @@ def create_app(store: Any, config: Any, ingest: Any = None, *, command_sender: A
     @app.post("/api/warnings/{warning_id}/action", tags=["warnings"], status_code=201,
               summary="Acknowledge or escalate a warning")
     def warning_action(warning_id: str, body: WarningActionIn,
-                       user: auth.User = role("advisor", "counsellor")) -> dict[str, Any]:
+                       user: auth.User = role("teacher", "advisor", "counsellor")) -> dict[str, Any]:
         if len(warning_id) > 200 or warning_id.count(":") != 2:
             raise HTTPException(404, "no such warning")
-        pseudonym = warning_id.split(":", 1)[0]
-        check_student(user, pseudonym)
+        subject, wtype, _ = warning_id.split(":")
+        is_class = wtype.startswith("class_")
+        if user.role == "teacher":  # class warnings of their sections, and student warnings routed to them
+            if is_class:
+                check_section(user, subject)
+            elif not db.query(store, "SELECT 1 FROM warning_deliveries WHERE warning_id = ? AND recipient = ? LIMIT 1",
+                              (warning_id, user.staff_sourced_id or "")):
+                raise HTTPException(403, "not a warning sent to you")
+        elif is_class:
+            raise HTTPException(403, "class warnings are acknowledged by their teacher")
+        else:
+            check_student(user, subject)
+        pseudonym = None if is_class else subject
         db.insert(store, WARNING_ACTIONS, [{"id": db.new_id(), "warning_id": warning_id, "student_pseudonym": pseudonym,
                                             "by_user": user.username, "ts": now_iso(), "action": body.action,
                                             "note_enc": enc(body.note)}])
-        audit(user, f"warning_{body.action}", [pseudonym], warning_id)
+        audit(user, f"warning_{body.action}", [pseudonym] if pseudonym else [], warning_id)
         return {"warning_id": warning_id, "state": body.action}
+
+    @app.get("/api/warnings/runs", tags=["warnings"], summary="Recent scoring runs: counts, rules version, freshness")
+    def warning_runs(limit: int = Query(20, ge=1, le=500),
+                     user: auth.User = role("advisor", "counsellor", "admin")) -> dict[str, Any]:
+        rows = db.query(store, "SELECT * FROM warning_runs ORDER BY started_at DESC LIMIT ?", (limit,))
+        for r in rows:
+            r["counts"], r["freshness"] = json.loads(r["counts"] or "{}"), json.loads(r["freshness"] or "{}")
+            r["stale_sources"] = [x for x in (r["stale_sources"] or "").split(",") if x]
+        out = db.query(store, "SELECT status, COUNT(*) AS n FROM warning_deliveries GROUP BY status")
+        return {"runs": rows, "deliveries": {r["status"]: int(r["n"]) for r in out}}
+
+    @app.get("/api/warnings/classes", tags=["warnings"], summary="Class-level engagement warnings of your sections")
+    def class_warnings(user: auth.User = role("teacher", "admin")) -> dict[str, Any]:
+        secs = sorted(scope.visible_sections(store, user))
+        return {"warnings": students.class_warnings(store, secs)}
 
     @app.get("/api/audit", tags=["admin"], summary="Who viewed which student's warnings")
     def audit_log(student: str | None = Query(None, max_length=128), limit: int = Query(200, ge=1, le=5000),

@@ -10,9 +10,11 @@ dashboard computes them live and adds what the last scoring run stored for the s
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict
 from typing import Any
 
+from cloud_aggregator.warnings.config import StudentRules
 from cloud_aggregator.warnings.student_rules import (  # noqa: F401 - re-exported for the web layer and tests
     LEVELS,
     RECENT_DAYS,
@@ -42,18 +44,52 @@ def warning_states(store: Any, ids: list[str]) -> dict[str, dict[str, Any]]:  # 
     return out
 
 
-def warnings_for(store: Any, students: list[str], as_of: str | None = None) -> list[dict[str, Any]]:  # noqa: ANN401
+def stored_warnings(store: Any, ids: list[str]) -> dict[str, dict[str, Any]]:  # noqa: ANN401
+    """What the last scoring runs recorded for these warning ids (tags, intervention, staleness, routing)."""
+    out: dict[str, dict[str, Any]] = {}
+    for i in range(0, len(ids), 400):
+        chunk = ids[i:i + 400]
+        for r in db.query(store, f"SELECT * FROM warning_log WHERE id IN {db.in_list(chunk)}", chunk):  # noqa: S608
+            out[r["id"]] = _stored_view(r)
+    return out
+
+
+def _stored_view(r: dict[str, Any]) -> dict[str, Any]:
+    return {"tags": json.loads(r["tags"] or "[]"), "intervention": json.loads(r["intervention"] or "null"),
+            "stale": bool(r["stale"]), "stale_sources": [x for x in (r["stale_sources"] or "").split(",") if x],
+            "data_as_of": r["data_as_of"], "routed_to": r["step_role"], "engine_state": r["state"],
+            "last_seen": r["last_seen"]}
+
+
+def warnings_for(store: Any, students: list[str], as_of: str | None = None,  # noqa: ANN401
+                 rules: StudentRules | None = None) -> list[dict[str, Any]]:
+    """Live rule warnings for these students, with what the engine stored for the same ids (if it ran)."""
     as_of = as_of or as_of_date(store)
     week = iso_week(as_of)
-    ws = [w for ind in indicators(store, students, as_of).values() for w in rule_warnings(ind, week)]
+    days = rules.recent_days if rules else RECENT_DAYS
+    ws = [w for ind in indicators(store, students, as_of, days).values() for w in rule_warnings(ind, week, rules)]
     states = warning_states(store, [w.id for w in ws])
+    stored = stored_warnings(store, [w.id for w in ws])
     out = []
     for w in sorted(ws, key=lambda w: (-w.level, w.student, w.type)):
         d = w.to_dict()
         d.update(states.get(w.id, {"state": "new", "by": None, "at": None}))
+        d.update(stored.get(w.id, {"tags": [], "intervention": None, "stale": False, "stale_sources": []}))
         d["as_of"] = as_of
         out.append(d)
     return out
+
+
+def class_warnings(store: Any, sections: list[str]) -> list[dict[str, Any]]:  # noqa: ANN401
+    """Active class-level warnings the engine stored for these sections, with their acknowledgement state."""
+    if not sections:
+        return []
+    rows = db.query(store, "SELECT * FROM warning_log WHERE scope = ? AND active = 1 AND subject IN "  # noqa: S608
+                           f"{db.in_list(sections)} ORDER BY level DESC, subject", ["section", *sections])
+    states = warning_states(store, [r["id"] for r in rows])
+    return [{"id": r["id"], "section": r["subject"], "type": r["type"], "level": r["level"],
+             "reasons": json.loads(r["reasons"] or "[]"), **_stored_view(r),
+             **states.get(r["id"], {"state": "new", "by": None, "at": None})} for r in rows]
 
 
 def student_sections(store: Any, pseudonym: str) -> list[str]:  # noqa: ANN401
