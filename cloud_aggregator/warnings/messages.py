@@ -75,5 +75,6 @@ def email_text(msg: dict[str, Any], lang: str) -> tuple[str, str]:
             lines.append(msg["intervention"]["resource"])
     if msg["escalation_step"]:
         lines += ["", say(lang, "mail.escalated", {})]
-    lines += ["", f"{say(lang, 'mail.link', {})}: {msg['link']}", "", say(lang, "mail.footer", {})]
+    lines += ["", f"{say(lang, 'mail.link', {})}: {msg['link']}", f"ID: {msg['warning_id']}", "",
+              say(lang, "mail.footer", {})]
     return subject, "\n".join(lines) + "\n"
