@@ -48,7 +48,7 @@ class SmtpSink:
 
 @dataclass
 class Hook:
-    headers: dict[str, str]
+    headers: Any  # http.client.HTTPMessage: names are case-insensitive, as HTTP says
     raw: bytes
 
     @property
@@ -74,7 +74,7 @@ class WebhookSink:
                     sink.refused += 1
                     self.send_response(500)
                 else:
-                    sink.hooks.append(Hook({k: v for k, v in self.headers.items()}, raw))
+                    sink.hooks.append(Hook(self.headers, raw))
                     self.send_response(204)
                 self.end_headers()
 
