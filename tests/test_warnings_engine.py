@@ -196,3 +196,41 @@ def test_stale_attendance_marks_warnings_stale_and_missing_data_never_resolves(s
     assert "lms" in res["stale_sources"] and res["freshness"]["lms"]["latest"] is None
     assert lms_before and lms_before <= {r["id"] for r in db.query(store, "SELECT id FROM warning_log WHERE type = "
                                                                          "'lms' AND active = 1")}
+
+
+def test_cli_run_on_demand_and_run_history(store, tmpl, tmp_path, capsys):
+    from cloud_aggregator.cli import main
+
+    path = store.db.query("PRAGMA database_list")[0]["file"]
+    cfg = tmp_path / "agg.yaml"
+    cfg.write_text(f"store: {{backend: sqlite, path: '{path}'}}\nrecords: {{key_file: '{tmpl['key']}'}}\n"
+                   "warnings:\n  schedule: 'off'\n  escalation: {after_h: 1}\n")
+    day = records_now(store).date().isoformat()
+    assert main(["warnings", "run", "--config", str(cfg), "--as-of", day, "--no-deliver"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["counts"]["warnings"] > 0 and out["stale_sources"] == [] and out["version"].startswith("rules-1+")
+    assert main(["warnings", "runs", "--config", str(cfg)]) == 0
+    hist = json.loads(capsys.readouterr().out)
+    assert [r["run_id"] for r in hist["runs"]] == [out["run_id"]] and hist["runs"][0]["trigger"] == "cli"
+    assert main(["config", "check", str(cfg)]) == 0
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("warnings: {routing: [{min_level: 3, roles: [parent]}]}\n")
+    assert main(["config", "check", str(bad)]) == 2
+
+
+def test_scheduler_runs_inside_the_server_process(store, tmpl, tmp_path):
+    import time
+
+    from cloud_aggregator.web.app import create_app
+
+    cfg = agg_config(tmp_path / "unused.db", tmpl["key"])
+    cfg.warnings = WarningsConfig(first_run_delay_s=0, interval_min=60)
+    from fastapi.testclient import TestClient
+
+    with TestClient(create_app(store, cfg), base_url="http://dash.test"):  # lifespan starts the scheduler
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not db.query(store, "SELECT 1 FROM warning_runs"):
+            time.sleep(0.1)
+    runs = db.query(store, "SELECT trigger, stale_sources, error FROM warning_runs")
+    assert len(runs) == 1 and runs[0]["trigger"] == "schedule" and runs[0]["error"] is None
+    assert "attendance" in runs[0]["stale_sources"]  # the demo records are from 2025: stale today, and said so
