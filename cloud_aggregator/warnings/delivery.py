@@ -17,7 +17,6 @@ import hmac
 import json
 import logging
 import smtplib
-import urllib.error
 import urllib.request
 from datetime import datetime, timedelta, timezone
 from email.message import EmailMessage
@@ -177,7 +176,7 @@ def send_pending(store: Any, cfg: WarningsConfig, keys: Any, now: datetime | Non
                     else:
                         post_webhook(cfg, {**msg, "recipient": d["recipient"], "delivery_id": d["id"],
                                            "sent_at": iso(now)}, d["id"])
-            except (OSError, smtplib.SMTPException, urllib.error.URLError, ValueError) as e:
+            except Exception as e:  # noqa: BLE001 - one bad row must not stop the batch; it is retried
                 attempts = int(d["attempts"] or 0) + 1
                 status = "failed" if attempts >= cfg.delivery.max_attempts else "pending"
                 error = f"{type(e).__name__}: {e}"[:500]
