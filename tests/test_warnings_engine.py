@@ -234,3 +234,22 @@ def test_scheduler_runs_inside_the_server_process(store, tmpl, tmp_path):
     runs = db.query(store, "SELECT trigger, stale_sources, error FROM warning_runs")
     assert len(runs) == 1 and runs[0]["trigger"] == "schedule" and runs[0]["error"] is None
     assert "attendance" in runs[0]["stale_sources"]  # the demo records are from 2025: stale today, and said so
+
+
+def test_escalate_pressed_in_the_dashboard_moves_on_at_the_next_tick(store):
+    from cloud_aggregator.store import iso
+    from cloud_aggregator.web.tables import WARNING_ACTIONS
+
+    cfg = WarningsConfig.model_validate({"schedule": "off", "routing": [{"min_level": 1, "roles": ["teacher"]}]})
+    now = records_now(store)
+    engine.run(store, cfg, now=now)
+    w = db.query(store, "SELECT id, subject FROM warning_log WHERE scope = 'student' AND step_role = 'teacher' "
+                        "ORDER BY id LIMIT 1")[0]
+    assert engine.escalate(store, cfg, now + timedelta(minutes=5)) == 0  # nothing due, nothing pressed
+    db.insert(store, WARNING_ACTIONS, [{"id": "a1", "warning_id": w["id"], "student_pseudonym": w["subject"],
+                                        "by_user": "counsellor", "ts": iso(now + timedelta(minutes=6)),
+                                        "action": "escalate", "note_enc": None}])
+    assert engine.escalate(store, cfg, now + timedelta(minutes=7)) == 1
+    (e,) = db.query(store, "SELECT * FROM warning_escalations")
+    assert (e["warning_id"], e["from_role"], e["to_role"], e["reason"]) == (w["id"], "teacher", "advisor", "manual")
+    assert engine.escalate(store, cfg, now + timedelta(minutes=8)) == 0  # once per press
