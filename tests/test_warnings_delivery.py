@@ -243,3 +243,47 @@ def test_opted_out_student_gets_no_delivery(env, tmp_path):
         assert not any(p in m.body for m in smtp.mails) and not any(p in h.raw.decode() for h in hooks.hooks)
         assert {r["status"] for r in db.query(store, "SELECT d.status FROM warning_deliveries d JOIN warning_log w ON "
                                                      "w.id = d.warning_id WHERE w.subject = ?", (p,))} == {"suppressed"}
+
+
+def test_parents_only_when_allowed(env, tmp_path):
+    from cloud_aggregator.records.schema import USERS
+    from cloud_aggregator.warnings import routing
+
+    store, keys, _ = env
+    with SmtpSink() as smtp, WebhookSink() as hooks:
+        base = config(tmp_path, smtp.port, hooks.url)
+        now = records_now(store)
+        engine.run(store, base, keys, now=now, deliver=False)
+        p = db.query(store, "SELECT subject FROM warning_log WHERE scope = 'student' ORDER BY id LIMIT 1")[0]["subject"]
+        db.insert(store, USERS, [{"sourced_id": "grd-0001", "pseudonym": keys.pseudonym("grd-0001"), "role": "guardian",
+                                  "enabled": 1, "org_sourced_ids": "org-north", "grades": "", "agent_sourced_ids": "",
+                                  "name_enc": keys.encrypt({"given": "Parent"}),
+                                  "contact_enc": keys.encrypt({"email": "parent@home.example"}), "opt_out": 0,
+                                  "row_hash": None, "import_run": None}])
+        db.write(store, "UPDATE users SET agent_sourced_ids = ? WHERE pseudonym = ?", ("grd-0001", p))
+        # by default parents are nobody's recipients, even when asked for directly
+        assert routing.resolve(store, base, "parent", "student", p, None) == []
+        assert not db.query(store, "SELECT 1 FROM warning_deliveries WHERE role = 'parent'")
+        allowed = config(tmp_path, smtp.port, hooks.url, allow_parents=True,
+                         routing=[{"min_level": 1, "roles": ["parent"]}])
+        allowed.delivery.channels["parent"] = ["email"]
+        assert routing.resolve(store, allowed, "parent", "student", p, None) == [routing.Recipient("parent", "grd-0001")]
+        db.write(store, "DELETE FROM warning_log")
+        db.write(store, "DELETE FROM warning_deliveries")
+        engine.run(store, allowed, keys, now=now)
+        to_parent = [m for m in smtp.mails if m.to == ["parent@home.example"]]
+        assert to_parent and all(p in m.body for m in to_parent)
+        assert Contacts(store, keys).student_name(p) in to_parent[0].body  # parents see their child's name
+        assert {r["recipient"] for r in db.query(store, "SELECT recipient FROM warning_deliveries")} == {"grd-0001"}
+
+
+def test_smtp_down_keeps_mail_pending(env, tmp_path):
+    from tests._broker import free_port
+
+    store, keys, _ = env
+    with WebhookSink() as hooks:
+        cfg = config(tmp_path, free_port(), hooks.url)  # nothing listens on that port
+        res = engine.run(store, cfg, keys, now=records_now(store))
+    mail = db.query(store, "SELECT status, attempts, last_error FROM warning_deliveries WHERE channel = 'email'")
+    assert mail and all(r["status"] == "pending" and r["attempts"] == 1 and "Connection" in r["last_error"] for r in mail)
+    assert res["counts"]["delivered"]["retry"] == len(mail) and res["counts"]["delivered"]["sent"] == len(hooks.hooks)

@@ -484,7 +484,7 @@ def create_app(store: Any, config: Any, ingest: Any = None, *, command_sender: A
         ps = sorted(scope.visible_students(store, user) if user.role != "admin" else
                     {r["pseudonym"] for r in db.query(store, "SELECT pseudonym FROM users WHERE role = ? AND "
                                                              "opt_out = 0 AND enabled = 1", ("student",))})
-        ws = students.warnings_for(store, ps)
+        ws = students.warnings_for(store, ps, rules=wcfg.students)
         counts: dict[str, dict[str, int]] = {}
         for w in ws:
             counts.setdefault(str(w["level"]), {}).setdefault(w["type"], 0)
@@ -494,7 +494,7 @@ def create_app(store: Any, config: Any, ingest: Any = None, *, command_sender: A
     @app.get("/api/students/{pseudonym}", tags=["warnings"], summary="A student's profile (audited)")
     def student_profile(pseudonym: Id, user: auth.User = role("advisor", "counsellor")) -> dict[str, Any]:
         check_student(user, pseudonym)
-        prof = students.profile(store, pseudonym)
+        prof = students.profile(store, pseudonym, rules=wcfg.students)
         prof["name"] = names([pseudonym]).get(pseudonym)
         prof["interventions"] = list_interventions(pseudonym)
         audit(user, "view_profile", [pseudonym])
@@ -659,7 +659,7 @@ def create_app(store: Any, config: Any, ingest: Any = None, *, command_sender: A
                                                         "u.opt_out = 0 AND u.enabled = 1", ("student",))
                         } if report_scope == "school" else _enrolled(secs)
             counts = {}
-            for w in students.warnings_for(store, sorted(enrolled)):
+            for w in students.warnings_for(store, sorted(enrolled), rules=wcfg.students):
                 counts[w["level"]] = counts.get(w["level"], 0) + 1
         rep = reports.build_report(store, report_scope, title, secs, week or datetime.now(timezone.utc).date(),
                                    warning_counts=counts)

@@ -148,7 +148,8 @@ def weekly_trends(store: Any, pseudonym: str, as_of: str, weeks: int = 8) -> lis
     return out
 
 
-def profile(store: Any, pseudonym: str, as_of: str | None = None) -> dict[str, Any]:  # noqa: ANN401
+def profile(store: Any, pseudonym: str, as_of: str | None = None,  # noqa: ANN401
+            rules: StudentRules | None = None) -> dict[str, Any]:
     """Radar (0–1 per axis, None when unknown), weekly trends, warnings, interventions."""
     as_of = as_of or as_of_date(store)
     ind = indicators(store, [pseudonym], as_of)[pseudonym]
@@ -162,4 +163,4 @@ def profile(store: Any, pseudonym: str, as_of: str | None = None) -> dict[str, A
     return {"student": pseudonym, "as_of": as_of, "grade": user[0]["grades"] if user else None, "radar": radar,
             "indicators": {k: v for k, v in asdict(ind).items() if k not in ("extra", "pseudonym")},
             "trends": weekly_trends(store, pseudonym, as_of), "sections": sections,
-            "warnings": warnings_for(store, [pseudonym], as_of)}
+            "warnings": warnings_for(store, [pseudonym], as_of, rules)}
