@@ -253,3 +253,21 @@ def test_escalate_pressed_in_the_dashboard_moves_on_at_the_next_tick(store):
     (e,) = db.query(store, "SELECT * FROM warning_escalations")
     assert (e["warning_id"], e["from_role"], e["to_role"], e["reason"]) == (w["id"], "teacher", "advisor", "manual")
     assert engine.escalate(store, cfg, now + timedelta(minutes=8)) == 0  # once per press
+
+
+def test_a_warning_that_gets_worse_reaches_the_roles_of_its_new_level(store):
+    route = {"schedule": "off", "delivery": {"webhook": {"url": "http://127.0.0.1:9/none", "secret_file": "/dev/null"},
+                                             "channels": {"teacher": ["webhook"], "counsellor": ["webhook"]}},
+             "routing": [{"min_level": 1, "roles": ["teacher"]}, {"min_level": 3, "roles": ["counsellor"]}]}
+    now = records_now(store)
+    engine.run(store, WarningsConfig.model_validate(route), now=now, deliver=False)
+    mild = {r["id"] for r in db.query(store, "SELECT id FROM warning_log WHERE type = 'submissions' AND level < 3")}
+    assert mild
+    strict = {**route, "students": {"missing_share": {"watch": 0.01, "concern": 0.02, "urgent": 0.03, "below": False}}}
+    res = engine.run(store, WarningsConfig.model_validate(strict), now=now, deliver=False)
+    assert res["counts"]["raised"] >= len(mild) and res["version"] != engine.rules_version(WarningsConfig())
+    for wid in mild:
+        roles = {d["role"] for d in db.query(store, "SELECT role FROM warning_deliveries WHERE warning_id = ?", (wid,))}
+        assert "counsellor" in roles
+        row = db.query(store, "SELECT level, level_max, step_role FROM warning_log WHERE id = ?", (wid,))[0]
+        assert row["level"] == row["level_max"] == 3 and row["step_role"] == "counsellor"
