@@ -42,7 +42,7 @@ def sign(secret: bytes, body: bytes) -> str:
 
 def enqueue(store: Any, cfg: WarningsConfig, warning_id: str, step: int, recipients: list[Recipient],  # noqa: ANN401
             now: datetime) -> int:
-    """One pending row per recipient and configured channel (webhook: once per role); returns rows added."""
+    """One pending row per recipient and configured channel (the webhook body names the recipient); returns rows added."""
     rows, seen = [], set()
     for rc in recipients:
         for ch in cfg.delivery.channels.get(rc.role, []):  # type: ignore[call-overload]
