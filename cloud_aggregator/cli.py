@@ -1,4 +1,4 @@
-"""``cloud-aggregator`` command line: run, demo, config check, import, eval, notice.
+"""``cloud-aggregator`` command line: run, demo, config check, import, eval, notice, warnings.
 
 Each command parses its arguments here and calls one function in the module that owns the work.
 """
@@ -112,6 +112,10 @@ def build_parser() -> argparse.ArgumentParser:
     eo.add_argument("--test", required=True)
     eo.add_argument("--day", type=int, required=True)
     eo.set_defaults(func=lambda a: dispatch("cloud_aggregator.warnings.oulad_eval:main", a))
+
+    from cloud_aggregator.warnings.commands import add_arguments as add_warnings_arguments
+
+    add_warnings_arguments(sub)
     return p
 
 

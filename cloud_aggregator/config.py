@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from classpulse_contract.config_io import load_config
 from cloud_aggregator.records.keys import RecordsConfig
+from cloud_aggregator.warnings.config import WarningsConfig
 from cloud_aggregator.web.config import DashboardConfig
 
 ENV_PREFIX = "CLASSPULSE_CLOUD"
@@ -71,6 +72,7 @@ class AggregatorConfig(_Section):
     web: WebConfig = Field(default_factory=WebConfig)
     records: RecordsConfig = Field(default_factory=RecordsConfig)
     dashboard: DashboardConfig = Field(default_factory=DashboardConfig)
+    warnings: WarningsConfig = Field(default_factory=WarningsConfig)
     retention_days: int = Field(180, ge=1)
 
 

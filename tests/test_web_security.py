@@ -41,7 +41,9 @@ ALLOWED: dict[str, set[str]] = {
     "GET /api/students/{pseudonym}/interventions": {"advisor", "counsellor"},
     "POST /api/students/{pseudonym}/interventions": {"advisor", "counsellor"},
     "PUT /api/interventions/{intervention_id}/outcome": {"advisor", "counsellor"},
-    "POST /api/warnings/{warning_id}/action": {"advisor", "counsellor"},
+    "POST /api/warnings/{warning_id}/action": {"teacher", "advisor", "counsellor"},  # teacher: only if routed to them
+    "GET /api/warnings/runs": {"advisor", "counsellor", "admin"},
+    "GET /api/warnings/classes": {"teacher", "admin"},
     "GET /api/audit": {"admin"},
     "GET /api/fleet": {"it"},
     "GET /api/fleet/commands": {"it"},

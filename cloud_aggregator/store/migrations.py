@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 
 from cloud_aggregator.records.db import RecordsDB
 from cloud_aggregator.records.schema import Table
+from cloud_aggregator.warnings.tables import WARNING_TABLES
 
 AGGREGATES = Table(
     "aggregates",
@@ -62,7 +63,7 @@ WEEK_SUMMARIES = Table(
 )
 #: Every table this module creates, as it stands after the last migration (for docs and tests).
 STORE_TABLES = ("aggregates", "dead_letters", "devices", "sites", "rooms", "device_health", "enrol_tokens",
-                "session_summaries", "week_summaries")
+                "session_summaries", "week_summaries", *(t.name for t in WARNING_TABLES))
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,7 @@ MIGRATIONS: tuple[Migration, ...] = (
                    _columns("dead_letters", [("count", "INTEGER"), ("last_seen", "TEXT")]),
                    lambda db: db.execute("CREATE INDEX IF NOT EXISTS ix_aggregates_session_id ON aggregates (session_id)"))),
     Migration(3, "session and week summaries (retention rollups)", _create(SESSION_SUMMARIES, WEEK_SUMMARIES)),
+    Migration(4, "warnings engine: runs, warning log, delivery outbox, escalations", _create(*WARNING_TABLES)),
 )
 LATEST = MIGRATIONS[-1].version
 

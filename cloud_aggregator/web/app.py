@@ -27,6 +27,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from classpulse_contract import Aggregate
 from cloud_aggregator.store import iso, now_iso
 from cloud_aggregator.timetable import SessionResolver
+from cloud_aggregator.warnings.config import warnings_config
+from cloud_aggregator.warnings.scheduler import WarningScheduler
 
 from . import assistant, auth, db, fleet, live, reports, scope, students
 from .config import DashboardConfig, dashboard_config
@@ -207,21 +209,28 @@ def create_app(store: Any, config: Any, ingest: Any = None, *, command_sender: A
     ``DashboardConfig``); ``command_sender`` defaults to an MQTT sender using ``config.mqtt``.
     """
     cfg = dashboard_config(config)
+    wcfg = warnings_config(config)
     db.ensure_web_tables(store)
     scheduler: reports.ReportScheduler | None = None
+    warn_scheduler: WarningScheduler | None = None
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        nonlocal scheduler
+        nonlocal scheduler, warn_scheduler
         hub.bind_loop(asyncio.get_running_loop())
         if cfg.report_schedule == "weekly":
             scheduler = reports.ReportScheduler(store, reports.report_dir(cfg, config), cfg.default_language)
             scheduler.start()
+        if wcfg.schedule == "hourly" and getattr(config, "warnings", None) is not None:
+            warn_scheduler = WarningScheduler(store, wcfg, keys)
+            warn_scheduler.start()
         try:
             yield
         finally:
             if scheduler is not None:
                 scheduler.stop()
+            if warn_scheduler is not None:
+                warn_scheduler.stop()
             if command_sender is not None and hasattr(command_sender, "close"):
                 command_sender.close()
 
@@ -461,7 +470,7 @@ def create_app(store: Any, config: Any, ingest: Any = None, *, command_sender: A
                  state: str | None = Query(None, max_length=20),
                  user: auth.User = role("advisor", "counsellor")) -> dict[str, Any]:
         ps = sorted(scope.visible_students(store, user))
-        ws = students.warnings_for(store, ps)
+        ws = students.warnings_for(store, ps, rules=wcfg.students)
         ws = [w for w in ws if (level is None or w["level"] == level) and (type is None or w["type"] == type)
               and (state is None or w["state"] == state)]
         nm = names(sorted({w["student"] for w in ws}))
@@ -475,7 +484,7 @@ def create_app(store: Any, config: Any, ingest: Any = None, *, command_sender: A
         ps = sorted(scope.visible_students(store, user) if user.role != "admin" else
                     {r["pseudonym"] for r in db.query(store, "SELECT pseudonym FROM users WHERE role = ? AND "
                                                              "opt_out = 0 AND enabled = 1", ("student",))})
-        ws = students.warnings_for(store, ps)
+        ws = students.warnings_for(store, ps, rules=wcfg.students)
         counts: dict[str, dict[str, int]] = {}
         for w in ws:
             counts.setdefault(str(w["level"]), {}).setdefault(w["type"], 0)
@@ -485,7 +494,7 @@ def create_app(store: Any, config: Any, ingest: Any = None, *, command_sender: A
     @app.get("/api/students/{pseudonym}", tags=["warnings"], summary="A student's profile (audited)")
     def student_profile(pseudonym: Id, user: auth.User = role("advisor", "counsellor")) -> dict[str, Any]:
         check_student(user, pseudonym)
-        prof = students.profile(store, pseudonym)
+        prof = students.profile(store, pseudonym, rules=wcfg.students)
         prof["name"] = names([pseudonym]).get(pseudonym)
         prof["interventions"] = list_interventions(pseudonym)
         audit(user, "view_profile", [pseudonym])
@@ -534,16 +543,42 @@ def create_app(store: Any, config: Any, ingest: Any = None, *, command_sender: A
     @app.post("/api/warnings/{warning_id}/action", tags=["warnings"], status_code=201,
               summary="Acknowledge or escalate a warning")
     def warning_action(warning_id: str, body: WarningActionIn,
-                       user: auth.User = role("advisor", "counsellor")) -> dict[str, Any]:
+                       user: auth.User = role("teacher", "advisor", "counsellor")) -> dict[str, Any]:
         if len(warning_id) > 200 or warning_id.count(":") != 2:
             raise HTTPException(404, "no such warning")
-        pseudonym = warning_id.split(":", 1)[0]
-        check_student(user, pseudonym)
+        subject, wtype, _ = warning_id.split(":")
+        is_class = wtype.startswith("class_")
+        if user.role == "teacher":  # class warnings of their sections, and student warnings routed to them
+            if is_class:
+                check_section(user, subject)
+            elif not db.query(store, "SELECT 1 FROM warning_deliveries WHERE warning_id = ? AND recipient = ? LIMIT 1",
+                              (warning_id, user.staff_sourced_id or "")):
+                raise HTTPException(403, "not a warning sent to you")
+        elif is_class:
+            raise HTTPException(403, "class warnings are acknowledged by their teacher")
+        else:
+            check_student(user, subject)
+        pseudonym = None if is_class else subject
         db.insert(store, WARNING_ACTIONS, [{"id": db.new_id(), "warning_id": warning_id, "student_pseudonym": pseudonym,
                                             "by_user": user.username, "ts": now_iso(), "action": body.action,
                                             "note_enc": enc(body.note)}])
-        audit(user, f"warning_{body.action}", [pseudonym], warning_id)
+        audit(user, f"warning_{body.action}", [pseudonym] if pseudonym else [], warning_id)
         return {"warning_id": warning_id, "state": body.action}
+
+    @app.get("/api/warnings/runs", tags=["warnings"], summary="Recent scoring runs: counts, rules version, freshness")
+    def warning_runs(limit: int = Query(20, ge=1, le=500),
+                     user: auth.User = role("advisor", "counsellor", "admin")) -> dict[str, Any]:
+        rows = db.query(store, "SELECT * FROM warning_runs ORDER BY started_at DESC LIMIT ?", (limit,))
+        for r in rows:
+            r["counts"], r["freshness"] = json.loads(r["counts"] or "{}"), json.loads(r["freshness"] or "{}")
+            r["stale_sources"] = [x for x in (r["stale_sources"] or "").split(",") if x]
+        out = db.query(store, "SELECT status, COUNT(*) AS n FROM warning_deliveries GROUP BY status")
+        return {"runs": rows, "deliveries": {r["status"]: int(r["n"]) for r in out}}
+
+    @app.get("/api/warnings/classes", tags=["warnings"], summary="Class-level engagement warnings of your sections")
+    def class_warnings(user: auth.User = role("teacher", "admin")) -> dict[str, Any]:
+        secs = sorted(scope.visible_sections(store, user))
+        return {"warnings": students.class_warnings(store, secs)}
 
     @app.get("/api/audit", tags=["admin"], summary="Who viewed which student's warnings")
     def audit_log(student: str | None = Query(None, max_length=128), limit: int = Query(200, ge=1, le=5000),
@@ -624,7 +659,7 @@ def create_app(store: Any, config: Any, ingest: Any = None, *, command_sender: A
                                                         "u.opt_out = 0 AND u.enabled = 1", ("student",))
                         } if report_scope == "school" else _enrolled(secs)
             counts = {}
-            for w in students.warnings_for(store, sorted(enrolled)):
+            for w in students.warnings_for(store, sorted(enrolled), rules=wcfg.students):
                 counts[w["level"]] = counts.get(w["level"], 0) + 1
         rep = reports.build_report(store, report_scope, title, secs, week or datetime.now(timezone.utc).date(),
                                    warning_counts=counts)

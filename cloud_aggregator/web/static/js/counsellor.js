@@ -35,6 +35,9 @@ export async function mount(el) {
           <span class="lvl l${w.level}">${t("level." + w.level)}</span>
           <div><div class="who-s">${esc(studentName(w))} · ${t("type." + w.type)}</div>
             <div>${esc(t(w.reason_key, w.params))}</div>
+            ${(w.tags || []).length ? `<div class="muted">${w.tags.map((g) => `<span class="tag" title="${esc(t(g.evidence_key, g.evidence))}">${esc(t("tag." + g.id))}</span>`).join(" ")}</div>` : ""}
+            ${w.stale ? `<div class="stale">${esc(t("warn.stale", { as_of: w.data_as_of, sources: w.stale_sources.join(", ") }))}</div>` : ""}
+            ${w.intervention ? `<div class="muted">${t("warn.intervention")}: ${esc(w.intervention.text)}</div>` : ""}
             <div class="muted" data-k="state">${t("state." + w.state)}${w.by ? " · " + esc(w.by) : ""}</div></div>
           <div class="acts"><a class="btn" href="#student/${encodeURIComponent(w.student)}">${t("warn.open")}</a>
             <button class="btn" data-act="acknowledge">${t("warn.ack")}</button>

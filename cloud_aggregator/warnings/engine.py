@@ -1,0 +1,259 @@
+"""Scoring runs: records → warnings (levels, reasons, tags, intervention) → routing → outbox → escalation.
+
+One run reads the records and the class aggregates, writes every current warning to
+``warning_log`` (one row per id, updated in place), routes new ones, escalates unacknowledged
+ones, sends what is due and records itself in ``warning_runs`` with its rules version, counts
+and each source's freshness. Each warning type is computed as of its own source's latest date;
+a source older than its configured age is *stale*: its warnings carry the flag and the date, and
+its types are not "resolved" for lack of fresh data, so stale never reads as low risk.
+Opted-out (or disabled) students are never scored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from cloud_aggregator.store import iso, now_iso
+from cloud_aggregator.web import db
+from cloud_aggregator.web.db import ensure_web_tables
+
+from . import catalogue, delivery, freshness, routing
+from .classlevel import class_findings
+from .config import STUDENT_TYPES, TYPE_SOURCE, WarningsConfig
+from .student_rules import Indicators, _minus, as_of_date, indicators, iso_week, rule_warnings
+from .tables import WARNING_ESCALATIONS, WARNING_LOG, WARNING_RUNS
+from .tags import student_tags
+
+log = logging.getLogger(__name__)
+RULES_VERSION = "rules-1"
+#: which Indicators fields each student warning type is computed from
+TYPE_FIELDS = {"attendance": ("att_recent", "att_term", "late_recent"),
+               "submissions": ("missing_recent", "ontime_recent", "ontime_term"),
+               "academic": ("score_recent", "score_term"), "lms": ("lms_recent_wk", "lms_before_wk")}
+
+
+def rules_version(cfg: WarningsConfig) -> str:
+    """Changes whenever a threshold does, so every run says which rules produced its warnings."""
+    blob = json.dumps([cfg.students.model_dump(), cfg.tags.model_dump(), cfg.classes.model_dump()], sort_keys=True)
+    return f"{RULES_VERSION}+{hashlib.sha256(blob.encode()).hexdigest()[:8]}"
+
+
+def _parse(ts: str) -> datetime:
+    return datetime.fromisoformat(ts.replace("Z", "+00:00"))
+
+
+def _chunks(ids: list[str], n: int = 400) -> list[list[str]]:
+    return [ids[i:i + n] for i in range(0, len(ids), n)]
+
+
+def analysable(store: Any) -> list[str]:  # noqa: ANN401
+    """Enabled students who have not opted out (``records.access.analysable_students``, under the store lock)."""
+    rows = db.query(store, "SELECT pseudonym FROM users WHERE role = ? AND opt_out = 0 AND enabled = 1", ("student",))
+    return sorted(r["pseudonym"] for r in rows)
+
+
+def _merged_indicators(store: Any, students: list[str], as_of: dict[str, str], days: int) -> dict[str, Indicators]:  # noqa: ANN401
+    """Each type's indicator fields computed as of that type's source date (one query set per distinct date)."""
+    merged = {p: Indicators(p) for p in students}
+    by_date: dict[str, list[str]] = {}
+    for t, d in as_of.items():
+        by_date.setdefault(d, []).append(t)
+    for d, types in by_date.items():
+        for p, ind in indicators(store, students, d, days).items():
+            for t in types:
+                for f in TYPE_FIELDS[t]:
+                    setattr(merged[p], f, getattr(ind, f))
+    return merged
+
+
+def current_warnings(store: Any, cfg: WarningsConfig, now: datetime,  # noqa: ANN401, C901
+                     fresh: dict[str, freshness.SourceFreshness]) -> tuple[list[dict[str, Any]], set[str], list[str]]:
+    """(warning rows, types evaluated, students scored) as of ``now``; nothing is written."""
+    from cloud_aggregator.web.students import cohort_lms_median
+
+    today = now.date().isoformat()
+    students = analysable(store)
+    days = cfg.students.recent_days
+    type_asof = {t: min(fresh[TYPE_SOURCE[t]].latest or "", today) for t in STUDENT_TYPES
+                 if fresh[TYPE_SOURCE[t]].latest}
+    week = iso_week(min(as_of_date(store), today))  # the dashboard's week, so its acknowledgements match
+    inds = _merged_indicators(store, students, type_asof, days)
+    median = cohort_lms_median(store, type_asof["lms"]) if "lms" in type_asof else None
+    rows: list[dict[str, Any]] = []
+    by_type: dict[str, list[dict[str, Any]]] = {}
+    for p in students:
+        ind = inds[p]
+        tags = [t.to_dict() for t in student_tags(ind, cfg.tags, median, days)]
+        for w in rule_warnings(ind, week, cfg.students):
+            if w.type not in type_asof:
+                continue
+            src = fresh[TYPE_SOURCE[w.type]]
+            row = {"id": w.id, "scope": "student", "subject": p, "section_id": None, "type": w.type, "level": w.level,
+                   "reasons": w.to_dict()["reasons"], "tags": tags, "stale": src.stale,
+                   "stale_sources": src.source if src.stale else "", "data_as_of": type_asof[w.type]}
+            rows.append(row)
+            by_type.setdefault(w.type, []).append(row)
+    for t, rs in by_type.items():
+        focus = routing.focus_sections(store, t, [r["subject"] for r in rs], _minus(type_asof[t], days), type_asof[t])
+        for r in rs:
+            r["section_id"] = focus.get(r["subject"])
+    evaluated = set(type_asof)
+    agg = fresh["aggregates"]
+    if agg.latest:
+        anchor = min(now, datetime.fromisoformat(agg.latest + "T23:59:59+00:00"))
+        cweek = iso_week(anchor.date().isoformat())
+        for f in class_findings(store, cfg.classes, anchor):
+            rows.append({"id": f"{f.section}:{f.type}:{cweek}", "scope": "section", "subject": f.section,
+                         "section_id": f.section, "type": f.type, "level": f.level, "reasons": f.reasons(), "tags": [],
+                         "stale": agg.stale, "stale_sources": "aggregates" if agg.stale else "",
+                         "data_as_of": agg.latest})
+        evaluated |= {"class_attention", "class_participation", "class_tone"}
+    for r in rows:
+        r["intervention"] = catalogue.recommend(cfg, r["type"], r["level"]).model_dump()
+    return rows, evaluated, students
+
+
+def _route(store: Any, cfg: WarningsConfig, row: dict[str, Any], roles: list[str], step: int,  # noqa: ANN401
+           now: datetime, counts: dict[str, int]) -> int:
+    n = 0
+    for role in roles:
+        rcpts = routing.resolve(store, cfg, role, row["scope"], row["subject"], row["section_id"])
+        if not rcpts:
+            counts["no_recipient"] = counts.get("no_recipient", 0) + 1
+        n += delivery.enqueue(store, cfg, row["id"], step, rcpts, now)
+    return n
+
+
+def _store_warnings(store: Any, cfg: WarningsConfig, run_id: str, rows: list[dict[str, Any]],  # noqa: ANN401, C901
+                    evaluated: set[str], students: list[str], now: datetime, counts: dict[str, int]) -> None:
+    ids = [r["id"] for r in rows]
+    existing: dict[str, dict[str, Any]] = {}
+    for chunk in _chunks(ids):
+        for e in db.query(store, f"SELECT * FROM warning_log WHERE id IN {db.in_list(chunk)}", chunk):  # noqa: S608
+            existing[e["id"]] = e
+    out = []
+    for r in rows:
+        e = existing.get(r["id"])
+        base = {"id": r["id"], "scope": r["scope"], "subject": r["subject"], "section_id": r["section_id"],
+                "type": r["type"], "level": r["level"], "reasons": json.dumps(r["reasons"], ensure_ascii=False),
+                "tags": json.dumps(r["tags"], ensure_ascii=False),
+                "intervention": json.dumps(r["intervention"], ensure_ascii=False), "stale": int(r["stale"]),
+                "stale_sources": r["stale_sources"], "data_as_of": r["data_as_of"], "last_run": run_id,
+                "last_seen": iso(now), "active": 1}
+        if e is None:
+            roles = routing.initial_roles(cfg, r["type"], r["level"])
+            step = routing.step_of(cfg, r["type"], roles)
+            base.update(level_max=r["level"], first_run=run_id, first_seen=iso(now), step=step,
+                        step_role=routing.chain_for(cfg, r["type"])[step] if step >= 0 else None,
+                        routed_at=iso(now), state="open")
+            out.append(base)
+            counts["deliveries_queued"] += _route(store, cfg, r, roles, 0, now, counts)
+            counts["new"] += 1
+            continue
+        base.update(level_max=max(int(e["level_max"] or 0), r["level"]), first_run=e["first_run"],
+                    first_seen=e["first_seen"], step=e["step"], step_role=e["step_role"], routed_at=e["routed_at"],
+                    state="open" if e["state"] == "resolved" else e["state"])
+        if r["level"] > int(e["level_max"] or 0):  # worse than ever: tell the roles this level adds
+            had = {d["role"] for d in db.query(store, "SELECT DISTINCT role FROM warning_deliveries WHERE warning_id = ?",
+                                               (r["id"],))}
+            roles = [x for x in routing.initial_roles(cfg, r["type"], r["level"]) if x not in had]
+            step = max(int(e["step"] if e["step"] is not None else -1), routing.step_of(cfg, r["type"], roles))
+            base.update(step=step, step_role=routing.chain_for(cfg, r["type"])[step] if step >= 0 else None)
+            counts["deliveries_queued"] += _route(store, cfg, r, roles, 0, now, counts)
+            counts["raised"] += 1
+        out.append(base)
+    db.insert(store, WARNING_LOG, out)
+    # warnings of evaluated types that did not come back are resolved; opted-out students' are suppressed
+    current, scored = set(ids), set(students)
+    for e in db.query(store, "SELECT id, scope, subject, type, state FROM warning_log WHERE active = 1"):
+        if e["id"] in current or e["type"] not in evaluated:
+            continue
+        state = e["state"]
+        if e["scope"] == "student" and e["subject"] not in scored:
+            state = "suppressed"
+        elif state == "open":
+            state = "resolved"
+        db.write(store, "UPDATE warning_log SET active = 0, state = ? WHERE id = ?", (state, e["id"]))
+        counts["resolved"] += 1
+
+
+def escalate(store: Any, cfg: WarningsConfig, now: datetime | None = None) -> int:  # noqa: ANN401
+    """Acknowledged warnings stop; unacknowledged ones past ``escalation.after_h`` (or escalated by hand in the
+    dashboard) go to the next role in their chain. Returns the number escalated."""
+    from cloud_aggregator.web.students import warning_states
+
+    now = now or datetime.now(timezone.utc)
+    ensure_web_tables(store)
+    rows = db.query(store, "SELECT * FROM warning_log WHERE state = ? AND active = 1", ("open",))
+    states = warning_states(store, [r["id"] for r in rows])
+    n = 0
+    for r in rows:
+        act = states.get(r["id"])
+        if act and act["state"] == "acknowledge":
+            db.write(store, "UPDATE warning_log SET state = ? WHERE id = ?", ("acknowledged", r["id"]))
+            continue
+        manual = bool(act and act["state"] == "escalate" and act["at"] > (r["routed_at"] or ""))
+        due = _parse(r["routed_at"]) + timedelta(hours=cfg.escalation.after_h) <= now
+        if not (manual or due):
+            continue
+        step = int(r["step"] if r["step"] is not None else -1)
+        nxt = routing.next_role(cfg, r["type"], step)
+        if nxt is None:
+            db.write(store, "UPDATE warning_log SET state = ? WHERE id = ?", ("exhausted", r["id"]))
+            continue
+        k = len(db.query(store, "SELECT id FROM warning_escalations WHERE warning_id = ?", (r["id"],))) + 1
+        _route(store, cfg, r, [nxt], k, now, {})
+        db.insert(store, WARNING_ESCALATIONS, [{"id": db.new_id(), "warning_id": r["id"], "ts": iso(now),
+                                                "from_role": r["step_role"], "to_role": nxt,
+                                                "reason": "manual" if manual else "timeout"}])
+        db.write(store, "UPDATE warning_log SET step = ?, step_role = ?, routed_at = ? WHERE id = ?",
+                 (routing.chain_for(cfg, r["type"]).index(nxt), nxt, iso(now), r["id"]))
+        n += 1
+    return n
+
+
+def run(store: Any, cfg: WarningsConfig, keys: Any = None, now: datetime | None = None,  # noqa: ANN401
+        trigger: str = "cli", deliver: bool = True) -> dict[str, Any]:
+    """One scoring run; returns what ``warning_runs`` records (counts, freshness, stale sources)."""
+    now = now or datetime.now(timezone.utc)
+    ensure_web_tables(store)
+    run_id, started = db.new_id(), now_iso()
+    version = rules_version(cfg)
+    counts: dict[str, Any] = {k: 0 for k in ("new", "raised", "resolved", "deliveries_queued", "escalated")}
+    fresh: dict[str, freshness.SourceFreshness] = {}
+    error = None
+    try:
+        fresh = freshness.assess(freshness.latest_dates(store), now, cfg.freshness)
+        rows, evaluated, students = current_warnings(store, cfg, now, fresh)
+        _store_warnings(store, cfg, run_id, rows, evaluated, students, now, counts)
+        counts["escalated"] = escalate(store, cfg, now)
+        counts["delivered"] = delivery.send_pending(store, cfg, keys, now) if deliver else {}
+        counts.update(students=len(students),
+                      opted_out=len(db.query(store, "SELECT pseudonym FROM users WHERE role = ? AND (opt_out = 1 OR "
+                                                    "enabled = 0)", ("student",))),
+                      warnings=len(rows), stale_warnings=sum(1 for r in rows if r["stale"]),
+                      by_level={str(lv): sum(1 for r in rows if r["level"] == lv) for lv in (1, 2, 3)},
+                      by_type={t: sum(1 for r in rows if r["type"] == t) for t in sorted({r["type"] for r in rows})},
+                      as_of=iso(now))
+    except Exception as e:
+        error = f"{type(e).__name__}: {e}"[:1000]
+        raise
+    finally:
+        stale = sorted(s for s, f in fresh.items() if f.stale)
+        rec = {"run_id": run_id, "started_at": started, "finished_at": now_iso(), "trigger": trigger,
+               "version": version, "counts": json.dumps(counts, sort_keys=True),
+               "freshness": json.dumps({s: f.to_dict() for s, f in fresh.items()}, sort_keys=True),
+               "stale_sources": ",".join(stale), "error": error}
+        db.insert(store, WARNING_RUNS, [rec])
+    return {**rec, "counts": counts, "freshness": {s: f.to_dict() for s, f in fresh.items()}, "stale_sources": stale}
+
+
+def tick(store: Any, cfg: WarningsConfig, keys: Any = None, now: datetime | None = None) -> dict[str, Any]:  # noqa: ANN401
+    """Between runs: escalate what is due and send/retry the outbox."""
+    now = now or datetime.now(timezone.utc)
+    return {"escalated": escalate(store, cfg, now), "delivered": delivery.send_pending(store, cfg, keys, now)}
+

@@ -1,0 +1,55 @@
+"""How old each input is at run time, so stale or missing data shows as such instead of as low risk."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+from cloud_aggregator.web import db
+
+from .config import Freshness
+
+#: source → SQL giving its latest date (first 10 characters are the day)
+_LATEST = {
+    "attendance": "SELECT MAX(date) AS d FROM attendance",
+    "submissions": "SELECT MAX(due_at) AS d FROM submissions",
+    "results": "SELECT MAX(score_date) AS d FROM results WHERE score IS NOT NULL",
+    "lms": "SELECT MAX(date) AS d FROM lms_activity",
+    "aggregates": "SELECT MAX(window_start) AS d FROM aggregates WHERE section_id IS NOT NULL",
+}
+
+
+@dataclass(frozen=True)
+class SourceFreshness:
+    source: str
+    latest: str | None  # YYYY-MM-DD, None = no data at all
+    age_days: float | None
+    max_age_days: float
+    stale: bool  # too old, or missing
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def latest_dates(store: Any) -> dict[str, str | None]:  # noqa: ANN401
+    out: dict[str, str | None] = {}
+    for src, sql in _LATEST.items():
+        rows = db.query(store, sql)
+        d = rows[0]["d"] if rows else None
+        out[src] = str(d)[:10] if d else None
+    return out
+
+
+def assess(latest: dict[str, str | None], now: datetime, cfg: Freshness) -> dict[str, SourceFreshness]:
+    """Pure: each source's age in days at ``now`` (a date counts from its end) and whether it is stale."""
+    out = {}
+    for src, day in latest.items():
+        limit = cfg.max_age_days.get(src, 7.0)  # type: ignore[call-overload]
+        if day is None:
+            out[src] = SourceFreshness(src, None, None, limit, True)
+            continue
+        end = datetime.fromisoformat(day + "T23:59:59+00:00")
+        age = max(0.0, (now - end).total_seconds() / 86400.0)
+        out[src] = SourceFreshness(src, day, round(age, 2), limit, age > limit)
+    return out
