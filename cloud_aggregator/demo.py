@@ -25,6 +25,7 @@ from cloud_aggregator.config import AggregatorConfig
 log = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "samples"
+ROOM_PROFILE = SAMPLES.parent / "calibration" / "rooms" / "sample-classroom.yaml"  # made by calibrate-camera
 DEMO_WINDOW_S = 10
 
 
@@ -62,6 +63,7 @@ def _agent_config(data: Path, port: int, host: str, device: str, site: str, room
         "mqtt": {"host": host, "port": port},
         "policy": policy, "window_s": DEMO_WINDOW_S, "health_interval_s": 10,
         "video": {"source": str(SAMPLES / "classroom.mp4"), "target_fps": 1},
+        "calibration": str(ROOM_PROFILE),
         "audio": {"source": str(SAMPLES / "classroom.wav")},
         "schedule": {"always": True},
         "outbox": {"path": str(data / "agents" / device / "outbox.db")},

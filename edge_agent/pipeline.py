@@ -62,7 +62,10 @@ class VideoWorker(StageWorker):
                     break
                 now = time.time() if src.is_live else self.agent.media_t0 + frame.ts
                 if not src.is_live:  # a file plays at real time in a live run
-                    time.sleep(max(0.0, self.agent.media_t0 + frame.ts - time.time()))
+                    lag = time.time() - now
+                    if lag > 1.0 / cfg.video.target_fps:
+                        continue  # behind real time: drop the frame (counted below), never queue
+                    time.sleep(max(0.0, -lag))
                 if not self.agent.sensing.is_set():
                     continue
                 self.source_ok = frame.image is not None

@@ -28,7 +28,8 @@ PARTIAL_SHARE = 0.9
 def window_context(cfg: AgentConfig, versions: dict[str, str]) -> WindowContext:
     policy = cfg.policy if cfg.policy != "off" else "no-emotion"
     return WindowContext(site=cfg.device.site, room=cfg.device.room, device=cfg.device.id,
-                         policy=policy, k=cfg.k_anonymity, weights=cfg.engagement, model_versions=versions)
+                         policy=policy, k=cfg.k_anonymity, weights=cfg.engagement, model_versions=versions,
+                         hands=cfg.vision.hand_raises)
 
 
 def finish_window(ctx: WindowContext, w: OpenWindow, window_s: float) -> Aggregate:

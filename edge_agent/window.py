@@ -45,6 +45,7 @@ class WindowContext:
     k: int
     weights: EngagementWeights
     model_versions: dict[str, str]
+    hands: bool = True  # hand raises are being detected (else participation is unknown, not zero)
 
 
 def count_faces(frames: Sequence[FrameObservation]) -> int:
@@ -191,7 +192,7 @@ def build_aggregate(
     engagement = engagement_index(
         ctx.weights,
         attention_share=attention,
-        participation=participation_rate(hand_raises, n_faces, window_s) if n_faces else None,
+        participation=participation_rate(hand_raises, n_faces, window_s) if n_faces and ctx.hands else None,
         speech_share=audio["speech_share"],  # type: ignore[arg-type]
         valence=valence,
     )

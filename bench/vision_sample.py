@@ -1,0 +1,71 @@
+"""The vision stage on the whole sample classroom against its truth file: faces, attention, hand raises.
+
+Compares, in one run, the default grid (whole + 3×3 + refinement) with the room profile's perspective tiles.
+Run: OMP_NUM_THREADS=1 python bench/vision_sample.py [--profile calibration/rooms/sample-classroom.yaml]
+Prints one JSON object on its last line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import cv2
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+from calibration.profile import load_profile  # noqa: E402
+from edge_agent.config import AgentConfig  # noqa: E402
+from edge_agent.vision.stage import VisionPipelineStage  # noqa: E402
+from edge_agent.window import count_hand_raises  # noqa: E402
+
+
+def run(profile_path: str | None, every: int) -> dict:
+    truth = json.loads((REPO / "samples" / "classroom.truth.json").read_text())
+    stage = VisionPipelineStage(AgentConfig(policy="no-emotion"), load_profile(profile_path) if profile_path else None)
+    cap = cv2.VideoCapture(str(REPO / "samples" / "classroom.mp4"))
+    obs, seen, facing, up_tp, up_truth = [], 0, 0, 0, 0
+    t0 = time.perf_counter()
+    i = 0
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        if i % every == 0:
+            o = stage.process(i / truth["fps"], frame)
+            obs.append(o)
+            t = truth["frames"][i]
+            seen += len(o.faces)
+            facing += t["facing"]
+            up_tp += min(len(o.hands_raised), t["hands_up"])
+            up_truth += t["hands_up"]
+        i += 1
+    ms = 1000 * (time.perf_counter() - t0) / max(1, len(obs))
+    stage.close()
+    posed = [f.attentive for o in obs for f in o.faces if f.attentive is not None]
+    return {"profile": profile_path, "frames": len(obs), "ms_per_frame": round(ms, 1),
+            "faces_per_frame": round(seen / len(obs), 1), "facing_per_frame": round(facing / len(obs), 1),
+            "attention_share": round(sum(posed) / len(posed), 3) if posed else None,
+            "hand_episodes": count_hand_raises(obs), "hand_episodes_truth": truth["hand_raise_episodes"],
+            "raised_frames_found": up_tp, "raised_frames_truth": up_truth}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--profile", default=str(REPO / "calibration" / "rooms" / "sample-classroom.yaml"))
+    ap.add_argument("--every", type=int, default=2, help="process every Nth frame of the 4 fps video")
+    args = ap.parse_args()
+    cv2.setNumThreads(1)
+    base = run(None, args.every)
+    prof = run(args.profile, args.every)
+    print(json.dumps(base), file=sys.stderr)
+    print(json.dumps({"grid": base, "profile": prof,
+                      "faces_x_grid": round(prof["faces_per_frame"] / base["faces_per_frame"], 2),
+                      "time_x_grid": round(prof["ms_per_frame"] / base["ms_per_frame"], 2)}))
+
+
+if __name__ == "__main__":
+    main()
