@@ -10,9 +10,11 @@ the room profile:
 * ``seated_area``: the box around every face seen, with a margin;
 * ``face_width_top`` / ``face_width_bottom``: a straight-line fit of face width
   against height in the frame, for perspective tiles;
-* ``board``: the median head direction of all faces, and per zone (a grid over
-  the seated area, back/front × left/centre/right) when at least ``k`` faces
-  were seen there — students at the side look at the board at another angle.
+* ``board``: the median head direction of all faces, and per zone when at
+  least ``k`` faces were seen there — students at the side look at the board
+  at another angle. Zones are a grid over the seated area named
+  ``r<row>c<col>``, row 0 the front row (bottom of the image, by the board),
+  column 0 the image's left: the names the dashboard's seat map lays out.
 
     edge-agent calibrate-camera --source camera:0 --seconds 60 --out calibration/rooms/room-101.yaml
 """
@@ -32,8 +34,7 @@ from calibration.profile import CameraCalibration, Direction, Zone, merge_sectio
 
 #: Fewer faces than this and the tool refuses to guess a seated area.
 MIN_FACES = 6
-ROW_NAMES = {1: ["all"], 2: ["back", "front"], 3: ["back", "middle", "front"]}
-COL_NAMES = {1: ["all"], 2: ["left", "right"], 3: ["left", "centre", "right"]}
+MAX_GRID = 4
 
 
 @dataclass(frozen=True)
@@ -58,8 +59,8 @@ def propose_camera_section(faces: Sequence[FaceSample], width: int, height: int,
     """The camera section these face samples support (pure: tests feed it synthetic rooms)."""
     if len(faces) < MIN_FACES:
         raise ValueError(f"only {len(faces)} faces seen; need at least {MIN_FACES} (is the class in view and lit?)")
-    if rows not in ROW_NAMES or cols not in COL_NAMES:
-        raise ValueError("zones: 1-3 rows and 1-3 columns")
+    if not (1 <= rows <= MAX_GRID and 1 <= cols <= MAX_GRID):
+        raise ValueError(f"zones: 1-{MAX_GRID} rows and 1-{MAX_GRID} columns")
     b = np.array([f.box for f in faces], dtype=float)
     fw = float(np.median(b[:, 2]))
     x0 = max(0.0, float(b[:, 0].min()) - 0.75 * fw)
@@ -75,12 +76,12 @@ def propose_camera_section(faces: Sequence[FaceSample], width: int, height: int,
     lo = max(8.0, 0.5 * float(b[:, 2].min()))
     top, bottom = max(lo, float(top)), max(lo, float(bottom))
     zones = []
-    for r, rname in enumerate(ROW_NAMES[rows]):
-        for c, cname in enumerate(COL_NAMES[cols]):
+    for r in range(rows):  # r counts image rows from the top (the back of the room)
+        for c in range(cols):
             zx, zy = x0 + c * (x1 - x0) / cols, y0 + r * (y1 - y0) / rows
             zw, zh = (x1 - x0) / cols, (y1 - y0) / rows
             inside = [f for f in faces if zx <= f.box[0] + f.box[2] / 2 < zx + zw and zy <= f.box[1] + f.box[3] / 2 < zy + zh]
-            name = rname if cols == 1 else cname if rows == 1 else f"{rname}-{cname}"
+            name = f"r{rows - 1 - r}c{c}"
             zones.append(Zone(name=name, area=(round(zx / width, 4), round(zy / height, 4), round(zw / width, 4),
                                                round(zh / height, 4)),
                               board=_median_direction(inside) if len(inside) >= k else None))
@@ -146,5 +147,5 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--source", required=True, help="camera:<index>, /dev/videoN, or a video file")
     ap.add_argument("--seconds", type=float, default=60.0, help="how long to watch (default 60)")
     ap.add_argument("--every", type=float, default=5.0, help="seconds between sampled frames (default 5)")
-    ap.add_argument("--zones", default="2x3", help="zone grid ROWSxCOLS over the seated area (default 2x3)")
+    ap.add_argument("--zones", default="2x3", help="zone grid ROWSxCOLS over the seated area, at most 4x4 (default 2x3)")
     ap.add_argument("--out", help="write the camera section into this room profile (YAML), keeping its audio section")

@@ -44,8 +44,24 @@ def _prepare_school(data: Path, cfg: AggregatorConfig, store) -> list[tuple[str,
         log.info("importing the demo school's records (about 10 s)")
         rep = import_records(store, school, "all", keys=keys, config=cfg.records, progress=False)
         log.info("%s", rep.summary())
+        _first_warnings_run(store, cfg, keys)
     devices = load_devices(school / "devices.yaml")
     return [(d, site, room) for d, (site, room) in sorted(devices.device_index().items())]
+
+
+def _first_warnings_run(store, cfg: AggregatorConfig, keys) -> None:  # noqa: ANN001
+    """Score the demo school as of its records' last day, so counsellors see warnings with tags at once.
+
+    Later scheduled runs use today's date and mark the (older) demo records stale, as they should.
+    """
+    from datetime import datetime, timezone
+
+    from cloud_aggregator.warnings import engine
+    from cloud_aggregator.web.students import as_of_date
+
+    day = datetime.fromisoformat(as_of_date(store)).replace(hour=16, tzinfo=timezone.utc)
+    res = engine.run(store, cfg.warnings, keys, now=day, trigger="demo", deliver=False)
+    log.info("warnings run as of %s: %s", day.date(), res["counts"].get("by_level"))
 
 
 def _seed_users(store, school: Path) -> list[dict[str, str]]:  # noqa: ANN001
@@ -107,6 +123,9 @@ def run_demo(data: Path, port: int = 8080, agents: int = 2, duration_s: float | 
 
     data = data.resolve()
     data.mkdir(parents=True, exist_ok=True)
+    from cloud_aggregator.records.keys import ensure_key_file
+
+    ensure_key_file(data / "records.key")  # before the dashboard starts, so it can show names to counsellors
     broker = ensure_broker()
     cfg = AggregatorConfig.model_validate({
         "mqtt": {"host": broker.host, "port": broker.port, "client_id": "classpulse-demo-aggregator"},

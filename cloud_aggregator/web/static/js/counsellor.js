@@ -7,6 +7,12 @@ import { t } from "./i18n.js";
 const KINDS = ["meeting", "call_home", "tutoring", "referral", "other"];
 const OUTCOMES = ["improved", "no_change", "worse", "closed"];
 
+// Built-in catalogue entries are translated by id; a school's own entries (own ids) show their own text.
+function ivText(iv) {
+  const key = `iv.${iv.id}`, tr = t(key);
+  return tr === key ? iv.text : tr;
+}
+
 function studentName(w) {
   const n = w.name;
   if (!n) return w.student;
@@ -37,7 +43,7 @@ export async function mount(el) {
             <div>${esc(t(w.reason_key, w.params))}</div>
             ${(w.tags || []).length ? `<div class="muted">${w.tags.map((g) => `<span class="tag" title="${esc(t(g.evidence_key, g.evidence))}">${esc(t("tag." + g.id))}</span>`).join(" ")}</div>` : ""}
             ${w.stale ? `<div class="stale">${esc(t("warn.stale", { as_of: w.data_as_of, sources: w.stale_sources.join(", ") }))}</div>` : ""}
-            ${w.intervention ? `<div class="muted">${t("warn.intervention")}: ${esc(w.intervention.text)}</div>` : ""}
+            ${w.intervention ? `<div class="muted">${t("warn.intervention")}: ${esc(ivText(w.intervention))}</div>` : ""}
             <div class="muted" data-k="state">${t("state." + w.state)}${w.by ? " · " + esc(w.by) : ""}</div></div>
           <div class="acts"><a class="btn" href="#student/${encodeURIComponent(w.student)}">${t("warn.open")}</a>
             <button class="btn" data-act="acknowledge">${t("warn.ack")}</button>
