@@ -1,4 +1,4 @@
-"""``cloud-aggregator`` command line: run, demo, config check, import, eval, notice, warnings.
+"""``cloud-aggregator`` command line: run, demo, config check, import, eval, notice, warnings, user.
 
 Each command parses its arguments here and calls one function in the module that owns the work.
 """
@@ -116,6 +116,12 @@ def build_parser() -> argparse.ArgumentParser:
     from cloud_aggregator.warnings.commands import add_arguments as add_warnings_arguments
 
     add_warnings_arguments(sub)
+
+    from cloud_aggregator.web.users_cli import add_arguments as add_user_arguments
+
+    u = sub.add_parser("user", help="dashboard accounts: add, list, passwd, disable")
+    add_user_arguments(u)
+    u.set_defaults(func=lambda a: dispatch("cloud_aggregator.web.users_cli:main", a))
     return p
 
 
