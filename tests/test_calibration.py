@@ -95,6 +95,7 @@ def test_merge_keeps_the_other_section_and_audio_cli_merges(tmp_path):
     assert load_profile(p).audio.noise_floor_dbfs == -55.0, "a refused update leaves the profile as it was"
 
 
+@pytest.mark.privacy
 def test_calibrate_camera_cli_on_the_sample_then_the_stage_uses_zones_and_sees_hands(tmp_path, samples_dir):
     out = tmp_path / "room-101.yaml"
     r = subprocess.run([sys.executable, "-m", "edge_agent.cli", "calibrate-camera", "--source",
@@ -103,6 +104,10 @@ def test_calibrate_camera_cli_on_the_sample_then_the_stage_uses_zones_and_sees_h
     assert r.returncode == 0, r.stderr[-2000:]
     report = json.loads(r.stdout.strip().splitlines()[-1])
     assert report["faces_seen"] >= 6 * 20 and report["frame"] == [1280, 720]
+    from tests._privacy_scan import scan_tree
+
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["room-101.yaml"], "the tool writes the profile, nothing else"
+    assert out.stat().st_size < 4096 and not scan_tree(tmp_path), "numbers only: no image bytes in the profile"
     prof = load_profile(out)
     assert prof.camera.seated_area is not None and len(prof.camera.zones) == 6
     assert prof.camera.face_width_top < prof.camera.face_width_bottom
