@@ -91,6 +91,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_camera_arguments(cv)
     cv.set_defaults(func=lambda a: dispatch("calibration.camera:main", a))
 
+    mo = sub.add_parser("models", help="signed model bundles: keygen, sign, pack, verify")
+    from edge_agent.models_cli import add_arguments as add_models_arguments
+
+    add_models_arguments(mo)
+    mo.set_defaults(func=lambda a: dispatch("edge_agent.models_cli:main", a))
+
     c = sub.add_parser("config", help="configuration tools")
     csub = c.add_subparsers(dest="config_cmd", required=True)
     cc = csub.add_parser("check", help="validate a config file and print every problem with its key path")

@@ -134,8 +134,14 @@ class OutboxConfig(_Section):
 
 
 class ModelsConfig(_Section):
-    manifest: Path | None = Field(None, description="models/manifest.json; null uses the bundled one")
+    manifest: Path | None = Field(None, description="a fixed manifest.json; null: the installed signed release "
+                                  "under `dir` if there is one, else the models shipped with the agent")
     threads: int = Field(1, ge=1, le=8)
+    dir: Path | None = Field(None, description="where signed model releases are installed (model_update); "
+                             "e.g. /var/lib/classpulse/models")
+    trusted_keys: list[Path] = Field(default_factory=list, description="files of Ed25519 public keys (base64, "
+                                     "one per line) whose signatures model bundles must carry")
+    max_download_mb: int = Field(64, ge=1, le=512)
 
 
 class AgentConfig(_Section):

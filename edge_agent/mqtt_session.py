@@ -17,6 +17,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 
 import paho.mqtt.client as mqtt
@@ -44,6 +45,7 @@ class Publisher:
         self.topics = {k: topic(d.site, d.room, d.id, k) for k in ("agg", "status", "health", "cmd", "cmd/result")}
         self.outbox = Outbox(cfg.outbox.path, cfg.outbox.max_messages)
         self.on_command = on_command
+        self._commands = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cmd")
         self.connected = threading.Event()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -109,6 +111,11 @@ class Publisher:
             log.warning("ignored malformed command: %s", e.reason)
             return
         assert isinstance(cmd, Command)  # noqa: S101
+        # off paho's network thread: a model update may take a while, and the loop must keep the session alive
+        self._commands.submit(self._run_command, cmd)
+
+    def _run_command(self, cmd: Command) -> None:
+        """Run one command (one at a time, in arrival order) and publish its result."""
         ok, detail = (True, "pong") if cmd.command == "ping" else (False, "no handler")
         if cmd.command != "ping" and self.on_command is not None:
             try:
@@ -116,7 +123,7 @@ class Publisher:
             except Exception as e:  # noqa: BLE001 - a failed command is reported, never fatal
                 ok, detail = False, f"{type(e).__name__}: {e}"
         res = CommandResult(cmd_id=cmd.cmd_id, device=self.cfg.device.id, ok=ok, detail=detail[:1000], ts=_now())
-        client.publish(self.topics["cmd/result"], dumps(res), qos=1)
+        self.client.publish(self.topics["cmd/result"], dumps(res), qos=1)
 
     # ---------------------------------------------------------------- public API
     def start(self) -> None:
@@ -171,6 +178,7 @@ class Publisher:
         return self.outbox.depth() == 0
 
     def stop(self, flush_timeout: float = 5.0) -> None:
+        self._commands.shutdown(wait=True, cancel_futures=True)  # a running command finishes and reports
         if self.connected.is_set():
             self.flush(flush_timeout)
             self.client.publish(self.topics["status"], self._status("offline"), qos=1, retain=True).wait_for_publish(2)

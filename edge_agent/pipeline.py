@@ -117,10 +117,12 @@ class AudioWorker(StageWorker):
 
 class Agent:
     def __init__(self, cfg: AgentConfig):
+        from edge_agent.model_updates import effective_manifest
         from edge_agent.mqtt_session import Publisher
 
         self.cfg = cfg
         self.stage_lock = threading.RLock()
+        cfg.models.manifest = effective_manifest(cfg)  # an installed signed release, verified again
         self.calibration = load_calibration(cfg)
         self.vision = make_vision_stage(cfg, self.calibration) if cfg.video.source else None
         self.audio = make_audio_stage(cfg, self.calibration) if cfg.audio.source else None
@@ -168,6 +170,10 @@ class Agent:
             self.cfg.schedule = new.schedule
             self.set_policy(new.policy)
             return True, "schedule and policy reloaded"
+        if cmd.command == "model_update":
+            from edge_agent.model_updates import apply_model_update
+
+            return apply_model_update(self.cfg, dict(cmd.args), self.rebuild_stages)
         return False, f"{cmd.command} is not supported by this agent build"
 
     def _versions(self) -> dict[str, str]:
@@ -185,6 +191,11 @@ class Agent:
         log.warning("policy changed from %s to %s", old, policy)
         with self.stage_lock:
             self.cfg.policy = policy  # type: ignore[assignment]
+            self.rebuild_stages()
+
+    def rebuild_stages(self) -> None:
+        """New stages from the current config (policy, models); the old ones are closed first."""
+        with self.stage_lock:
             for attr, make in (("vision", make_vision_stage), ("audio", make_audio_stage)):
                 st = getattr(self, attr)
                 if st is not None:

@@ -1,0 +1,295 @@
+"""Signed model bundles: verify, install side by side, switch atomically, roll back.
+
+A bundle is a ``manifest.json`` (the same format as ``models/manifest.json``: every
+model file with its sha256) plus the model files and ``manifest.json.sig``: an
+Ed25519 signature (PyNaCl) over the manifest's exact bytes. Signing the manifest
+signs every file through its hash. For transport a bundle is a ``.tar.gz`` of
+that directory.
+
+On the device, bundles live under ``models.dir``::
+
+    releases/<release>-<sha8>/   manifest.json, manifest.json.sig, files
+    current  -> releases/...     what the agent loads
+    previous -> releases/...     what ``rollback`` returns to
+
+``current`` is replaced with ``os.replace`` of a fresh symlink, so a power cut
+leaves either the old or the new release active, never half of one. A bundle is
+refused when its signature is missing or made by a key the device does not
+trust, when any file is missing, extra or altered, when its ``release`` number
+is not above the installed one (no downgrade by replay; ``rollback`` is the
+one way back), or when an archive member is not a plain file inside the bundle.
+
+Limits: the signing key is the whole trust anchor. Keep it offline (a USB key
+or an HSM, not the aggregator); if it leaks, ship a new public key to every
+device via provisioning. There is no revocation list.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import shutil
+import tarfile
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from nacl.exceptions import BadSignatureError
+from nacl.signing import SigningKey, VerifyKey
+
+MANIFEST = "manifest.json"
+SIGNATURE = "manifest.json.sig"
+MAX_ARCHIVE_BYTES = 64 * 1024 * 1024
+MAX_MEMBERS = 64
+
+
+class BundleError(Exception):
+    """A bundle that must not be installed; the message says why in plain words."""
+
+
+# --- keys ---------------------------------------------------------------------------------------------
+
+def key_id(verify_key: VerifyKey) -> str:
+    return hashlib.sha256(bytes(verify_key)).hexdigest()[:16]
+
+
+def generate_keypair(prefix: Path) -> tuple[Path, Path]:
+    """Write ``<prefix>.key`` (private, mode 0600) and ``<prefix>.pub``; return their paths."""
+    sk = SigningKey.generate()
+    priv, pub = Path(f"{prefix}.key"), Path(f"{prefix}.pub")
+    fd = os.open(priv, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(base64.b64encode(bytes(sk)).decode() + "\n")
+    pub.write_text(base64.b64encode(bytes(sk.verify_key)).decode() + "\n", encoding="utf-8")
+    return priv, pub
+
+
+def load_signing_key(path: Path) -> SigningKey:
+    return SigningKey(base64.b64decode(Path(path).read_text(encoding="utf-8").strip()))
+
+
+def load_public_keys(paths: Iterable[Path]) -> dict[str, VerifyKey]:
+    """Trusted keys by key id; a file may hold several keys, one per line (for key rotation)."""
+    keys: dict[str, VerifyKey] = {}
+    for p in paths:
+        for line in Path(p).read_text(encoding="utf-8").splitlines():
+            line = line.strip()
+            if line and not line.startswith("#"):
+                vk = VerifyKey(base64.b64decode(line))
+                keys[key_id(vk)] = vk
+    return keys
+
+
+# --- signing and verifying ------------------------------------------------------------------------------
+
+def sign_manifest(bundle_dir: Path, signing_key: SigningKey) -> Path:
+    """Write ``manifest.json.sig`` for the manifest in ``bundle_dir`` (after checking its files)."""
+    bundle_dir = Path(bundle_dir)
+    check_files(bundle_dir)
+    raw = (bundle_dir / MANIFEST).read_bytes()
+    sig = {"key_id": key_id(signing_key.verify_key),
+           "signature": base64.b64encode(signing_key.sign(raw).signature).decode()}
+    out = bundle_dir / SIGNATURE
+    out.write_text(json.dumps(sig) + "\n", encoding="utf-8")
+    return out
+
+
+@dataclass(frozen=True)
+class Verified:
+    release: int
+    models: dict[str, str]  # name -> version
+    key_id: str
+    manifest_sha256: str
+
+
+def _manifest(bundle_dir: Path) -> dict:
+    try:
+        data = json.loads((bundle_dir / MANIFEST).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise BundleError("the bundle has no manifest.json") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise BundleError(f"manifest.json is not valid JSON: {e}") from None
+    if not isinstance(data, dict) or data.get("schema") != "classpulse.models" or not isinstance(data.get("models"), dict):
+        raise BundleError("manifest.json is not a classpulse.models manifest")
+    return data
+
+
+def check_files(bundle_dir: Path) -> dict:
+    """Every listed file present with its sha256, nothing else in the bundle; returns the manifest."""
+    data = _manifest(bundle_dir)
+    listed = set()
+    for name, m in data["models"].items():
+        if not isinstance(m, dict) or not isinstance(m.get("file"), str) or not isinstance(m.get("sha256"), str):
+            raise BundleError(f"model {name!r}: manifest entry needs 'file' and 'sha256'")
+        rel = Path(m["file"])
+        if rel.is_absolute() or ".." in rel.parts:
+            raise BundleError(f"model {name!r}: file path {m['file']!r} leaves the bundle")
+        path = bundle_dir / rel
+        if not path.is_file() or path.is_symlink():
+            raise BundleError(f"model {name!r}: file {m['file']} is missing")
+        if hashlib.sha256(path.read_bytes()).hexdigest() != m["sha256"]:
+            raise BundleError(f"model {name!r}: file {m['file']} does not match its sha256")
+        listed.add(rel.as_posix())
+    present = {p.relative_to(bundle_dir).as_posix() for p in bundle_dir.rglob("*") if p.is_file() or p.is_symlink()}
+    extra = present - listed - {MANIFEST, SIGNATURE}
+    if extra:
+        raise BundleError(f"files not in the manifest: {', '.join(sorted(extra))}")
+    return data
+
+
+def verify_bundle(bundle_dir: Path, trusted: dict[str, VerifyKey]) -> Verified:
+    """Signature by a trusted key over the exact manifest bytes, then every file against the manifest."""
+    bundle_dir = Path(bundle_dir)
+    if not trusted:
+        raise BundleError("no trusted model-signing keys are configured (models.trusted_keys)")
+    raw = (bundle_dir / MANIFEST).read_bytes() if (bundle_dir / MANIFEST).is_file() else b""
+    try:
+        sig = json.loads((bundle_dir / SIGNATURE).read_text(encoding="utf-8"))
+        kid, signature = str(sig["key_id"]), base64.b64decode(sig["signature"])
+    except FileNotFoundError:
+        raise BundleError("the bundle is not signed (no manifest.json.sig)") from None
+    except (ValueError, KeyError, TypeError) as e:
+        raise BundleError(f"manifest.json.sig is malformed: {e}") from None
+    if kid not in trusted:
+        raise BundleError(f"the bundle is signed by key {kid}, which this device does not trust")
+    try:
+        trusted[kid].verify(raw, signature)
+    except BadSignatureError:
+        raise BundleError("the manifest's signature does not verify (tampered or wrong key)") from None
+    data = check_files(bundle_dir)
+    release = data.get("release", 0)
+    if not isinstance(release, int) or isinstance(release, bool) or release < 0:
+        raise BundleError("manifest 'release' must be a non-negative integer")
+    return Verified(release=release, models={n: str(m.get("version", "")) for n, m in data["models"].items()},
+                    key_id=kid, manifest_sha256=hashlib.sha256(raw).hexdigest())
+
+
+# --- archives -------------------------------------------------------------------------------------------
+
+def pack(bundle_dir: Path, out: Path) -> Path:
+    """A ``.tar.gz`` of a signed bundle directory (files only, relative names, no owners)."""
+    bundle_dir = Path(bundle_dir)
+    with tarfile.open(out, "w:gz") as tar:
+        for p in sorted(bundle_dir.rglob("*")):
+            if p.is_file():
+                info = tar.gettarinfo(str(p), arcname=p.relative_to(bundle_dir).as_posix())
+                info.uid = info.gid = 0
+                info.uname = info.gname = ""
+                with p.open("rb") as f:
+                    tar.addfile(info, f)
+    return out
+
+
+def unpack(archive: Path, dest: Path) -> Path:
+    """Extract only plain files with safe relative names, within the size caps."""
+    if Path(archive).stat().st_size > MAX_ARCHIVE_BYTES:
+        raise BundleError(f"the bundle archive is larger than {MAX_ARCHIVE_BYTES // 2**20} MiB")
+    dest.mkdir(parents=True, exist_ok=True)
+    total = 0
+    try:
+        with tarfile.open(archive, "r:*") as tar:
+            members = tar.getmembers()
+            if len(members) > MAX_MEMBERS:
+                raise BundleError(f"the bundle archive has more than {MAX_MEMBERS} entries")
+            for m in members:
+                rel = Path(m.name)
+                if m.isdir():
+                    continue
+                if not m.isfile() or rel.is_absolute() or ".." in rel.parts or not m.name:
+                    raise BundleError(f"archive entry {m.name!r} is not a plain file inside the bundle")
+                total += m.size
+                if total > 4 * MAX_ARCHIVE_BYTES:
+                    raise BundleError("the bundle unpacks to more than its size cap")
+                target = dest / rel
+                target.parent.mkdir(parents=True, exist_ok=True)
+                src = tar.extractfile(m)
+                if src is None:
+                    raise BundleError(f"archive entry {m.name!r} cannot be read")
+                with src, target.open("wb") as f:
+                    shutil.copyfileobj(src, f)
+    except (tarfile.TarError, EOFError, OSError) as e:
+        raise BundleError(f"the bundle archive cannot be read: {e}") from None
+    return dest
+
+
+# --- installing on the device ---------------------------------------------------------------------------
+
+class ModelStore:
+    """The device's model releases under ``root`` with atomic ``current``/``previous`` links."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self.releases = self.root / "releases"
+
+    def _link(self, name: str) -> Path | None:
+        p = self.root / name
+        return p.resolve() if p.is_symlink() and p.resolve().is_dir() else None
+
+    @property
+    def current(self) -> Path | None:
+        return self._link("current")
+
+    @property
+    def previous(self) -> Path | None:
+        return self._link("previous")
+
+    def current_manifest(self) -> Path | None:
+        cur = self.current
+        return cur / MANIFEST if cur is not None else None
+
+    def installed_release(self) -> int:
+        cur = self.current
+        if cur is None:
+            return -1
+        try:
+            return int(_manifest(cur).get("release", 0))
+        except (BundleError, ValueError):
+            return -1
+
+    def _point(self, name: str, target: Path) -> None:
+        tmp = self.root / f".{name}.tmp"
+        if tmp.is_symlink() or tmp.exists():
+            tmp.unlink()
+        tmp.symlink_to(target.relative_to(self.root))
+        os.replace(tmp, self.root / name)  # atomic on POSIX
+        fd = os.open(self.root, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def stage(self, bundle_dir: Path, trusted: dict[str, VerifyKey]) -> tuple[Path, Verified]:
+        """Verify ``bundle_dir`` and copy it into ``releases/`` (not yet active)."""
+        v = verify_bundle(bundle_dir, trusted)
+        installed = self.installed_release()
+        if v.release <= installed:
+            raise BundleError(f"release {v.release} is not newer than the installed release {installed} "
+                              "(use rollback to go back)")
+        self.releases.mkdir(parents=True, exist_ok=True)
+        target = self.releases / f"{v.release}-{v.manifest_sha256[:8]}"
+        if target.exists():
+            shutil.rmtree(target)
+        tmp = Path(tempfile.mkdtemp(prefix=".staging-", dir=self.releases))
+        shutil.copytree(bundle_dir, tmp, dirs_exist_ok=True)
+        os.replace(tmp, target)
+        verify_bundle(target, trusted)  # what was copied is what was verified
+        return target, v
+
+    def activate(self, release_dir: Path) -> None:
+        cur = self.current
+        if cur is not None and cur != release_dir.resolve():
+            self._point("previous", cur)
+        self._point("current", release_dir)
+
+    def rollback(self) -> Path:
+        """Make ``previous`` current again (and the failed one previous); returns the active release."""
+        prev, cur = self.previous, self.current
+        if prev is None:
+            raise BundleError("there is no previous model release to roll back to")
+        self._point("current", prev)
+        if cur is not None:
+            self._point("previous", cur)
+        return prev

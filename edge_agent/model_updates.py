@@ -1,0 +1,129 @@
+"""The agent's side of model updates: which manifest to load, and the ``model_update`` command.
+
+``model_update`` args: ``url`` (https, http or file) of a bundle archive and its ``sha256`` (as the
+dashboard's fleet view sends them), optionally ``model``/``version`` that the bundle must contain;
+or ``{"action": "rollback"}``. The archive is fetched into ``models.dir`` (the data partition; it
+holds model files, never a frame), checked against the sha256, unpacked, its signature and files
+verified, and staged. Every model in it is then loaded once (smoke test) before ``current`` is
+switched; if the agent cannot rebuild its stages on the new release, it switches back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import shutil
+import tempfile
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from edge_agent.config import AgentConfig
+from edge_agent.model_bundle import MANIFEST, BundleError, ModelStore, load_public_keys, unpack, verify_bundle
+
+log = logging.getLogger(__name__)
+
+
+def effective_manifest(cfg: AgentConfig) -> Path | None:
+    """The manifest the agent should load (None = the models shipped with the agent).
+
+    An installed release is verified again at every start; one that no longer verifies (a file was
+    changed on disk, the key was withdrawn) is rolled back, or the shipped models are used.
+    """
+    if cfg.models.manifest is not None or cfg.models.dir is None:
+        return cfg.models.manifest
+    store = ModelStore(cfg.models.dir)
+    for _ in range(2):
+        cur = store.current
+        if cur is None:
+            return None
+        try:
+            verify_bundle(cur, load_public_keys(cfg.models.trusted_keys))
+            return cur / MANIFEST
+        except (BundleError, OSError, ValueError) as e:
+            log.error("installed model release %s refused: %s", cur.name, e)
+            try:
+                store.rollback()
+            except BundleError:
+                return None
+    return None
+
+
+def fetch(url: str, dest: Path, max_bytes: int) -> Path:
+    """Download (or copy) ``url`` to ``dest`` with a size cap; https, http and file URLs only."""
+    scheme = urllib.parse.urlparse(url).scheme
+    if scheme not in ("https", "http", "file"):
+        raise BundleError(f"unsupported URL scheme {scheme!r} (https, http or file)")
+    got = 0
+    with urllib.request.urlopen(url, timeout=60) as r, dest.open("wb") as f:  # noqa: S310 - scheme checked above
+        while chunk := r.read(1 << 16):
+            got += len(chunk)
+            if got > max_bytes:
+                raise BundleError(f"the bundle is larger than {max_bytes // 2**20} MiB")
+            f.write(chunk)
+    return dest
+
+
+def smoke_test(manifest: Path) -> None:
+    """Load every model of the manifest with the interpreter once; a broken model raises here."""
+    from edge_agent.inference.manifest import load_manifest
+    from edge_agent.inference.tflite import TFLiteRunner
+
+    for name, entry in load_manifest(manifest).items():
+        try:
+            TFLiteRunner(entry.verified_path(), 1)
+        except Exception as e:  # noqa: BLE001 - any interpreter failure means: do not activate
+            raise BundleError(f"model {name!r} does not load: {e}") from None
+
+
+def apply_model_update(cfg: AgentConfig, args: dict[str, Any], rebuild: Callable[[], None]) -> tuple[bool, str]:
+    """Handle one ``model_update`` command; ``rebuild`` reloads the stages from ``cfg.models.manifest``."""
+    if cfg.models.dir is None:
+        return False, "this agent has no models.dir for signed model releases"
+    store = ModelStore(cfg.models.dir)
+    before = cfg.models.manifest
+    if args.get("action") == "rollback":
+        try:
+            active = store.rollback()
+            cfg.models.manifest = active / MANIFEST
+            rebuild()
+        except (BundleError, OSError) as e:
+            return False, f"rollback failed: {e}"
+        return True, f"rolled back to release {active.name}"
+    url, want_sha = args.get("url"), args.get("sha256")
+    if not isinstance(url, str):
+        return False, "model_update needs a bundle url"
+    store.root.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=".incoming-", dir=store.root))
+    try:
+        archive = fetch(url, work / "bundle.tar.gz", cfg.models.max_download_mb * 2**20)
+        if want_sha is not None and hashlib.sha256(archive.read_bytes()).hexdigest() != want_sha:
+            raise BundleError("the downloaded bundle does not match the sha256 in the command")
+        release_dir, v = store.stage(unpack(archive, work / "bundle"), load_public_keys(cfg.models.trusted_keys))
+        model, version = args.get("model"), args.get("version")
+        if model is not None and v.models.get(model) != version:
+            shutil.rmtree(release_dir, ignore_errors=True)
+            raise BundleError(f"the bundle has {model} {v.models.get(model)!r}, not {version!r}")
+        try:
+            smoke_test(release_dir / MANIFEST)
+        except BundleError:
+            shutil.rmtree(release_dir, ignore_errors=True)
+            raise
+        store.activate(release_dir)
+        cfg.models.manifest = release_dir / MANIFEST
+        try:
+            rebuild()
+        except Exception as e:  # noqa: BLE001 - any failure to run the new models: go back
+            log.error("stages failed on release %s (%s); rolling back", release_dir.name, e)
+            store.rollback()
+            cfg.models.manifest = before
+            rebuild()
+            return False, f"release {v.release} failed to start ({e}); rolled back"
+        desc = ", ".join(f"{n} {ver}" for n, ver in sorted(v.models.items()))
+        return True, f"release {v.release} active (key {v.key_id}): {desc}"
+    except (BundleError, OSError, ValueError) as e:
+        return False, f"model update refused: {e}"
+    finally:
+        shutil.rmtree(work, ignore_errors=True)

@@ -1,0 +1,163 @@
+"""Signed model bundles: signature, files, downgrade, archive safety, atomic switch and rollback."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import tarfile
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from edge_agent.model_bundle import (
+    MANIFEST,
+    BundleError,
+    ModelStore,
+    generate_keypair,
+    load_public_keys,
+    load_signing_key,
+    pack,
+    sign_manifest,
+    unpack,
+    verify_bundle,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.security
+
+
+def make_bundle(dest: Path, release: int, key: Path | None, version: str = "1.1.0",
+                tone_bytes: bytes | None = None) -> Path:
+    """A bundle of the shipped models with a new release number (and optionally a replaced tone model)."""
+    import hashlib
+
+    dest.mkdir(parents=True)
+    (dest / "expression").mkdir()
+    (dest / "voice").mkdir()
+    shutil.copy(REPO / "models/expression/expression_int8.tflite", dest / "expression")
+    tone = dest / "voice/voice_tone.tflite"
+    if tone_bytes is None:
+        shutil.copy(REPO / "models/voice/voice_tone.tflite", tone)
+    else:
+        tone.write_bytes(tone_bytes)
+    data = json.loads((REPO / "models/manifest.json").read_text())
+    data["release"] = release
+    for m in data["models"].values():
+        m["version"] = version
+    data["models"]["voice_tone"]["sha256"] = hashlib.sha256(tone.read_bytes()).hexdigest()
+    (dest / MANIFEST).write_text(json.dumps(data, indent=1))
+    if key is not None:
+        sign_manifest(dest, load_signing_key(key))
+    return dest
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory):
+    d = tmp_path_factory.mktemp("keys")
+    priv, pub = generate_keypair(d / "release")
+    other_priv, _ = generate_keypair(d / "other")
+    assert (priv.stat().st_mode & 0o777) == 0o600
+    return {"priv": priv, "pub": pub, "other": other_priv, "trusted": load_public_keys([pub])}
+
+
+def test_signed_bundle_verifies_and_survives_pack_unpack(tmp_path, keys):
+    b = make_bundle(tmp_path / "b", 2, keys["priv"])
+    v = verify_bundle(b, keys["trusted"])
+    assert v.release == 2 and v.models == {"expression": "1.1.0", "voice_tone": "1.1.0"}
+    out = unpack(pack(b, tmp_path / "b.tar.gz"), tmp_path / "u")
+    assert verify_bundle(out, keys["trusted"]).manifest_sha256 == v.manifest_sha256
+
+
+@pytest.mark.parametrize("case", ["unsigned", "other_key", "no_keys", "changed_file", "extra_file", "missing_file",
+                                  "bad_sig_json"])
+def test_bad_bundles_are_refused_with_a_reason(tmp_path, keys, case):
+    b = make_bundle(tmp_path / "b", 2, None if case == "unsigned" else keys["other" if case == "other_key" else "priv"])
+    trusted = {} if case == "no_keys" else keys["trusted"]
+    if case == "changed_file":
+        with (b / "voice/voice_tone.tflite").open("ab") as f:
+            f.write(b"\0")
+    elif case == "extra_file":
+        (b / "expression/extra.tflite").write_bytes(b"x")
+    elif case == "missing_file":
+        (b / "voice/voice_tone.tflite").unlink()
+    elif case == "bad_sig_json":
+        (b / "manifest.json.sig").write_text("{not json")
+    reasons = {"unsigned": "not signed", "other_key": "does not trust", "no_keys": "no trusted",
+               "changed_file": "does not match its sha256", "extra_file": "not in the manifest",
+               "missing_file": "is missing", "bad_sig_json": "malformed"}
+    with pytest.raises(BundleError, match=reasons[case]):
+        verify_bundle(b, trusted)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.data())
+def test_any_change_to_the_signed_manifest_is_refused(tmp_path_factory, keys, data):
+    b = make_bundle(tmp_path_factory.mktemp("h") / "b", 2, keys["priv"])
+    raw = bytearray((b / MANIFEST).read_bytes())
+    i = data.draw(st.integers(0, len(raw) - 1))
+    raw[i] = data.draw(st.integers(0, 255).filter(lambda x: x != raw[i]))
+    (b / MANIFEST).write_bytes(bytes(raw))
+    with pytest.raises(BundleError):
+        verify_bundle(b, keys["trusted"])
+
+
+def _tar_with(tmp_path: Path, name: str, kind: bytes = tarfile.REGTYPE) -> Path:
+    p = tmp_path / "evil.tar.gz"
+    with tarfile.open(p, "w:gz") as t:
+        info = tarfile.TarInfo(name)
+        info.type = kind
+        if kind == tarfile.SYMTYPE:
+            info.linkname = "/etc/passwd"
+        data = b"x"
+        info.size = len(data) if kind == tarfile.REGTYPE else 0
+        t.addfile(info, io.BytesIO(data) if kind == tarfile.REGTYPE else None)
+    return p
+
+
+@pytest.mark.parametrize("name,kind", [("../escape", tarfile.REGTYPE), ("/abs", tarfile.REGTYPE),
+                                       ("link", tarfile.SYMTYPE), ("dev", tarfile.CHRTYPE)])
+def test_hostile_archives_are_refused(tmp_path, name, kind):
+    with pytest.raises(BundleError, match="not a plain file"):
+        unpack(_tar_with(tmp_path, name, kind), tmp_path / "out")
+    assert not (tmp_path / "escape").exists()
+    (tmp_path / "junk.tar.gz").write_bytes(b"\x1f\x8b not really gzip")
+    with pytest.raises(BundleError, match="cannot be read"):
+        unpack(tmp_path / "junk.tar.gz", tmp_path / "out2")
+
+
+def test_store_stages_activates_refuses_downgrade_and_rolls_back(tmp_path, keys):
+    store = ModelStore(tmp_path / "models")
+    r2, v2 = store.stage(make_bundle(tmp_path / "b2", 2, keys["priv"]), keys["trusted"])
+    assert store.current is None, "staging does not activate"
+    store.activate(r2)
+    assert store.current == r2.resolve() and store.installed_release() == 2
+    with pytest.raises(BundleError, match="not newer"):
+        store.stage(make_bundle(tmp_path / "b1", 1, keys["priv"]), keys["trusted"])
+    with pytest.raises(BundleError, match="not newer"):  # replaying the same release
+        store.stage(make_bundle(tmp_path / "b2again", 2, keys["priv"]), keys["trusted"])
+    r5, _ = store.stage(make_bundle(tmp_path / "b5", 5, keys["priv"], version="1.2.0"), keys["trusted"])
+    store.activate(r5)
+    assert store.previous == r2.resolve() and (store.root / "current").is_symlink()
+    assert store.rollback() == r2.resolve()
+    assert store.current == r2.resolve() and store.previous == r5.resolve()
+    assert not list(store.root.glob(".*.tmp")), "no temporary links left behind"
+
+
+def test_agent_reverifies_the_installed_release_at_start(tmp_path, keys):
+    from edge_agent.config import AgentConfig
+    from edge_agent.model_updates import effective_manifest
+
+    store = ModelStore(tmp_path / "models")
+    for rel in (2, 3):
+        d, _ = store.stage(make_bundle(tmp_path / f"b{rel}", rel, keys["priv"]), keys["trusted"])
+        store.activate(d)
+    cfg = AgentConfig(models={"dir": str(store.root), "trusted_keys": [str(keys["pub"])]})
+    assert effective_manifest(cfg) == store.current / MANIFEST
+    with (store.current / "voice/voice_tone.tflite").open("ab") as f:  # altered on disk after install
+        f.write(b"\0")
+    m = effective_manifest(cfg)
+    assert m is not None and m.parent.name.startswith("2-"), "a release that no longer verifies is rolled back"
+    assert effective_manifest(AgentConfig()) is None, "no models.dir: the shipped models"

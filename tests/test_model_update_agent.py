@@ -1,0 +1,100 @@
+"""``model_update`` over MQTT to a running agent process: good, tampered, broken, old, rollback."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime, timezone
+
+import paho.mqtt.client as mqtt
+import pytest
+
+from classpulse_contract import Command, dumps, topic
+from edge_agent.model_bundle import generate_keypair, pack
+from tests._broker import start_mosquitto
+from tests._procs import spawn, stop, wait_for, write_yaml
+from tests.test_model_bundles import make_bundle
+
+pytestmark = [pytest.mark.security, pytest.mark.slow]
+SITE, ROOM, DEV = "s1", "r1", "dev-m"
+
+
+def test_model_updates_reach_a_running_agent(tmp_path, samples_dir):
+    import hashlib
+
+    priv, pub = generate_keypair(tmp_path / "release")
+    rogue, _ = generate_keypair(tmp_path / "rogue")
+    bundles = {}
+    for name, rel, key, kw in [("good2", 2, priv, {}), ("good4", 4, priv, {"version": "1.2.0"}),
+                               ("rogue", 5, rogue, {}), ("broken", 6, priv, {"tone_bytes": b"not a model" * 100}),
+                               ("old", 1, priv, {})]:
+        d = make_bundle(tmp_path / name, rel, key, **kw)
+        a = pack(d, tmp_path / f"{name}.tar.gz")
+        bundles[name] = {"url": a.as_uri(), "sha256": hashlib.sha256(a.read_bytes()).hexdigest()}
+
+    broker = start_mosquitto(tmp_path / "b")
+    results: dict[str, dict] = {}
+    health: list[dict] = []
+    spy = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+
+    def on_msg(c, u, m):
+        d = json.loads(m.payload)
+        if m.topic.endswith("/cmd/result"):
+            results[d["cmd_id"]] = d
+        elif m.topic.endswith("/health"):
+            health.append(d)
+
+    spy.on_message = on_msg
+    spy.connect("127.0.0.1", broker.port)
+    spy.subscribe("classpulse/#", 1)
+    spy.loop_start()
+    cfg = write_yaml(tmp_path / "agent.yaml", {
+        "device": {"id": DEV, "site": SITE, "room": ROOM}, "mqtt": {"port": broker.port},
+        "window_s": 5, "health_interval_s": 5, "policy": "full",
+        "video": {"source": None}, "audio": {"source": str(samples_dir / "classroom.wav")},
+        "schedule": {"always": True}, "outbox": {"path": str(tmp_path / "outbox.db")},
+        "models": {"dir": str(tmp_path / "device-models"), "trusted_keys": [str(pub)]},
+    })
+    agent = spawn(["edge-agent", "run", "--config", str(cfg)], tmp_path / "agent.log")
+    log = lambda: (tmp_path / "agent.log").read_text()[-3000:]  # noqa: E731
+
+    def send(args: dict) -> dict:
+        cmd = Command(cmd_id=uuid.uuid4().hex[:12], command="model_update", args=args,
+                      issued_at=datetime.now(timezone.utc))
+        spy.publish(topic(SITE, ROOM, DEV, "cmd"), dumps(cmd), qos=1).wait_for_publish(5)
+        assert wait_for(lambda: cmd.cmd_id in results, 60), log()
+        return results[cmd.cmd_id]
+
+    def tone_version() -> str | None:
+        return (health[-1].get("model_versions") or {}).get("tone") if health else None
+
+    try:
+        assert wait_for(lambda: tone_version() == "voice-tone-1.0.0", 60), log()
+        r = send(bundles["good2"])
+        assert r["ok"] and "release 2 active" in r["detail"], r
+        assert wait_for(lambda: tone_version() == "voice-tone-1.1.0", 20), health[-1:]
+        r = send({**bundles["good2"], "sha256": "0" * 64})
+        assert not r["ok"] and "sha256" in r["detail"]
+        r = send(bundles["rogue"])
+        assert not r["ok"] and "does not trust" in r["detail"], r
+        r = send(bundles["broken"])
+        assert not r["ok"] and "does not load" in r["detail"], r
+        r = send(bundles["old"])
+        assert not r["ok"] and "not newer" in r["detail"], r
+        r = send({"url": "ftp://example.invalid/x.tar.gz"})
+        assert not r["ok"] and "scheme" in r["detail"]
+        assert tone_version() == "voice-tone-1.1.0", "refused updates leave the running release alone"
+        r = send({**bundles["good4"], "model": "voice_tone", "version": "1.2.0"})
+        assert r["ok"], r
+        assert wait_for(lambda: tone_version() == "voice-tone-1.2.0", 20)
+        r = send({"action": "rollback"})
+        assert r["ok"] and "rolled back" in r["detail"], r
+        assert wait_for(lambda: tone_version() == "voice-tone-1.1.0", 20)
+        assert agent.poll() is None, "the agent kept running through every update"
+        releases = sorted(p.name.split("-")[0] for p in (tmp_path / "device-models/releases").iterdir())
+        assert releases == ["2", "4"], "refused bundles leave nothing installed"
+        assert not list((tmp_path / "device-models").glob(".incoming-*")), "downloads are cleaned up"
+    finally:
+        stop(agent)
+        spy.loop_stop()
+        broker.stop()
