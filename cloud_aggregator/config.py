@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from classpulse_contract.config_io import load_config
+from cloud_aggregator.enrolment import EnrolmentConfig
 from cloud_aggregator.records.keys import RecordsConfig
 from cloud_aggregator.warnings.config import WarningsConfig
 from cloud_aggregator.web.config import DashboardConfig
@@ -73,6 +74,7 @@ class AggregatorConfig(_Section):
     records: RecordsConfig = Field(default_factory=RecordsConfig)
     dashboard: DashboardConfig = Field(default_factory=DashboardConfig)
     warnings: WarningsConfig = Field(default_factory=WarningsConfig)
+    enrolment: EnrolmentConfig = Field(default_factory=EnrolmentConfig)
     retention_days: int = Field(180, ge=1)
 
 

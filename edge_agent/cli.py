@@ -91,6 +91,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_camera_arguments(cv)
     cv.set_defaults(func=lambda a: dispatch("calibration.camera:main", a))
 
+    en = sub.add_parser("enroll", help="redeem a one-time token from the fleet view: device identity + broker login")
+    from edge_agent.enroll import add_arguments as add_enroll_arguments
+
+    add_enroll_arguments(en)
+    en.set_defaults(func=lambda a: dispatch("edge_agent.enroll:main", a))
+
     mo = sub.add_parser("models", help="signed model bundles: keygen, sign, pack, verify")
     from edge_agent.models_cli import add_arguments as add_models_arguments
 

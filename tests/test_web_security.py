@@ -16,6 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from cloud_aggregator.enrolment import EnrolmentConfig
 from cloud_aggregator.store import open_store
 from tests._dashboard_helpers import agg_config, copy_db, login, make_client, template_db
 
@@ -23,6 +24,7 @@ pytestmark = pytest.mark.security
 #: which roles each operation is for; a new route must be added here, so the walk cannot miss it
 ALLOWED: dict[str, set[str]] = {
     "POST /api/login": {"*"},
+    "POST /api/enrol": {"*"},  # the one-time token is the credential; refused (403/503) without a good one
     "POST /api/logout": {"teacher", "advisor", "counsellor", "it", "admin"},
     "GET /api/me": {"teacher", "advisor", "counsellor", "it", "admin"},
     "PUT /api/me/language": {"teacher", "advisor", "counsellor", "it", "admin"},
@@ -116,6 +118,21 @@ def test_every_operation_refuses_other_roles(env):
         for role in set(ROLES) - allowed:
             r = clients[role].request(m, concrete(p, tmpl, store), json={})
             assert r.status_code == 403, f"{role}: {m} {p} -> {r.status_code}"
+
+
+def test_enrolment_without_a_good_token_gets_nothing(env, tmp_path):
+    _, client, _, tmpl, store = env
+    assert client().post("/api/enrol", json={"token": "x" * 32}).status_code == 503, "off until configured"
+    cfg = agg_config(tmp_path / "unused.db", tmpl["key"]).model_copy(update={"enrolment": EnrolmentConfig(
+        broker_host="127.0.0.1", password_file=tmp_path / "passwd")})
+    _, enrol_client = make_client(store, cfg)
+    anon = enrol_client()
+    r = anon.post("/api/enrol", json={"token": "x" * 32})
+    assert r.status_code == 403 and "mqtt" not in r.text
+    assert anon.post("/api/enrol", json={"token": "short"}).status_code == 422
+    codes = [anon.post("/api/enrol", json={"token": f"{i:032d}"}).status_code for i in range(12)]
+    assert codes[-1] == 429 and set(codes) <= {403, 429}, "guessing tokens is rate-limited"
+    assert not (tmp_path / "passwd").exists(), "no credentials were created"
 
 
 def test_cross_section_and_cross_student_refused(env):

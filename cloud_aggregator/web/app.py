@@ -37,7 +37,7 @@ from .tables import ASSISTANT_FEEDBACK, AUDIT_LOG, INTERVENTIONS, WARNING_ACTION
 
 log = logging.getLogger(__name__)
 SSE_KEEPALIVE_S = 15.0
-PUBLIC_API = {"/api/login"}
+PUBLIC_API = {"/api/login", "/api/enrol"}  # enrol: the one-time token is the credential
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 STATIC_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8",
                 ".json": "application/json", ".svg": "image/svg+xml", ".png": "image/png",
@@ -94,6 +94,10 @@ class TokenIn(_In):
     room: Id
     device: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
     ttl_h: float = Field(24.0, gt=0, le=24 * 14)
+
+
+class EnrolIn(_In):
+    token: str = Field(min_length=16, max_length=128)
 
 
 class ModelUpdateIn(_In):
@@ -605,6 +609,27 @@ def create_app(store: Any, config: Any, ingest: Any = None, *, command_sender: A
         audit(user, "issue_enrolment_token", [], f"{body.site}/{body.room}/{body.device}")
         return {"token": token, "device": body.device, "site": body.site, "room": body.room,
                 "expires_in_h": body.ttl_h}
+
+    @app.post("/api/enrol", tags=["fleet"], summary="A new device redeems its one-time token for broker credentials")
+    def enrol_device(body: EnrolIn, request: Request) -> dict[str, Any]:
+        from cloud_aggregator.enrolment import enrol
+        from cloud_aggregator.store.base import TokenError
+
+        ecfg = getattr(config, "enrolment", None)
+        client = request.client.host if request.client else "?"
+        if throttle.retry_after(f"enrol:{client}") > 0:
+            raise HTTPException(429, "too many enrolment attempts; wait and retry")
+        try:
+            out = enrol(store, body.token, ecfg) if ecfg is not None else None
+        except TokenError as e:
+            throttle.failed(f"enrol:{client}")
+            raise HTTPException(403, str(e)) from None
+        except RuntimeError as e:
+            raise HTTPException(503, str(e)) from None
+        if out is None:
+            raise HTTPException(503, "enrolment is not configured on this aggregator")
+        log.warning("device %s enrolled in %s/%s from %s", out["device"], out["site"], out["room"], client)
+        return out
 
     @app.post("/api/fleet/{device}/model-update", tags=["fleet"], status_code=202,
               summary="Push a model update command to a device")

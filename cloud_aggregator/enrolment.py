@@ -1,0 +1,92 @@
+"""Device enrolment: a one-time token (issued in the fleet view) becomes the device's broker credentials.
+
+The device sends the token once (``edge-agent enroll``); the aggregator redeems it (atomic, one use,
+expiring), registers the device in its room, generates a random MQTT password, adds the device to
+Mosquitto's password file in Mosquitto's own PBKDF2-SHA512 format and asks Mosquitto to reload it
+(SIGHUP via its pid file). The password leaves the aggregator only in that one response. The broker's
+pattern ACL (``systemd/mosquitto/classpulse.acl``) already limits a user named after a device to its
+own topics, so no per-device ACL line is written.
+
+Limits: the aggregator must share a host (or the file) with Mosquitto; a district with a broker
+cluster provisions credentials through the cluster's own API instead (docs/scaling.md). Run it over
+https: the response carries a secret.
+"""
+
+from __future__ import annotations
+
+import base64
+import fcntl
+import hashlib
+import os
+import secrets
+import signal
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+#: Mosquitto 2.x's default for ``mosquitto_passwd`` ($7$ = PBKDF2-SHA512).
+PBKDF2_ITERATIONS = 101
+
+
+class EnrolmentConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    broker_host: str | None = Field(None, description="broker address devices should use (as they see it)")
+    broker_port: int = Field(8883, ge=1, le=65535)
+    ca_file: Path | None = Field(None, description="CA certificate sent to devices for TLS (public)")
+    password_file: Path | None = Field(None, description="Mosquitto password_file the aggregator may append to; "
+                                       "enrolment is off while unset")
+    mosquitto_pid_file: Path | None = Field(None, description="SIGHUP this pid so Mosquitto reloads the passwords")
+
+
+def mosquitto_hash(password: str, salt: bytes | None = None, iterations: int = PBKDF2_ITERATIONS) -> str:
+    """A ``$7$`` line value, as ``mosquitto_passwd`` writes it."""
+    salt = salt or secrets.token_bytes(12)
+    digest = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, iterations)
+    return f"$7${iterations}${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"
+
+
+def set_broker_password(password_file: Path, username: str, password: str) -> None:
+    """Add or replace ``username`` in Mosquitto's password file (locked; rewritten atomically)."""
+    password_file = Path(password_file)
+    password_file.parent.mkdir(parents=True, exist_ok=True)
+    lock = password_file.with_suffix(password_file.suffix + ".lock")
+    with lock.open("w") as lk:
+        fcntl.flock(lk, fcntl.LOCK_EX)
+        lines = password_file.read_text(encoding="utf-8").splitlines() if password_file.exists() else []
+        kept = [ln for ln in lines if ln and ln.split(":", 1)[0] != username]
+        kept.append(f"{username}:{mosquitto_hash(password)}")
+        tmp = password_file.with_suffix(password_file.suffix + ".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write("\n".join(kept) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, password_file)
+
+
+def reload_mosquitto(pid_file: Path | None) -> bool:
+    """SIGHUP Mosquitto so it re-reads its password file; False when there is no pid to signal."""
+    if pid_file is None or not Path(pid_file).exists():
+        return False
+    try:
+        os.kill(int(Path(pid_file).read_text().strip()), signal.SIGHUP)
+    except (ValueError, ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
+def enrol(store, token: str, cfg: EnrolmentConfig) -> dict:  # noqa: ANN001 - cloud_aggregator.store.Store
+    """Redeem ``token`` and return the device's identity and broker credentials (raises TokenError)."""
+    if cfg.password_file is None or cfg.broker_host is None:
+        raise RuntimeError("enrolment is not configured on this aggregator (enrolment.password_file, broker_host)")
+    e = store.redeem_token(token)
+    password = secrets.token_urlsafe(24)
+    set_broker_password(cfg.password_file, e.device, password)
+    reloaded = reload_mosquitto(cfg.mosquitto_pid_file)
+    out = {"device": e.device, "site": e.site, "room": e.room,
+           "mqtt": {"host": cfg.broker_host, "port": cfg.broker_port, "username": e.device, "password": password},
+           "broker_reloaded": reloaded}
+    if cfg.ca_file is not None:
+        out["mqtt"]["ca_pem"] = Path(cfg.ca_file).read_text(encoding="utf-8")
+    return out

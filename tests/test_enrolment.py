@@ -1,0 +1,126 @@
+"""Enrolment end to end: IT issues a token, the box runs ``edge-agent enroll``, the broker lets it in.
+
+Real Mosquitto (password file + the project's pattern ACL, reloaded by SIGHUP), the real aggregator
+server, and ``edge-agent enroll`` as its own process.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import stat
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import paho.mqtt.client as mqtt
+import pytest
+import yaml
+
+from cloud_aggregator.enrolment import mosquitto_hash
+from tests._broker import free_port, start_mosquitto, wait_port
+from tests._dashboard_helpers import PASSWORDS, agg_config, copy_db, template_db
+
+pytestmark = pytest.mark.security
+ACL = Path(__file__).resolve().parents[1] / "systemd" / "mosquitto" / "classpulse.acl"
+
+
+def test_mosquitto_accepts_our_password_hash(tmp_path):
+    pw = tmp_path / "passwd"
+    pw.write_text(f"dev-x:{mosquitto_hash('s3cret-password')}\n")
+    b = start_mosquitto(tmp_path / "b", persistence=False,
+                        extra=f"listener {{port}} 127.0.0.1\nallow_anonymous false\npassword_file {pw}\n")
+    try:
+        assert _connects(b.port, "dev-x", "s3cret-password")
+        assert not _connects(b.port, "dev-x", "wrong-password")
+    finally:
+        b.stop()
+
+
+def _connects(port: int, user: str, password: str) -> bool:
+    done, ok = threading.Event(), []
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"{user}-{time.monotonic_ns()}")
+    c.username_pw_set(user, password)
+    c.on_connect = lambda cl, u, f, rc, p: (ok.append(not rc.is_failure), done.set())
+    c.connect("127.0.0.1", port)
+    c.loop_start()
+    done.wait(5)
+    c.loop_stop()
+    c.disconnect()
+    return bool(ok and ok[0])
+
+
+def test_token_to_connected_device(tmp_path):
+    from cloud_aggregator.config import AggregatorConfig
+    from cloud_aggregator.server import build
+
+    pw, acl, pid = tmp_path / "passwd", tmp_path / "acl", tmp_path / "mosquitto.pid"
+    pw.write_text("")
+    shutil.copy(ACL, acl)
+    b = start_mosquitto(tmp_path / "b", persistence=False,
+                        extra=f"listener {{port}} 127.0.0.1\nallow_anonymous false\npassword_file {pw}\n"
+                              f"acl_file {acl}\n")
+    pid.write_text(str(b.proc.pid))
+    tmpl = template_db(tmp_path / "tmpl")
+    base = agg_config(copy_db(tmpl, tmp_path / "agg.db"), tmpl["key"]).model_dump(mode="json")
+    web_port = free_port()
+    base.update(mqtt={"host": "127.0.0.1", "port": 1, "client_id": "enrol-test"},
+                web={"host": "127.0.0.1", "port": web_port},
+                enrolment={"broker_host": "127.0.0.1", "broker_port": b.port, "password_file": str(pw),
+                           "mosquitto_pid_file": str(pid)})
+    cfg = AggregatorConfig.model_validate(base)
+    store, _ingest, server = build(cfg)
+    web = threading.Thread(target=server.run, daemon=True)
+    web.start()
+    url = f"http://127.0.0.1:{web_port}"
+    out = tmp_path / "etc-classpulse"
+    try:
+        assert wait_port(web_port, 20)
+        with httpx.Client(base_url=url) as c:
+            csrf = c.post("/api/login", json={"username": "it", "password": PASSWORDS["it"]}).json()["csrf"]
+            r = c.post("/api/fleet/tokens", headers={"X-CSRF-Token": csrf},
+                       json={"site": "north", "room": "r105", "device": "cp-north-r105", "ttl_h": 1})
+            assert r.status_code == 201, r.text
+            token = r.json()["token"]
+
+        def enroll(tok: str) -> subprocess.CompletedProcess:
+            return subprocess.run([sys.executable, "-m", "edge_agent.cli", "enroll", "--server", url, "--out",
+                                   str(out)], input=tok + "\n", capture_output=True, text=True, timeout=60)
+
+        r = enroll(token)
+        assert r.returncode == 0, r.stderr
+        res = json.loads(r.stdout)
+        assert res["device"] == "cp-north-r105" and res["broker_reloaded"] is True
+        secret = out / "credentials" / "mqtt-password"
+        assert stat.S_IMODE(secret.stat().st_mode) == 0o600
+        conf = yaml.safe_load((out / "agent.yaml").read_text())
+        assert conf["device"] == {"id": "cp-north-r105", "site": "north", "room": "r105"}
+        assert secret.read_text() not in (out / "agent.yaml").read_text(), "the password stays out of the config"
+        assert secret.read_text() not in pw.read_text(), "the broker keeps a hash only"
+
+        time.sleep(0.5)  # SIGHUP reload
+        c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="cp-north-r105")
+        c.username_pw_set(conf["mqtt"]["username"], secret.read_text())
+        connected = threading.Event()
+        c.on_connect = lambda cl, u, f, rc, p: connected.set() if not rc.is_failure else None
+        c.connect("127.0.0.1", conf["mqtt"]["port"])
+        c.loop_start()
+        assert connected.wait(5), "the enrolled device must be able to log in"
+        c.loop_stop()
+        c.disconnect()
+
+        r = enroll(token)
+        assert r.returncode == 2 and "403" in r.stderr, "a token works once"
+        r = enroll("x" * 32)
+        assert r.returncode == 2 and "refused" in r.stderr
+        check = subprocess.run([sys.executable, "-m", "edge_agent.cli", "config", "check", str(out / "agent.yaml")],
+                               capture_output=True, text=True, timeout=60)
+        assert check.returncode == 0, check.stdout + check.stderr
+    finally:
+        server.should_exit = True
+        web.join(timeout=10)
+        store.close()
+        b.stop()
