@@ -91,6 +91,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_camera_arguments(cv)
     cv.set_defaults(func=lambda a: dispatch("calibration.camera:main", a))
 
+    ck = sub.add_parser("check", help="pre-flight for IT staff: config, camera, mic, broker, clock, models, disk")
+    from edge_agent.check import add_arguments as add_check_arguments
+
+    add_check_arguments(ck)
+    ck.set_defaults(func=lambda a: dispatch("edge_agent.check:main", a))
+
     en = sub.add_parser("enroll", help="redeem a one-time token from the fleet view: device identity + broker login")
     from edge_agent.enroll import add_arguments as add_enroll_arguments
 

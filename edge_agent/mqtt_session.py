@@ -24,7 +24,7 @@ import paho.mqtt.client as mqtt
 
 from classpulse_contract import Aggregate, Command, CommandResult, ContractError, Health, Status, dumps, topic
 from classpulse_contract.v1 import parse_message
-from edge_agent.config import AgentConfig
+from edge_agent.config import AgentConfig, MqttConfig
 from edge_agent.outbox import Outbox
 
 log = logging.getLogger(__name__)
@@ -36,6 +36,18 @@ CommandHandler = Callable[[Command], tuple[bool, str]]
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def apply_credentials(c: mqtt.Client, m: MqttConfig) -> None:
+    """User name, password (from its credential file) and TLS, the same for the agent and ``edge-agent check``."""
+    if m.username:
+        password = m.password_file.read_text(encoding="utf-8").strip() if m.password_file else None
+        c.username_pw_set(m.username, password)
+    if m.tls is not None:
+        c.tls_set(ca_certs=str(m.tls.ca_file),
+                  certfile=str(m.tls.cert_file) if m.tls.cert_file else None,
+                  keyfile=str(m.tls.key_file) if m.tls.key_file else None)
+        c.tls_insecure_set(m.tls.insecure_skip_verify)
 
 
 class Publisher:
@@ -61,14 +73,7 @@ class Publisher:
         m = self.cfg.mqtt
         c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"cp-{self.cfg.device.id}",
                         clean_session=False, protocol=mqtt.MQTTv311)
-        if m.username:
-            password = m.password_file.read_text(encoding="utf-8").strip() if m.password_file else None
-            c.username_pw_set(m.username, password)
-        if m.tls is not None:
-            c.tls_set(ca_certs=str(m.tls.ca_file),
-                      certfile=str(m.tls.cert_file) if m.tls.cert_file else None,
-                      keyfile=str(m.tls.key_file) if m.tls.key_file else None)
-            c.tls_insecure_set(m.tls.insecure_skip_verify)
+        apply_credentials(c, m)
         # The will must be a fixed payload; "offline" without a timestamp is the honest form.
         c.will_set(self.topics["status"],
                    dumps(Status(device=self.cfg.device.id, state="offline", policy=self.cfg.policy)),
