@@ -7,6 +7,7 @@ owns the work; the last line of every ``eval``/``replay`` output is one JSON obj
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 from datetime import datetime
@@ -60,6 +61,18 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 
+#: Subcommands whose module provides ``add_arguments(parser)`` and ``main(args)``.
+TOOLS = [
+    ("calibrate-audio", "edge_agent.audio.calibrate",
+     "measure the room's noise floor (and teacher level) into a calibration file"),
+    ("calibrate-camera", "calibration.camera",
+     "find the seated area, face sizes and board direction per zone from faces (stores numbers, never a frame)"),
+    ("check", "edge_agent.check", "pre-flight for IT staff: config, camera, mic, broker, clock, models, disk"),
+    ("enroll", "edge_agent.enroll", "redeem a one-time token from the fleet view: device identity + broker login"),
+    ("models", "edge_agent.models_cli", "signed model bundles: keygen, sign, pack, verify"),
+]
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="edge-agent", description="ClassPulse edge agent")
     p.add_argument("-v", "--verbose", action="store_true")
@@ -78,36 +91,10 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--start", help="wall-clock time of the recording's first sample (ISO 8601); default now")
     rp.set_defaults(func=_cmd_replay)
 
-    ca = sub.add_parser("calibrate-audio", help="measure the room's noise floor (and teacher level) into a calibration file")
-    from edge_agent.audio.calibrate import add_arguments as add_calibrate_arguments
-
-    add_calibrate_arguments(ca)
-    ca.set_defaults(func=lambda a: dispatch("edge_agent.audio.calibrate:main", a))
-
-    cv = sub.add_parser("calibrate-camera", help="find the seated area, face sizes and board direction per zone "
-                                                 "from faces (stores numbers, never a frame)")
-    from calibration.camera import add_arguments as add_camera_arguments
-
-    add_camera_arguments(cv)
-    cv.set_defaults(func=lambda a: dispatch("calibration.camera:main", a))
-
-    ck = sub.add_parser("check", help="pre-flight for IT staff: config, camera, mic, broker, clock, models, disk")
-    from edge_agent.check import add_arguments as add_check_arguments
-
-    add_check_arguments(ck)
-    ck.set_defaults(func=lambda a: dispatch("edge_agent.check:main", a))
-
-    en = sub.add_parser("enroll", help="redeem a one-time token from the fleet view: device identity + broker login")
-    from edge_agent.enroll import add_arguments as add_enroll_arguments
-
-    add_enroll_arguments(en)
-    en.set_defaults(func=lambda a: dispatch("edge_agent.enroll:main", a))
-
-    mo = sub.add_parser("models", help="signed model bundles: keygen, sign, pack, verify")
-    from edge_agent.models_cli import add_arguments as add_models_arguments
-
-    add_models_arguments(mo)
-    mo.set_defaults(func=lambda a: dispatch("edge_agent.models_cli:main", a))
+    for name, module, text in TOOLS:
+        tool = sub.add_parser(name, help=text)
+        importlib.import_module(module).add_arguments(tool)
+        tool.set_defaults(func=lambda a, m=module: dispatch(f"{m}:main", a))
 
     c = sub.add_parser("config", help="configuration tools")
     csub = c.add_subparsers(dest="config_cmd", required=True)
