@@ -200,3 +200,21 @@ def test_eval_expression_rejects_npz_without_test_arrays(tmp_path):
     np.savez(f, x_train=np.zeros((1, 48, 48), np.uint8))
     with pytest.raises(ValueError, match="x_test"):
         run(f)
+
+
+def test_tilted_face_is_rotated_upright_from_its_eye_keypoints():
+    import cv2
+
+    img = np.full((200, 200, 3), 90, np.uint8)
+    cv2.circle(img, (85, 90), 6, (255, 255, 255), -1)   # the subject's right eye (image left)
+    cv2.circle(img, (115, 90), 6, (255, 255, 255), -1)  # left eye
+    cv2.ellipse(img, (100, 118), (14, 5), 0, 0, 360, (20, 20, 20), -1)  # mouth
+    box, eyes = (75.0, 75.0, 50.0, 60.0), ((85.0, 90.0), (115.0, 90.0))
+    upright = face_crop_gray48(img, box, eyes).astype(int)
+    assert np.array_equal(upright, face_crop_gray48(img, box).astype(int)), "level eyes: no resampling"
+    m = cv2.getRotationMatrix2D((100, 105), -25, 1.0)  # the head tilts 25° clockwise
+    tilted = cv2.warpAffine(img, m, (200, 200), borderMode=cv2.BORDER_REPLICATE)
+    te = tuple(tuple(float(v) for v in m @ np.array([x, y, 1.0])) for x, y in eyes)
+    aligned = face_crop_gray48(tilted, box, te).astype(int)
+    naive = face_crop_gray48(tilted, box).astype(int)
+    assert np.abs(aligned - upright).mean() < 0.5 * np.abs(naive - upright).mean()

@@ -115,7 +115,8 @@ class VisionPipelineStage:
         if self.expression is not None and dets:
             from edge_agent.inference.preprocess import face_crop_gray48
 
-            crops = np.stack([face_crop_gray48(image_bgr, d.box) for d in dets])
+            crops = np.stack([face_crop_gray48(image_bgr, d.box, d.keypoints[:2] if len(d.keypoints) >= 2 else None)
+                              for d in dets])
             probs = list(self.expression.predict(crops))
             del crops  # crops never outlive this call
         meshed = mesh_candidates(dets, self.cfg.mesh_min_face_px, self.cfg.mesh_per_frame)
