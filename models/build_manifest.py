@@ -28,6 +28,12 @@ MODELS = {
         "input": {"shape": [1, 82], "dtype": "float32",
                   "preprocess": "edge_agent.audio.features.utterance_features (16 kHz mono)"},
     },
+    "overlap": {
+        "file": "overlap/overlap_mlp.npz", "version": "1.0.0",
+        "classes": ["single", "overlap"],
+        "input": {"shape": [1, 32], "dtype": "float32 (NumPy .npz of plain arrays, no pickles)",
+                  "preprocess": "edge_agent.audio.overlap.OverlapDetector.features (10 ms frames inside speech)"},
+    },
 }
 
 
