@@ -9,7 +9,7 @@ and reports frame accuracy, total-talk-time error and RTF. Where the reference h
 (the ``overlap`` column, or for ``../shared/data/vad/classroom_*`` the utterance intervals in its
 ``layout.json``), also the overlap estimate: frame precision/recall against reference overlap, and
 the error of ``overlap_share`` per 60 s window next to the trivial baseline "always the training
-prior share" (stored with the model). Last line: one JSON object.
+prior share" (stored with the model) and "always 0". Last line: one JSON object.
 
     OMP_NUM_THREADS=1 python bench/audio.py FILE [FILE ...]
 """
@@ -69,7 +69,7 @@ def overlap_scores(sp: np.ndarray, est: np.ndarray, ref_sp: np.ndarray, ref_ov: 
     sp, est, ref_sp, ref_ov = sp[:k], est[:k] & sp[:k], ref_sp[:k], ref_ov[:k]
     tp = float((est & ref_ov).sum())
     w = int(window_s * 100)
-    errs, base, pairs = [], [], []
+    errs, base, zero, pairs = [], [], [], []
     for i in range(0, k - w + 1, w):
         if not ref_sp[i:i + w].any() or not sp[i:i + w].any():
             continue
@@ -77,16 +77,18 @@ def overlap_scores(sp: np.ndarray, est: np.ndarray, ref_sp: np.ndarray, ref_ov: 
         got = est[i:i + w].sum() / sp[i:i + w].sum()
         errs.append(abs(got - true))
         base.append(abs(prior - true))
+        zero.append(true)
         pairs.append((round(float(true), 3), round(float(got), 3)))
     return {"precision": round(tp / max(1.0, est.sum()), 3), "recall": round(tp / max(1.0, ref_ov.sum()), 3),
             "ref_overlap_frames": int(ref_ov.sum()), "est_overlap_frames": int(est.sum()),
             "share_mae_60s": round(float(np.mean(errs)), 4) if errs else None,
             "prior_baseline_mae_60s": round(float(np.mean(base)), 4) if base else None,
+            "zero_baseline_mae_60s": round(float(np.mean(zero)), 4) if zero else None,
             "windows_true_vs_est": pairs}
 
 
-def run_stage(path: str, policy: str) -> tuple[np.ndarray, np.ndarray | None, float, float, dict]:
-    cfg = AgentConfig(policy=policy)
+def run_stage(path: str, policy: str, overlap: bool) -> tuple[np.ndarray, np.ndarray | None, float, float, dict]:
+    cfg = AgentConfig(policy=policy, vad=VadConfig(overlap=overlap))
     t0 = time.perf_counter()
     stage = AudioPipelineStage(cfg, None)
     src = AudioFileSource(path, 16000, cfg.audio.chunk_s)
@@ -111,12 +113,14 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("files", nargs="+")
     ap.add_argument("--policy", default="full", choices=["full", "no-emotion"])
+    ap.add_argument("--overlap", action=argparse.BooleanOptionalAction, default=True,
+                    help="run the crosstalk estimator (vad.overlap) in the stage; default on here to measure it")
     a = ap.parse_args(argv)
     d = VadConfig()
     out: dict[str, dict] = {}
     for f in a.files:
         ref = read_labels(str(Path(f).with_suffix(".ref.csv")))
-        sp, est, rtf, tone_s, summ = run_stage(f, a.policy)
+        sp, est, rtf, tone_s, summ = run_stage(f, a.policy, a.overlap)
         sil, sil_rtf = run_vad(f, threshold=0.5, neg_threshold=0.5, min_silence_ms=0, min_speech_ms=10,
                                gate_db=0.0, stay_gate_db=0.0, noise_floor_dbfs=-200.0)
         en, en_rtf = run_vad(f, engine="energy", min_silence_ms=d.min_silence_ms)

@@ -15,7 +15,7 @@ Per frame (64 ms Hann window, 10 ms hop, computed only inside detected speech):
 
 These are averaged over ~310 ms of speech around each frame (plus a ~1 s causal
 running mean, and their deviation from the last 10 s of speech) and scored by a
-one-hidden-layer network (32 → 16 → 1, NumPy forward pass) in
+one-hidden-layer network (40 → 16 → 1, NumPy forward pass) in
 ``models/overlap/overlap_mlp.npz``, fitted by ``bench/train_overlap.py`` on
 generated scenes (model card: ``models/overlap/MODEL_CARD.md``).
 
@@ -42,7 +42,8 @@ N_HARM = 10
 CONTEXT = 15  # frames each side for the context average (31 frames ≈ 310 ms)
 LEVEL_SPAN = 1000  # speech frames for the running medians of level and cues (10 s of speech)
 
-_CUES = ("salience_ratio", "pitch2_prominence", "pitch1_prominence", "residual", "harmonicity", "log_flatness")
+_CUES = ("salience_ratio", "pitch2_prominence", "pitch1_prominence", "residual", "harmonicity", "log_flatness",
+         "cancel_residual_db", "residual_periodicity")
 CONTEXT_NAMES = (*_CUES, "rel_level_db", "level_std_db", "pitch_std_st", "pitch_jump_rate",
                  *(f"{c}_vs_recent" for c in _CUES))
 FEATURE_NAMES = (*CONTEXT_NAMES, *(f"{c}_1s" for c in CONTEXT_NAMES))  # ~310 ms centred, then a ~1 s running mean
@@ -70,13 +71,15 @@ def _shs_matrix() -> tuple[np.ndarray, np.ndarray, int]:
 _W, _F0S, _NB = _shs_matrix()
 _WT = _W.T.astype(np.float32)
 _HANN = np.hanning(WIN).astype(np.float32)
+_HANN_S = np.hanning(WIN // 2).astype(np.float32)
+_HANN_S_AC = np.fft.irfft(np.abs(np.fft.rfft(_HANN_S, WIN)) ** 2, WIN)[: WIN // 2]
 _HANN_AC = np.fft.irfft(np.abs(np.fft.rfft(_HANN, NFFT)) ** 2, NFFT)[:WIN]
 _BIN_HZ = np.arange(NFFT // 2 + 1) * SR / NFFT
 _FLAT_BAND = (_BIN_HZ >= 100) & (_BIN_HZ <= 4000)
 _LAG_MIN, _LAG_MAX = int(SR / F0_MAX), int(SR / F0_MIN)
 
 
-N_FRAME_FEATS = 7  # salience ratio, 2nd-pitch prominence, 1st-pitch prominence, residual, harmonicity, flatness, log2 f0
+N_FRAME_FEATS = 9  # the _CUES, then log2 f0 (for pitch jumps)
 
 
 def frame_features(x: np.ndarray, frames: np.ndarray) -> np.ndarray:
@@ -87,11 +90,11 @@ def frame_features(x: np.ndarray, frames: np.ndarray) -> np.ndarray:
     import scipy.fft
 
     x = np.asarray(x, dtype=np.float32)
-    pad = WIN // 2
+    pad = WIN // 2 + _LAG_MAX  # room for the window and the cancellation delay: no index clipping
     xp = np.pad(x, pad, mode="reflect") if len(x) > pad else np.pad(x, pad)
     centres = frames * FRAME + FRAME // 2 + pad
     idx = centres[:, None] + np.arange(-WIN // 2, WIN // 2)[None, :]
-    seg = xp[np.clip(idx, 0, len(xp) - 1)] * _HANN
+    seg = xp[idx] * _HANN
     spec = scipy.fft.rfft(seg, NFFT, axis=1, workers=1)
     pw = spec.real ** 2 + spec.imag ** 2
     mag = np.sqrt(pw[:, :_NB])
@@ -116,11 +119,26 @@ def frame_features(x: np.ndarray, frames: np.ndarray) -> np.ndarray:
     out[:, 1] = s2 / (shs2.mean(axis=1) + 1e-9)
     out[:, 2] = s1 / (shs.mean(axis=1) + 1e-9)
     out[:, 3] = resid.sum(axis=1) / (s.sum(axis=1) + 1e-9)
-    ac = scipy.fft.irfft(pw, NFFT, axis=1, workers=1)[:, :_LAG_MAX + 1] / _HANN_AC[None, : _LAG_MAX + 1]
-    out[:, 4] = ac[:, _LAG_MIN:_LAG_MAX].max(axis=1) / (ac[:, 0] + 1e-12)
+    ac = scipy.fft.irfft(pw.astype(np.complex64), NFFT, axis=1, workers=1)[:, :_LAG_MAX + 1] / _HANN_AC[None, : _LAG_MAX + 1]
+    t1 = ac[:, _LAG_MIN:_LAG_MAX].argmax(axis=1) + _LAG_MIN
+    out[:, 4] = ac[rows, t1] / (ac[:, 0] + 1e-12)
     band = pw[:, _FLAT_BAND] + 1e-12
     out[:, 5] = np.mean(np.log(band), axis=1) - np.log(np.mean(band, axis=1))
-    out[:, 6] = np.log2(f1)
+    # de Cheveigné's cancellation: remove the strongest period with a comb filter, then ask whether
+    # what is left is still periodic (a second voice) or just noise
+    # on the central 32 ms: the voice's period drifts too much over 64 ms for a clean cancellation
+    mid = idx[:, WIN // 4: 3 * WIN // 4]
+    raw = xp[mid]
+    e = (raw - xp[mid - t1[:, None]]) * _HANN_S
+    pr = np.abs(scipy.fft.rfft(raw * _HANN_S, WIN, axis=1, workers=1)) ** 2
+    pe = np.abs(scipy.fft.rfft(e, WIN, axis=1, workers=1)) ** 2
+    ace = scipy.fft.irfft(pe.astype(np.complex64), WIN, axis=1, workers=1)[:, :_LAG_MAX + 1] / _HANN_S_AC[None, : _LAG_MAX + 1]
+    lags = np.arange(_LAG_MIN, _LAG_MAX)[None, :] / t1[:, None]
+    related = np.abs(lags - np.round(lags)) < 0.04  # multiples of the cancelled period
+    cand = np.where(related, -np.inf, ace[:, _LAG_MIN:_LAG_MAX])
+    out[:, 6] = 10 * np.log10((pe.sum(axis=1) + 1e-12) / (pr.sum(axis=1) + 1e-12))
+    out[:, 7] = cand.max(axis=1) / (ace[:, 0] + 1e-12)
+    out[:, 8] = np.log2(f1)
     return out
 
 
@@ -138,10 +156,14 @@ def context_features(per_frame: np.ndarray, db: np.ndarray, speech: np.ndarray, 
         return feats
     w = speech.astype(np.float64)
     ker = np.ones(2 * CONTEXT + 1)
-    norm = np.maximum(np.convolve(w, ker, mode="same"), 1.0)
+
+    def box(v: np.ndarray) -> np.ndarray:  # centred sum over ±CONTEXT, same length as v (also when n < 31)
+        return np.convolve(v, ker)[CONTEXT:CONTEXT + n]
+
+    norm = np.maximum(box(w), 1.0)
 
     def avg(v: np.ndarray) -> np.ndarray:
-        return np.convolve(v * w, ker, mode="same") / norm
+        return box(v * w) / norm
 
     nc = N_FRAME_FEATS - 1
     for j in range(nc):
