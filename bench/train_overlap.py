@@ -18,7 +18,7 @@ inside detected speech; overlap_share error per 60 s scene next to the always-th
 baseline; a logistic regression on the same features for comparison — as one JSON line.
 Afterwards run ``python models/build_manifest.py`` (the agent checks the file's sha256).
 
-    OMP_NUM_THREADS=1 python bench/train_overlap.py --ser ../shared/data/ser [--train 120 --held 24]
+    OMP_NUM_THREADS=1 python bench/train_overlap.py --ser ../shared/data/ser [--train 120 --held 32]
 """
 
 from __future__ import annotations
@@ -178,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--ser", default="../shared/data/ser")
     ap.add_argument("--train", type=int, default=120)
-    ap.add_argument("--held", type=int, default=24)
+    ap.add_argument("--held", type=int, default=32)
     ap.add_argument("--seed", type=int, default=5)
     ap.add_argument("--out", default="models/overlap/overlap_mlp.npz")
     ap.add_argument("--cache", default="", help="npz to reuse generated features (bench/out/…)")

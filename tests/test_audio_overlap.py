@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+from datetime import datetime, timedelta, timezone
 
 import numpy as np
 import pytest
@@ -15,12 +16,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+from classpulse_contract import parse_aggregate
+from classpulse_contract.v1 import dumps
 from edge_agent.audio.overlap import FEATURE_NAMES, OverlapDetector, OverlapModel
 from edge_agent.audio.stage import AudioPipelineStage
 from edge_agent.audio.synth import Line, fan_noise, mix_at_snr, pink_noise, render
-from edge_agent.config import AgentConfig, VadConfig
+from edge_agent.config import AgentConfig, EngagementWeights, VadConfig
 from edge_agent.inference.manifest import DEFAULT_MANIFEST
-from edge_agent.window import audio_summary
+from edge_agent.window import WindowContext, audio_summary, build_aggregate
 from tests._audio_helpers import chunks
 
 # Voices and sentences the model was not trained on (bench/train_overlap.py trains on other variants).
@@ -73,6 +76,17 @@ def test_overlap_runs_in_no_emotion_and_lands_in_the_aggregate_fields():
     assert "tone" not in stage.model_versions()
 
 
+def test_overlap_share_reaches_the_wire_aggregate():
+    x, sc = scene(True)
+    stage = AudioPipelineStage(on(), None)
+    t0 = datetime(2026, 11, 25, 8, 0, tzinfo=timezone.utc)
+    obs = [stage.process(t0.timestamp() + t, c, 16000) for t, c in chunks(x)]
+    ctx = WindowContext("school-1", "room-101", "dev-a", "no-emotion", 5, EngagementWeights(), stage.model_versions())
+    agg = parse_aggregate(dumps(build_aggregate(ctx, 1, t0, t0 + timedelta(seconds=30), [], obs)))
+    assert agg.overlap_share is not None and agg.overlap_share == audio_summary(obs)["overlap_share"] > 0.1
+    assert agg.tone_mix is None and "overlap" in agg.model_versions
+
+
 def test_switched_off_gives_no_overlap_share():
     x, _ = scene(True)
     stage = AudioPipelineStage(AgentConfig(policy="no-emotion", vad=VadConfig(overlap=False)), None)
@@ -115,7 +129,7 @@ def test_estimator_writes_nothing_and_keeps_no_samples(tmp_path):
             elif event in ("os.mkdir", "os.rename", "os.remove", "shutil.copyfile"):
                 writes.append((event, args[0]))
         from edge_agent.audio.stage import AudioPipelineStage
-        from edge_agent.config import AgentConfig, VadConfig
+        from edge_agent.config import AgentConfig, EngagementWeights, VadConfig
         from edge_agent.audio.synth import fan_noise
         rng = np.random.default_rng(0)
         t = np.arange(16000 * 6) / 16000
@@ -128,8 +142,10 @@ def test_estimator_writes_nothing_and_keeps_no_samples(tmp_path):
             o = stage.process(i / 16000, x[i:i + 8000], 16000)
             assert o.overlap is not None
         held = [v.size for v in vars(stage.overlap).values() if isinstance(v, np.ndarray) and v.dtype.kind == "f"]
-        assert sum(held) < 512, held  # feature rows only (15 frames x 7 cues + 15 levels + one running mean)
+        assert sum(held) < 512, held  # feature rows only (15 frames x 9 cues + 15 levels + one running mean)
         assert not writes, writes
+        bad = [m for m in sys.modules if m.endswith("audio.tone") or m.startswith(("librosa", "tflite_runtime", "tensorflow"))]
+        assert not bad, bad  # overlap is not emotion: no tone stack in no-emotion
         print("ok")
     """)
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path)

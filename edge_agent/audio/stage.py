@@ -1,9 +1,10 @@
 """The audio stage: samples → voice activity, teacher mask, overlap, tone mix, quality flags.
 
-Overlap/crosstalk (``vad.overlap``, edge_agent/audio/overlap.py): two or more
-voices at once, per VAD frame inside speech, from pitch cues. Not emotion, so it
-runs in ``no-emotion`` too; with ``vad.overlap: false`` it is not computed and
-``overlap_share`` stays null. How good it is: bench/README.md, Audio.
+Overlap/crosstalk (edge_agent/audio/overlap.py): two or more voices at once, per
+VAD frame inside speech, from pitch cues. Off by default (``vad.overlap: false``,
+``overlap_share`` null) because it fails on audio unlike its training scenes
+(bench/README.md, Audio); when switched on it also runs in ``no-emotion`` (it is
+not emotion) and never loads the tone stack.
 
 Nothing is recorded: each chunk is reduced to 10 ms booleans and (in policy
 ``full``) a tone probability vector; the only samples held across calls are the
