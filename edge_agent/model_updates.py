@@ -73,7 +73,12 @@ def smoke_test(manifest: Path) -> None:
 
     for name, entry in load_manifest(manifest).items():
         try:
-            TFLiteRunner(entry.verified_path(), 1)
+            if entry.path.suffix == ".npz":  # plain-array model (overlap): load it against the feature code
+                from edge_agent.audio.overlap import OverlapModel
+
+                OverlapModel.load(entry.verified_path())
+            else:
+                TFLiteRunner(entry.verified_path(), 1)
         except Exception as e:  # noqa: BLE001 - any interpreter failure means: do not activate
             raise BundleError(f"model {name!r} does not load: {e}") from None
 

@@ -35,15 +35,13 @@ def make_bundle(dest: Path, release: int, key: Path | None, version: str = "1.1.
     import hashlib
 
     dest.mkdir(parents=True)
-    (dest / "expression").mkdir()
-    (dest / "voice").mkdir()
-    shutil.copy(REPO / "models/expression/expression_int8.tflite", dest / "expression")
-    tone = dest / "voice/voice_tone.tflite"
-    if tone_bytes is None:
-        shutil.copy(REPO / "models/voice/voice_tone.tflite", tone)
-    else:
-        tone.write_bytes(tone_bytes)
     data = json.loads((REPO / "models/manifest.json").read_text())
+    for m in data["models"].values():  # every shipped model file (expression, voice tone, overlap, ...)
+        (dest / m["file"]).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(REPO / "models" / m["file"], dest / m["file"])
+    tone = dest / "voice/voice_tone.tflite"
+    if tone_bytes is not None:
+        tone.write_bytes(tone_bytes)
     data["release"] = release
     for m in data["models"].values():
         m["version"] = version
@@ -66,7 +64,7 @@ def keys(tmp_path_factory):
 def test_signed_bundle_verifies_and_survives_pack_unpack(tmp_path, keys):
     b = make_bundle(tmp_path / "b", 2, keys["priv"])
     v = verify_bundle(b, keys["trusted"])
-    assert v.release == 2 and v.models == {"expression": "1.1.0", "voice_tone": "1.1.0"}
+    assert v.release == 2 and v.models == {name: "1.1.0" for name in json.loads((REPO / "models/manifest.json").read_text())["models"]}
     out = unpack(pack(b, tmp_path / "b.tar.gz"), tmp_path / "u")
     assert verify_bundle(out, keys["trusted"]).manifest_sha256 == v.manifest_sha256
 
