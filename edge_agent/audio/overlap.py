@@ -10,6 +10,9 @@ Per frame (64 ms Hann window, 10 ms hop, computed only inside detected speech):
 * harmonicity — peak of the normalised autocorrelation in the pitch-lag range
   (a mixture of two pitches is less periodic than either);
 * spectral flatness (100 Hz – 4 kHz);
+* de Cheveigné's cancellation — subtract the signal delayed by the strongest
+  period: how much energy is left, and how periodic the remainder still is
+  (a second voice) rather than noise;
 * level relative to the recent speech median (two voices add energy);
 * pitch jumps — the dominant pitch toggles between talkers.
 
@@ -19,9 +22,12 @@ one-hidden-layer network (40 → 16 → 1, NumPy forward pass) in
 ``models/overlap/overlap_mlp.npz``, fitted by ``bench/train_overlap.py`` on
 generated scenes (model card: ``models/overlap/MODEL_CARD.md``).
 
+How good it is, and why the stage keeps it off by default: docs/audio.md.
+
 Nothing is recorded: features are taken from the chunk in hand (edges reflected,
-no samples carried over); only the last ``CONTEXT`` frames of *features* are kept
-for smoothing across chunk boundaries. NumPy only (no librosa), so the
+no samples carried over). Kept between chunks, numbers only: the last ``CONTEXT``
+frames' cues, the last 10 s of speech frames' levels and cue values (no pitch
+track) and one running-mean row. NumPy/SciPy only (no librosa), so the
 ``no-emotion`` policy stays free of the tone stack.
 """
 
@@ -50,6 +56,7 @@ FEATURE_NAMES = (*CONTEXT_NAMES, *(f"{c}_1s" for c in CONTEXT_NAMES))  # ~310 ms
 EMA_FRAMES = 50  # time constant of the running mean, in speech frames
 
 MODEL_NAME = "overlap"  # entry in models/manifest.json (models/overlap/overlap_mlp.npz)
+
 
 def _shs_matrix() -> tuple[np.ndarray, np.ndarray, int]:
     """(weights candidates×bins, candidate f0s, number of bins used)."""
