@@ -33,8 +33,8 @@ def import_records(store_or_db: Any, folder: str | Path, kind: str, *, keys: Rec
     from .attendance import import_attendance
     from .lms import import_lms
     from .oneroster import import_oneroster
-    from .outcomes import import_outcomes
     from .oulad import import_oulad
+    from .outcomes import import_outcomes
     from .submissions import import_submissions
     from .timetable import import_timetable
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import sys
 from datetime import datetime, timezone
 from typing import Any
 
@@ -46,6 +47,22 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    from .risk import TrainingError, train
+
+    cfg, store, _keys = _open(args)
+    try:
+        res = train(store, cfg.warnings, now=_now(args), trigger="cli", until=args.until)
+    except TrainingError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    finally:
+        store.close()
+    print(json.dumps({k: res[k] for k in ("version", "kind", "path", "window_start", "window_end", "n_rows",
+                                          "n_students", "metrics", "fairness", "train_s")}, ensure_ascii=False))
+    return 0
+
+
 def cmd_deliver(args: argparse.Namespace) -> int:
     from .delivery import send_pending
     from .engine import escalate
@@ -84,6 +101,11 @@ def add_arguments(sub: Any) -> None:  # noqa: ANN401 - argparse subparsers
     r.add_argument("--as-of", help="score as if it were this UTC date/time (replays, demos on old records)")
     r.add_argument("--no-deliver", action="store_true", help="queue deliveries but do not send them")
     r.set_defaults(func=cmd_run)
+    t = wsub.add_parser("train", help="train the risk model on this school's records and outcomes (prints metrics)")
+    t.add_argument("--config")
+    t.add_argument("--as-of", help="the training time recorded (default now)")
+    t.add_argument("--until", help="use records up to this date only (YYYY-MM-DD)")
+    t.set_defaults(func=cmd_train)
     d = wsub.add_parser("deliver", help="escalate what is due and send/retry the delivery outbox")
     d.add_argument("--config")
     d.add_argument("--as-of")
