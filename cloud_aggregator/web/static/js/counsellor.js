@@ -28,19 +28,22 @@ export async function mount(el) {
   const f = { level: "", type: "", state: "" };
   async function load() {
     const q = new URLSearchParams(Object.entries(f).filter(([, v]) => v));
-    const r = await api("/api/warnings?" + q);
-    el.innerHTML = `<div class="card"><h1>${t("warn.title")}</h1>
+    const [r, runs] = await Promise.all([api("/api/warnings?" + q), api("/api/warnings/runs?limit=1").catch(() => null)]);
+    const d = runs && runs.drift;
+    const modelNote = !runs ? "" : runs.rules_only ? `<p class="muted" data-k="model">${t("warn.rules_only")}</p>`
+      : d && d.flagged ? `<p class="stale" data-k="drift">${esc(t("warn.drift", { psi: d.max_psi, action: d.action }))}</p>` : "";
+    el.innerHTML = `<div class="card"><h1>${t("warn.title")}</h1>${modelNote}
       <p class="muted">${esc(t("warn.count", { n: r.warnings.length, s: r.students }))}</p>
       <div class="filters">
         <label><span>${t("warn.filter.level")}</span><select data-f="level">${options([3, 2, 1], "level.", f.level)}</select></label>
-        <label><span>${t("warn.filter.type")}</span><select data-f="type">${options(["attendance", "submissions", "academic", "lms"], "type.", f.type)}</select></label>
+        <label><span>${t("warn.filter.type")}</span><select data-f="type">${options(["attendance", "submissions", "academic", "lms", "risk"], "type.", f.type)}</select></label>
         <label><span>${t("warn.filter.state")}</span><select data-f="state">${options(["new", "acknowledge", "escalate"], "state.", f.state)}</select></label>
       </div><p class="muted">${t("warn.source")}</p></div>
       <div class="wlist">${r.warnings.length ? r.warnings.map((w) => `
         <div class="card warning" data-warning="${esc(w.id)}">
           <span class="lvl l${w.level}">${t("level." + w.level)}</span>
           <div><div class="who-s">${esc(studentName(w))} · ${t("type." + w.type)}</div>
-            <div>${esc(t(w.reason_key, w.params))}</div>
+            <div>${w.type === "risk" ? w.reasons.map((x) => esc(t(x.key, x.params))).join(" · ") : esc(t(w.reason_key, w.params))}</div>
             ${(w.tags || []).length ? `<div class="muted">${w.tags.map((g) => `<span class="tag" title="${esc(t(g.evidence_key, g.evidence))}">${esc(t("tag." + g.id))}</span>`).join(" ")}</div>` : ""}
             ${w.stale ? `<div class="stale">${esc(t("warn.stale", { as_of: w.data_as_of, sources: w.stale_sources.join(", ") }))}</div>` : ""}
             ${w.intervention ? `<div class="muted">${t("warn.intervention")}: ${esc(ivText(w.intervention))}</div>` : ""}
