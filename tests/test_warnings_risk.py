@@ -230,3 +230,34 @@ def test_risk_model_on_postgres(school, tmp_path):
         assert db.query(store, "SELECT COUNT(*) AS n FROM risk_drift")[0]["n"] == 1
         r = db.query(store, "SELECT reasons FROM warning_log WHERE type = ? LIMIT 1", ("risk",))[0]
         assert json.loads(r["reasons"])[1]["key"].startswith("reason.risk.")  # LightGBM pred_contrib reasons
+
+
+def test_cli_train_then_run_and_retention(store, school, tmp_path, capsys):
+    from cloud_aggregator.cli import main
+
+    path = store.db.query("PRAGMA database_list")[0]["file"]
+    cfg = tmp_path / "agg.yaml"
+    cfg.write_text(f"store: {{backend: sqlite, path: '{path}'}}\nrecords: {{key_file: '{school['key']}'}}\n"
+                   "warnings:\n  schedule: 'off'\n  risk: {kind: logistic, levels: {watch: 0.2, concern: 0.4, "
+                   "urgent: 0.6, below: false}}\n  retention: {runs_days: 7}\n")
+    day = _now(store).date().isoformat()
+    assert main(["warnings", "train", "--config", str(cfg), "--as-of", day]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["kind"] == "logistic" and Path(out["path"]).parent == Path(path).parent / "risk-models"
+    assert main(["warnings", "run", "--config", str(cfg), "--as-of", day, "--no-deliver"]) == 0
+    run = json.loads(capsys.readouterr().out)
+    assert run["version"].endswith(out["version"]) and run["counts"]["risk_model"]["kind"] == "logistic"
+    db.write(store, "INSERT INTO warning_runs (run_id, started_at) VALUES (?, ?)", ("old", "2024-01-01T00:00:00Z"))
+    assert main(["retention", "--config", str(cfg)]) == 0
+    assert json.loads(capsys.readouterr().out)["warnings"]["warning_runs"] == 1  # the old one; today's run stays
+    assert [r["run_id"] for r in db.query(store, "SELECT run_id FROM warning_runs")] == [run["run_id"]]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("warnings: {risk: {levels: {watch: 0.7, concern: 0.5, urgent: 0.3, below: false}}}\n")
+    assert main(["config", "check", str(bad)]) == 2
+
+
+def test_training_refuses_without_outcomes(store):
+    db.write(store, "DELETE FROM student_outcomes")
+    with pytest.raises(risk.TrainingError, match="import outcomes"):
+        risk.train(store, WarningsConfig.model_validate(CFG))
+    assert risk.active(store) is None
