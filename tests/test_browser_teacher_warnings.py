@@ -22,7 +22,7 @@ def _class_warning(section: str, wtype: str, level: int) -> dict:
             "type": wtype, "level": level, "level_max": level,
             "reasons": json.dumps([{"key": "reason.class_attention", "params": {
                 "recent": 41, "days": 3, "drop": 25, "usual": 70, "baseline_days": 10}}]),
-            "tags": "[]", "intervention": json.dumps({"id": "peer_observation", "text": "Invite a colleague."}),
+            "tags": "[]", "intervention": json.dumps({"id": "school_own", "text": "Invite a colleague."}),
             "stale": 0, "stale_sources": "", "data_as_of": "2025-10-01", "first_run": "r", "last_run": "r",
             "first_seen": "2025-10-01T00:00:00Z", "last_seen": "2025-10-01T00:00:00Z", "active": 1, "step": 0,
             "step_role": "teacher", "routed_at": "2025-10-01T00:00:00Z", "state": "open"}

@@ -8,6 +8,12 @@ const KINDS = ["meeting", "call_home", "tutoring", "referral", "other"];
 const OUTCOMES = ["improved", "no_change", "worse", "closed"];
 
 // Built-in catalogue entries are translated by id; a school's own entries (own ids) show their own text.
+function effectParams(e) {
+  const p = (x) => (x === null || x === undefined ? null : Math.round(x * 100));
+  const c = e.comparison || {};
+  return { before: p(e.score_before), w2: p(e.score_2w), w4: p(e.score_4w), cb: p(c.mean_before), c4: p(c.mean_4w), n: c.n };
+}
+
 function ivText(iv) {
   const key = `iv.${iv.id}`, tr = t(key);
   return tr === key ? iv.text : tr;
@@ -82,7 +88,7 @@ export async function mountProfile(el, { arg }) {
       <div class="profile">
         <div class="card wide"><h1>${t("profile.title")}: ${esc(studentName({ name: r.name, student: r.student }))}</h1>
           <p class="muted">${r.grade ? esc(t("profile.grade", { g: r.grade })) + " · " : ""}${esc(t("profile.as_of", { d: r.as_of }))}</p>
-          ${r.warnings.map((w) => `<p><span class="lvl l${w.level}">${t("level." + w.level)}</span> ${t("type." + w.type)}: ${esc(t(w.reason_key, w.params))}</p>`).join("")}</div>
+          ${r.warnings.map((w) => `<p><span class="lvl l${w.level}">${t("level." + w.level)}</span> ${t("type." + w.type)}: ${w.type === "risk" ? w.reasons.map((x) => esc(t(x.key, x.params))).join(" · ") : esc(t(w.reason_key, w.params))}</p>`).join("")}</div>
         <div class="card radar"><h2>${t("profile.radar")}</h2>${radar(axes)}<p class="muted">${t("profile.class_context")}</p></div>
         <div class="card trend"><h2>${t("profile.trends")}</h2>${smallLines(trendRows, keys)}
           <div class="legend"><span><i class="att"></i>${t("trend.attendance")}</span><span><i class="ontime"></i>${t("trend.ontime")}</span><span><i class="eng"></i>${t("trend.score")}</span></div>
@@ -96,6 +102,7 @@ export async function mountProfile(el, { arg }) {
           <div id="ivs">${r.interventions.length ? r.interventions.map((iv) => `
             <div class="iv" data-iv="${esc(iv.id)}"><b>${t("iv.kind." + iv.kind)}</b> · ${esc(iv.by)} · ${esc(iv.created_at.slice(0, 16).replace("T", " "))}
               <div>${esc(iv.note)}</div>
+              ${iv.effect ? `<div class="muted" data-k="effect">${esc(t("iv.effect", effectParams(iv.effect)))}</div>` : ""}
               ${iv.outcome ? `<div class="ok" data-k="outcome">${t("iv.outcome")}: ${t("iv.outcome." + iv.outcome)} ${esc(iv.outcome_note)}</div>` : `
               <form class="row outcome"><select name="outcome">${OUTCOMES.map((o) => `<option value="${o}">${t("iv.outcome." + o)}</option>`).join("")}</select>
                 <input name="note" maxlength="4000" placeholder="${t("iv.note")}"><button class="btn" type="submit">${t("iv.outcome.save")}</button></form>

@@ -40,13 +40,18 @@ function tone(w) {
   return `<div data-k="tone">${hbar(parts)}</div>`;
 }
 
+function ivText(iv) {  // the catalogue's entries are translated by id; a school's own text as written
+  const key = `iv.${iv.id}`, tr = t(key);
+  return tr === key ? iv.text : tr;
+}
+
 function classCard(list, sections) {
   const items = list.map((w) => `<div class="warning" data-warning="${esc(w.id)}">
       <span class="lvl l${w.level}">${t("level." + w.level)}</span>
       <div><div class="who-s">${esc(sections[w.section] || w.section)} · ${t("type." + w.type)}</div>
         <div>${(w.reasons || []).map((r) => esc(t(r.key, r.params))).join(" ")}</div>
         ${w.stale ? `<div class="stale">${esc(t("warn.stale", { as_of: w.data_as_of, sources: (w.stale_sources || []).join(", ") }))}</div>` : ""}
-        ${w.intervention ? `<div class="muted">${t("warn.intervention")}: ${esc(w.intervention.text)}</div>` : ""}
+        ${w.intervention ? `<div class="muted">${t("warn.intervention")}: ${esc(ivText(w.intervention))}</div>` : ""}
         <div class="muted" data-k="state">${t("state." + w.state)}</div></div>
       ${w.state === "acknowledge" ? "" : `<div class="acts"><button class="btn" data-ack="1">${t("warn.ack")}</button></div>`}</div>`);
   return `<div class="card class-warnings"><h2>${t("teacher.class_warnings")}</h2>
