@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from cloud_aggregator.config import AggregatorConfig, StoreConfig
 from cloud_aggregator.records.api import generate_demo_school, import_records
@@ -77,6 +79,24 @@ def test_outcomes_import_accepts_oulad_words_and_rejects_others(store, school, t
     assert len(rep.rejected) == 2 and not rep.errors  # an unknown outcome word, an unknown student
     rows = db.query(store, "SELECT outcome FROM student_outcomes WHERE outcome_date = ?", ("2026-01-20",))
     assert [r["outcome"] for r in rows] == ["pass"]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(word=st.text(min_size=0, max_size=30), day=st.text(min_size=0, max_size=12))
+def test_outcome_parser_maps_or_rejects_anything(tmp_path, word, day):
+    """Whatever a school's file holds, a row is one of pass/fail/withdrawn with a real date, or rejected."""
+    from cloud_aggregator.records.csvsafe import BadRow, open_csv
+    from cloud_aggregator.records.outcomes import FIELDS
+
+    f = tmp_path / "o.csv"
+    with f.open("w", encoding="utf-8", newline="") as fh:
+        import csv
+
+        csv.writer(fh).writerows([["studentSourcedId", "outcome", "date"], ["stu-0001", word, day]])
+    for item in open_csv(f, FIELDS):
+        if not isinstance(item, BadRow):
+            assert item.values["outcome"] in ("pass", "fail", "withdrawn")
+            assert date.fromisoformat(item.values["date"])
 
 
 def test_train_then_runs_use_the_model_with_contribution_reasons(store, school):
@@ -147,7 +167,7 @@ def test_drift_fires_on_a_shifted_population_and_not_on_an_unshifted_one():
 
 def test_drift_in_a_run_is_recorded_flagged_and_retrains_or_recommends(store, school):
     now = _now(store)
-    cfg = WarningsConfig.model_validate({**CFG, "risk": {"drift": {"on_drift": "recommend"}}})
+    cfg = WarningsConfig.model_validate({**CFG, "risk": {"kind": "logistic", "drift": {"on_drift": "recommend"}}})
     v1 = risk.train(store, cfg, now)["version"]
     am = risk.active(store)
     df = risk.frame(store, engine.analysable(store), now.date().isoformat(), 28)
@@ -155,7 +175,7 @@ def test_drift_in_a_run_is_recorded_flagged_and_retrains_or_recommends(store, sc
     d = risk.check_drift(store, cfg, am, df, am.model.predict(df), "run-x", now.date().isoformat(), now)
     assert d["flagged"] and d["action"] == "retrain recommended" and d["psi"]["score_recent"] > 0.25
     assert risk.active(store).version == v1
-    retrain = WarningsConfig.model_validate({**CFG, "risk": {"drift": {"on_drift": "retrain"}}})
+    retrain = WarningsConfig.model_validate({**CFG, "risk": {"kind": "logistic", "drift": {"on_drift": "retrain"}}})
     d2 = risk.check_drift(store, retrain, am, df, am.model.predict(df), "run-y", now.date().isoformat(),
                           now + timedelta(days=7))
     assert d2["action"] == "retrained" and risk.active(store).version == d2["new_version"] != v1
@@ -167,7 +187,7 @@ def test_drift_in_a_run_is_recorded_flagged_and_retrains_or_recommends(store, sc
 def test_intervention_effect_on_a_constructed_case(store, school):
     """A high-risk student gets an intervention; their records afterwards become perfect; their risk falls."""
     now = _now(store)
-    cfg = WarningsConfig.model_validate(CFG)
+    cfg = WarningsConfig.model_validate({**CFG, "risk": {"kind": "logistic"}})
     risk.train(store, cfg, now)
     am = risk.active(store)
     last = db.query(store, "SELECT MAX(date) AS d FROM attendance")[0]["d"]

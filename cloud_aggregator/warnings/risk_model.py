@@ -64,14 +64,15 @@ def training_set(store: Any, rules: StudentRules, step_days: int = 7, min_days: 
         return pd.DataFrame()
     hi = min(span["hi"], until) if until else span["hi"]
     lo = (date.fromisoformat(span["lo"]) + timedelta(days=min_days)).isoformat()
-    label = {}
-    for o in outs:  # one outcome per student: the latest known (several terms: the last one)
-        if o["p"] not in label or o["outcome_date"] > label[o["p"]]["outcome_date"]:
-            label[o["p"]] = o
+    by_student: dict[str, list[dict[str, Any]]] = {}
+    for o in sorted(outs, key=lambda o: o["outcome_date"]):
+        by_student.setdefault(o["p"], []).append(o)
     rows = []
     for d in _dates(lo, hi, step_days):
-        ps = sorted(p for p, o in label.items() if o["outcome_date"] > d)
-        for p, f in features(store, ps, d, rules.recent_days).items():
+        # the label of a snapshot is the student's next outcome still unknown on that day (the term in progress)
+        label = {p: next(o for o in os if o["outcome_date"] > d) for p, os in by_student.items()
+                 if os[-1]["outcome_date"] > d}
+        for p, f in features(store, sorted(label), d, rules.recent_days).items():
             o = label[p]
             rows.append({"student": p, "as_of": d, **f, "y": int(o["outcome"] in AT_RISK),
                          "rules_score": rules_score(f, rules), **{g: o[g] for g in GROUP_COLUMNS}})
