@@ -267,6 +267,9 @@ def test_cli_train_then_run_and_retention(store, school, tmp_path, capsys):
     assert main(["warnings", "run", "--config", str(cfg), "--as-of", day, "--no-deliver"]) == 0
     run = json.loads(capsys.readouterr().out)
     assert run["version"].endswith(out["version"]) and run["counts"]["risk_model"]["kind"] == "logistic"
+    assert main(["warnings", "runs", "--config", str(cfg)]) == 0
+    hist = json.loads(capsys.readouterr().out)
+    assert hist["risk_model"]["version"] == out["version"] and hist["drift"]["flagged"] == 0
     db.write(store, "INSERT INTO warning_runs (run_id, started_at) VALUES (?, ?)", ("old", "2024-01-01T00:00:00Z"))
     assert main(["retention", "--config", str(cfg)]) == 0
     assert json.loads(capsys.readouterr().out)["warnings"]["warning_runs"] == 1  # the old one; today's run stays

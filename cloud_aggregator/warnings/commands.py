@@ -1,4 +1,5 @@
-"""``cloud-aggregator warnings run|deliver|runs``: scoring on demand, outbox retries, run history (JSON out)."""
+"""``cloud-aggregator warnings run|train|deliver|runs``: scoring on demand, the risk model, outbox retries, run
+history with the active model and the latest drift check (JSON out)."""
 
 from __future__ import annotations
 
@@ -85,11 +86,19 @@ def cmd_runs(args: argparse.Namespace) -> int:
     try:
         rows = db.query(store, "SELECT * FROM warning_runs ORDER BY started_at DESC LIMIT ?", (args.limit,))
         pending = db.query(store, "SELECT status, COUNT(*) AS n FROM warning_deliveries GROUP BY status")
+        model = db.query(store, "SELECT version, kind, created_at, window_start, window_end, metrics FROM risk_models "
+                                "WHERE active = 1 ORDER BY created_at DESC LIMIT 1")
+        drift = db.query(store, "SELECT ts, model_version, score_psi, max_psi, flagged, action, new_version FROM "
+                                "risk_drift ORDER BY ts DESC LIMIT 1")
     finally:
         store.close()
     for r in rows:
         r["counts"], r["freshness"] = json.loads(r["counts"] or "{}"), json.loads(r["freshness"] or "{}")
-    print(json.dumps({"runs": rows, "deliveries": {r["status"]: r["n"] for r in pending}}, ensure_ascii=False))
+    for m in model:
+        m["metrics"] = json.loads(m["metrics"] or "{}")
+    print(json.dumps({"runs": rows, "deliveries": {r["status"]: r["n"] for r in pending},
+                      "risk_model": model[0] if model else None, "drift": drift[0] if drift else None},
+                     ensure_ascii=False))
     return 0
 
 
