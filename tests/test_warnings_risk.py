@@ -284,3 +284,20 @@ def test_training_refuses_without_outcomes(store):
     with pytest.raises(risk.TrainingError, match="import outcomes"):
         risk.train(store, WarningsConfig.model_validate(CFG))
     assert risk.active(store) is None
+
+
+def test_risk_model_trains_on_an_oulad_store(shared_data, tmp_path):
+    """OULAD through the records store: no attendance (snapshots span the submissions), final_result as the
+    label, every OULAD group column audited; students only from their presentation's start."""
+    from tests.test_records_oulad import _subset
+
+    sub = _subset(shared_data / "oulad", tmp_path / "aaa")
+    store = open_store(StoreConfig(path=tmp_path / "o.db"))
+    try:
+        assert import_records(store, sub, "oulad", keys=ensure_key_file(tmp_path / "k"), progress=False).ok
+        cfg = WarningsConfig.model_validate({**CFG, "risk": {"kind": "lightgbm"}})
+        res = risk.train(store, cfg)
+        assert res["window_start"] >= "2013-10-22" and res["metrics"]["auc"] > 0.7
+        assert set(res["fairness"]) == {"gender", "age_band", "disability", "deprivation"}
+    finally:
+        store.close()

@@ -56,27 +56,51 @@ def rules_score(row: dict[str, float], rules: StudentRules) -> int:
 def training_set(store: Any, rules: StudentRules, step_days: int = 7, min_days: int = 21,  # noqa: ANN401
                  until: str | None = None) -> pd.DataFrame:
     """One row per (student, snapshot date) with features, ``y``, ``rules_score`` and the group columns."""
-    outs = db.query(store, "SELECT o.student_pseudonym AS p, o.outcome, o.outcome_date, o.gender, o.age_band, "
+    outs = db.query(store, "SELECT o.student_pseudonym AS p, o.term_sourced_id AS term, o.outcome, o.outcome_date, "
+                           "o.gender, o.age_band, "
                            "o.disability, o.deprivation FROM student_outcomes o JOIN users u ON u.pseudonym = "
                            "o.student_pseudonym WHERE u.role = ? AND u.opt_out = 0 AND u.enabled = 1", ("student",))
-    span = db.query(store, "SELECT MIN(date) AS lo, MAX(date) AS hi FROM attendance")[0]
-    if not outs or not span["lo"]:
+    span = _span(store)
+    if not outs or span is None:
         return pd.DataFrame()
-    hi = min(span["hi"], until) if until else span["hi"]
-    lo = (date.fromisoformat(span["lo"]) + timedelta(days=min_days)).isoformat()
+    hi = min(span[1], until) if until else span[1]
+    lo = (date.fromisoformat(span[0]) + timedelta(days=min_days)).isoformat()
     by_student: dict[str, list[dict[str, Any]]] = {}
     for o in sorted(outs, key=lambda o: o["outcome_date"]):
         by_student.setdefault(o["p"], []).append(o)
+    begin: dict[tuple[str, str], str] = {}
+    for e in db.query(store, "SELECT user_pseudonym AS p, section_sourced_id AS s, begin_date AS b FROM enrollments "
+                             "WHERE role = ? AND begin_date IS NOT NULL", ("student",)):
+        begin[(e["p"], e["s"])] = min(e["b"], begin.get((e["p"], e["s"]), e["b"]))
+        begin[(e["p"], "")] = min(e["b"], begin.get((e["p"], ""), e["b"]))
+
+    def started(p: str, o: dict[str, Any], d: str) -> bool:
+        """The term the outcome is for began ≥ ``min_days`` before ``d`` (its enrolment; else any enrolment)."""
+        b = begin.get((p, o["term"] or "")) or begin.get((p, ""))
+        return b is None or (date.fromisoformat(b[:10]) + timedelta(days=min_days)).isoformat() <= d
+
     rows = []
     for d in _dates(lo, hi, step_days):
         # the label of a snapshot is the student's next outcome still unknown on that day (the term in progress)
         label = {p: next(o for o in os if o["outcome_date"] > d) for p, os in by_student.items()
                  if os[-1]["outcome_date"] > d}
+        label = {p: o for p, o in label.items() if started(p, o, d)}
         for p, f in features(store, sorted(label), d, rules.recent_days).items():
             o = label[p]
             rows.append({"student": p, "as_of": d, **f, "y": int(o["outcome"] in AT_RISK),
                          "rules_score": rules_score(f, rules), **{g: o[g] for g in GROUP_COLUMNS}})
     return pd.DataFrame(rows)
+
+
+def _span(store: Any) -> tuple[str, str] | None:  # noqa: ANN401
+    """First and last day of the records: attendance, else LMS activity, else submission due dates."""
+    for sql in ("SELECT MIN(date) AS lo, MAX(date) AS hi FROM attendance",
+                "SELECT MIN(date) AS lo, MAX(date) AS hi FROM lms_activity",
+                "SELECT MIN(due_at) AS lo, MAX(due_at) AS hi FROM submissions"):
+        r = db.query(store, sql)[0]
+        if r["lo"]:
+            return str(r["lo"])[:10], str(r["hi"])[:10]
+    return None
 
 
 # ---------------------------------------------------------------- models
