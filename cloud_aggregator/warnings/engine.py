@@ -243,7 +243,8 @@ def run(store: Any, cfg: WarningsConfig, keys: Any = None, now: datetime | None 
     version = rules_version(cfg) + (f"+{am.version}" if am else "")
     counts: dict[str, Any] = {k: 0 for k in ("new", "raised", "resolved", "deliveries_queued", "escalated")}
     counts["risk_model"] = {"version": am.version, "kind": am.model.kind} if am else {
-        "version": None, "note": "no trained risk model: rules only (cloud-aggregator warnings train)"}
+        "version": None, "note": "no trained risk model: rules only (cloud-aggregator warnings train)"
+        if cfg.risk.enabled else "risk model disabled in config: rules only"}
     scored: dict[str, Any] = {}
     fresh: dict[str, freshness.SourceFreshness] = {}
     error = None

@@ -42,6 +42,11 @@ class ActiveModel:
     model: rm.RiskModel
     row: dict[str, Any]
 
+    @property
+    def recent_days(self) -> int:
+        """The 'recent' window the model was trained with (features must mean the same when scoring)."""
+        return int(self.row.get("baseline", {}).get("recent_days", 28))
+
 
 def model_dir(store: Any, cfg: WarningsConfig) -> Path:  # noqa: ANN401
     if cfg.risk.model_dir is not None:
@@ -74,7 +79,7 @@ def train(store: Any, cfg: WarningsConfig, now: datetime | None = None, trigger:
     metrics["cv_auc"] = cv
     fair = rm.fairness(te, p_test)
     model = rm.fit(df, kind, rc.seed)
-    base = rm.baseline(df, model.predict(df))
+    base = {**rm.baseline(df, model.predict(df)), "recent_days": cfg.students.recent_days}
     train_s = round(time.monotonic() - t0, 2)
     text = json.dumps({"model": json.loads(model.to_json()), "baseline": base})
     sha = hashlib.sha256(text.encode()).hexdigest()
@@ -141,7 +146,7 @@ def reasons(am: ActiveModel, df: pd.DataFrame, top: int) -> list[list[dict[str, 
 def score_rows(store: Any, cfg: WarningsConfig, am: ActiveModel, students: list[str], as_of: str,  # noqa: ANN401
                week: str) -> tuple[list[dict[str, Any]], pd.DataFrame, np.ndarray]:
     """Risk warnings (level ≥ 1) for ``students`` as of ``as_of``, plus the frame and scores for drift."""
-    df = frame(store, students, as_of, cfg.students.recent_days)
+    df = frame(store, students, as_of, am.recent_days)
     p = am.model.predict(df)
     rs = reasons(am, df, cfg.risk.top_reasons)
     rows = []
@@ -196,7 +201,7 @@ def check_drift(store: Any, cfg: WarningsConfig, am: ActiveModel, df: pd.DataFra
 
 # ---------------------------------------------------------------- intervention effects
 def _scores_at(store: Any, cfg: WarningsConfig, am: ActiveModel, students: list[str], day: str) -> dict[str, float]:  # noqa: ANN401
-    df = frame(store, students, day, cfg.students.recent_days)
+    df = frame(store, students, day, am.recent_days)
     return dict(zip(df["student"], am.model.predict(df).round(4).tolist(), strict=True))
 
 
