@@ -50,16 +50,22 @@ def _prepare_school(data: Path, cfg: AggregatorConfig, store) -> list[tuple[str,
 
 
 def _first_warnings_run(store, cfg: AggregatorConfig, keys) -> None:  # noqa: ANN001
-    """Score the demo school as of its records' last day, so counsellors see warnings with tags at once.
+    """Train the school's risk model on its outcomes and score the demo school as of its records' last day,
+    so counsellors see warnings with tags and risk reasons at once.
 
     Later scheduled runs use today's date and mark the (older) demo records stale, as they should.
     """
     from datetime import datetime, timezone
 
-    from cloud_aggregator.warnings import engine
+    from cloud_aggregator.warnings import engine, risk
     from cloud_aggregator.web.students import as_of_date
 
     day = datetime.fromisoformat(as_of_date(store)).replace(hour=16, tzinfo=timezone.utc)
+    try:
+        model = risk.train(store, cfg.warnings, now=day, trigger="demo")
+        log.info("risk model %s: held-out AUC %s", model["version"], model["metrics"].get("auc"))
+    except risk.TrainingError as e:
+        log.warning("no risk model for the demo: %s", e)
     res = engine.run(store, cfg.warnings, keys, now=day, trigger="demo", deliver=False)
     log.info("warnings run as of %s: %s", day.date(), res["counts"].get("by_level"))
 

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.security
 #: which roles each operation is for; a new route must be added here, so the walk cannot miss it
 ALLOWED: dict[str, set[str]] = {
     "POST /api/login": {"*"},
-    "POST /api/enrol": {"*"},  # the one-time token is the credential; refused (403/503) without a good one
+    "POST /api/enrol": {"*"},  # the one-time token is the credential; refused (403/404) without a good one
     "POST /api/logout": {"teacher", "advisor", "counsellor", "it", "admin"},
     "GET /api/me": {"teacher", "advisor", "counsellor", "it", "admin"},
     "PUT /api/me/language": {"teacher", "advisor", "counsellor", "it", "admin"},
@@ -45,6 +45,7 @@ ALLOWED: dict[str, set[str]] = {
     "PUT /api/interventions/{intervention_id}/outcome": {"advisor", "counsellor"},
     "POST /api/warnings/{warning_id}/action": {"teacher", "advisor", "counsellor"},  # teacher: only if routed to them
     "GET /api/warnings/runs": {"advisor", "counsellor", "admin"},
+    "GET /api/interventions/effects": {"advisor", "counsellor", "admin"},
     "GET /api/warnings/classes": {"teacher", "admin"},
     "GET /api/audit": {"admin"},
     "GET /api/fleet": {"it"},
@@ -122,7 +123,7 @@ def test_every_operation_refuses_other_roles(env):
 
 def test_enrolment_without_a_good_token_gets_nothing(env, tmp_path):
     _, client, _, tmpl, store = env
-    assert client().post("/api/enrol", json={"token": "x" * 32}).status_code == 503, "off until configured"
+    assert client().post("/api/enrol", json={"token": "x" * 32}).status_code == 404, "off until configured"
     cfg = agg_config(tmp_path / "unused.db", tmpl["key"]).model_copy(update={"enrolment": EnrolmentConfig(
         broker_host="127.0.0.1", password_file=tmp_path / "passwd")})
     _, enrol_client = make_client(store, cfg)

@@ -644,10 +644,10 @@ def create_app(store: Any, config: Any, ingest: Any = None, *, command_sender: A
         except TokenError as e:
             throttle.failed(f"enrol:{client}")
             raise HTTPException(403, str(e)) from None
-        except RuntimeError as e:
-            raise HTTPException(503, str(e)) from None
+        except RuntimeError as e:  # not configured: the feature is absent here, not broken (no 5xx)
+            raise HTTPException(404, str(e)) from None
         if out is None:
-            raise HTTPException(503, "enrolment is not configured on this aggregator")
+            raise HTTPException(404, "enrolment is not configured on this aggregator")
         log.warning("device %s enrolled in %s/%s from %s", out["device"], out["site"], out["room"], client)
         return out
 
