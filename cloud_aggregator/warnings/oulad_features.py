@@ -93,7 +93,7 @@ def build_features(t: dict[str, pd.DataFrame], day: int) -> pd.DataFrame:
 
 
 def _graded(sa: pd.DataFrame) -> pd.Series:
-    """Per assessment: True when its scores are grades, False for completion checks (nearly all 0/1/100)."""
+    """Per assessment: True when its scores so far are grades, False for completion checks (nearly all 0/1/100)."""
     s = sa.dropna(subset=["score"])
     completion = s["score"].isin([0, 1, 100]).groupby(s["id_assessment"]).mean() > 0.9
     return ~completion
@@ -108,7 +108,7 @@ def _activity_features(df: pd.DataFrame, t: dict[str, pd.DataFrame], ass: pd.Dat
     unregistered by ``day``) is known on ``day`` and carries presentation-level shifts.
     """
     pkey = ["code_module", "code_presentation"]
-    graded = _graded(t["studentAssessment"].merge(ass[["id_assessment"]], on="id_assessment"))
+    graded = _graded(known)  # from scores known by day D only: later scores must not decide it
     own = known[known["is_banked"].fillna(0) == 0]
     g = own.groupby(KEY)
     rec = pd.DataFrame({"last_submit_day": g["date_submitted"].max(),
