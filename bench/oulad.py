@@ -64,7 +64,7 @@ def main() -> None:
                    "baseline": {k: base[k] for k in HEADLINE} | gaps(base),
                    "auc_x_baseline": round(ours["auc"] / base["auc"], 3),
                    "auc_by_group": ours["auc_by_group"], "calibration_gap_by_group": ours["calibration_gap_by_group"],
-                   "calibration_gap_by_module": ours["calibration_gap_by_module"],
+                   "calibration_gap_by_module": ours["calibration_gap_by_module"], "n_by_group": ours["n_by_group"],
                    "baseline_auc_by_group": base["auc_by_group"], "base_rate": ours["base_rate"],
                    "n_test": ours["n_test"]}
             res[f"{name}/day{d}"] = row

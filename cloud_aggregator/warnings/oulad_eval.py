@@ -60,21 +60,24 @@ def precision_at(y: np.ndarray, p: np.ndarray, share: float = 0.1) -> float:
     return float(y[np.argsort(-p)[:k]].mean())
 
 
-def fairness(df: pd.DataFrame, p: np.ndarray) -> tuple[dict, dict]:
+def fairness(df: pd.DataFrame, p: np.ndarray) -> tuple[dict, dict, dict]:
+    """Per value of each protected attribute: AUC (None below MIN_GROUP or one class), calibration gap, size."""
     from sklearn.metrics import roc_auc_score
 
     aucs: dict[str, dict[str, float | None]] = {}
     cal: dict[str, dict[str, float]] = {}
+    sizes: dict[str, dict[str, int]] = {}
     for col in PROTECTED:
-        aucs[col], cal[col] = {}, {}
+        aucs[col], cal[col], sizes[col] = {}, {}, {}
         for val, idx in df.groupby(df[col].astype(str)).groups.items():
             yi, pi = df.loc[idx, "y"].to_numpy(), p[np.asarray(df.index.get_indexer(idx))]
+            sizes[col][val] = len(yi)
             if len(yi) < MIN_GROUP or len(set(yi)) < 2:
                 aucs[col][val] = None
             else:
                 aucs[col][val] = round(float(roc_auc_score(yi, pi)), 4)
             cal[col][val] = round(float(pi.mean() - yi.mean()), 4)
-    return aucs, cal
+    return aucs, cal, sizes
 
 
 def _by_module(df: pd.DataFrame, p: np.ndarray) -> dict[str, float]:
@@ -101,10 +104,10 @@ def evaluate_frames(tr: pd.DataFrame, te: pd.DataFrame, day: int, baseline: bool
     m = (_baseline_model() if baseline else _model(feats)).fit(tr[feats], tr["y"])
     p = m.predict_proba(te[feats])[:, 1]
     y = te["y"].to_numpy()
-    aucs, cal = fairness(te, p)
+    aucs, cal, sizes = fairness(te, p)
     return {"auc": round(float(roc_auc_score(y, p)), 4), "pr_auc": round(float(average_precision_score(y, p)), 4),
             "precision_at_10pct": round(precision_at(y, p), 4), "auc_by_group": aucs,
-            "calibration_gap_by_group": cal, "calibration_gap_by_module": _by_module(te, p), "n_train": int(len(tr)), "n_test": int(len(te)),
+            "calibration_gap_by_group": cal, "calibration_gap_by_module": _by_module(te, p), "n_by_group": sizes, "n_train": int(len(tr)), "n_test": int(len(te)),
             "base_rate": round(float(y.mean()), 4), "day": day}
 
 
