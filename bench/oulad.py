@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from cloud_aggregator.records.oulad import load_oulad_tables, subset_tables  # noqa: E402
-from cloud_aggregator.warnings.oulad_eval import evaluate_frames  # noqa: E402
+from cloud_aggregator.warnings.oulad_eval import evaluate_frames, train_frame  # noqa: E402
 from cloud_aggregator.warnings.oulad_features import build_features  # noqa: E402
 
 PROTOCOLS = {"lopo_B_to_J": ({"2013B"}, {"2013J"}), "lopo_J_to_B": ({"2013J"}, {"2013B"}),
@@ -48,18 +48,19 @@ def main() -> None:
     tables = load_oulad_tables(Path(args.data))
     res: dict[str, dict] = {}
     for d in (int(x) for x in args.days.split(",")):
-        cache: dict[frozenset[str], object] = {}
+        cache: dict[tuple[frozenset[str], bool], object] = {}
 
-        def frame(pres: set[str], day: int = d, cache: dict = cache):  # noqa: ANN202
-            key = frozenset(pres)
+        def frame(pres: set[str], train: bool, day: int = d, cache: dict = cache):  # noqa: ANN202
+            key = (frozenset(pres), train)
             if key not in cache:
-                cache[key] = build_features(subset_tables(tables, set(pres)), day)
+                sub = subset_tables(tables, set(pres))
+                cache[key] = train_frame(sub, day) if train else build_features(sub, day)
             return cache[key]
 
         for name in args.protocols.split(","):
             tr, te = PROTOCOLS[name]
-            ours = evaluate_frames(frame(tr), frame(te), d)
-            base = evaluate_frames(frame(tr), frame(te), d, baseline=True)
+            ours = evaluate_frames(frame(tr, True), frame(te, False), d)
+            base = evaluate_frames(frame(tr, True), frame(te, False), d, baseline=True)
             row = {"ours": {k: ours[k] for k in HEADLINE} | gaps(ours),
                    "baseline": {k: base[k] for k in HEADLINE} | gaps(base),
                    "auc_x_baseline": round(ours["auc"] / base["auc"], 3),

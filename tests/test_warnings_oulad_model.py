@@ -16,7 +16,13 @@ import pytest
 
 from cloud_aggregator.cli import main as cli_main
 from cloud_aggregator.records.oulad import load_oulad_tables, subset_tables
-from cloud_aggregator.warnings.oulad_eval import BASELINE_FEATURES, MODEL_FEATURES, evaluate, evaluate_frames
+from cloud_aggregator.warnings.oulad_eval import (
+    BASELINE_FEATURES,
+    MODEL_FEATURES,
+    evaluate,
+    evaluate_frames,
+    train_frame,
+)
 from cloud_aggregator.warnings.oulad_features import KEY, PROTECTED, build_features
 
 MODULES = ("AAA", "BBB")
@@ -111,7 +117,7 @@ def test_features_use_only_what_was_known_by_day_d(gen):
 def test_protected_attributes_are_never_features_and_do_not_move_scores(gen):
     assert not set(PROTECTED) & set(MODEL_FEATURES) and not set(PROTECTED) & set(BASELINE_FEATURES)
     assert "highest_education" not in MODEL_FEATURES and "region" not in MODEL_FEATURES
-    tr = build_features(load_oulad_tables(gen["train"]), 60)
+    tr = train_frame(load_oulad_tables(gen["train"]), 60)
     te = build_features(load_oulad_tables(gen["test"]), 60)
     shuffled = te.copy()
     rng = np.random.default_rng(0)
@@ -158,10 +164,21 @@ def test_test_presentations_seen_in_training_are_refused(gen):
         evaluate(gen["train"], gen["train"], 30)
 
 
+def test_training_snapshots_never_come_after_day_d(gen):
+    t = load_oulad_tables(gen["train"])
+    tr = train_frame(t, 25)
+    assert sorted(tr["snapshot_day"].unique()) == [5, 15, 25]  # day 25 and 10, 20 days earlier; none below 0
+    te = build_features(load_oulad_tables(gen["test"]), 25)
+    with pytest.raises(ValueError, match="after day D"):
+        evaluate_frames(train_frame(t, 35), te, 25)
+    base = evaluate_frames(tr, te, 25, baseline=True)
+    assert base["n_train"] == len(build_features(t, 25))  # the baseline stays on the day-D snapshot
+
+
 @pytest.mark.slow
 def test_dev_split_on_shared_data_beats_the_baseline(shared_data):
     t = load_oulad_tables(shared_data / "oulad")
-    tr = build_features(subset_tables(t, {"2013B", "2013J"}), 60)
+    tr = train_frame(subset_tables(t, {"2013B", "2013J"}), 60)
     te = build_features(subset_tables(t, {"2014B"}), 60)
     ours, base = evaluate_frames(tr, te, 60), evaluate_frames(tr, te, 60, baseline=True)
     assert ours["auc"] >= 0.80 and ours["auc"] > base["auc"] + 0.02

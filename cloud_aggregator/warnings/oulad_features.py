@@ -67,7 +67,8 @@ def build_features(t: dict[str, pd.DataFrame], day: int) -> pd.DataFrame:
         scored.sort_values("date").groupby(KEY)["score"].last(),
         "tma_score": scored[scored["assessment_type"] == "TMA"].groupby(KEY)["score"].mean(),
         "cma_score": scored[scored["assessment_type"] == "CMA"].groupby(KEY)["score"].mean(),
-        "score_slope": scored.groupby(KEY)[["date", "score"]].apply(_slope),
+        "score_slope": (scored.groupby(KEY)[["date", "score"]].apply(_slope) if len(scored)
+                        else pd.Series(dtype=float, index=pd.MultiIndex.from_tuples([], names=KEY))),
         "weight_done": gs["weight"].sum(),
     }).join(wmean).reset_index()
     df = df.merge(agg, on=KEY, how="left").merge(sagg, on=KEY, how="left")
@@ -143,8 +144,8 @@ def _activity_features(df: pd.DataFrame, t: dict[str, pd.DataFrame], ass: pd.Dat
             rows.append((mod, pres, sid, streak, int(hit[-1]), float(np.dot(hit, wts))))
     miss = pd.DataFrame(rows, columns=[*KEY, "missed_streak", "last_due_done", "weight_due_done"])
     df = df.merge(miss, on=KEY, how="left")
-    df["missed_streak"] = df["missed_streak"].fillna(0)
-    df["last_due_done"] = df["last_due_done"].fillna(1)
+    df["missed_streak"] = df["missed_streak"].fillna(0).astype(float)
+    df["last_due_done"] = df["last_due_done"].fillna(1).astype(float)
     sw = (known[known["id_assessment"].isin(set(due["id_assessment"])) & (known["weight"] > 0)]
           .assign(ws=lambda x: x["score"].fillna(0) * x["weight"]).groupby(KEY)["ws"].sum().rename("ws_due"))
     df = df.merge(sw.reset_index(), on=KEY, how="left")
@@ -164,6 +165,8 @@ def _activity_features(df: pd.DataFrame, t: dict[str, pd.DataFrame], ass: pd.Dat
     for c in ("days_since_last_submit", "n_early_future", "all_score"):
         grp = df.groupby(pkey)[c]
         df[f"{c}_rel"] = ((df[c] - grp.transform("mean")) / grp.transform("std").replace(0, np.nan)).fillna(0)
+    for c in RANKED:  # standing within the module presentation: transfers across modules and years
+        df[f"{c}_rank"] = df.groupby(pkey)[c].rank(pct=True)
     return df
 
 
@@ -174,9 +177,10 @@ FEATURES = [
     "weight_done", "due_weight", "weight_missing", "weighted_score_rel", "mean_score_rel", "n_submitted_rel",
     "share_missed_rel", "has_score", "day_share", "module_presentation_length",
 ]
+RANKED = ("score_to_date", "missed_streak", "weight_due_done", "score_z", "n_late", "mean_submit_margin")
 NEW_FEATURES = [
     "days_since_last_submit", "n_early_future", "score_z", "score_pct", "score_z_min", "all_score", "n_fail40",
     "last_z", "missed_streak", "last_due_done", "weight_due_done", "score_to_date", "days_since_last_due",
     "reg_after_start", "cohort_gone_share", "cohort_missed_share", "days_since_last_submit_rel",
-    "n_early_future_rel", "all_score_rel",
+    "n_early_future_rel", "all_score_rel", *(f"{c}_rank" for c in RANKED),
 ]
