@@ -142,7 +142,8 @@ def _activity_features(df: pd.DataFrame, t: dict[str, pd.DataFrame], ass: pd.Dat
                     break
                 streak += 1
             rows.append((mod, pres, sid, streak, int(hit[-1]), float(np.dot(hit, wts))))
-    miss = pd.DataFrame(rows, columns=[*KEY, "missed_streak", "last_due_done", "weight_due_done"])
+    miss = pd.DataFrame(rows, columns=[*KEY, "missed_streak", "last_due_done", "weight_due_done"]).astype(
+        {"id_student": "Int64", "missed_streak": float, "last_due_done": float, "weight_due_done": float})
     df = df.merge(miss, on=KEY, how="left")
     df["missed_streak"] = df["missed_streak"].fillna(0).astype(float)
     df["last_due_done"] = df["last_due_done"].fillna(1).astype(float)
