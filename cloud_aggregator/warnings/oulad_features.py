@@ -3,8 +3,11 @@
 Only what was known by day D: registration, assessments due by D and submissions
 made by D with their scores, prior attempts and credits. Protected attributes
 (gender, age band, disability, deprivation) are never features; they are kept
-beside the matrix for the fairness audit. Zero-weight assessments (completion
-checks scored 1 or 100) count for submission behaviour but not for the score.
+beside the matrix for the fairness audit. Zero-weight assessments count for
+submission behaviour but not for the weighted score; those whose scores are real
+grades (FFF, GGG) also count for the per-assessment standing, completion checks
+(scores nearly all 0/1/100) never do. Scores count from their submission day
+(OULAD has no marking date).
 """
 
 from __future__ import annotations
@@ -161,8 +164,7 @@ def _activity_features(df: pd.DataFrame, t: dict[str, pd.DataFrame], ass: pd.Dat
     gone = reg["date_unregistration"].notna() & (reg["date_unregistration"] <= day)
     share = gone.groupby([reg["code_module"], reg["code_presentation"]]).mean().rename("cohort_gone_share")
     df = df.merge(share.reset_index(), on=pkey, how="left")
-    sub_rate = df.groupby(pkey)["share_missed"].transform("mean")
-    df["cohort_missed_share"] = sub_rate
+    df["cohort_missed_share"] = df.groupby(pkey)["share_missed"].transform("mean")
     for c in ("days_since_last_submit", "n_early_future", "all_score"):
         grp = df.groupby(pkey)[c]
         df[f"{c}_rel"] = ((df[c] - grp.transform("mean")) / grp.transform("std").replace(0, np.nan)).fillna(0)
