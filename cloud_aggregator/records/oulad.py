@@ -100,6 +100,22 @@ def load_oulad_tables(folder: str | Path, tables: tuple[str, ...] | None = None)
     return out
 
 
+def subset_tables(tables: dict[str, Any], presentations: set[str]) -> dict[str, Any]:
+    """The tables restricted to some presentations (studentAssessment through its assessments)."""
+    ass = tables["assessments"]
+    ids = set(ass.loc[ass["code_presentation"].isin(presentations), "id_assessment"])
+    out: dict[str, Any] = {}
+    for name, df in tables.items():
+        if "code_presentation" in df:
+            keep = df["code_presentation"].isin(presentations)
+        elif "id_assessment" in df:
+            keep = df["id_assessment"].isin(ids)
+        else:
+            keep = slice(None)
+        out[name] = df[keep].reset_index(drop=True)
+    return out
+
+
 def presentation_start(code_presentation: str) -> date:
     """Day 0 of a presentation: '2013J' → 2013-10-01, '2014B' → 2014-02-01."""
     code = code_presentation.strip()
