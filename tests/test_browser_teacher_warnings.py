@@ -101,6 +101,7 @@ def test_counsellor_sees_risk_reasons_and_intervention_effect(tmp_path, tmp_path
         page.fill("#username", "counsellor")
         page.fill("#password", PASSWORDS["counsellor"])
         page.click("#login-form button[type=submit]")
+        page.wait_for_selector("#nav:not([hidden])", timeout=15_000)  # logged in (the cookie is set) before moving on
         page.goto(f"{srv.url}/#student/{student}")
         page.wait_for_selector("[data-k=effect]", timeout=10_000)
         text = page.inner_text(".profile")
