@@ -11,7 +11,7 @@ const VIEWS = {
   reports: { roles: ["teacher", "admin"], label: "nav.reports", load: () => import("./reports.js") },
 };
 
-const state = { user: null, es: null, listeners: new Set(), unmount: null };
+const state = { user: null, es: null, listeners: new Set(), unmount: null, nav: 0 };
 export const bus = {
   on(fn) { state.listeners.add(fn); return () => state.listeners.delete(fn); },
 };
@@ -42,10 +42,16 @@ async function route() {
   document.querySelectorAll("#nav a").forEach((a) => a.classList.toggle("active", a.dataset.view === (name === "student" ? "warnings" : name)));
   if (state.unmount) { state.unmount(); state.unmount = null; }
   state.listeners.clear();
-  const el = document.getElementById("view");
-  el.innerHTML = "";
+  // Each navigation mounts into its own box: a slower, older view that finishes later writes into a
+  // detached box instead of over the newer one (login + deep link, quick clicks).
+  const my = ++state.nav;
+  const host = document.createElement("div");
+  document.getElementById("view").replaceChildren(host);
   const mod = await entry[1].load();
-  state.unmount = (await mod[entry[1].fn || "mount"](el, { user: state.user, bus, arg })) || null;
+  if (my !== state.nav) return;
+  const unmount = (await mod[entry[1].fn || "mount"](host, { user: state.user, bus, arg })) || null;
+  if (my !== state.nav) { if (unmount) unmount(); return; }
+  state.unmount = unmount;
 }
 
 function renderNav() {
