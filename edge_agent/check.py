@@ -118,10 +118,13 @@ def check_clock(cfg: AgentConfig) -> str:
 
 def check_models(cfg: AgentConfig) -> str:
     from edge_agent.inference.manifest import DEFAULT_MANIFEST, load_manifest
-    from edge_agent.model_updates import effective_manifest, smoke_test
+    from edge_agent.model_updates import effective_manifest, self_test
 
-    manifest = effective_manifest(cfg) or DEFAULT_MANIFEST
-    smoke_test(manifest)
+    refused: list[str] = []
+    manifest = effective_manifest(cfg, refused) or DEFAULT_MANIFEST
+    if refused:
+        raise CheckFailed("; ".join(refused) + f" (the agent would fall back to {manifest.parent.name})")
+    self_test(manifest)
     models = load_manifest(manifest)
     return ", ".join(f"{n} {e.version}" for n, e in sorted(models.items())) + f" ({manifest.parent.name})"
 

@@ -117,22 +117,35 @@ def _manifest(bundle_dir: Path) -> dict:
     return data
 
 
+def _check_file(bundle_dir: Path, name: str, m: dict) -> str:
+    """One listed file: a relative path inside the bundle, present, a plain file, with its sha256."""
+    if not isinstance(m.get("file"), str) or not isinstance(m.get("sha256"), str):
+        raise BundleError(f"model {name!r}: manifest entry needs 'file' and 'sha256'")
+    rel = Path(m["file"])
+    if rel.is_absolute() or ".." in rel.parts:
+        raise BundleError(f"model {name!r}: file path {m['file']!r} leaves the bundle")
+    path = bundle_dir / rel
+    if not path.is_file() or path.is_symlink():
+        raise BundleError(f"model {name!r}: file {m['file']} is missing")
+    if hashlib.sha256(path.read_bytes()).hexdigest() != m["sha256"]:
+        raise BundleError(f"model {name!r}: file {m['file']} does not match its sha256")
+    return rel.as_posix()
+
+
 def check_files(bundle_dir: Path) -> dict:
     """Every listed file present with its sha256, nothing else in the bundle; returns the manifest."""
     data = _manifest(bundle_dir)
     listed = set()
     for name, m in data["models"].items():
-        if not isinstance(m, dict) or not isinstance(m.get("file"), str) or not isinstance(m.get("sha256"), str):
-            raise BundleError(f"model {name!r}: manifest entry needs 'file' and 'sha256'")
-        rel = Path(m["file"])
-        if rel.is_absolute() or ".." in rel.parts:
-            raise BundleError(f"model {name!r}: file path {m['file']!r} leaves the bundle")
-        path = bundle_dir / rel
-        if not path.is_file() or path.is_symlink():
-            raise BundleError(f"model {name!r}: file {m['file']} is missing")
-        if hashlib.sha256(path.read_bytes()).hexdigest() != m["sha256"]:
-            raise BundleError(f"model {name!r}: file {m['file']} does not match its sha256")
-        listed.add(rel.as_posix())
+        if not isinstance(m, dict):
+            raise BundleError(f"model {name!r}: manifest entry must be an object")
+        entries = [m]
+        if "selftest" in m:  # bundled test inputs are signed like the model itself
+            if not isinstance(m["selftest"], dict):
+                raise BundleError(f"model {name!r}: 'selftest' must be an object with 'file' and 'sha256'")
+            entries.append(m["selftest"])
+        for e in entries:
+            listed.add(_check_file(bundle_dir, name, e))
     present = {p.relative_to(bundle_dir).as_posix() for p in bundle_dir.rglob("*") if p.is_file() or p.is_symlink()}
     extra = present - listed - {MANIFEST, SIGNATURE}
     if extra:
@@ -293,3 +306,13 @@ class ModelStore:
         if cur is not None:
             self._point("previous", cur)
         return prev
+
+    def restore(self, current: Path | None, previous: Path | None, failed: Path) -> None:
+        """Undo a failed activation: ``current`` and ``previous`` back to what they were, ``failed`` deleted,
+        so a later ``rollback`` never returns to a release that already failed."""
+        for name, target in (("current", current), ("previous", previous)):
+            if target is not None and target.is_dir():
+                self._point(name, target)
+            elif (self.root / name).is_symlink():
+                (self.root / name).unlink()
+        shutil.rmtree(failed, ignore_errors=True)

@@ -1,11 +1,12 @@
 """The agent's side of model updates: which manifest to load, and the ``model_update`` command.
 
-``model_update`` args: ``url`` (https, http or file) of a bundle archive and its ``sha256`` (as the
+``model_update`` args: ``url`` (https or file) of a bundle archive and its ``sha256`` (as the
 dashboard's fleet view sends them), optionally ``model``/``version`` that the bundle must contain;
 or ``{"action": "rollback"}``. The archive is fetched into ``models.dir`` (the data partition; it
 holds model files, never a frame), checked against the sha256, unpacked, its signature and files
-verified, and staged. Every model in it is then loaded once (smoke test) before ``current`` is
-switched; if the agent cannot rebuild its stages on the new release, it switches back.
+verified, and staged. Every model in it is then self-tested (loaded, input shape and class count
+against the manifest, one inference, and its bundled test inputs if it has them) before ``current``
+is switched; if the rebuilt stages then lose a model the agent was running, it switches back.
 """
 
 from __future__ import annotations
@@ -24,9 +25,11 @@ from edge_agent.config import AgentConfig
 from edge_agent.model_bundle import MANIFEST, BundleError, ModelStore, load_public_keys, unpack, verify_bundle
 
 log = logging.getLogger(__name__)
+#: What a stage reports for a model it could not load (edge_agent.audio.stage, vision stage).
+UNAVAILABLE = "unavailable"
 
 
-def effective_manifest(cfg: AgentConfig) -> Path | None:
+def effective_manifest(cfg: AgentConfig, problems: list[str] | None = None) -> Path | None:
     """The manifest the agent should load (None = the models shipped with the agent).
 
     An installed release is verified again at every start; one that no longer verifies (a file was
@@ -44,6 +47,8 @@ def effective_manifest(cfg: AgentConfig) -> Path | None:
             return cur / MANIFEST
         except (BundleError, OSError, ValueError) as e:
             log.error("installed model release %s refused: %s", cur.name, e)
+            if problems is not None:
+                problems.append(f"release {cur.name} refused at start: {e}")
             try:
                 store.rollback()
             except BundleError:
@@ -52,10 +57,14 @@ def effective_manifest(cfg: AgentConfig) -> Path | None:
 
 
 def fetch(url: str, dest: Path, max_bytes: int) -> Path:
-    """Download (or copy) ``url`` to ``dest`` with a size cap; https, http and file URLs only."""
+    """Download (or copy) ``url`` to ``dest`` with a size cap; https and file URLs only.
+
+    The signature, not the transport, makes a bundle trustworthy; https keeps which release a school
+    runs private and stops a network attacker feeding endless bytes up to the cap.
+    """
     scheme = urllib.parse.urlparse(url).scheme
-    if scheme not in ("https", "http", "file"):
-        raise BundleError(f"unsupported URL scheme {scheme!r} (https, http or file)")
+    if scheme not in ("https", "file"):
+        raise BundleError(f"unsupported URL scheme {scheme!r} (https or file)")
     got = 0
     with urllib.request.urlopen(url, timeout=60) as r, dest.open("wb") as f:  # noqa: S310 - scheme checked above
         while chunk := r.read(1 << 16):
@@ -66,20 +75,58 @@ def fetch(url: str, dest: Path, max_bytes: int) -> Path:
     return dest
 
 
-def smoke_test(manifest: Path) -> None:
-    """Load every model of the manifest with the interpreter once; a broken model raises here."""
+def self_test(manifest: Path) -> None:
+    """Load and run every model of ``manifest`` once; a model the stages could not use raises here.
+
+    Checks, per model: it loads in the interpreter; its input shape is the manifest's; one inference
+    on a neutral input gives finite scores, one per class; and, when the manifest lists a ``selftest``
+    file (``.npz`` with inputs ``x`` and expected class indices ``y``), at least ``min_agreement`` of
+    the inputs get their expected class (catches a model that loads but was mis-quantised or swapped).
+    """
+    import json
+
+    import numpy as np
+
     from edge_agent.inference.manifest import load_manifest
     from edge_agent.inference.tflite import TFLiteRunner
 
+    raw = json.loads(Path(manifest).read_text(encoding="utf-8"))["models"]
     for name, entry in load_manifest(manifest).items():
         try:
-            TFLiteRunner(entry.verified_path(), 1)
+            runner = TFLiteRunner(entry.verified_path(), 1)
         except Exception as e:  # noqa: BLE001 - any interpreter failure means: do not activate
             raise BundleError(f"model {name!r} does not load: {e}") from None
+        want = tuple(int(v) for v in entry.input.get("shape", ()))
+        if want[1:] != runner.input_shape[1:]:
+            raise BundleError(f"model {name!r} takes input {list(runner.input_shape)}, the manifest says {list(want)}")
+        try:
+            y = runner.run(np.zeros((1, *want[1:]), np.float32))
+        except Exception as e:  # noqa: BLE001
+            raise BundleError(f"model {name!r} fails on a test input: {e}") from None
+        if y.shape[-1] != len(entry.classes) or not np.isfinite(y).all():
+            raise BundleError(f"model {name!r} gives {y.shape[-1]} scores for {len(entry.classes)} classes")
+        st = raw[name].get("selftest")
+        if st:
+            try:
+                with np.load(manifest.parent / st["file"], allow_pickle=False) as data:
+                    x, expect = data["x"].astype(np.float32), data["y"].astype(int)
+                got = runner.run(x).argmax(axis=-1)
+            except (OSError, KeyError, ValueError) as e:
+                raise BundleError(f"model {name!r} self-test inputs unusable: {e}") from None
+            agree = float((got == expect).mean()) if len(expect) else 0.0
+            need = float(st.get("min_agreement", 0.9))
+            if agree < need:
+                raise BundleError(f"model {name!r} self-test: {agree:.0%} of its test inputs as expected, "
+                                  f"needs {need:.0%}")
 
 
-def apply_model_update(cfg: AgentConfig, args: dict[str, Any], rebuild: Callable[[], None]) -> tuple[bool, str]:
-    """Handle one ``model_update`` command; ``rebuild`` reloads the stages from ``cfg.models.manifest``."""
+def apply_model_update(cfg: AgentConfig, args: dict[str, Any], rebuild: Callable[[], None],
+                       versions: Callable[[], dict[str, str]] = dict) -> tuple[bool, str]:
+    """Handle one ``model_update`` command.
+
+    ``rebuild`` reloads the stages from ``cfg.models.manifest``; ``versions`` says what they run (a model
+    a stage could not load shows as ``"unavailable"``), so an update that loses one is rolled back.
+    """
     if cfg.models.dir is None:
         return False, "this agent has no models.dir for signed model releases"
     store = ModelStore(cfg.models.dir)
@@ -107,17 +154,21 @@ def apply_model_update(cfg: AgentConfig, args: dict[str, Any], rebuild: Callable
             shutil.rmtree(release_dir, ignore_errors=True)
             raise BundleError(f"the bundle has {model} {v.models.get(model)!r}, not {version!r}")
         try:
-            smoke_test(release_dir / MANIFEST)
+            self_test(release_dir / MANIFEST)
         except BundleError:
             shutil.rmtree(release_dir, ignore_errors=True)
             raise
+        running, cur_before, prev_before = versions(), store.current, store.previous
         store.activate(release_dir)
         cfg.models.manifest = release_dir / MANIFEST
         try:
             rebuild()
+            lost = sorted(k for k, val in versions().items() if val == UNAVAILABLE and running.get(k) != UNAVAILABLE)
+            if lost:
+                raise BundleError(f"the stages could not load {', '.join(lost)} from it")
         except Exception as e:  # noqa: BLE001 - any failure to run the new models: go back
             log.error("stages failed on release %s (%s); rolling back", release_dir.name, e)
-            store.rollback()
+            store.restore(cur_before, prev_before, failed=release_dir)
             cfg.models.manifest = before
             rebuild()
             return False, f"release {v.release} failed to start ({e}); rolled back"

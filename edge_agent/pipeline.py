@@ -122,7 +122,10 @@ class Agent:
 
         self.cfg = cfg
         self.stage_lock = threading.RLock()
-        cfg.models.manifest = effective_manifest(cfg)  # an installed signed release, verified again
+        refused: list[str] = []
+        cfg.models.manifest = effective_manifest(cfg, refused)  # an installed signed release, verified again
+        #: outcome of the last model update (or of the start-time check), reported in health
+        self.last_model_update: str | None = refused[-1] if refused else None
         self.calibration = load_calibration(cfg)
         self.vision = make_vision_stage(cfg, self.calibration) if cfg.video.source else None
         self.audio = make_audio_stage(cfg, self.calibration) if cfg.audio.source else None
@@ -173,7 +176,9 @@ class Agent:
         if cmd.command == "model_update":
             from edge_agent.model_updates import apply_model_update
 
-            return apply_model_update(self.cfg, dict(cmd.args), self.rebuild_stages)
+            ok, detail = apply_model_update(self.cfg, dict(cmd.args), self.rebuild_stages, self._versions)
+            self.last_model_update = f"{'ok' if ok else 'failed'}: {detail}"
+            return ok, detail
         return False, f"{cmd.command} is not supported by this agent build"
 
     def _versions(self) -> dict[str, str]:
@@ -217,6 +222,7 @@ class Agent:
             camera_ok=w["video"].source_ok if "video" in w else None,
             mic_ok=w["audio"].source_ok if "audio" in w else None,
             sensing=self.sensing.is_set(), policy=self.cfg.policy, model_versions=dict(self.ctx.model_versions),
+            last_model_update=self.last_model_update[:64] if self.last_model_update else None,
         )
 
     def _in_session(self, now: datetime) -> bool:

@@ -30,9 +30,15 @@ pytestmark = pytest.mark.security
 
 
 def make_bundle(dest: Path, release: int, key: Path | None, version: str = "1.1.0",
-                tone_bytes: bytes | None = None) -> Path:
-    """A bundle of the shipped models with a new release number (and optionally a replaced tone model)."""
+                tone_bytes: bytes | None = None, drop: str | None = None, selftest: str | None = None) -> Path:
+    """A bundle of the shipped models with a new release number.
+
+    ``tone_bytes`` replaces the tone model's file, ``drop`` leaves a model out, ``selftest`` ("right" or
+    "wrong") adds test inputs for the tone model whose expected classes are its real outputs (or shifted).
+    """
     import hashlib
+
+    import numpy as np
 
     dest.mkdir(parents=True)
     (dest / "expression").mkdir()
@@ -48,6 +54,18 @@ def make_bundle(dest: Path, release: int, key: Path | None, version: str = "1.1.
     for m in data["models"].values():
         m["version"] = version
     data["models"]["voice_tone"]["sha256"] = hashlib.sha256(tone.read_bytes()).hexdigest()
+    if selftest is not None:
+        from edge_agent.inference.tflite import TFLiteRunner
+
+        x = np.random.default_rng(0).normal(size=(16, 82)).astype(np.float32)
+        y = TFLiteRunner(tone).run(x).argmax(axis=-1)
+        st = dest / "voice/selftest.npz"
+        np.savez(st, x=x, y=y if selftest == "right" else (y + 1) % 7)
+        data["models"]["voice_tone"]["selftest"] = {"file": "voice/selftest.npz", "min_agreement": 0.9,
+                                                   "sha256": hashlib.sha256(st.read_bytes()).hexdigest()}
+    if drop is not None:
+        f = dest / data["models"].pop(drop)["file"]
+        f.unlink()
     (dest / MANIFEST).write_text(json.dumps(data, indent=1))
     if key is not None:
         sign_manifest(dest, load_signing_key(key))
@@ -161,3 +179,40 @@ def test_agent_reverifies_the_installed_release_at_start(tmp_path, keys):
     m = effective_manifest(cfg)
     assert m is not None and m.parent.name.startswith("2-"), "a release that no longer verifies is rolled back"
     assert effective_manifest(AgentConfig()) is None, "no models.dir: the shipped models"
+
+
+def test_self_test_runs_every_model_on_its_bundled_inputs(tmp_path, keys):
+    from edge_agent.model_updates import self_test
+
+    good = make_bundle(tmp_path / "good", 2, keys["priv"], selftest="right")
+    verify_bundle(good, keys["trusted"])
+    self_test(good / MANIFEST)
+    wrong = make_bundle(tmp_path / "wrong", 3, keys["priv"], selftest="wrong")
+    verify_bundle(wrong, keys["trusted"])  # signed and intact, but the model does not do what its tests say
+    with pytest.raises(BundleError, match="self-test: 0% of its test inputs"):
+        self_test(wrong / MANIFEST)
+    (good / "voice/selftest.npz").write_bytes(b"x")
+    with pytest.raises(BundleError, match="voice/selftest.npz does not match its sha256"):
+        verify_bundle(good, keys["trusted"])  # the test inputs are signed with the manifest
+    swapped = make_bundle(tmp_path / "swapped", 4, keys["priv"],
+                          tone_bytes=(REPO / "models/expression/expression_int8.tflite").read_bytes())
+    verify_bundle(swapped, keys["trusted"])
+    with pytest.raises(BundleError, match=r"takes input \[1, 48, 48, 1\], the manifest says \[1, 82\]"):
+        self_test(swapped / MANIFEST)
+
+
+def test_failed_activation_is_undone_completely(tmp_path, keys):
+    store = ModelStore(tmp_path / "models")
+    first, _ = store.stage(make_bundle(tmp_path / "b2", 2, keys["priv"]), keys["trusted"])
+    store.activate(first)
+    store.restore(None, None, failed=first)  # the very first release failed: back to the shipped models
+    assert store.current is None and not (store.root / "current").is_symlink() and not first.exists()
+    r2, _ = store.stage(make_bundle(tmp_path / "c2", 2, keys["priv"]), keys["trusted"])
+    store.activate(r2)
+    r3, _ = store.stage(make_bundle(tmp_path / "c3", 3, keys["priv"]), keys["trusted"])
+    store.activate(r3)
+    r4, _ = store.stage(make_bundle(tmp_path / "c4", 4, keys["priv"]), keys["trusted"])
+    cur, prev = store.current, store.previous
+    store.activate(r4)
+    store.restore(cur, prev, failed=r4)
+    assert (store.current, store.previous) == (r3.resolve(), r2.resolve()) and not r4.exists()
