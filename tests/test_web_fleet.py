@@ -64,6 +64,7 @@ def test_model_update_validated_and_unknown_device_404(env):
     c = client()
     h = {"X-CSRF-Token": login(c, "it")}
     assert c.post("/api/fleet/cp-north-r101/model-update", json={**UPDATE, "sha256": "xyz"}, headers=h).status_code == 422
-    assert c.post("/api/fleet/cp-north-r101/model-update", json={**UPDATE, "url": "file:///etc/passwd"},
-                  headers=h).status_code == 422
+    for url in ("file:///etc/passwd", "http://models.example.org/x.tar.gz"):  # devices fetch over https only
+        assert c.post("/api/fleet/cp-north-r101/model-update", json={**UPDATE, "url": url},
+                      headers=h).status_code == 422
     assert c.post("/api/fleet/nope/model-update", json=UPDATE, headers=h).status_code == 404
