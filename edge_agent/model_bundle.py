@@ -316,3 +316,13 @@ class ModelStore:
             elif (self.root / name).is_symlink():
                 (self.root / name).unlink()
         shutil.rmtree(failed, ignore_errors=True)
+
+    def prune(self) -> list[str]:
+        """Delete releases that are neither ``current`` nor ``previous`` (a box keeps two); returns their names."""
+        keep = {p for p in (self.current, self.previous) if p is not None}
+        gone = []
+        for d in sorted(self.releases.iterdir()) if self.releases.is_dir() else []:
+            if d.is_dir() and not d.name.startswith(".") and d.resolve() not in keep:
+                shutil.rmtree(d, ignore_errors=True)
+                gone.append(d.name)
+        return gone

@@ -172,6 +172,7 @@ def apply_model_update(cfg: AgentConfig, args: dict[str, Any], rebuild: Callable
             cfg.models.manifest = before
             rebuild()
             return False, f"release {v.release} failed to start ({e}); rolled back"
+        store.prune()
         desc = ", ".join(f"{n} {ver}" for n, ver in sorted(v.models.items()))
         return True, f"release {v.release} active (key {v.key_id}): {desc}"
     except (BundleError, OSError, ValueError) as e:

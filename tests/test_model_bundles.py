@@ -162,6 +162,9 @@ def test_store_stages_activates_refuses_downgrade_and_rolls_back(tmp_path, keys)
     assert store.rollback() == r2.resolve()
     assert store.current == r2.resolve() and store.previous == r5.resolve()
     assert not list(store.root.glob(".*.tmp")), "no temporary links left behind"
+    r6, _ = store.stage(make_bundle(tmp_path / "b6", 6, keys["priv"]), keys["trusted"])
+    store.activate(r6)
+    assert store.prune() == [r5.name] and sorted(p.name for p in store.releases.iterdir()) == sorted([r2.name, r6.name])
 
 
 def test_agent_reverifies_the_installed_release_at_start(tmp_path, keys):
