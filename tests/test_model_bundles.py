@@ -179,8 +179,10 @@ def test_agent_reverifies_the_installed_release_at_start(tmp_path, keys):
     assert effective_manifest(cfg) == store.current / MANIFEST
     with (store.current / "voice/voice_tone.tflite").open("ab") as f:  # altered on disk after install
         f.write(b"\0")
-    m = effective_manifest(cfg)
+    refused: list[str] = []
+    m = effective_manifest(cfg, refused)
     assert m is not None and m.parent.name.startswith("2-"), "a release that no longer verifies is rolled back"
+    assert len(refused) == 1 and "3-" in refused[0] and "does not match its sha256" in refused[0], refused
     assert effective_manifest(AgentConfig()) is None, "no models.dir: the shipped models"
 
 
