@@ -153,8 +153,12 @@ def check_files(bundle_dir: Path) -> dict:
     return data
 
 
-def verify_bundle(bundle_dir: Path, trusted: dict[str, VerifyKey]) -> Verified:
-    """Signature by a trusted key over the exact manifest bytes, then every file against the manifest."""
+def verify_bundle(bundle_dir: Path, trusted: dict[str, VerifyKey], newer_than: int | None = None) -> Verified:
+    """Signature by a trusted key over the exact manifest bytes, then every file against the manifest.
+
+    ``newer_than``: the installed release; a bundle whose release is not above it is refused (a replayed
+    old bundle is still validly signed). Leave it out to verify an installed release (start, rollback).
+    """
     bundle_dir = Path(bundle_dir)
     if not trusted:
         raise BundleError("no trusted model-signing keys are configured (models.trusted_keys)")
@@ -176,6 +180,9 @@ def verify_bundle(bundle_dir: Path, trusted: dict[str, VerifyKey]) -> Verified:
     release = data.get("release", 0)
     if not isinstance(release, int) or isinstance(release, bool) or release < 0:
         raise BundleError("manifest 'release' must be a non-negative integer")
+    if newer_than is not None and release <= newer_than:
+        raise BundleError(f"release {release} is not newer than the installed release {newer_than} "
+                          "(use rollback to go back)")
     return Verified(release=release, models={n: str(m.get("version", "")) for n, m in data["models"].items()},
                     key_id=kid, manifest_sha256=hashlib.sha256(raw).hexdigest())
 
@@ -276,11 +283,7 @@ class ModelStore:
 
     def stage(self, bundle_dir: Path, trusted: dict[str, VerifyKey]) -> tuple[Path, Verified]:
         """Verify ``bundle_dir`` and copy it into ``releases/`` (not yet active)."""
-        v = verify_bundle(bundle_dir, trusted)
-        installed = self.installed_release()
-        if v.release <= installed:
-            raise BundleError(f"release {v.release} is not newer than the installed release {installed} "
-                              "(use rollback to go back)")
+        v = verify_bundle(bundle_dir, trusted, newer_than=self.installed_release())
         self.releases.mkdir(parents=True, exist_ok=True)
         target = self.releases / f"{v.release}-{v.manifest_sha256[:8]}"
         if target.exists():

@@ -87,6 +87,10 @@ def test_signed_bundle_verifies_and_survives_pack_unpack(tmp_path, keys):
     assert v.release == 2 and v.models == {"expression": "1.1.0", "voice_tone": "1.1.0"}
     out = unpack(pack(b, tmp_path / "b.tar.gz"), tmp_path / "u")
     assert verify_bundle(out, keys["trusted"]).manifest_sha256 == v.manifest_sha256
+    assert verify_bundle(b, keys["trusted"], newer_than=1).release == 2
+    for installed in (2, 3):
+        with pytest.raises(BundleError, match=f"release 2 is not newer than the installed release {installed}"):
+            verify_bundle(b, keys["trusted"], newer_than=installed)
 
 
 @pytest.mark.parametrize("case", ["unsigned", "other_key", "no_keys", "changed_file", "extra_file", "missing_file",

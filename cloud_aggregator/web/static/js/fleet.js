@@ -17,7 +17,7 @@ export async function mount(el) {
         <label><span>${t("fleet.device")}</span><select name="device" id="update-device"></select></label>
         <label><span>${t("fleet.update.model")}</span><input name="model" required value="expression"></label>
         <label><span>${t("fleet.update.version")}</span><input name="version" required></label>
-        <label><span>${t("fleet.update.url")}</span><input name="url" type="url" required></label>
+        <label><span>${t("fleet.update.url")}</span><input name="url" type="url" pattern="https://.+" placeholder="https://…" required></label>
         <label><span>${t("fleet.update.sha256")}</span><input name="sha256" required pattern="[0-9a-f]{64}"></label>
         <button class="btn primary" type="submit">${t("fleet.update.push")}</button></form>
     </div>
