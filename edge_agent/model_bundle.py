@@ -295,10 +295,56 @@ class ModelStore:
         return target, v
 
     def activate(self, release_dir: Path) -> None:
+        """Make ``release_dir`` current (the old one previous) and put it on probation until confirmed."""
         cur = self.current
         if cur is not None and cur != release_dir.resolve():
             self._point("previous", cur)
         self._point("current", release_dir)
+        self._write_probation({"release": release_dir.name, "starts": 0})
+
+    # A release that passed its self-test can still fail later (a crash minutes in); systemd restarts the
+    # agent, and without this it would load the same release forever. ``probation.json`` counts starts
+    # until the agent has run ``models.probation_s`` with it and calls ``confirm``.
+    @property
+    def _probation(self) -> Path:
+        return self.root / "probation.json"
+
+    def _write_probation(self, data: dict) -> None:
+        tmp = self.root / ".probation.tmp"
+        tmp.write_text(json.dumps(data), encoding="utf-8")
+        os.replace(tmp, self._probation)
+
+    def on_probation(self) -> str | None:
+        """The current release's name while it is unconfirmed, else None."""
+        try:
+            data = json.loads(self._probation.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        cur = self.current
+        return data.get("release") if cur is not None and data.get("release") == cur.name else None
+
+    def confirm(self) -> str | None:
+        """The current release ran long enough: end its probation (returns its name, None if there was none)."""
+        name = self.on_probation()
+        self._probation.unlink(missing_ok=True)
+        return name
+
+    def count_start(self, max_starts: int) -> str | None:
+        """Called at each agent start: after ``max_starts`` unconfirmed starts, undo the release and say why."""
+        name = self.on_probation()
+        if name is None:
+            return None
+        starts = int(json.loads(self._probation.read_text(encoding="utf-8")).get("starts", 0)) + 1
+        if starts <= max_starts:
+            self._write_probation({"release": name, "starts": starts})
+            return None
+        failed = self.current
+        self._probation.unlink(missing_ok=True)
+        prev = self.previous
+        if failed is not None:
+            self.restore(prev, None, failed=failed)
+        return (f"release {name} never ran {max_starts} starts long enough to be confirmed; "
+                f"back to {prev.name if prev else 'the models installed with the agent'}")
 
     def rollback(self) -> Path:
         """Make ``previous`` current again (and the failed one previous); returns the active release."""

@@ -29,15 +29,22 @@ log = logging.getLogger(__name__)
 UNAVAILABLE = "unavailable"
 
 
-def effective_manifest(cfg: AgentConfig, problems: list[str] | None = None) -> Path | None:
+def effective_manifest(cfg: AgentConfig, problems: list[str] | None = None, starting: bool = False) -> Path | None:
     """The manifest the agent should load (None = the models shipped with the agent).
 
     An installed release is verified again at every start; one that no longer verifies (a file was
-    changed on disk, the key was withdrawn) is rolled back, or the shipped models are used.
+    changed on disk, the key was withdrawn) is rolled back, or the shipped models are used. With
+    ``starting`` (the agent, not ``check``) the start is counted against an unconfirmed new release.
     """
     if cfg.models.manifest is not None or cfg.models.dir is None:
         return cfg.models.manifest
     store = ModelStore(cfg.models.dir)
+    if starting and store.current is not None:
+        undone = store.count_start(cfg.models.max_unconfirmed_starts)
+        if undone:
+            log.error("%s", undone)
+            if problems is not None:
+                problems.append(undone)
     for _ in range(2):
         cur = store.current
         if cur is None:

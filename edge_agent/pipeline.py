@@ -123,7 +123,8 @@ class Agent:
         self.cfg = cfg
         self.stage_lock = threading.RLock()
         refused: list[str] = []
-        cfg.models.manifest = effective_manifest(cfg, refused)  # an installed signed release, verified again
+        cfg.models.manifest = effective_manifest(cfg, refused, starting=True)  # installed release, verified again
+        self._models_since: float | None = time.monotonic()  # when the running release started (None: confirmed)
         #: outcome of the last model update (or of the start-time check), reported in health
         self.last_model_update: str | None = refused[-1] if refused else None
         self.calibration = load_calibration(cfg)
@@ -176,8 +177,10 @@ class Agent:
         if cmd.command == "model_update":
             from edge_agent.model_updates import apply_model_update
 
+            self._models_since = time.monotonic()  # restart the probation clock before a release can change
             ok, detail = apply_model_update(self.cfg, dict(cmd.args), self.rebuild_stages, self._versions)
             self.last_model_update = f"{'ok' if ok else 'failed'}: {detail}"
+            self._models_since = time.monotonic()
             return ok, detail
         return False, f"{cmd.command} is not supported by this agent build"
 
@@ -207,6 +210,19 @@ class Agent:
                     st.close()
                     setattr(self, attr, make(self.cfg, self.calibration))
             self.ctx = window_context(self.cfg, self._versions())
+
+    def _confirm_release(self, mono: float) -> None:
+        """End a new model release's probation once it has run ``probation_s`` with every stage alive."""
+        if self._models_since is None or self.cfg.models.dir is None:
+            return
+        if mono - self._models_since < self.cfg.models.probation_s or not all(w.is_alive() for w in self.workers):
+            return
+        from edge_agent.model_bundle import ModelStore
+
+        name = ModelStore(self.cfg.models.dir).confirm()
+        if name:
+            log.info("model release %s confirmed after %.0f s", name, self.cfg.models.probation_s)
+        self._models_since = None
 
     def health(self) -> Health:
         w = {x.name: x for x in self.workers}
@@ -275,6 +291,7 @@ class Agent:
                 else:
                     self.sensing.clear()
                 self.close_windows(now)
+                self._confirm_release(mono)
                 if max_windows is not None and self.windows_sent >= max_windows:
                     break
                 if self.workers and all(not w.is_alive() for w in self.workers):

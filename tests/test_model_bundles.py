@@ -225,3 +225,26 @@ def test_failed_activation_is_undone_completely(tmp_path, keys):
     store.activate(r4)
     store.restore(cur, prev, failed=r4)
     assert (store.current, store.previous) == (r3.resolve(), r2.resolve()) and not r4.exists()
+
+
+def test_a_release_that_keeps_crashing_is_undone_at_start(tmp_path, keys):
+    """Probation: starts of an unconfirmed release are counted; past the limit the agent returns to the previous."""
+    from edge_agent.config import AgentConfig
+    from edge_agent.model_updates import effective_manifest
+
+    store = ModelStore(tmp_path / "models")
+    r2, _ = store.stage(make_bundle(tmp_path / "b2", 2, keys["priv"]), keys["trusted"])
+    store.activate(r2)
+    assert store.confirm() == r2.name and store.on_probation() is None
+    r3, _ = store.stage(make_bundle(tmp_path / "b3", 3, keys["priv"]), keys["trusted"])
+    store.activate(r3)
+    cfg = AgentConfig(models={"dir": str(store.root), "trusted_keys": [str(keys["pub"])], "max_unconfirmed_starts": 2})
+    assert effective_manifest(cfg) == r3 / MANIFEST and store.on_probation() == r3.name, "check does not count"
+    for _ in range(2):  # two starts that crash before probation_s
+        problems: list[str] = []
+        assert effective_manifest(cfg, problems, starting=True) == r3 / MANIFEST and not problems
+    problems = []
+    assert effective_manifest(cfg, problems, starting=True) == r2.resolve() / MANIFEST
+    assert "release " + r3.name in problems[0] and "back to " + r2.name in problems[0], problems
+    assert not r3.exists() and store.previous is None and store.on_probation() is None
+    assert effective_manifest(cfg, [], starting=True) == r2.resolve() / MANIFEST, "the confirmed release stays"

@@ -60,7 +60,7 @@ def test_model_updates_reach_a_running_agent(tmp_path, samples_dir):
         "window_s": 5, "health_interval_s": 5, "policy": "full",
         "video": {"source": None}, "audio": {"source": str(samples_dir / "classroom.wav")},
         "schedule": {"always": True}, "outbox": {"path": str(tmp_path / "outbox.db")},
-        "models": {"dir": str(tmp_path / "device-models"), "trusted_keys": [str(pub)]},
+        "models": {"dir": str(tmp_path / "device-models"), "trusted_keys": [str(pub)], "probation_s": 3},
     })
     agent = spawn(["edge-agent", "run", "--config", str(cfg)], tmp_path / "agent.log")
     log = lambda: (tmp_path / "agent.log").read_text()[-3000:]  # noqa: E731
@@ -80,6 +80,9 @@ def test_model_updates_reach_a_running_agent(tmp_path, samples_dir):
         r = send(bundles["good2"])
         assert r["ok"] and "release 2 active" in r["detail"], r
         assert wait_for(lambda: tone_version() == "voice-tone-1.1.0", 20), health[-1:]
+        probation = tmp_path / "device-models/probation.json"
+        assert wait_for(lambda: not probation.exists(), 20), "a release that runs probation_s is confirmed"
+        assert "confirmed" in log()
         r = send({**bundles["good2"], "sha256": "0" * 64})
         assert not r["ok"] and "sha256" in r["detail"]
         r = send(bundles["rogue"])
