@@ -1,7 +1,8 @@
 """The agent's side of model updates: which manifest to load, and the ``model_update`` command.
 
-``model_update`` args: ``url`` (https or file) of a bundle archive and its ``sha256`` (as the
-dashboard's fleet view sends them), optionally ``model``/``version`` that the bundle must contain;
+``model_update`` args: ``url`` (https or file URL, or an absolute path on the box) of a bundle archive
+and its ``sha256`` (as the dashboard's fleet view sends them), or the absolute path of an unpacked bundle
+directory; optionally ``model``/``version`` that the bundle must contain;
 or ``{"action": "rollback"}``. The archive is fetched into ``models.dir`` (the data partition; it
 holds model files, never a frame), checked against the sha256, unpacked, its signature and files
 verified, and staged. Every model in it is then self-tested (loaded, input shape and class count
@@ -147,15 +148,23 @@ def apply_model_update(cfg: AgentConfig, args: dict[str, Any], rebuild: Callable
             return False, f"rollback failed: {e}"
         return True, f"rolled back to release {active.name}"
     url, want_sha = args.get("url"), args.get("sha256")
-    if not isinstance(url, str):
-        return False, "model_update needs a bundle url"
+    if not isinstance(url, str) or not url:
+        return False, "model_update needs a bundle url (https://, file://) or an absolute path on the box"
     store.root.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".incoming-", dir=store.root))
     try:
-        archive = fetch(url, work / "bundle.tar.gz", cfg.models.max_download_mb * 2**20)
-        if want_sha is not None and hashlib.sha256(archive.read_bytes()).hexdigest() != want_sha:
-            raise BundleError("the downloaded bundle does not match the sha256 in the command")
-        release_dir, v = store.stage(unpack(archive, work / "bundle"), load_public_keys(cfg.models.trusted_keys))
+        local = Path(url) if url.startswith("/") else None
+        if local is not None and local.is_dir():  # an unpacked bundle on the box; stage() copies and re-verifies
+            if want_sha is not None:
+                raise BundleError("sha256 applies to bundle archives, not to a directory")
+            bundle = local
+        else:
+            archive = fetch(local.as_uri() if local is not None else url, work / "bundle.tar.gz",
+                            cfg.models.max_download_mb * 2**20)
+            if want_sha is not None and hashlib.sha256(archive.read_bytes()).hexdigest() != want_sha:
+                raise BundleError("the downloaded bundle does not match the sha256 in the command")
+            bundle = unpack(archive, work / "bundle")
+        release_dir, v = store.stage(bundle, load_public_keys(cfg.models.trusted_keys))
         model, version = args.get("model"), args.get("version")
         if model is not None and v.models.get(model) != version:
             shutil.rmtree(release_dir, ignore_errors=True)

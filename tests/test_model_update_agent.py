@@ -91,9 +91,11 @@ def test_model_updates_reach_a_running_agent(tmp_path, samples_dir):
         assert not r["ok"] and "does not load" in r["detail"], r
         r = send(bundles["tampered"])
         assert not r["ok"] and "does not match its sha256" in r["detail"], r
+        r = send({"url": str(tmp_path / "tampered")})  # the same bundle as a directory on the box
+        assert not r["ok"] and "does not match its sha256" in r["detail"], r
         r = send(bundles["swapped"])  # signed, intact, loads, but is not a tone model
         assert not r["ok"] and "takes input [1, 48, 48, 1]" in r["detail"], r
-        r = send(bundles["old"])
+        r = send({"url": str(tmp_path / "old.tar.gz")})  # a plain path to an archive on the box
         assert not r["ok"] and "not newer" in r["detail"], r
         for url in ("ftp://example.invalid/x.tar.gz", "http://127.0.0.1:9/x.tar.gz"):
             r = send({"url": url})
@@ -104,7 +106,7 @@ def test_model_updates_reach_a_running_agent(tmp_path, samples_dir):
         assert wait_for(lambda: health and (health[-1].get("last_model_update") or "").startswith("failed: release 7"),
                         20), health[-1:]
         assert tone_version() == "voice-tone-1.1.0", "after the automatic rollback the old release runs"
-        r = send({**bundles["good4"], "model": "voice_tone", "version": "1.2.0"})
+        r = send({"url": str(tmp_path / "good4"), "model": "voice_tone", "version": "1.2.0"})  # a directory
         assert r["ok"], r
         assert wait_for(lambda: tone_version() == "voice-tone-1.2.0", 20)
         r = send({"action": "rollback"})
