@@ -356,15 +356,17 @@ class ModelStore:
             self._point("previous", cur)
         return prev
 
-    def restore(self, current: Path | None, previous: Path | None, failed: Path) -> None:
-        """Undo a failed activation: ``current`` and ``previous`` back to what they were, ``failed`` deleted,
-        so a later ``rollback`` never returns to a release that already failed."""
+    def restore(self, current: Path | None, previous: Path | None, failed: Path | None = None) -> None:
+        """Set both links (None unlinks) and delete ``failed``: after a failed activation nothing points
+        at the failed release, so a later ``rollback`` never returns to it. A release refused at start is
+        unlinked but kept on disk (``failed=None``) for whoever investigates; ``prune`` removes it later."""
         for name, target in (("current", current), ("previous", previous)):
             if target is not None and target.is_dir():
                 self._point(name, target)
             elif (self.root / name).is_symlink():
                 (self.root / name).unlink()
-        shutil.rmtree(failed, ignore_errors=True)
+        if failed is not None:
+            shutil.rmtree(failed, ignore_errors=True)
 
     def prune(self) -> list[str]:
         """Delete releases that are neither ``current`` nor ``previous`` (a box keeps two); returns their names."""

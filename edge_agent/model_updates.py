@@ -57,10 +57,7 @@ def effective_manifest(cfg: AgentConfig, problems: list[str] | None = None, star
             log.error("installed model release %s refused: %s", cur.name, e)
             if problems is not None:
                 problems.append(f"release {cur.name} refused at start: {e}")
-            try:
-                store.rollback()
-            except BundleError:
-                return None
+            store.restore(store.previous, None)  # never switch back to it by a later rollback
     return None
 
 
@@ -140,13 +137,23 @@ def apply_model_update(cfg: AgentConfig, args: dict[str, Any], rebuild: Callable
     store = ModelStore(cfg.models.dir)
     before = cfg.models.manifest
     if args.get("action") == "rollback":
+        cur, prev = store.current, store.previous
         try:
-            active = store.rollback()
-            cfg.models.manifest = active / MANIFEST
-            rebuild()
-        except (BundleError, OSError) as e:
+            if prev is None:
+                raise BundleError("there is no previous model release to roll back to")
+            verify_bundle(prev, load_public_keys(cfg.models.trusted_keys))  # it may have changed since
+            store.rollback()
+            cfg.models.manifest = prev / MANIFEST
+            try:
+                rebuild()
+            except Exception:
+                store.restore(cur, prev)
+                cfg.models.manifest = before
+                rebuild()
+                raise
+        except Exception as e:  # noqa: BLE001 - the running release stays; say why
             return False, f"rollback failed: {e}"
-        return True, f"rolled back to release {active.name}"
+        return True, f"rolled back to release {prev.name}"
     url, want_sha = args.get("url"), args.get("sha256")
     if not isinstance(url, str) or not url:
         return False, "model_update needs a bundle url (https://, file://) or an absolute path on the box"

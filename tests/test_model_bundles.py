@@ -187,7 +187,31 @@ def test_agent_reverifies_the_installed_release_at_start(tmp_path, keys):
     m = effective_manifest(cfg, refused)
     assert m is not None and m.parent.name.startswith("2-"), "a release that no longer verifies is rolled back"
     assert len(refused) == 1 and "3-" in refused[0] and "does not match its sha256" in refused[0], refused
+    assert store.previous is None, "a refused release is never a rollback target"
+    assert len(list(store.releases.iterdir())) == 2, "but it stays on disk for whoever investigates"
     assert effective_manifest(AgentConfig()) is None, "no models.dir: the shipped models"
+
+
+def test_rollback_command_verifies_the_release_it_returns_to(tmp_path, keys):
+    from edge_agent.config import AgentConfig
+    from edge_agent.model_updates import apply_model_update
+
+    store = ModelStore(tmp_path / "models")
+    for rel in (2, 3):
+        d, _ = store.stage(make_bundle(tmp_path / f"b{rel}", rel, keys["priv"]), keys["trusted"])
+        store.activate(d)
+    cur, prev = store.current, store.previous
+    cfg = AgentConfig(models={"dir": str(store.root), "trusted_keys": [str(keys["pub"])]})
+    loaded = []
+    with (prev / "voice/voice_tone.tflite").open("ab") as f:  # the previous release was altered on disk
+        f.write(b"\0")
+    ok, detail = apply_model_update(cfg, {"action": "rollback"}, lambda: loaded.append(cfg.models.manifest))
+    assert not ok and "rollback failed" in detail and "sha256" in detail and not loaded
+    assert (store.current, store.previous) == (cur, prev), "the running release stays"
+    with (prev / "voice/voice_tone.tflite").open("r+b") as f:
+        f.truncate(f.seek(0, 2) - 1)
+    ok, detail = apply_model_update(cfg, {"action": "rollback"}, lambda: loaded.append(cfg.models.manifest))
+    assert ok and loaded == [prev / MANIFEST] and (store.current, store.previous) == (prev, cur), detail
 
 
 def test_self_test_runs_every_model_on_its_bundled_inputs(tmp_path, keys):
