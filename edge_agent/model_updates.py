@@ -61,6 +61,13 @@ def effective_manifest(cfg: AgentConfig, problems: list[str] | None = None, star
     return None
 
 
+class _HttpsOnlyRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: ANN001, ANN201 - urllib's signature
+        if urllib.parse.urlparse(newurl).scheme != "https":
+            raise BundleError(f"the bundle server redirected to {newurl}; only https redirects are followed")
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
 def fetch(url: str, dest: Path, max_bytes: int) -> Path:
     """Download (or copy) ``url`` to ``dest`` with a size cap; https and file URLs only.
 
@@ -70,8 +77,12 @@ def fetch(url: str, dest: Path, max_bytes: int) -> Path:
     scheme = urllib.parse.urlparse(url).scheme
     if scheme not in ("https", "file"):
         raise BundleError(f"unsupported URL scheme {scheme!r} (https or file)")
+    if scheme == "https":  # and only https redirects (urllib would follow one to http)
+        opener = urllib.request.build_opener(_HttpsOnlyRedirects)
+    else:
+        opener = urllib.request.build_opener()
     got = 0
-    with urllib.request.urlopen(url, timeout=60) as r, dest.open("wb") as f:  # noqa: S310 - scheme checked above
+    with opener.open(url, timeout=60) as r, dest.open("wb") as f:
         while chunk := r.read(1 << 16):
             got += len(chunk)
             if got > max_bytes:

@@ -272,3 +272,49 @@ def test_a_release_that_keeps_crashing_is_undone_at_start(tmp_path, keys):
     assert "release " + r3.name in problems[0] and "back to " + r2.name in problems[0], problems
     assert not r3.exists() and store.previous is None and store.on_probation() is None
     assert effective_manifest(cfg, [], starting=True) == r2.resolve() / MANIFEST, "the confirmed release stays"
+
+
+def test_fetch_over_https_with_size_cap_and_no_downgrading_redirect(tmp_path, monkeypatch, keys):
+    """A real https server (throw-away CA): the bundle downloads; too big, or redirected to http, is refused."""
+    import http.server
+    import ssl
+    import threading
+
+    from edge_agent.model_updates import fetch
+    from tests._ops_pki import make_pki
+
+    pki = make_pki(tmp_path / "pki", [])
+    archive = pack(make_bundle(tmp_path / "b", 2, keys["priv"]), tmp_path / "b.tar.gz")
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            if self.path == "/redirect":
+                self.send_response(302)
+                self.send_header("Location", f"http://127.0.0.1:{port}/b.tar.gz")
+                self.end_headers()
+                return
+            body = archive.read_bytes()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *a) -> None:  # noqa: ANN002
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(pki / "broker.crt", pki / "broker.key")
+    server.socket = ctx.wrap_socket(server.socket, server_side=True)
+    port = server.server_address[1]
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("SSL_CERT_FILE", str(pki / "ca.crt"))  # the device's trust store, here
+    try:
+        got = fetch(f"https://127.0.0.1:{port}/b.tar.gz", tmp_path / "got.tar.gz", 2**20)
+        assert got.read_bytes() == archive.read_bytes()
+        with pytest.raises(BundleError, match="larger than"):
+            fetch(f"https://127.0.0.1:{port}/b.tar.gz", tmp_path / "big.tar.gz", archive.stat().st_size - 1)
+        with pytest.raises(BundleError, match="only https redirects"):
+            fetch(f"https://127.0.0.1:{port}/redirect", tmp_path / "r.tar.gz", 2**20)
+    finally:
+        server.shutdown()
