@@ -318,3 +318,43 @@ def test_fetch_over_https_with_size_cap_and_no_downgrading_redirect(tmp_path, mo
             fetch(f"https://127.0.0.1:{port}/redirect", tmp_path / "r.tar.gz", 2**20)
     finally:
         server.shutdown()
+
+
+def test_release_manager_cli_init_selftest_sign_pack_verify(tmp_path):
+    """``edge-agent models …`` as processes, the way docs/provisioning.md tells the release manager to run them."""
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    def models(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "edge_agent.cli", "models", *args],
+                              capture_output=True, text=True, timeout=60)
+
+    def last_json(r: subprocess.CompletedProcess) -> dict:
+        assert r.returncode == 0, r.stderr
+        return json.loads(r.stdout.strip().splitlines()[-1])
+
+    keys = last_json(models("keygen", "--out", str(tmp_path / "rel")))
+    _, other_pub = generate_keypair(tmp_path / "other")
+    b = tmp_path / "release-3"
+    last_json(models("init", "--manifest", str(REPO / "models/manifest.json"), "--release", "3", "--out", str(b)))
+    assert sorted(p.relative_to(b).as_posix() for p in b.rglob("*") if p.is_file()) == [
+        "expression/expression_int8.tflite", "manifest.json", "voice/voice_tone.tflite"], "only the listed files"
+    np.save(tmp_path / "x.npy", np.random.default_rng(1).normal(size=(12, 82)).astype(np.float32))
+    st = last_json(models("selftest", "--bundle", str(b), "--model", "voice_tone", "--inputs", str(tmp_path / "x.npy")))
+    assert st["inputs"] == 12 and sum(st["classes"].values()) == 12
+    last_json(models("sign", "--bundle", str(b), "--key", keys["private_key"]))
+    archive = last_json(models("pack", "--bundle", str(b), "--out", str(tmp_path / "release-3.tar.gz")))
+    v = last_json(models("verify", "--bundle", archive["archive"], "--pubkey", keys["public_key"]))
+    assert v["ok"] and v["release"] == 3 and v["models"] == {"expression": "1.0.0", "voice_tone": "1.0.0"}
+    from edge_agent.model_updates import self_test
+
+    self_test(b / MANIFEST)  # what the device runs before switching
+    r = models("verify", "--bundle", archive["archive"], "--pubkey", str(other_pub))
+    assert r.returncode == 2 and "does not trust" in r.stderr
+    (b / "voice/voice_tone-selftest.npz").write_bytes(b"changed")
+    r = models("verify", "--bundle", str(b), "--pubkey", keys["public_key"])
+    assert r.returncode == 2 and "voice_tone-selftest.npz does not match its sha256" in r.stderr
+    r = models("selftest", "--bundle", str(b), "--model", "nope", "--inputs", str(tmp_path / "x.npy"))
+    assert r.returncode == 2 and "no model 'nope'" in r.stderr
