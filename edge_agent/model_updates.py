@@ -34,8 +34,9 @@ def effective_manifest(cfg: AgentConfig, problems: list[str] | None = None, star
     """The manifest the agent should load (None = the models shipped with the agent).
 
     An installed release is verified again at every start; one that no longer verifies (a file was
-    changed on disk, the key was withdrawn) is rolled back, or the shipped models are used. With
-    ``starting`` (the agent, not ``check``) the start is counted against an unconfirmed new release.
+    changed on disk, the key was withdrawn) is refused and the previous one, else the shipped models,
+    used. Only with ``starting`` (the agent) are the links changed and the start counted against an
+    unconfirmed new release; ``check`` reads the same answer without touching the device.
     """
     if cfg.models.manifest is not None or cfg.models.dir is None:
         return cfg.models.manifest
@@ -46,18 +47,20 @@ def effective_manifest(cfg: AgentConfig, problems: list[str] | None = None, star
             log.error("%s", undone)
             if problems is not None:
                 problems.append(undone)
-    for _ in range(2):
-        cur = store.current
-        if cur is None:
-            return None
+    candidates = [p for p in (store.current, store.previous) if p is not None]
+    for i, cur in enumerate(candidates):
         try:
             verify_bundle(cur, load_public_keys(cfg.models.trusted_keys))
-            return cur / MANIFEST
         except (BundleError, OSError, ValueError) as e:
             log.error("installed model release %s refused: %s", cur.name, e)
             if problems is not None:
                 problems.append(f"release {cur.name} refused at start: {e}")
-            store.restore(store.previous, None)  # never switch back to it by a later rollback
+            continue
+        if i > 0 and starting:
+            store.restore(cur, None)  # the refused one is never switched back to by a later rollback
+        return cur / MANIFEST
+    if candidates and starting:
+        store.restore(None, None)
     return None
 
 

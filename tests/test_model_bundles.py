@@ -183,11 +183,14 @@ def test_agent_reverifies_the_installed_release_at_start(tmp_path, keys):
     assert effective_manifest(cfg) == store.current / MANIFEST
     with (store.current / "voice/voice_tone.tflite").open("ab") as f:  # altered on disk after install
         f.write(b"\0")
+    links = (store.current, store.previous)
     refused: list[str] = []
-    m = effective_manifest(cfg, refused)
-    assert m is not None and m.parent.name.startswith("2-"), "a release that no longer verifies is rolled back"
+    m = effective_manifest(cfg, refused)  # as `check` asks: the same answer, nothing changed
+    assert m is not None and m.parent.name.startswith("2-") and (store.current, store.previous) == links
     assert len(refused) == 1 and "3-" in refused[0] and "does not match its sha256" in refused[0], refused
-    assert store.previous is None, "a refused release is never a rollback target"
+    m = effective_manifest(cfg, [], starting=True)
+    assert m is not None and m.parent.name.startswith("2-"), "a release that no longer verifies is rolled back"
+    assert store.current == m.parent and store.previous is None, "a refused release is never a rollback target"
     assert len(list(store.releases.iterdir())) == 2, "but it stays on disk for whoever investigates"
     assert effective_manifest(AgentConfig()) is None, "no models.dir: the shipped models"
 
