@@ -113,6 +113,11 @@ def build_parser() -> argparse.ArgumentParser:
     eo.add_argument("--day", type=int, required=True)
     eo.set_defaults(func=lambda a: dispatch("cloud_aggregator.warnings.oulad_eval:main", a))
 
+    rt = sub.add_parser("retention", help="roll up and delete old raw aggregates; prune the warnings tables")
+    rt.add_argument("--config")
+    rt.add_argument("--days", type=int, help="raw aggregates kept (default: retention_days from the config)")
+    rt.set_defaults(func=lambda a: dispatch("cloud_aggregator.retention:main", a))
+
     from cloud_aggregator.warnings.commands import add_arguments as add_warnings_arguments
 
     add_warnings_arguments(sub)

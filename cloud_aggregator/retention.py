@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -89,9 +89,32 @@ class RetentionReport:
     deleted: int
     sessions: int
     weeks: int
+    warnings: dict[str, int] = field(default_factory=dict)
 
 
-def run_retention(store: Store, retention_days: int, now: datetime | None = None) -> RetentionReport:
+#: warnings bookkeeping: table → (timestamp column, config field, extra condition). Pending deliveries stay.
+WARNING_RETENTION = {
+    "warning_runs": ("started_at", "runs_days", ""),
+    "warning_deliveries": ("created_at", "deliveries_days", " AND status <> 'pending'"),
+    "warning_escalations": ("ts", "escalations_days", ""),
+    "risk_drift": ("ts", "drift_days", ""),
+}
+
+
+def prune_warnings(store: Store, days: Any, now: datetime) -> dict[str, int]:  # noqa: ANN401 - warnings Retention
+    """Delete warning runs, finished deliveries, escalations and drift checks older than their configured days."""
+    out = {}
+    with store.lock:
+        for table, (col, key, extra) in WARNING_RETENTION.items():
+            cutoff = iso(now - timedelta(days=getattr(days, key)))
+            out[table] = store.db.execute(f"DELETE FROM {table} WHERE {col} < ?{extra}", (cutoff,))  # noqa: S608
+        store.db.commit()
+    return out
+
+
+def run_retention(store: Store, retention_days: int, now: datetime | None = None,
+                  warnings: Any = None) -> RetentionReport:  # noqa: ANN401 - warnings.config.Retention
+    """Roll up and delete raw aggregates; with ``warnings`` (its ``retention`` days) prune the warnings tables too."""
     now = now or datetime.now(timezone.utc)
     cutoff = week_floor(now - timedelta(days=retention_days))
     earliest = store._query("SELECT MIN(window_start) AS m FROM aggregates")[0]["m"]  # noqa: SLF001
@@ -103,18 +126,23 @@ def run_retention(store: Store, retention_days: int, now: datetime | None = None
         deleted = store.db.execute("DELETE FROM aggregates WHERE window_start < ?", (iso(cutoff),))
         store.db.commit()
     a, b = rollup(store, now - timedelta(days=8), now + timedelta(days=7))
-    return RetentionReport(iso(cutoff), deleted, n_s + a, n_w + b)
+    pruned = prune_warnings(store, warnings, now) if warnings is not None else {}
+    return RetentionReport(iso(cutoff), deleted, n_s + a, n_w + b, pruned)
 
 
 def main(args: argparse.Namespace) -> int:
-    """``cloud-aggregator retention [--config FILE] [--days N]``: roll up, then delete old raw aggregates."""
+    """``cloud-aggregator retention [--config FILE] [--days N]``: roll up, then delete old raw aggregates;
+    prune the warnings tables per ``warnings.retention``."""
     from cloud_aggregator.config import load_aggregator_config
     from cloud_aggregator.store import open_store
 
     cfg = load_aggregator_config(getattr(args, "config", None))
     store = open_store(cfg.store)
     try:
-        rep = run_retention(store, getattr(args, "days", None) or cfg.retention_days)
+        from cloud_aggregator.warnings.config import warnings_config
+
+        rep = run_retention(store, getattr(args, "days", None) or cfg.retention_days,
+                            warnings=warnings_config(cfg).retention)
     finally:
         store.close()
     print(json.dumps(rep.__dict__))

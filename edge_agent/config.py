@@ -89,6 +89,8 @@ class VadConfig(_Section):
     stay_gate_db: float = Field(3.5, ge=0, le=40, description="... and this far to continue it")
     noise_floor_dbfs: float | None = Field(None, description="from calibration; estimated on the fly when null")
     tone_min_speech_s: float = Field(2.0, gt=0, le=10, description="speech collected before one tone prediction")
+    overlap: bool = Field(False, description="estimate crosstalk (overlap_share) from pitch cues; off by default: "
+                          "on held-out audio its error is too large to publish (bench/README.md, Audio)")
 
     @model_validator(mode="after")
     def _hysteresis(self) -> VadConfig:

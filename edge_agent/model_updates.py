@@ -94,6 +94,26 @@ def fetch(url: str, dest: Path, max_bytes: int) -> Path:
     return dest
 
 
+def model_runner(path: Path) -> tuple[tuple[int, ...], Callable[[Any], Any]]:
+    """(input shape, scores-per-class function) of a model file: TFLite, or the plain-array ``.npz`` overlap model."""
+    import numpy as np
+
+    if path.suffix == ".npz":  # plain-array model (overlap): loaded against the feature code
+        from edge_agent.audio.overlap import OverlapModel
+
+        m = OverlapModel.load(path)
+
+        def scores(x: np.ndarray) -> np.ndarray:
+            p = m.predict(x)
+            return np.stack([1.0 - p, p], axis=-1)  # classes: single, overlap
+
+        return (1, int(m.mean.shape[0])), scores
+    from edge_agent.inference.tflite import TFLiteRunner
+
+    r = TFLiteRunner(path, 1)
+    return r.input_shape, r.run
+
+
 def self_test(manifest: Path) -> None:
     """Load and run every model of ``manifest`` once; a model the stages could not use raises here.
 
@@ -107,19 +127,18 @@ def self_test(manifest: Path) -> None:
     import numpy as np
 
     from edge_agent.inference.manifest import load_manifest
-    from edge_agent.inference.tflite import TFLiteRunner
 
     raw = json.loads(Path(manifest).read_text(encoding="utf-8"))["models"]
     for name, entry in load_manifest(manifest).items():
         try:
-            runner = TFLiteRunner(entry.verified_path(), 1)
+            shape, run = model_runner(entry.verified_path())
         except Exception as e:  # noqa: BLE001 - any interpreter failure means: do not activate
             raise BundleError(f"model {name!r} does not load: {e}") from None
         want = tuple(int(v) for v in entry.input.get("shape", ()))
-        if want[1:] != runner.input_shape[1:]:
-            raise BundleError(f"model {name!r} takes input {list(runner.input_shape)}, the manifest says {list(want)}")
+        if want[1:] != shape[1:]:
+            raise BundleError(f"model {name!r} takes input {list(shape)}, the manifest says {list(want)}")
         try:
-            y = runner.run(np.zeros((1, *want[1:]), np.float32))
+            y = run(np.zeros((1, *want[1:]), np.float32))
         except Exception as e:  # noqa: BLE001
             raise BundleError(f"model {name!r} fails on a test input: {e}") from None
         if y.shape[-1] != len(entry.classes) or not np.isfinite(y).all():
@@ -127,9 +146,9 @@ def self_test(manifest: Path) -> None:
         st = raw[name].get("selftest")
         if st:
             try:
-                with np.load(manifest.parent / st["file"], allow_pickle=False) as data:
+                with np.load(Path(manifest).parent / st["file"], allow_pickle=False) as data:
                     x, expect = data["x"].astype(np.float32), data["y"].astype(int)
-                got = runner.run(x).argmax(axis=-1)
+                got = run(x).argmax(axis=-1)
             except (OSError, KeyError, ValueError) as e:
                 raise BundleError(f"model {name!r} self-test inputs unusable: {e}") from None
             agree = float((got == expect).mean()) if len(expect) else 0.0

@@ -57,13 +57,13 @@ def add_selftest(bundle: Path, model: str, inputs: Path, min_agreement: float) -
     import numpy as np
 
     from edge_agent.inference.manifest import load_manifest
-    from edge_agent.inference.tflite import TFLiteRunner
+    from edge_agent.model_updates import model_runner
 
     entry = load_manifest(bundle / MANIFEST).get(model)
     if entry is None:
         raise BundleError(f"the bundle has no model {model!r}")
     x = np.load(inputs, allow_pickle=False).astype(np.float32)
-    y = TFLiteRunner(entry.verified_path()).run(x).argmax(axis=-1)
+    y = model_runner(entry.verified_path())[1](x).argmax(axis=-1)
     rel = Path(entry.path).relative_to(bundle.resolve()).parent / f"{model}-selftest.npz"
     np.savez(bundle / rel, x=x, y=y)
     data = json.loads((bundle / MANIFEST).read_text(encoding="utf-8"))

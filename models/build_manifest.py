@@ -28,6 +28,13 @@ MODELS = {
         "input": {"shape": [1, 82], "dtype": "float32",
                   "preprocess": "edge_agent.audio.features.utterance_features (16 kHz mono)"},
     },
+    "overlap": {
+        "file": "overlap/overlap_mlp.npz", "version": "1.0.0",
+        "classes": ["single", "overlap"],
+        "labels": {"en": ["one voice", "overlapping voices"], "zh": ["单人说话", "多人同时说话"]},
+        "input": {"shape": [1, 40], "dtype": "float32 (NumPy .npz of plain arrays, no pickles)",
+                  "preprocess": "edge_agent.audio.overlap.OverlapDetector.features (10 ms frames inside speech)"},
+    },
 }
 
 

@@ -59,7 +59,7 @@ def test_stage_output_carries_no_samples():
     for name in ("speech", "teacher"):
         a = getattr(o, name)
         assert a is not None and a.dtype == bool and len(a) == 50
-    assert o.overlap is None  # not estimated (docs/audio.md)
+    assert o.overlap is None  # off by default (vad.overlap; docs/audio.md)
     assert not any(isinstance(v, np.ndarray) and v.dtype.kind == "f" and v.size > 7 for v in
                    (o.speech, o.teacher, o.tone))
 

@@ -41,15 +41,13 @@ def make_bundle(dest: Path, release: int, key: Path | None, version: str = "1.1.
     import numpy as np
 
     dest.mkdir(parents=True)
-    (dest / "expression").mkdir()
-    (dest / "voice").mkdir()
-    shutil.copy(REPO / "models/expression/expression_int8.tflite", dest / "expression")
-    tone = dest / "voice/voice_tone.tflite"
-    if tone_bytes is None:
-        shutil.copy(REPO / "models/voice/voice_tone.tflite", tone)
-    else:
-        tone.write_bytes(tone_bytes)
     data = json.loads((REPO / "models/manifest.json").read_text())
+    for m in data["models"].values():  # every shipped model file (expression, voice tone, overlap, ...)
+        (dest / m["file"]).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(REPO / "models" / m["file"], dest / m["file"])
+    tone = dest / "voice/voice_tone.tflite"
+    if tone_bytes is not None:
+        tone.write_bytes(tone_bytes)
     data["release"] = release
     for m in data["models"].values():
         m["version"] = version
@@ -84,7 +82,7 @@ def keys(tmp_path_factory):
 def test_signed_bundle_verifies_and_survives_pack_unpack(tmp_path, keys):
     b = make_bundle(tmp_path / "b", 2, keys["priv"])
     v = verify_bundle(b, keys["trusted"])
-    assert v.release == 2 and v.models == {"expression": "1.1.0", "voice_tone": "1.1.0"}
+    assert v.release == 2 and v.models == {name: "1.1.0" for name in json.loads((REPO / "models/manifest.json").read_text())["models"]}
     out = unpack(pack(b, tmp_path / "b.tar.gz"), tmp_path / "u")
     assert verify_bundle(out, keys["trusted"]).manifest_sha256 == v.manifest_sha256
     assert verify_bundle(b, keys["trusted"], newer_than=1).release == 2
@@ -342,15 +340,16 @@ def test_release_manager_cli_init_selftest_sign_pack_verify(tmp_path):
     _, other_pub = generate_keypair(tmp_path / "other")
     b = tmp_path / "release-3"
     last_json(models("init", "--manifest", str(REPO / "models/manifest.json"), "--release", "3", "--out", str(b)))
-    assert sorted(p.relative_to(b).as_posix() for p in b.rglob("*") if p.is_file()) == [
-        "expression/expression_int8.tflite", "manifest.json", "voice/voice_tone.tflite"], "only the listed files"
+    shipped = json.loads((REPO / "models/manifest.json").read_text())["models"]
+    assert sorted(p.relative_to(b).as_posix() for p in b.rglob("*") if p.is_file()) == sorted(
+        [m["file"] for m in shipped.values()] + ["manifest.json"]), "only the listed files, no cards or scripts"
     np.save(tmp_path / "x.npy", np.random.default_rng(1).normal(size=(12, 82)).astype(np.float32))
     st = last_json(models("selftest", "--bundle", str(b), "--model", "voice_tone", "--inputs", str(tmp_path / "x.npy")))
     assert st["inputs"] == 12 and sum(st["classes"].values()) == 12
     last_json(models("sign", "--bundle", str(b), "--key", keys["private_key"]))
     archive = last_json(models("pack", "--bundle", str(b), "--out", str(tmp_path / "release-3.tar.gz")))
     v = last_json(models("verify", "--bundle", archive["archive"], "--pubkey", keys["public_key"]))
-    assert v["ok"] and v["release"] == 3 and v["models"] == {"expression": "1.0.0", "voice_tone": "1.0.0"}
+    assert v["ok"] and v["release"] == 3 and v["models"] == {n: m["version"] for n, m in shipped.items()}
     from edge_agent.model_updates import self_test
 
     self_test(b / MANIFEST)  # what the device runs before switching

@@ -71,6 +71,12 @@ def test_import_one_presentation_is_clean_and_idempotent(shared_data, tmp_path):
         statuses = dict(c.execute("SELECT status, COUNT(*) FROM submissions GROUP BY status").fetchall())
         assert statuses["on_time"] > statuses.get("late", 0) > 0
         assert c.execute("SELECT MIN(due_at) FROM line_items").fetchone()[0].startswith("2013-10-20")
+        # final_result → the records' known outcome (risk model label), demographics kept for the fairness audit
+        outs = dict(c.execute("SELECT outcome, COUNT(*) FROM student_outcomes GROUP BY outcome").fetchall())
+        assert sum(outs.values()) == n_info and set(outs) == {"pass", "fail", "withdrawn"}
+        assert c.execute("SELECT COUNT(*) FROM student_outcomes WHERE outcome <> 'withdrawn' AND outcome_date <> "
+                         "'2014-06-26'").fetchone()[0] == 0  # 2013J starts 2013-10-01, AAA runs 268 days
+        assert c.execute("SELECT COUNT(DISTINCT gender) FROM student_outcomes").fetchone()[0] == 2
 
 
 def _write(path: Path, rows: list[str]) -> None:

@@ -18,14 +18,15 @@ from .engine import finish, new_context, now_utc
 from .keys import RecordsConfig, RecordsKeyError, RecordsKeys, load_keys
 from .report import ImportReport
 
-KINDS = ("oneroster", "attendance", "submissions", "lms", "oulad", "timetable", "all")
+KINDS = ("oneroster", "attendance", "submissions", "lms", "outcomes", "oulad", "timetable", "all")
 
 
 def import_records(store_or_db: Any, folder: str | Path, kind: str, *, keys: RecordsKeys | None = None,
                    config: RecordsConfig | None = None, progress: bool = True) -> ImportReport:
     """Import ``folder`` (or one file) of ``kind`` into the records tables and return the report.
 
-    ``kind='all'`` imports a demo-school layout: oneroster/, attendance/, submissions/, lms/, timetable.csv.
+    ``kind='all'`` imports a demo-school layout: oneroster/, attendance/, submissions/, lms/, timetable.csv
+    and, when present, outcomes/.
     ``keys`` default to :func:`load_keys` (env var or ``config.key_file``). Whole-file problems are in
     ``report.errors``; rejected rows in ``report.rejected``; nothing raises for bad input.
     """
@@ -33,6 +34,7 @@ def import_records(store_or_db: Any, folder: str | Path, kind: str, *, keys: Rec
     from .lms import import_lms
     from .oneroster import import_oneroster
     from .oulad import import_oulad
+    from .outcomes import import_outcomes
     from .submissions import import_submissions
     from .timetable import import_timetable
 
@@ -57,6 +59,8 @@ def import_records(store_or_db: Any, folder: str | Path, kind: str, *, keys: Rec
             import_submissions(ctx, path)
         elif kind == "lms":
             import_lms(ctx, path)
+        elif kind == "outcomes":
+            import_outcomes(ctx, path)
         elif kind == "oulad":
             import_oulad(ctx, path)
         elif kind == "timetable":
@@ -72,6 +76,8 @@ def import_records(store_or_db: Any, folder: str | Path, kind: str, *, keys: Rec
                     ctx.report.warnings.append(f"{path / sub}: not present, skipped")
             if (path / "timetable.csv").exists():
                 import_timetable(ctx, path / "timetable.csv")
+            if (path / "outcomes").exists():  # optional: known outcomes, the risk model's label
+                import_outcomes(ctx, path / "outcomes")
         return finish(ctx, started)
     finally:
         if opened_here:

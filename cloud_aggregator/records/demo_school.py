@@ -9,6 +9,7 @@ Used by the README demo, the dashboard and the tests. Layout of the output folde
     lms/lms_activity.csv         daily per student, class and activity type
     devices.yaml                 sites → rooms → device ids (topics classpulse/v1/<site>/<room>/<device>)
     timetable.csv                weekly timetable: room/device, weekday, period, times, class
+    outcomes/outcomes.csv        end-of-term outcome per student (pass/fail/withdrawn; the risk model's label)
     _truth/students.csv          generator ground truth (who drifts, from when) — NOT an import format
 
 About ``drift_rate`` of the students drift into difficulty from an onset week on: attendance,
@@ -527,11 +528,32 @@ def write_demo_school(out: Path, spec: DemoSpec) -> Path:
            [[s.sid, s.homeroom, int(s.onset is not None), s.onset.isoformat() if s.onset else "",
              round(s.severity, 3) if s.onset else "", "" if s.sick_week is None else s.sick_week, int(s.opt_out)]
             for s in sch.students])
+    _write_outcomes(out, sch, term_end, f"term-{year}-1")
     (out / "README.txt").write_text(
         f"ClassPulse demo school (synthetic; seed {spec.seed}, {len(sch.students)} students, {spec.weeks} weeks "
         f"from {spec.start}). Import with: cloud-aggregator import all <this folder>. _truth/ is the generator's "
         "ground truth for evaluating early warnings; it is not an import format.\n", encoding="utf-8")
     return out
+
+
+def _write_outcomes(out: Path, sch: School, term_end: date, term: str) -> None:
+    """outcomes/outcomes.csv: each student's end-of-term result (the risk model's label).
+
+    Synthetic, from the generator's hidden state: a final grade from ability and the drift reached by term
+    end (a drifting student keeps drifting after the records stop) plus noise; below 55 is a fail, and
+    some severe drifters withdraw before the end. Sick weeks have no effect. ``gender`` is drawn independently of everything (a fairness-audit column, never a
+    feature). Its own random stream, so the other files do not change.
+    """
+    rng = random.Random(sch.spec.seed * 104729 + 3)  # noqa: S311 - seeded synthetic data
+    rows = []
+    for s in sch.students:
+        final = 72 + 10 * s.ability - 35 * s.drift(term_end) - (4 if s.engagement < 0.7 else 0) + rng.gauss(0, 6)
+        gender = rng.choice(("F", "M"))
+        outcome, day = ("fail" if final < 55 else "pass"), term_end
+        if outcome == "fail" and s.severity > 0.8 and rng.random() < 0.5:
+            outcome, day = "withdrawn", term_end - timedelta(days=rng.randint(7, 35))
+        rows.append([s.sid, term, outcome, day.isoformat(), gender])
+    _write(out / "outcomes" / "outcomes.csv", ["studentSourcedId", "termSourcedId", "outcome", "date", "gender"], rows)
 
 
 def _poisson(rng: random.Random, lam: float) -> int:

@@ -8,7 +8,7 @@ Two ways in, on purpose:
   validation data for the tables a real school fills: module presentations → sections,
   assessments → line_items, studentInfo → users (no names: OULAD has none) + oulad_student_info,
   studentRegistration → enrollments, studentAssessment → results and submissions, studentVle(_daily)
-  → lms_activity, course daily click totals → lms_course_daily.
+  → lms_activity, course daily click totals → lms_course_daily; final_result → student_outcomes.
 
 OULAD counts days from each presentation's start; we anchor day 0 at 1 February (``B``) or
 1 October (``J``) of the presentation year — an approximation, documented in docs/records.md.
@@ -36,6 +36,7 @@ from .schema import (
     OULAD_STUDENT_INFO,
     RESULTS,
     SECTIONS,
+    STUDENT_OUTCOMES,
     SUBMISSIONS,
     USERS,
 )
@@ -259,6 +260,28 @@ def _course_total_row(v: dict[str, Any], ctx: ImportContext) -> dict[str, Any]:
             "total_clicks": v["total_clicks"]}
 
 
+def _outcomes(ctx: ImportContext) -> list[dict[str, Any]]:
+    """studentInfo's final_result as the records' known outcome (the risk model's label): known at the
+    presentation's end, or on the unregistration day for a withdrawal; demographics only for the fairness audit."""
+    rows = ctx.db.query(
+        "SELECT i.student_pseudonym AS p, i.section_sourced_id AS s, i.final_result AS r, i.gender, i.age_band, "
+        "i.disability, i.imd_band, e.end_date FROM oulad_student_info i LEFT JOIN enrollments e ON "
+        "e.user_pseudonym = i.student_pseudonym AND e.section_sourced_id = i.section_sourced_id")
+    lengths = ctx.cache["oulad_lengths"]
+    out = []
+    for r in rows:
+        if r["s"] not in lengths:
+            continue
+        pres, length = lengths[r["s"]]
+        end = (presentation_start(pres) + timedelta(days=length)).isoformat()
+        outcome = {"Distinction": "pass", "Pass": "pass", "Fail": "fail", "Withdrawn": "withdrawn"}[r["r"]]
+        day = r["end_date"] if outcome == "withdrawn" and r["end_date"] else end
+        out.append({"student_pseudonym": r["p"], "term_sourced_id": r["s"], "outcome": outcome, "outcome_date": day,
+                    "gender": r["gender"], "age_band": r["age_band"], "disability": r["disability"],
+                    "deprivation": r["imd_band"]})
+    return out
+
+
 def import_oulad(ctx: ImportContext, folder: Path) -> None:
     """Import an OULAD folder (README in ../shared/data/oulad describes the layout)."""
     if not folder.is_dir():
@@ -295,6 +318,7 @@ def import_oulad(ctx: ImportContext, folder: Path) -> None:
          "contact_enc": None, "opt_out": 0} for s in sorted(ctx.cache["oulad_new_students"])], "(derived) users")
     ctx.cache.pop("students", None)
     import_csv(ctx, folder / "studentRegistration.csv", REG_FIELDS, ENROLLMENTS, _reg_row)
+    write_derived(ctx, STUDENT_OUTCOMES, _outcomes(ctx), "(derived) student_outcomes")
     sa = folder / "studentAssessment.csv"
     import_csv(ctx, sa, SA_FIELDS, RESULTS, _result_row, label="studentAssessment.csv → results")
     import_csv(ctx, sa, SA_FIELDS, SUBMISSIONS, _submission_row, label="studentAssessment.csv → submissions")

@@ -98,6 +98,14 @@ LMS_COURSE_DAILY = _t(
     "lms_course_daily",
     "section_sourced_id text, date text, total_clicks integer", "section_sourced_id,date")
 
+# The institution's known outcome per student and term (the risk model's label). The group columns are for
+# the fairness audit only and are never model features.
+STUDENT_OUTCOMES = _t(
+    "student_outcomes",
+    "student_pseudonym text, term_sourced_id text, outcome text, outcome_date text, gender text, age_band text, "
+    "disability text, deprivation text",
+    "student_pseudonym,term_sourced_id", (("outcome_date",),))
+
 TIMETABLE_SLOTS = _t(
     "timetable_slots",
     "site text, room text, device_id text, weekday integer, period text, start_time text, end_time text, "
@@ -107,7 +115,7 @@ TIMETABLE_SLOTS = _t(
 RECORD_TABLES: tuple[Table, ...] = (
     ORGS, ACADEMIC_SESSIONS, CATEGORIES, COURSES, SECTIONS, USERS, ENROLLMENTS, LINE_ITEMS, RESULTS,
     ATTENDANCE, SUBMISSIONS, LMS_ACTIVITY, ADVISOR_ASSIGNMENTS, OULAD_STUDENT_INFO, LMS_COURSE_DAILY,
-    TIMETABLE_SLOTS,
+    TIMETABLE_SLOTS, STUDENT_OUTCOMES,
 )
 
 # Bookkeeping: import runs, the dead-letter table of rejected rows (raw row encrypted: it may hold
@@ -125,5 +133,6 @@ TABLES = {t.name: t for t in ALL_TABLES}
 
 ATTENDANCE_STATUSES = ("present", "absent", "tardy", "excused")
 SUBMISSION_STATUSES = ("on_time", "late", "missing", "excused")
+OUTCOMES = ("pass", "fail", "withdrawn")
 USER_ROLES = ("student", "teacher", "advisor", "counselor", "administrator", "aide", "guardian",
               "parent", "proctor", "relative")

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 
 from cloud_aggregator.records.db import RecordsDB
 from cloud_aggregator.records.schema import Table
-from cloud_aggregator.warnings.tables import WARNING_TABLES
+from cloud_aggregator.warnings.tables import RISK_TABLES, WARNING_TABLES
 
 AGGREGATES = Table(
     "aggregates",
@@ -63,7 +63,8 @@ WEEK_SUMMARIES = Table(
 )
 #: Every table this module creates, as it stands after the last migration (for docs and tests).
 STORE_TABLES = ("aggregates", "dead_letters", "devices", "sites", "rooms", "device_health", "enrol_tokens",
-                "session_summaries", "week_summaries", *(t.name for t in WARNING_TABLES))
+                "session_summaries", "week_summaries", *(t.name for t in WARNING_TABLES),
+                *(t.name for t in RISK_TABLES))
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,7 @@ MIGRATIONS: tuple[Migration, ...] = (
                    lambda db: db.execute("CREATE INDEX IF NOT EXISTS ix_aggregates_session_id ON aggregates (session_id)"))),
     Migration(3, "session and week summaries (retention rollups)", _create(SESSION_SUMMARIES, WEEK_SUMMARIES)),
     Migration(4, "warnings engine: runs, warning log, delivery outbox, escalations", _create(*WARNING_TABLES)),
+    Migration(5, "risk model versions, drift checks, intervention effects", _create(*RISK_TABLES)),
 )
 LATEST = MIGRATIONS[-1].version
 

@@ -30,6 +30,11 @@ DEFAULT_CATALOGUE: dict[str, dict[int, Intervention]] = {
         2: _i("lms_access_check", "Check device and internet access at home; show study resources."),
         3: _i("lms_plan", "Agree a weekly online-learning plan with the advisor."),
     },
+    "risk": {
+        1: _i("risk_watch", "Keep an eye on the reasons listed; check in with the student informally."),
+        2: _i("risk_advisor_meeting", "Advisor meets the student about the listed reasons and agrees next steps."),
+        3: _i("risk_support_plan", "Counsellor and advisor draw up a support plan with the student and family."),
+    },
     "class_attention": {
         1: _i("lesson_variety", "Vary activities (short tasks, pair work) in the next lessons."),
         2: _i("peer_observation", "Invite a colleague to observe a lesson; review pacing."),

@@ -1,10 +1,12 @@
-"""``cloud-aggregator warnings run|deliver|runs``: scoring on demand, outbox retries, run history (JSON out)."""
+"""``cloud-aggregator warnings run|train|deliver|runs``: scoring on demand, the risk model, outbox retries, run
+history with the active model and the latest drift check (JSON out)."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import logging
+import sys
 from datetime import datetime, timezone
 from typing import Any
 
@@ -46,6 +48,22 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    from .risk import TrainingError, train
+
+    cfg, store, _keys = _open(args)
+    try:
+        res = train(store, cfg.warnings, now=_now(args), trigger="cli", until=args.until)
+    except TrainingError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    finally:
+        store.close()
+    print(json.dumps({k: res[k] for k in ("version", "kind", "path", "window_start", "window_end", "n_rows",
+                                          "n_students", "metrics", "fairness", "train_s")}, ensure_ascii=False))
+    return 0
+
+
 def cmd_deliver(args: argparse.Namespace) -> int:
     from .delivery import send_pending
     from .engine import escalate
@@ -68,11 +86,19 @@ def cmd_runs(args: argparse.Namespace) -> int:
     try:
         rows = db.query(store, "SELECT * FROM warning_runs ORDER BY started_at DESC LIMIT ?", (args.limit,))
         pending = db.query(store, "SELECT status, COUNT(*) AS n FROM warning_deliveries GROUP BY status")
+        model = db.query(store, "SELECT version, kind, created_at, window_start, window_end, metrics FROM risk_models "
+                                "WHERE active = 1 ORDER BY created_at DESC LIMIT 1")
+        drift = db.query(store, "SELECT ts, model_version, score_psi, max_psi, flagged, action, new_version FROM "
+                                "risk_drift ORDER BY ts DESC LIMIT 1")
     finally:
         store.close()
     for r in rows:
         r["counts"], r["freshness"] = json.loads(r["counts"] or "{}"), json.loads(r["freshness"] or "{}")
-    print(json.dumps({"runs": rows, "deliveries": {r["status"]: r["n"] for r in pending}}, ensure_ascii=False))
+    for m in model:
+        m["metrics"] = json.loads(m["metrics"] or "{}")
+    print(json.dumps({"runs": rows, "deliveries": {r["status"]: r["n"] for r in pending},
+                      "risk_model": model[0] if model else None, "drift": drift[0] if drift else None},
+                     ensure_ascii=False))
     return 0
 
 
@@ -84,6 +110,11 @@ def add_arguments(sub: Any) -> None:  # noqa: ANN401 - argparse subparsers
     r.add_argument("--as-of", help="score as if it were this UTC date/time (replays, demos on old records)")
     r.add_argument("--no-deliver", action="store_true", help="queue deliveries but do not send them")
     r.set_defaults(func=cmd_run)
+    t = wsub.add_parser("train", help="train the risk model on this school's records and outcomes (prints metrics)")
+    t.add_argument("--config")
+    t.add_argument("--as-of", help="the training time recorded (default now)")
+    t.add_argument("--until", help="use records up to this date only (YYYY-MM-DD)")
+    t.set_defaults(func=cmd_train)
     d = wsub.add_parser("deliver", help="escalate what is due and send/retry the delivery outbox")
     d.add_argument("--config")
     d.add_argument("--as-of")

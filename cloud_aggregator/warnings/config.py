@@ -12,11 +12,12 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-StudentType = Literal["academic", "attendance", "submissions", "lms"]
+StudentType = Literal["academic", "attendance", "submissions", "lms", "risk"]
 ClassType = Literal["class_attention", "class_participation", "class_tone"]
-WarningType = Literal["academic", "attendance", "submissions", "lms", "class_attention", "class_participation",
-                      "class_tone"]
-STUDENT_TYPES: tuple[str, ...] = ("academic", "attendance", "submissions", "lms")
+WarningType = Literal["academic", "attendance", "submissions", "lms", "risk", "class_attention",
+                      "class_participation", "class_tone"]
+STUDENT_TYPES: tuple[str, ...] = ("academic", "attendance", "submissions", "lms", "risk")
+RULE_TYPES: tuple[str, ...] = ("academic", "attendance", "submissions", "lms")
 CLASS_TYPES: tuple[str, ...] = ("class_attention", "class_participation", "class_tone")
 Role = Literal["teacher", "advisor", "counsellor", "parent"]
 Channel = Literal["email", "webhook"]
@@ -154,6 +155,42 @@ class Intervention(_Section):
     resource: str | None = Field(None, max_length=500)
 
 
+class Drift(_Section):
+    """Weekly population-stability check of the features and scores vs the model's training window."""
+
+    every_days: float = Field(7.0, gt=0, description="at most one drift check per this many days (in a run)")
+    psi_threshold: float = Field(0.25, gt=0, description="PSI above this (any feature or the scores) = drifted")
+    on_drift: Literal["retrain", "recommend"] = Field("retrain", description="retrain at once, or only flag it")
+
+
+class Retention(_Section):
+    """Days the warnings' bookkeeping is kept (applied by ``cloud-aggregator retention``)."""
+
+    runs_days: int = Field(400, ge=7)
+    deliveries_days: int = Field(400, ge=7, description="finished deliveries (pending ones are never deleted)")
+    escalations_days: int = Field(400, ge=7)
+    drift_days: int = Field(400, ge=7)
+
+
+class RiskConfig(_Section):
+    """The per-institution risk model (``cloud-aggregator warnings train``); runs use the active version."""
+
+    enabled: bool = True
+    kind: Literal["auto", "lightgbm", "logistic"] = Field("auto", description="auto: higher cross-validated AUC")
+    levels: Tiers = Tiers(watch=0.3, concern=0.5, urgent=0.7, below=False)  # on the predicted probability
+    top_reasons: int = Field(3, ge=1, le=10)
+    model_dir: Path | None = Field(None, description="where model files go (default: risk-models/ beside a SQLite "
+                                   "store, else ./risk-models)")
+    step_days: int = Field(7, ge=1, le=60, description="training snapshots every N days of the records")
+    min_days: int = Field(21, ge=0, description="first snapshot this many days after the records start")
+    holdout: float = Field(0.25, gt=0, lt=0.9, description="share of students held out for the metrics")
+    min_students: int = Field(30, ge=10, description="refuse to train on fewer students with an outcome")
+    seed: int = 0
+    drift: Drift = Field(default_factory=Drift)
+    follow_up_days: list[int] = Field(default_factory=lambda: [14, 28], min_length=2, max_length=2)
+    comparison_band: float = Field(0.1, gt=0, le=1, description="comparable = risk within ± this at the same date")
+
+
 class WarningsConfig(_Section):
     schedule: Literal["hourly", "off"] = Field("hourly", description="scoring runs inside `cloud-aggregator run`")
     interval_min: float = Field(60.0, ge=1, le=24 * 60)
@@ -167,8 +204,11 @@ class WarningsConfig(_Section):
         RouteRule(types=["academic", "submissions", "lms", "attendance"], min_level=1, roles=["teacher"]),
         RouteRule(types=["attendance"], min_level=2, roles=["advisor"]),
         RouteRule(types=["class_attention", "class_participation", "class_tone"], min_level=1, roles=["teacher"]),
+        RouteRule(types=["risk"], min_level=2, roles=["advisor"]),
         RouteRule(types=[], min_level=3, roles=["counsellor"]),
     ])
+    risk: RiskConfig = Field(default_factory=RiskConfig)
+    retention: Retention = Field(default_factory=Retention)
     allow_parents: bool = Field(False, description="parents/guardians may be recipients (never by default)")
     names_for: list[Role] = Field(default_factory=lambda: ["advisor", "counsellor", "parent"],
                                   description="roles whose messages carry the student's name (others: pseudonym); "

@@ -21,9 +21,9 @@ from cloud_aggregator.store import iso, now_iso
 from cloud_aggregator.web import db
 from cloud_aggregator.web.db import ensure_web_tables
 
-from . import catalogue, delivery, freshness, routing
+from . import catalogue, delivery, freshness, risk, routing
 from .classlevel import class_findings
-from .config import STUDENT_TYPES, TYPE_SOURCE, WarningsConfig
+from .config import RULE_TYPES, TYPE_SOURCE, WarningsConfig
 from .student_rules import Indicators, _minus, as_of_date, indicators, iso_week, rule_warnings
 from .tables import WARNING_ESCALATIONS, WARNING_LOG, WARNING_RUNS
 from .tags import student_tags
@@ -70,24 +70,28 @@ def _merged_indicators(store: Any, students: list[str], as_of: dict[str, str], d
     return merged
 
 
-def current_warnings(store: Any, cfg: WarningsConfig, now: datetime,  # noqa: ANN401, C901
-                     fresh: dict[str, freshness.SourceFreshness]) -> tuple[list[dict[str, Any]], set[str], list[str]]:
-    """(warning rows, types evaluated, students scored) as of ``now``; nothing is written."""
+def current_warnings(store: Any, cfg: WarningsConfig, now: datetime,  # noqa: ANN401, C901, PLR0913
+                     fresh: dict[str, freshness.SourceFreshness], am: risk.ActiveModel | None = None,
+                     scored: dict[str, Any] | None = None) -> tuple[list[dict[str, Any]], set[str], list[str]]:
+    """(warning rows, types evaluated, students scored) as of ``now``; nothing is written. With a risk model
+    (``am``) each student also gets a ``risk`` warning when the score reaches a level; ``scored`` receives the
+    features and scores (for the drift check)."""
     from cloud_aggregator.web.students import cohort_lms_median
 
     today = now.date().isoformat()
     students = analysable(store)
     days = cfg.students.recent_days
-    type_asof = {t: min(fresh[TYPE_SOURCE[t]].latest or "", today) for t in STUDENT_TYPES
+    type_asof = {t: min(fresh[TYPE_SOURCE[t]].latest or "", today) for t in RULE_TYPES
                  if fresh[TYPE_SOURCE[t]].latest}
     week = iso_week(min(as_of_date(store), today))  # the dashboard's week, so its acknowledgements match
     inds = _merged_indicators(store, students, type_asof, days)
     median = cohort_lms_median(store, type_asof["lms"]) if "lms" in type_asof else None
     rows: list[dict[str, Any]] = []
     by_type: dict[str, list[dict[str, Any]]] = {}
+    tags_of: dict[str, list[dict[str, Any]]] = {}
     for p in students:
         ind = inds[p]
-        tags = [t.to_dict() for t in student_tags(ind, cfg.tags, median, days)]
+        tags = tags_of[p] = [t.to_dict() for t in student_tags(ind, cfg.tags, median, days)]
         for w in rule_warnings(ind, week, cfg.students):
             if w.type not in type_asof:
                 continue
@@ -102,6 +106,19 @@ def current_warnings(store: Any, cfg: WarningsConfig, now: datetime,  # noqa: AN
         for r in rs:
             r["section_id"] = focus.get(r["subject"])
     evaluated = set(type_asof)
+    if am is not None and type_asof:
+        r_asof = min(as_of_date(store), today)
+        stale = sorted(s for s in ("attendance", "submissions", "results", "lms") if fresh[s].stale)
+        rrows, df, scores = risk.score_rows(store, cfg, am, students, r_asof, week)
+        focus = routing.focus_sections(store, "academic", [r["subject"] for r in rrows], _minus(r_asof, days), r_asof)
+        for r in rrows:
+            r.update(tags=tags_of.get(r["subject"], []), stale=bool(stale), stale_sources=",".join(stale),
+                     data_as_of=r_asof, section_id=focus.get(r["subject"]))
+            r.pop("score")
+        rows += rrows
+        evaluated.add("risk")
+        if scored is not None:
+            scored.update(df=df, scores=scores, as_of=r_asof)
     agg = fresh["aggregates"]
     if agg.latest:
         anchor = min(now, datetime.fromisoformat(agg.latest + "T23:59:59+00:00"))
@@ -222,14 +239,25 @@ def run(store: Any, cfg: WarningsConfig, keys: Any = None, now: datetime | None 
     now = now or datetime.now(timezone.utc)
     ensure_web_tables(store)
     run_id, started = db.new_id(), now_iso()
-    version = rules_version(cfg)
+    am = risk.active(store) if cfg.risk.enabled else None
+    version = rules_version(cfg) + (f"+{am.version}" if am else "")
     counts: dict[str, Any] = {k: 0 for k in ("new", "raised", "resolved", "deliveries_queued", "escalated")}
+    counts["risk_model"] = {"version": am.version, "kind": am.model.kind} if am else {
+        "version": None, "note": "no trained risk model: rules only (cloud-aggregator warnings train)"
+        if cfg.risk.enabled else "risk model disabled in config: rules only"}
+    scored: dict[str, Any] = {}
     fresh: dict[str, freshness.SourceFreshness] = {}
     error = None
     try:
         fresh = freshness.assess(freshness.latest_dates(store), now, cfg.freshness)
-        rows, evaluated, students = current_warnings(store, cfg, now, fresh)
+        rows, evaluated, students = current_warnings(store, cfg, now, fresh, am, scored)
         _store_warnings(store, cfg, run_id, rows, evaluated, students, now, counts)
+        if am is not None and scored:
+            counts["risk_model"]["scored"] = len(scored["df"])
+            if risk.drift_due(store, cfg, now):
+                d = risk.check_drift(store, cfg, am, scored["df"], scored["scores"], run_id, scored["as_of"], now)
+                counts["drift"] = {k: d[k] for k in ("max_psi", "score_psi", "flagged", "action", "new_version")}
+            counts["effects_computed"] = risk.intervention_effects(store, cfg, am, now)
         counts["escalated"] = escalate(store, cfg, now)
         counts["delivered"] = delivery.send_pending(store, cfg, keys, now) if deliver else {}
         counts.update(students=len(students),

@@ -30,3 +30,14 @@ WARNING_DELIVERIES = _t("warning_deliveries", "id text, warning_id text, step in
 WARNING_ESCALATIONS = _t("warning_escalations", "id text, warning_id text, ts text, from_role text, to_role text, "
                          "reason text", "id", (("warning_id",),))
 WARNING_TABLES: tuple[Table, ...] = (WARNING_RUNS, WARNING_LOG, WARNING_DELIVERIES, WARNING_ESCALATIONS)
+# Store migration 5: the trained risk model (one row per version; the model itself is a file, checked by
+# its sha256), the weekly drift checks, and each intervention's risk before and after.
+RISK_MODELS = _t("risk_models", "version text, created_at text, kind text, path text, sha256 text, features text, "
+                 "window_start text, window_end text, n_rows integer, n_students integer, metrics text, "
+                 "fairness text, train_s real, active integer, trigger text", "version", (("created_at",),))
+RISK_DRIFT = _t("risk_drift", "id text, ts text, run_id text, model_version text, data_as_of text, psi text, "
+                "score_psi real, max_psi real, flagged integer, action text, new_version text", "id", (("ts",),))
+INTERVENTION_EFFECTS = _t("intervention_effects", "intervention_id text, student_pseudonym text, kind text, "
+                          "model_version text, at_date text, score_before real, score_2w real, score_4w real, "
+                          "comparison text, computed_at text", "intervention_id", (("kind",),))
+RISK_TABLES: tuple[Table, ...] = (RISK_MODELS, RISK_DRIFT, INTERVENTION_EFFECTS)

@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from classpulse_contract import Aggregate
 from cloud_aggregator.store import iso, now_iso
 from cloud_aggregator.timetable import SessionResolver
+from cloud_aggregator.warnings import risk
 from cloud_aggregator.warnings.config import warnings_config
 from cloud_aggregator.warnings.scheduler import WarningScheduler
 
@@ -507,9 +508,19 @@ def create_app(store: Any, config: Any, ingest: Any = None, *, command_sender: A
     def list_interventions(pseudonym: str) -> list[dict[str, Any]]:
         rows = db.query(store, "SELECT * FROM interventions WHERE student_pseudonym = ? ORDER BY created_at DESC",
                         (pseudonym,))
+        effects = {e["intervention_id"]: risk.effect_view(e) for e in db.query(
+            store, "SELECT * FROM intervention_effects WHERE student_pseudonym = ?", (pseudonym,))}
         return [{"id": r["id"], "warning_id": r["warning_id"], "by": r["by_user"], "created_at": r["created_at"],
                  "kind": r["kind"], "note": dec(r["note_enc"]), "outcome": r["outcome"],
-                 "outcome_note": dec(r["outcome_note_enc"]), "outcome_at": r["outcome_at"]} for r in rows]
+                 "outcome_note": dec(r["outcome_note_enc"]), "outcome_at": r["outcome_at"],
+                 "effect": effects.get(r["id"])} for r in rows]
+
+    @app.get("/api/interventions/effects", tags=["warnings"],
+             summary="Risk change after interventions, per kind, vs comparable students without one (not causal)")
+    def intervention_effects(user: auth.User = role("advisor", "counsellor", "admin")) -> dict[str, Any]:
+        return {"by_kind": risk.effect_summary(store),
+                "caveat": "Observational: students who got an intervention were chosen for a reason, so the "
+                          "difference is not the intervention's causal effect (see docs/warnings.md)."}
 
     @app.get("/api/students/{pseudonym}/interventions", tags=["warnings"])
     def interventions(pseudonym: Id, user: auth.User = role("advisor", "counsellor")) -> list[dict[str, Any]]:
@@ -577,7 +588,16 @@ def create_app(store: Any, config: Any, ingest: Any = None, *, command_sender: A
             r["counts"], r["freshness"] = json.loads(r["counts"] or "{}"), json.loads(r["freshness"] or "{}")
             r["stale_sources"] = [x for x in (r["stale_sources"] or "").split(",") if x]
         out = db.query(store, "SELECT status, COUNT(*) AS n FROM warning_deliveries GROUP BY status")
-        return {"runs": rows, "deliveries": {r["status"]: int(r["n"]) for r in out}}
+        model = db.query(store, "SELECT version, kind, created_at, window_start, window_end, n_students, metrics, "
+                                "fairness, train_s FROM risk_models WHERE active = 1 ORDER BY created_at DESC LIMIT 1")
+        for m in model:
+            m["metrics"], m["fairness"] = json.loads(m["metrics"] or "{}"), json.loads(m["fairness"] or "{}")
+        drift = db.query(store, "SELECT * FROM risk_drift ORDER BY ts DESC LIMIT 1")
+        for d in drift:
+            d["psi"], d["flagged"] = json.loads(d["psi"] or "{}"), bool(d["flagged"])
+        return {"runs": rows, "deliveries": {r["status"]: int(r["n"]) for r in out},
+                "risk_model": model[0] if model else None, "rules_only": not model,
+                "drift": drift[0] if drift else None}
 
     @app.get("/api/warnings/classes", tags=["warnings"], summary="Class-level engagement warnings of your sections")
     def class_warnings(user: auth.User = role("teacher", "admin")) -> dict[str, Any]:

@@ -77,6 +77,25 @@ def warnings_for(store: Any, students: list[str], as_of: str | None = None,  # n
         d.update(stored.get(w.id, {"tags": [], "intervention": None, "stale": False, "stale_sources": []}))
         d["as_of"] = as_of
         out.append(d)
+    out += risk_warnings(store, students)
+    return sorted(out, key=lambda w: (-w["level"], w["student"], w["type"]))
+
+
+def risk_warnings(store: Any, students: list[str]) -> list[dict[str, Any]]:  # noqa: ANN401
+    """The risk model's active warnings for these students, as the last scoring run stored them."""
+    out = []
+    for i in range(0, len(students), 400):
+        chunk = students[i:i + 400]
+        rows = db.query(store, "SELECT * FROM warning_log WHERE type = ? AND active = 1 AND subject IN "  # noqa: S608
+                               f"{db.in_list(chunk)}", ["risk", *chunk])
+        states = warning_states(store, [r["id"] for r in rows])
+        for r in rows:
+            reasons = json.loads(r["reasons"] or "[]")
+            first = reasons[0] if reasons else {"key": "reason.risk", "params": {}}
+            out.append({"id": r["id"], "student": r["subject"], "type": "risk", "level": r["level"],
+                        "level_name": LEVELS[int(r["level"])], "reason_key": first["key"], "params": first["params"],
+                        "reasons": reasons, **_stored_view(r), "as_of": r["data_as_of"],
+                        **states.get(r["id"], {"state": "new", "by": None, "at": None})})
     return out
 
 

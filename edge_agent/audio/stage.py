@@ -1,8 +1,10 @@
-"""The audio stage: samples → voice activity, teacher mask, tone mix, quality flags.
+"""The audio stage: samples → voice activity, teacher mask, overlap, tone mix, quality flags.
 
-Overlap/crosstalk is NOT estimated (``overlap=None``): a level-step proxy was
-measured with no skill (bench/README.md, Audio) and was removed rather than
-publish a number that looks meaningful.
+Overlap/crosstalk (edge_agent/audio/overlap.py): two or more voices at once, per
+VAD frame inside speech, from pitch cues. Off by default (``vad.overlap: false``,
+``overlap_share`` null) because it fails on audio unlike its training scenes
+(bench/README.md, Audio); when switched on it also runs in ``no-emotion`` (it is
+not emotion) and never loads the tone stack.
 
 Nothing is recorded: each chunk is reduced to 10 ms booleans and (in policy
 ``full``) a tone probability vector; the only samples held across calls are the
@@ -18,6 +20,7 @@ import logging
 import numpy as np
 
 from calibration.profile import RoomCalibration
+from edge_agent.audio.overlap import OverlapDetector, OverlapModel
 from edge_agent.audio.talk import teacher_by_level
 from edge_agent.audio.vad import FRAME, SR, Vad
 from edge_agent.config import AgentConfig, VadConfig
@@ -69,6 +72,15 @@ def load_tone_classifier(manifest_path: str | None, threads: int):  # noqa: ANN2
         return None
 
 
+def load_overlap_detector(manifest_path: str | None) -> OverlapDetector | None:
+    """The crosstalk estimator, or None with a log line when its model file is missing or altered."""
+    try:
+        return OverlapDetector(OverlapModel.from_manifest(manifest_path))
+    except Exception as e:  # noqa: BLE001 - a missing model must not stop talk-time sensing
+        log.warning("overlap model not available: %s", e)
+        return None
+
+
 class AudioPipelineStage:
     """Implements edge_agent.stages.AudioStage."""
 
@@ -83,9 +95,11 @@ class AudioPipelineStage:
         teacher = cal.get("teacher") or {}
         self.teacher_level = teacher.get("level_dbfs")
         self.teacher_margin = float(teacher.get("margin_db", 3.0))
+        manifest = str(cfg.models.manifest) if cfg.models.manifest else None
+        self.overlap_wanted = v.overlap
+        self.overlap = load_overlap_detector(manifest) if v.overlap else None
         self.tone = None
         if cfg.policy == "full":
-            manifest = str(cfg.models.manifest) if cfg.models.manifest else None
             self.tone = load_tone_classifier(manifest, cfg.models.threads)
         self._tone_buf: list[np.ndarray] = []
         self._tone_len = 0
@@ -104,9 +118,10 @@ class AudioPipelineStage:
         teacher = None
         if self.teacher_level is not None:
             teacher = teacher_by_level(speech, db, float(self.teacher_level), self.teacher_margin)
+        overlap = self.overlap(x, speech, db) if self.overlap is not None else None
         tone, weight = self._tone(x, speech)
         return AudioObservation(ts=ts, duration_s=len(x) / SR, speech=speech, frame_s=FRAME / SR, tone=tone,
-                                tone_weight=weight, teacher=teacher, overlap=None, quality=quality)
+                                tone_weight=weight, teacher=teacher, overlap=overlap, quality=quality)
 
     def _tone(self, x: np.ndarray, speech: np.ndarray) -> tuple[np.ndarray | None, float]:
         """Collect speech until ``tone_min_speech_s``, then predict once and drop the samples."""
@@ -128,6 +143,8 @@ class AudioPipelineStage:
 
     def model_versions(self) -> dict[str, str]:
         out = {"vad": self.vad.version}
+        if self.overlap_wanted:
+            out["overlap"] = self.overlap.version if self.overlap else "unavailable"
         if self.cfg.policy == "full":
             out["tone"] = getattr(self.tone, "version", "unavailable") if self.tone else "unavailable"
         return out
@@ -135,5 +152,7 @@ class AudioPipelineStage:
     def close(self) -> None:
         self.reset_window()
         self.vad.reset()
+        if self.overlap is not None:
+            self.overlap.reset()
         self.tone = None
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import subprocess
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -131,6 +132,12 @@ class Scene:
 
 def render(lines: list[Line], total_s: float, lead_in_s: float = 1.0) -> Scene:
     """Place the lines on a timeline of ``total_s`` seconds; lines that don't fit are dropped."""
+    clips = ((ln.speaker == "teacher", say(ln.text, ln.voice, ln.speed, ln.pitch) * ln.gain, ln.gap_s) for ln in lines)
+    return render_clips(clips, total_s, lead_in_s)
+
+
+def render_clips(clips: Iterable[tuple[bool, np.ndarray, float]], total_s: float, lead_in_s: float = 1.0) -> Scene:
+    """Place ``(is_teacher, samples, gap_s)`` clips one after another (negative gap = overlap the previous end)."""
     n = int(total_s * SR) // FRAME * FRAME
     clean = np.zeros(n, np.float32)
     nf = n // FRAME
@@ -138,16 +145,15 @@ def render(lines: list[Line], total_s: float, lead_in_s: float = 1.0) -> Scene:
     teacher = np.zeros(nf, bool)
     pos = int(lead_in_s * SR)
     prev_end = pos
-    for ln in lines:
-        u = say(ln.text, ln.voice, ln.speed, ln.pitch) * ln.gain
-        start = max(0, prev_end + int(ln.gap_s * SR)) // FRAME * FRAME
+    for is_teacher, u, gap_s in clips:
+        start = max(0, prev_end + int(gap_s * SR)) // FRAME * FRAME
         if start + len(u) > n:
             break
         clean[start:start + len(u)] += u
         act = active_frames(u)
         f0 = start // FRAME
         count[f0:f0 + len(act)] += act
-        if ln.speaker == "teacher":
+        if is_teacher:
             teacher[f0:f0 + len(act)] |= act
         prev_end = start + len(u)
     return Scene(clean, count > 0, teacher, count > 1)

@@ -8,6 +8,12 @@ const KINDS = ["meeting", "call_home", "tutoring", "referral", "other"];
 const OUTCOMES = ["improved", "no_change", "worse", "closed"];
 
 // Built-in catalogue entries are translated by id; a school's own entries (own ids) show their own text.
+function effectParams(e) {
+  const p = (x) => (x === null || x === undefined ? null : Math.round(x * 100));
+  const c = e.comparison || {};
+  return { before: p(e.score_before), w2: p(e.score_2w), w4: p(e.score_4w), cb: p(c.mean_before), c4: p(c.mean_4w), n: c.n };
+}
+
 function ivText(iv) {
   const key = `iv.${iv.id}`, tr = t(key);
   return tr === key ? iv.text : tr;
@@ -28,19 +34,22 @@ export async function mount(el) {
   const f = { level: "", type: "", state: "" };
   async function load() {
     const q = new URLSearchParams(Object.entries(f).filter(([, v]) => v));
-    const r = await api("/api/warnings?" + q);
-    el.innerHTML = `<div class="card"><h1>${t("warn.title")}</h1>
+    const [r, runs] = await Promise.all([api("/api/warnings?" + q), api("/api/warnings/runs?limit=1").catch(() => null)]);
+    const d = runs && runs.drift;
+    const modelNote = !runs ? "" : runs.rules_only ? `<p class="muted" data-k="model">${t("warn.rules_only")}</p>`
+      : d && d.flagged ? `<p class="stale" data-k="drift">${esc(t("warn.drift", { psi: d.max_psi, action: d.action }))}</p>` : "";
+    el.innerHTML = `<div class="card"><h1>${t("warn.title")}</h1>${modelNote}
       <p class="muted">${esc(t("warn.count", { n: r.warnings.length, s: r.students }))}</p>
       <div class="filters">
         <label><span>${t("warn.filter.level")}</span><select data-f="level">${options([3, 2, 1], "level.", f.level)}</select></label>
-        <label><span>${t("warn.filter.type")}</span><select data-f="type">${options(["attendance", "submissions", "academic", "lms"], "type.", f.type)}</select></label>
+        <label><span>${t("warn.filter.type")}</span><select data-f="type">${options(["attendance", "submissions", "academic", "lms", "risk"], "type.", f.type)}</select></label>
         <label><span>${t("warn.filter.state")}</span><select data-f="state">${options(["new", "acknowledge", "escalate"], "state.", f.state)}</select></label>
       </div><p class="muted">${t("warn.source")}</p></div>
       <div class="wlist">${r.warnings.length ? r.warnings.map((w) => `
         <div class="card warning" data-warning="${esc(w.id)}">
           <span class="lvl l${w.level}">${t("level." + w.level)}</span>
           <div><div class="who-s">${esc(studentName(w))} · ${t("type." + w.type)}</div>
-            <div>${esc(t(w.reason_key, w.params))}</div>
+            <div>${w.type === "risk" ? w.reasons.map((x) => esc(t(x.key, x.params))).join(" · ") : esc(t(w.reason_key, w.params))}</div>
             ${(w.tags || []).length ? `<div class="muted">${w.tags.map((g) => `<span class="tag" title="${esc(t(g.evidence_key, g.evidence))}">${esc(t("tag." + g.id))}</span>`).join(" ")}</div>` : ""}
             ${w.stale ? `<div class="stale">${esc(t("warn.stale", { as_of: w.data_as_of, sources: w.stale_sources.join(", ") }))}</div>` : ""}
             ${w.intervention ? `<div class="muted">${t("warn.intervention")}: ${esc(ivText(w.intervention))}</div>` : ""}
@@ -79,7 +88,7 @@ export async function mountProfile(el, { arg }) {
       <div class="profile">
         <div class="card wide"><h1>${t("profile.title")}: ${esc(studentName({ name: r.name, student: r.student }))}</h1>
           <p class="muted">${r.grade ? esc(t("profile.grade", { g: r.grade })) + " · " : ""}${esc(t("profile.as_of", { d: r.as_of }))}</p>
-          ${r.warnings.map((w) => `<p><span class="lvl l${w.level}">${t("level." + w.level)}</span> ${t("type." + w.type)}: ${esc(t(w.reason_key, w.params))}</p>`).join("")}</div>
+          ${r.warnings.map((w) => `<p><span class="lvl l${w.level}">${t("level." + w.level)}</span> ${t("type." + w.type)}: ${w.type === "risk" ? w.reasons.map((x) => esc(t(x.key, x.params))).join(" · ") : esc(t(w.reason_key, w.params))}</p>`).join("")}</div>
         <div class="card radar"><h2>${t("profile.radar")}</h2>${radar(axes)}<p class="muted">${t("profile.class_context")}</p></div>
         <div class="card trend"><h2>${t("profile.trends")}</h2>${smallLines(trendRows, keys)}
           <div class="legend"><span><i class="att"></i>${t("trend.attendance")}</span><span><i class="ontime"></i>${t("trend.ontime")}</span><span><i class="eng"></i>${t("trend.score")}</span></div>
@@ -93,6 +102,7 @@ export async function mountProfile(el, { arg }) {
           <div id="ivs">${r.interventions.length ? r.interventions.map((iv) => `
             <div class="iv" data-iv="${esc(iv.id)}"><b>${t("iv.kind." + iv.kind)}</b> · ${esc(iv.by)} · ${esc(iv.created_at.slice(0, 16).replace("T", " "))}
               <div>${esc(iv.note)}</div>
+              ${iv.effect ? `<div class="muted" data-k="effect">${esc(t("iv.effect", effectParams(iv.effect)))}</div>` : ""}
               ${iv.outcome ? `<div class="ok" data-k="outcome">${t("iv.outcome")}: ${t("iv.outcome." + iv.outcome)} ${esc(iv.outcome_note)}</div>` : `
               <form class="row outcome"><select name="outcome">${OUTCOMES.map((o) => `<option value="${o}">${t("iv.outcome." + o)}</option>`).join("")}</select>
                 <input name="note" maxlength="4000" placeholder="${t("iv.note")}"><button class="btn" type="submit">${t("iv.outcome.save")}</button></form>

@@ -1,5 +1,6 @@
 // Teacher live view: the current lesson's engagement, now vs the section's usual level, seat zones,
 // talk and tone, and the teaching assistant's suggestions. New windows arrive by server-sent events.
+// Below: the class-level warnings of the teacher's sections (sustained drops; never about a student).
 import { api, esc, toast } from "./api.js";
 import { hbar, lineChart, zoneMap } from "./charts.js";
 import { ago, hhmm, pct, t } from "./i18n.js";
@@ -39,8 +40,26 @@ function tone(w) {
   return `<div data-k="tone">${hbar(parts)}</div>`;
 }
 
+function ivText(iv) {  // the catalogue's entries are translated by id; a school's own text as written
+  const key = `iv.${iv.id}`, tr = t(key);
+  return tr === key ? iv.text : tr;
+}
+
+function classCard(list, sections) {
+  const items = list.map((w) => `<div class="warning" data-warning="${esc(w.id)}">
+      <span class="lvl l${w.level}">${t("level." + w.level)}</span>
+      <div><div class="who-s">${esc(sections[w.section] || w.section)} · ${t("type." + w.type)}</div>
+        <div>${(w.reasons || []).map((r) => esc(t(r.key, r.params))).join(" ")}</div>
+        ${w.stale ? `<div class="stale">${esc(t("warn.stale", { as_of: w.data_as_of, sources: (w.stale_sources || []).join(", ") }))}</div>` : ""}
+        ${w.intervention ? `<div class="muted">${t("warn.intervention")}: ${esc(ivText(w.intervention))}</div>` : ""}
+        <div class="muted" data-k="state">${t("state." + w.state)}</div></div>
+      ${w.state === "acknowledge" ? "" : `<div class="acts"><button class="btn" data-ack="1">${t("warn.ack")}</button></div>`}</div>`);
+  return `<div class="card class-warnings"><h2>${t("teacher.class_warnings")}</h2>
+    ${items.length ? items.join("") : `<p class="muted">${t("teacher.no_class_warnings")}</p>`}</div>`;
+}
+
 export async function mount(el, { bus }) {
-  let data = null, suggestion = null, assistTimer = null, loading = null;
+  let data = null, suggestion = null, assistTimer = null, loading = null, classWarnings = [];
   const handled = new Set();
 
   function chart() {
@@ -70,8 +89,8 @@ export async function mount(el, { bus }) {
     if (!L) {
       const n = data.next;
       h += `<div class="card state-box"><div class="big"><span class="pill outside">${t("state.outside")}</span></div>
-        <p>${n ? esc(t("state.outside.next", { title: data.sections[n.section_id] || n.section_id, when: n.start_local })) : t("state.outside.none")}</p></div></div>`;
-      el.innerHTML = h;
+        <p>${n ? esc(t("state.outside.next", { title: data.sections[n.section_id] || n.section_id, when: n.start_local })) : t("state.outside.none")}</p></div>`;
+      el.innerHTML = h + classCard(classWarnings, data.sections || {}) + "</div>";
       return;
     }
     h += `<div class="head"><h1>${esc(L.title)}</h1><span>${esc(t("live.room", { room: L.room }))} · ${esc(L.start_local)}–${esc(L.end_local)}</span>
@@ -101,7 +120,7 @@ export async function mount(el, { bus }) {
         <div class="card"><h2>${t("metric.talk")}</h2>${talk(w)}</div>
         <div class="card"><h2>${t("metric.tone")}</h2>${tone(w)}</div></div>`;
     }
-    el.innerHTML = h + "</div>";
+    el.innerHTML = h + classCard(classWarnings, data.sections || {}) + "</div>";
   }
 
   async function fetchAssist() {
@@ -119,12 +138,28 @@ export async function mount(el, { bus }) {
   async function load() {
     if (loading) return loading;
     loading = (async () => {
-      try { data = await api("/api/live"); render(); scheduleAssist(); } finally { loading = null; }
+      try {
+        const [live, cw] = await Promise.all([api("/api/live"), api("/api/warnings/classes").catch(() => ({ warnings: [] }))]);
+        data = live;
+        classWarnings = cw.warnings || [];
+        render();
+        scheduleAssist();
+      } finally { loading = null; }
     })();
     return loading;
   }
 
   el.addEventListener("click", async (e) => {
+    const ack = e.target.closest("[data-ack]");
+    if (ack) {
+      const id = ack.closest("[data-warning]").dataset.warning;
+      await api(`/api/warnings/${encodeURIComponent(id)}/action`, { method: "POST", body: { action: "acknowledge", note: "" } });
+      toast(t("state.acknowledge"));
+      const cw = classWarnings.find((w) => w.id === id);
+      if (cw) cw.state = "acknowledge";
+      render();
+      return;
+    }
     const b = e.target.closest("[data-fb]");
     if (!b || !suggestion) return;
     const s = suggestion;
