@@ -117,6 +117,17 @@ def test_model_updates_reach_a_running_agent(tmp_path, samples_dir):
         releases = sorted(p.name.split("-")[0] for p in (tmp_path / "device-models/releases").iterdir())
         assert releases == ["2", "4"], "refused bundles leave nothing installed"
         assert not list((tmp_path / "device-models").glob(".incoming-*")), "downloads are cleaned up"
+
+        # the active release (2) is altered on disk while the agent is down: the next start refuses it
+        stop(agent)
+        current = (tmp_path / "device-models/current").resolve()
+        with (current / "voice/voice_tone.tflite").open("ab") as f:
+            f.write(b"\0")
+        health.clear()
+        agent = spawn(["edge-agent", "run", "--config", str(cfg)], tmp_path / "agent.log")
+        assert wait_for(lambda: health and "refused at start" in (health[-1].get("last_model_update") or ""), 60), log()
+        assert tone_version() == "voice-tone-1.2.0", "it runs the previous release (4), which still verifies"
+        assert f"installed model release {current.name} refused" in log() and "sha256" in log()
     finally:
         stop(agent)
         spy.loop_stop()
