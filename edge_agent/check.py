@@ -8,8 +8,12 @@ half a second of sound to prove the devices work, and drops both at once: nothin
 from __future__ import annotations
 
 import argparse
+import grp
 import json
+import os
+import re
 import shutil
+import stat
 import threading
 import time
 from collections.abc import Callable
@@ -21,6 +25,10 @@ from edge_agent.config import AgentConfig
 Check = tuple[str, Callable[[AgentConfig], str]]
 #: Below this much free space on the outbox's disk the box cannot buffer a long broker outage.
 MIN_FREE_MB = 200
+#: The service's supplementary groups (systemd/classpulse-agent.service: SupplementaryGroups=).
+SERVICE_GROUPS = ("video", "audio")
+#: A Pi 4/5 starts throttling at 80-85 °C; above this the box needs air before it is left in a room.
+MAX_TEMP_C = 80.0
 
 
 class CheckFailed(Exception):
@@ -118,12 +126,91 @@ def check_clock(cfg: AgentConfig) -> str:
 
 def check_models(cfg: AgentConfig) -> str:
     from edge_agent.inference.manifest import DEFAULT_MANIFEST, load_manifest
-    from edge_agent.model_updates import effective_manifest, smoke_test
+    from edge_agent.model_updates import effective_manifest, self_test
 
-    manifest = effective_manifest(cfg) or DEFAULT_MANIFEST
-    smoke_test(manifest)
+    refused: list[str] = []
+    manifest = effective_manifest(cfg, refused) or DEFAULT_MANIFEST
+    if refused:
+        raise CheckFailed("; ".join(refused) + f" (the agent would fall back to {manifest.parent.name})")
+    self_test(manifest)
     models = load_manifest(manifest)
     return ", ".join(f"{n} {e.version}" for n, e in sorted(models.items())) + f" ({manifest.parent.name})"
+
+
+def device_nodes(cfg: AgentConfig) -> list[Path]:
+    """The device nodes the configured sources open (none for files and for no source)."""
+    nodes: list[Path] = []
+    v = cfg.video.source or ""
+    if m := re.fullmatch(r"camera:(\d+)", v):
+        nodes.append(Path(f"/dev/video{m.group(1)}"))
+    elif v.startswith("/dev/"):
+        nodes.append(Path(v))
+    if (cfg.audio.source or "").startswith("mic:"):
+        nodes += sorted(Path("/dev/snd").glob("pcmC*D*c")) or [Path("/dev/snd")]
+    return nodes
+
+
+def access_problem(node: Path, groups: tuple[str, ...] = SERVICE_GROUPS) -> str | None:
+    """Why a service user that has only ``groups`` could not open ``node`` read-write (None: it can)."""
+    try:
+        st = node.stat()
+    except OSError as e:
+        return f"{node}: {e.strerror.lower() if e.strerror else e}"
+    if stat.S_ISDIR(st.st_mode):
+        return f"{node}: no capture device inside"
+    if st.st_mode & 0o006 == 0o006:
+        return None  # world read-write
+    try:
+        group = grp.getgrgid(st.st_gid).gr_name
+    except KeyError:
+        group = str(st.st_gid)
+    if group not in groups:
+        return f"{node} belongs to group {group!r}, the service runs in {', '.join(groups)}"
+    if st.st_mode & 0o060 != 0o060:
+        return f"{node} is not read-write for group {group!r} (mode {stat.filemode(st.st_mode)})"
+    return None
+
+
+def check_groups(cfg: AgentConfig) -> str:
+    missing = [g for g in SERVICE_GROUPS if not _group_exists(g)]
+    if missing:
+        raise CheckFailed(f"group(s) {', '.join(missing)} do not exist; the service unit needs them")
+    nodes = device_nodes(cfg)
+    problems = [p for p in map(access_problem, nodes) if p]
+    if problems:
+        raise CheckFailed("; ".join(problems))
+    mine = {grp.getgrgid(g).gr_name for g in os.getgroups() if _gid_known(g)}
+    note = "" if os.geteuid() == 0 or set(SERVICE_GROUPS) <= mine else \
+        f" (you are not in {', '.join(sorted(set(SERVICE_GROUPS) - mine))}: the camera/mic checks above ran as you)"
+    what = ", ".join(str(n) for n in nodes) if nodes else "no device nodes (file or no sources)"
+    return f"{what}: usable by groups {', '.join(SERVICE_GROUPS)}" + note
+
+
+def _group_exists(name: str) -> bool:
+    try:
+        grp.getgrnam(name)
+        return True
+    except KeyError:
+        return False
+
+
+def _gid_known(gid: int) -> bool:
+    try:
+        grp.getgrgid(gid)
+        return True
+    except KeyError:
+        return False
+
+
+def check_temperature(cfg: AgentConfig) -> str:
+    from edge_agent.health import cpu_temp_c
+
+    t = cpu_temp_c()
+    if t is None:
+        return "no thermal sensor readable (expected on a Pi or Jetson: /sys/class/thermal)"
+    if t > MAX_TEMP_C:
+        raise CheckFailed(f"{t:.0f} °C: the CPU will throttle; give the box air (case, fan) before leaving it")
+    return f"{t:.0f} °C"
 
 
 def check_disk(cfg: AgentConfig) -> str:
@@ -139,8 +226,8 @@ def check_disk(cfg: AgentConfig) -> str:
 
 
 CHECKS: list[Check] = [("calibration", check_calibration), ("camera", check_camera), ("microphone", check_microphone),
-                       ("broker", check_broker), ("clock", check_clock), ("models", check_models),
-                       ("disk", check_disk)]
+                       ("groups", check_groups), ("broker", check_broker), ("clock", check_clock),
+                       ("models", check_models), ("disk", check_disk), ("temperature", check_temperature)]
 
 
 def run_checks(cfg: AgentConfig, checks: list[Check] | None = None, echo: Callable[[str], None] = print) -> dict:

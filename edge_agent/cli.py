@@ -67,9 +67,9 @@ TOOLS = [
      "measure the room's noise floor (and teacher level) into a calibration file"),
     ("calibrate-camera", "calibration.camera",
      "find the seated area, face sizes and board direction per zone from faces (stores numbers, never a frame)"),
-    ("check", "edge_agent.check", "pre-flight for IT staff: config, camera, mic, broker, clock, models, disk"),
-    ("enroll", "edge_agent.enroll", "redeem a one-time token from the fleet view: device identity + broker login"),
-    ("models", "edge_agent.models_cli", "signed model bundles: keygen, sign, pack, verify"),
+    ("check", "edge_agent.check", "pre-flight for IT staff: config, camera, mic, groups, broker, clock, models, disk, temperature"),
+    ("enroll", "edge_agent.enroll", "device identity + broker login: a one-time token from the fleet view, or --device-id without it"),
+    ("models", "edge_agent.models_cli", "signed model bundles: keygen, init, selftest, sign, pack, verify"),
 ]
 
 

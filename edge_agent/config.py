@@ -144,6 +144,10 @@ class ModelsConfig(_Section):
     trusted_keys: list[Path] = Field(default_factory=list, description="files of Ed25519 public keys (base64, "
                                      "one per line) whose signatures model bundles must carry")
     max_download_mb: int = Field(64, ge=1, le=512)
+    probation_s: float = Field(300.0, ge=1, description="a new release is confirmed after running this long; "
+                               "until then every start counts")
+    max_unconfirmed_starts: int = Field(3, ge=1, le=20, description="starts of an unconfirmed release before "
+                                        "the agent returns to the previous one (crash loop after an update)")
 
 
 class AgentConfig(_Section):

@@ -1,11 +1,21 @@
-"""``edge-agent enroll``: trade the one-time token from the fleet view for this box's identity and broker login.
+"""``edge-agent enroll``: this box's identity and broker login, written where the service reads them.
+
+With the aggregator (one-time token from the fleet view)::
 
     edge-agent enroll --server https://aggregator.school.example --token <token> --out /etc/classpulse
 
-Writes (creating or updating) ``<out>/agent.yaml`` (device id, site, room, broker host/port/user, TLS CA)
-and ``<out>/credentials/mqtt-password`` (mode 0600; systemd hands it to the service with
-``LoadCredential=``), and ``<out>/ca.crt`` when the aggregator sends a CA. Everything else in an
-existing agent.yaml is kept. The token works once; a second try is refused by the aggregator.
+Without it (a broker the school runs by hand)::
+
+    edge-agent enroll --device-id cp-north-r101 --site north --room r101 \\
+        --broker mqtt.school.example:8883 --ca ca.crt --out /etc/classpulse [--password-file FILE]
+
+Both write (creating or updating) ``<out>/agent.yaml`` (device id, site, room, broker host/port/user,
+TLS CA) and ``<out>/credentials/mqtt-password`` (mode 0600; systemd hands it to the service with
+``LoadCredential=``), and ``<out>/ca.crt`` when there is a CA. Everything else in an existing
+agent.yaml is kept. The token works once; a second try is refused by the aggregator. Without the
+aggregator a random password is generated (or taken from ``--password-file``) and the line for
+Mosquitto's password file is printed and written to ``<out>/broker-setup.txt``; it holds the
+password's salted hash, never the password.
 """
 
 from __future__ import annotations
@@ -13,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import sys
 import urllib.error
 import urllib.parse
@@ -68,14 +79,80 @@ def write_device_files(resp: dict, out: Path) -> Path:
     return cfg_path
 
 
+#: Shortest password accepted from --password-file (generated ones are 32 URL-safe characters).
+MIN_PASSWORD_LEN = 16
+
+
+def parse_broker(value: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[v6]:PORT`` too) → (host, port); a plain error otherwise."""
+    host, sep, port = value.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError(f"--broker {value!r}: expected HOST:PORT, e.g. mqtt.school.example:8883")
+    return host, int(port)
+
+
+def offline_enrolment(device: str, site: str, room: str, broker: str, password_file: Path | None,
+                      ca_file: Path | None) -> dict:
+    """The same answer the aggregator gives, made on the box: a new random password unless one is given."""
+    host, port = parse_broker(broker)
+    if password_file is not None:
+        password = Path(password_file).read_text(encoding="utf-8").strip()
+        if len(password) < MIN_PASSWORD_LEN:
+            raise ValueError(f"the password in {password_file} is shorter than {MIN_PASSWORD_LEN} characters")
+    else:
+        password = secrets.token_urlsafe(24)
+    ca_pem = Path(ca_file).read_text(encoding="utf-8") if ca_file is not None else None
+    return {"device": device, "site": site, "room": room,
+            "mqtt": {"host": host, "port": port, "username": device, "password": password, "ca_pem": ca_pem}}
+
+
+def broker_instructions(resp: dict, cfg_path: Path) -> tuple[str, str]:
+    """(the password-file line, the steps for whoever runs the broker)."""
+    from cloud_aggregator.enrolment import mosquitto_hash
+
+    dev = resp["device"]
+    line = f"{dev}:{mosquitto_hash(resp['mqtt']['password'])}"
+    steps = f"""Broker set-up for device {dev} ({resp['site']}/{resp['room']})
+
+1. On the broker, append this line to Mosquitto's password file (e.g. /etc/mosquitto/classpulse.passwd);
+   it is a salted PBKDF2-SHA512 hash, not the password:
+
+   {line}
+
+   (or run `mosquitto_passwd /etc/mosquitto/classpulse.passwd {dev}` and type the password from
+   {cfg_path.parent}/credentials/mqtt-password, which never leaves this box otherwise)
+2. Reload Mosquitto: `systemctl reload mosquitto` (or `kill -HUP <pid>`). The project's pattern ACL
+   (systemd/mosquitto/classpulse.acl) already limits user {dev} to its own topics.
+3. If the broker requires client certificates, issue one for CN={dev} and set mqtt.tls.cert_file/key_file.
+4. On this box: `edge-agent check --config {cfg_path}` must list broker as ok.
+"""
+    return line, steps
+
+
 def main(args: argparse.Namespace) -> int:
-    token = args.token or sys.stdin.readline().strip()
     try:
-        resp = request_enrolment(args.server, token)
+        if args.server:
+            token = args.token or sys.stdin.readline().strip()
+            resp = request_enrolment(args.server, token)
+        else:
+            if not (args.site and args.room and args.broker):
+                raise ValueError("--device-id needs --site, --room and --broker (or use --server with a token)")
+            resp = offline_enrolment(args.device_id, args.site, args.room, args.broker,
+                                     Path(args.password_file) if args.password_file else None,
+                                     Path(args.ca) if args.ca else None)
         cfg_path = write_device_files(resp, Path(args.out))
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, KeyError) as e:
         print(f"enrolment failed: {e}", file=sys.stderr)
         return 2
+    if not args.server:
+        line, steps = broker_instructions(resp, cfg_path)
+        (cfg_path.parent / "broker-setup.txt").write_text(steps, encoding="utf-8")
+        print(steps)
+        print(json.dumps({"ok": True, "device": resp["device"], "site": resp["site"], "room": resp["room"],
+                          "config": str(cfg_path), "broker": f"{resp['mqtt']['host']}:{resp['mqtt']['port']}",
+                          "broker_passwd_line": line, "instructions": str(cfg_path.parent / "broker-setup.txt")}))
+        return 0
     print(json.dumps({"ok": True, "device": resp["device"], "site": resp["site"], "room": resp["room"],
                       "config": str(cfg_path), "broker": f"{resp['mqtt']['host']}:{resp['mqtt']['port']}",
                       "broker_reloaded": resp.get("broker_reloaded")}))
@@ -83,6 +160,14 @@ def main(args: argparse.Namespace) -> int:
 
 
 def add_arguments(ap: argparse.ArgumentParser) -> None:
-    ap.add_argument("--server", required=True, help="the aggregator's dashboard URL")
+    how = ap.add_mutually_exclusive_group(required=True)
+    how.add_argument("--server", help="the aggregator's dashboard URL (enrol with a one-time token)")
+    how.add_argument("--device-id", help="enrol without the aggregator: this device's id (also its broker user)")
     ap.add_argument("--token", help="one-time enrolment token (read from stdin when left out)")
+    ap.add_argument("--site", help="with --device-id: the site id")
+    ap.add_argument("--room", help="with --device-id: the room id")
+    ap.add_argument("--broker", help="with --device-id: HOST:PORT as this box reaches the broker")
+    ap.add_argument("--ca", help="with --device-id: the broker's CA certificate (turns TLS on)")
+    ap.add_argument("--password-file", help=f"with --device-id: use this password (≥ {MIN_PASSWORD_LEN} chars) "
+                    "instead of generating one")
     ap.add_argument("--out", default="/etc/classpulse", help="config directory (default /etc/classpulse)")

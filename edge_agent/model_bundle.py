@@ -117,22 +117,35 @@ def _manifest(bundle_dir: Path) -> dict:
     return data
 
 
+def _check_file(bundle_dir: Path, name: str, m: dict) -> str:
+    """One listed file: a relative path inside the bundle, present, a plain file, with its sha256."""
+    if not isinstance(m.get("file"), str) or not isinstance(m.get("sha256"), str):
+        raise BundleError(f"model {name!r}: manifest entry needs 'file' and 'sha256'")
+    rel = Path(m["file"])
+    if rel.is_absolute() or ".." in rel.parts:
+        raise BundleError(f"model {name!r}: file path {m['file']!r} leaves the bundle")
+    path = bundle_dir / rel
+    if not path.is_file() or path.is_symlink():
+        raise BundleError(f"model {name!r}: file {m['file']} is missing")
+    if hashlib.sha256(path.read_bytes()).hexdigest() != m["sha256"]:
+        raise BundleError(f"model {name!r}: file {m['file']} does not match its sha256")
+    return rel.as_posix()
+
+
 def check_files(bundle_dir: Path) -> dict:
     """Every listed file present with its sha256, nothing else in the bundle; returns the manifest."""
     data = _manifest(bundle_dir)
     listed = set()
     for name, m in data["models"].items():
-        if not isinstance(m, dict) or not isinstance(m.get("file"), str) or not isinstance(m.get("sha256"), str):
-            raise BundleError(f"model {name!r}: manifest entry needs 'file' and 'sha256'")
-        rel = Path(m["file"])
-        if rel.is_absolute() or ".." in rel.parts:
-            raise BundleError(f"model {name!r}: file path {m['file']!r} leaves the bundle")
-        path = bundle_dir / rel
-        if not path.is_file() or path.is_symlink():
-            raise BundleError(f"model {name!r}: file {m['file']} is missing")
-        if hashlib.sha256(path.read_bytes()).hexdigest() != m["sha256"]:
-            raise BundleError(f"model {name!r}: file {m['file']} does not match its sha256")
-        listed.add(rel.as_posix())
+        if not isinstance(m, dict):
+            raise BundleError(f"model {name!r}: manifest entry must be an object")
+        entries = [m]
+        if "selftest" in m:  # bundled test inputs are signed like the model itself
+            if not isinstance(m["selftest"], dict):
+                raise BundleError(f"model {name!r}: 'selftest' must be an object with 'file' and 'sha256'")
+            entries.append(m["selftest"])
+        for e in entries:
+            listed.add(_check_file(bundle_dir, name, e))
     present = {p.relative_to(bundle_dir).as_posix() for p in bundle_dir.rglob("*") if p.is_file() or p.is_symlink()}
     extra = present - listed - {MANIFEST, SIGNATURE}
     if extra:
@@ -140,8 +153,12 @@ def check_files(bundle_dir: Path) -> dict:
     return data
 
 
-def verify_bundle(bundle_dir: Path, trusted: dict[str, VerifyKey]) -> Verified:
-    """Signature by a trusted key over the exact manifest bytes, then every file against the manifest."""
+def verify_bundle(bundle_dir: Path, trusted: dict[str, VerifyKey], newer_than: int | None = None) -> Verified:
+    """Signature by a trusted key over the exact manifest bytes, then every file against the manifest.
+
+    ``newer_than``: the installed release; a bundle whose release is not above it is refused (a replayed
+    old bundle is still validly signed). Leave it out to verify an installed release (start, rollback).
+    """
     bundle_dir = Path(bundle_dir)
     if not trusted:
         raise BundleError("no trusted model-signing keys are configured (models.trusted_keys)")
@@ -163,6 +180,9 @@ def verify_bundle(bundle_dir: Path, trusted: dict[str, VerifyKey]) -> Verified:
     release = data.get("release", 0)
     if not isinstance(release, int) or isinstance(release, bool) or release < 0:
         raise BundleError("manifest 'release' must be a non-negative integer")
+    if newer_than is not None and release <= newer_than:
+        raise BundleError(f"release {release} is not newer than the installed release {newer_than} "
+                          "(use rollback to go back)")
     return Verified(release=release, models={n: str(m.get("version", "")) for n, m in data["models"].items()},
                     key_id=kid, manifest_sha256=hashlib.sha256(raw).hexdigest())
 
@@ -263,11 +283,7 @@ class ModelStore:
 
     def stage(self, bundle_dir: Path, trusted: dict[str, VerifyKey]) -> tuple[Path, Verified]:
         """Verify ``bundle_dir`` and copy it into ``releases/`` (not yet active)."""
-        v = verify_bundle(bundle_dir, trusted)
-        installed = self.installed_release()
-        if v.release <= installed:
-            raise BundleError(f"release {v.release} is not newer than the installed release {installed} "
-                              "(use rollback to go back)")
+        v = verify_bundle(bundle_dir, trusted, newer_than=self.installed_release())
         self.releases.mkdir(parents=True, exist_ok=True)
         target = self.releases / f"{v.release}-{v.manifest_sha256[:8]}"
         if target.exists():
@@ -279,10 +295,56 @@ class ModelStore:
         return target, v
 
     def activate(self, release_dir: Path) -> None:
+        """Make ``release_dir`` current (the old one previous) and put it on probation until confirmed."""
         cur = self.current
         if cur is not None and cur != release_dir.resolve():
             self._point("previous", cur)
         self._point("current", release_dir)
+        self._write_probation({"release": release_dir.name, "starts": 0})
+
+    # A release that passed its self-test can still fail later (a crash minutes in); systemd restarts the
+    # agent, and without this it would load the same release forever. ``probation.json`` counts starts
+    # until the agent has run ``models.probation_s`` with it and calls ``confirm``.
+    @property
+    def _probation(self) -> Path:
+        return self.root / "probation.json"
+
+    def _write_probation(self, data: dict) -> None:
+        tmp = self.root / ".probation.tmp"
+        tmp.write_text(json.dumps(data), encoding="utf-8")
+        os.replace(tmp, self._probation)
+
+    def on_probation(self) -> str | None:
+        """The current release's name while it is unconfirmed, else None."""
+        try:
+            data = json.loads(self._probation.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        cur = self.current
+        return data.get("release") if cur is not None and data.get("release") == cur.name else None
+
+    def confirm(self) -> str | None:
+        """The current release ran long enough: end its probation (returns its name, None if there was none)."""
+        name = self.on_probation()
+        self._probation.unlink(missing_ok=True)
+        return name
+
+    def count_start(self, max_starts: int) -> str | None:
+        """Called at each agent start: after ``max_starts`` unconfirmed starts, undo the release and say why."""
+        name = self.on_probation()
+        if name is None:
+            return None
+        starts = int(json.loads(self._probation.read_text(encoding="utf-8")).get("starts", 0)) + 1
+        if starts <= max_starts:
+            self._write_probation({"release": name, "starts": starts})
+            return None
+        failed = self.current
+        self._probation.unlink(missing_ok=True)
+        prev = self.previous
+        if failed is not None:
+            self.restore(prev, None, failed=failed)
+        return (f"release {name} never ran {max_starts} starts long enough to be confirmed; "
+                f"back to {prev.name if prev else 'the models installed with the agent'}")
 
     def rollback(self) -> Path:
         """Make ``previous`` current again (and the failed one previous); returns the active release."""
@@ -293,3 +355,25 @@ class ModelStore:
         if cur is not None:
             self._point("previous", cur)
         return prev
+
+    def restore(self, current: Path | None, previous: Path | None, failed: Path | None = None) -> None:
+        """Set both links (None unlinks) and delete ``failed``: after a failed activation nothing points
+        at the failed release, so a later ``rollback`` never returns to it. A release refused at start is
+        unlinked but kept on disk (``failed=None``) for whoever investigates; ``prune`` removes it later."""
+        for name, target in (("current", current), ("previous", previous)):
+            if target is not None and target.is_dir():
+                self._point(name, target)
+            elif (self.root / name).is_symlink():
+                (self.root / name).unlink()
+        if failed is not None:
+            shutil.rmtree(failed, ignore_errors=True)
+
+    def prune(self) -> list[str]:
+        """Delete releases that are neither ``current`` nor ``previous`` (a box keeps two); returns their names."""
+        keep = {p for p in (self.current, self.previous) if p is not None}
+        gone = []
+        for d in sorted(self.releases.iterdir()) if self.releases.is_dir() else []:
+            if d.is_dir() and not d.name.startswith(".") and d.resolve() not in keep:
+                shutil.rmtree(d, ignore_errors=True)
+                gone.append(d.name)
+        return gone

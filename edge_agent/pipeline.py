@@ -122,7 +122,11 @@ class Agent:
 
         self.cfg = cfg
         self.stage_lock = threading.RLock()
-        cfg.models.manifest = effective_manifest(cfg)  # an installed signed release, verified again
+        refused: list[str] = []
+        cfg.models.manifest = effective_manifest(cfg, refused, starting=True)  # installed release, verified again
+        self._models_since: float | None = time.monotonic()  # when the running release started (None: confirmed)
+        #: outcome of the last model update (or of the start-time check), reported in health
+        self.last_model_update: str | None = refused[-1] if refused else None
         self.calibration = load_calibration(cfg)
         self.vision = make_vision_stage(cfg, self.calibration) if cfg.video.source else None
         self.audio = make_audio_stage(cfg, self.calibration) if cfg.audio.source else None
@@ -173,7 +177,11 @@ class Agent:
         if cmd.command == "model_update":
             from edge_agent.model_updates import apply_model_update
 
-            return apply_model_update(self.cfg, dict(cmd.args), self.rebuild_stages)
+            self._models_since = time.monotonic()  # restart the probation clock before a release can change
+            ok, detail = apply_model_update(self.cfg, dict(cmd.args), self.rebuild_stages, self._versions)
+            self.last_model_update = f"{'ok' if ok else 'failed'}: {detail}"
+            self._models_since = time.monotonic()
+            return ok, detail
         return False, f"{cmd.command} is not supported by this agent build"
 
     def _versions(self) -> dict[str, str]:
@@ -203,6 +211,19 @@ class Agent:
                     setattr(self, attr, make(self.cfg, self.calibration))
             self.ctx = window_context(self.cfg, self._versions())
 
+    def _confirm_release(self, mono: float) -> None:
+        """End a new model release's probation once it has run ``probation_s`` with every stage alive."""
+        if self._models_since is None or self.cfg.models.dir is None:
+            return
+        if mono - self._models_since < self.cfg.models.probation_s or not all(w.is_alive() for w in self.workers):
+            return
+        from edge_agent.model_bundle import ModelStore
+
+        name = ModelStore(self.cfg.models.dir).confirm()
+        if name:
+            log.info("model release %s confirmed after %.0f s", name, self.cfg.models.probation_s)
+        self._models_since = None
+
     def health(self) -> Health:
         w = {x.name: x for x in self.workers}
         fps = None
@@ -217,6 +238,7 @@ class Agent:
             camera_ok=w["video"].source_ok if "video" in w else None,
             mic_ok=w["audio"].source_ok if "audio" in w else None,
             sensing=self.sensing.is_set(), policy=self.cfg.policy, model_versions=dict(self.ctx.model_versions),
+            last_model_update=self.last_model_update[:64] if self.last_model_update else None,
         )
 
     def _in_session(self, now: datetime) -> bool:
@@ -269,6 +291,7 @@ class Agent:
                 else:
                     self.sensing.clear()
                 self.close_windows(now)
+                self._confirm_release(mono)
                 if max_windows is not None and self.windows_sent >= max_windows:
                     break
                 if self.workers and all(not w.is_alive() for w in self.workers):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 from cloud_aggregator.enrolment import mosquitto_hash
 from tests._broker import start_mosquitto
@@ -32,7 +33,8 @@ def test_check_reports_each_problem(tmp_path, samples_dir):
     try:
         rc, lines, res = _check(write_yaml(tmp_path / "good.yaml", base))
         assert rc == 0 and res["ok"] and not res["failed"], lines
-        assert {"config", "camera", "microphone", "broker", "clock", "models", "disk"} <= set(res["passed"])
+        assert {"config", "camera", "microphone", "groups", "broker", "clock", "models", "disk",
+                "temperature"} <= set(res["passed"])
         assert len(lines) == len(res["passed"]), "one line per check"
         assert sorted(p.name for p in (tmp_path / "data").iterdir()) == [], "the check leaves nothing on disk"
 
@@ -50,3 +52,29 @@ def test_check_reports_each_problem(tmp_path, samples_dir):
 
     rc, lines, res = _check(write_yaml(tmp_path / "typo.yaml", {**base, "polcy": "full"}))
     assert rc == 1 and res["failed"] == ["config"] and "polcy" in lines[0]
+
+
+def test_device_access_as_the_service_groups_see_it(tmp_path):
+    """The service runs as a dynamic user with only the video and audio groups: the node's group decides."""
+    import grp
+    import os
+
+    import pytest
+
+    from edge_agent.check import access_problem, device_nodes
+    from edge_agent.config import AgentConfig
+
+    if os.geteuid() != 0:
+        pytest.skip("needs root to give test files another group")
+    node = tmp_path / "video0"
+    node.write_bytes(b"")
+    for group, mode, want in [("video", 0o660, None), ("video", 0o640, "not read-write for group 'video'"),
+                              ("root", 0o660, "belongs to group 'root'"), ("root", 0o666, None)]:
+        os.chown(node, 0, grp.getgrnam(group).gr_gid)
+        node.chmod(mode)
+        p = access_problem(node)
+        assert (p is None) if want is None else (want in p), (group, oct(mode), p)
+    assert "no such file" in (access_problem(tmp_path / "video9") or "")
+    cfg = AgentConfig(video={"source": "camera:2"}, audio={"source": None})
+    assert device_nodes(cfg) == [Path("/dev/video2")]
+    assert device_nodes(AgentConfig(video={"source": "clip.mp4"}, audio={"source": None})) == []

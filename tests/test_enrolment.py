@@ -124,3 +124,62 @@ def test_token_to_connected_device(tmp_path):
         web.join(timeout=10)
         store.close()
         b.stop()
+
+
+def test_enrol_without_the_aggregator_then_check_logs_in(tmp_path):
+    """``enroll --device-id``: random password, the printed line goes into the broker's file, ``check`` passes."""
+    import signal
+
+    pw, acl = tmp_path / "passwd", tmp_path / "acl"
+    pw.write_text("")
+    shutil.copy(ACL, acl)
+    b = start_mosquitto(tmp_path / "b", persistence=False,
+                        extra=f"listener {{port}} 127.0.0.1\nallow_anonymous false\npassword_file {pw}\n"
+                              f"acl_file {acl}\n")
+    out = tmp_path / "etc-classpulse"
+    out.mkdir()
+    (out / "agent.yaml").write_text(yaml.safe_dump({  # the image's defaults; enrol fills in identity + broker
+        "video": {"source": None}, "audio": {"source": None},
+        "outbox": {"path": str(tmp_path / "data" / "outbox.db")}}))
+
+    def enroll(*extra: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "edge_agent.cli", "enroll", "--device-id", "cp-south-r2",
+                               "--site", "south", "--room", "r2", "--out", str(out), *extra],
+                              capture_output=True, text=True, timeout=60)
+
+    def check() -> dict:
+        r = subprocess.run([sys.executable, "-m", "edge_agent.cli", "check", "--config", str(out / "agent.yaml")],
+                           capture_output=True, text=True, timeout=120)
+        return json.loads(r.stdout.strip().splitlines()[-1])
+
+    try:
+        r = enroll("--broker", f"127.0.0.1:{b.port}")
+        assert r.returncode == 0, r.stderr
+        res = json.loads(r.stdout.strip().splitlines()[-1])
+        secret = (out / "credentials" / "mqtt-password").read_text()
+        assert len(secret) >= 32 and stat.S_IMODE((out / "credentials" / "mqtt-password").stat().st_mode) == 0o600
+        assert res["broker_passwd_line"].startswith("cp-south-r2:$7$") and secret not in r.stdout
+        assert res["broker_passwd_line"] in (out / "broker-setup.txt").read_text()
+        conf = yaml.safe_load((out / "agent.yaml").read_text())
+        assert conf["video"] == {"source": None} and conf["mqtt"]["username"] == "cp-south-r2"
+        assert "broker" in check()["failed"], "not yet on the broker: refused"
+
+        pw.write_text(res["broker_passwd_line"] + "\n")  # what IT staff do on the broker
+        b.proc.send_signal(signal.SIGHUP)
+        time.sleep(0.5)
+        res = check()
+        assert res["ok"] and "broker" in res["passed"], res
+
+        (tmp_path / "short").write_text("tooshort\n")
+        r = enroll("--broker", f"127.0.0.1:{b.port}", "--password-file", str(tmp_path / "short"))
+        assert r.returncode == 2 and "shorter than 16" in r.stderr
+        r = enroll("--broker", "no-port-here")
+        assert r.returncode == 2 and "HOST:PORT" in r.stderr
+        assert (out / "credentials" / "mqtt-password").read_text() == secret, "a refused enrolment changes nothing"
+        (tmp_path / "given").write_text("a-password-IT-chose-42\n")
+        r = enroll("--broker", f"[::1]:{b.port}", "--password-file", str(tmp_path / "given"))
+        assert r.returncode == 0, r.stderr
+        assert (out / "credentials" / "mqtt-password").read_text() == "a-password-IT-chose-42"
+        assert yaml.safe_load((out / "agent.yaml").read_text())["mqtt"]["host"] == "::1"
+    finally:
+        b.stop()

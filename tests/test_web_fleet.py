@@ -64,6 +64,23 @@ def test_model_update_validated_and_unknown_device_404(env):
     c = client()
     h = {"X-CSRF-Token": login(c, "it")}
     assert c.post("/api/fleet/cp-north-r101/model-update", json={**UPDATE, "sha256": "xyz"}, headers=h).status_code == 422
-    assert c.post("/api/fleet/cp-north-r101/model-update", json={**UPDATE, "url": "file:///etc/passwd"},
-                  headers=h).status_code == 422
+    for url in ("file:///etc/passwd", "http://models.example.org/x.tar.gz"):  # devices fetch over https only
+        assert c.post("/api/fleet/cp-north-r101/model-update", json={**UPDATE, "url": url},
+                      headers=h).status_code == 422
     assert c.post("/api/fleet/nope/model-update", json=UPDATE, headers=h).status_code == 404
+
+
+def test_fleet_shows_the_last_model_update_from_health(env):
+    from datetime import datetime, timezone
+
+    from classpulse_contract import Health
+
+    store, client, _ = env
+    h = Health(device="cp-north-r101", ts=datetime.now(timezone.utc), uptime_s=5.0,
+               model_versions={"tone": "voice-tone-1.1.0"}, last_model_update="failed: release 7 failed to start")
+    store.upsert_health("north", "r101", h)
+    c = client()
+    login(c, "it")
+    row = next(d for d in c.get("/api/fleet").json()["devices"] if d["device"] == "cp-north-r101")
+    assert row["last_model_update"] == "failed: release 7 failed to start"
+    assert row["model_versions"] == {"tone": "voice-tone-1.1.0"}

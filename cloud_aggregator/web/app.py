@@ -104,7 +104,7 @@ class EnrolIn(_In):
 class ModelUpdateIn(_In):
     model: str = Field(pattern=r"^[a-z0-9_-]{1,40}$")
     version: str = Field(pattern=r"^[A-Za-z0-9._-]{1,40}$")
-    url: str = Field(pattern=r"^https?://[^\s]{1,500}$")
+    url: str = Field(pattern=r"^https://[^\s]{1,500}$", description="devices fetch bundles over https only")
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
 
 

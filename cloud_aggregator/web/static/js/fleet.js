@@ -17,7 +17,7 @@ export async function mount(el) {
         <label><span>${t("fleet.device")}</span><select name="device" id="update-device"></select></label>
         <label><span>${t("fleet.update.model")}</span><input name="model" required value="expression"></label>
         <label><span>${t("fleet.update.version")}</span><input name="version" required></label>
-        <label><span>${t("fleet.update.url")}</span><input name="url" type="url" required></label>
+        <label><span>${t("fleet.update.url")}</span><input name="url" type="url" pattern="https://.+" placeholder="https://…" required></label>
         <label><span>${t("fleet.update.sha256")}</span><input name="sha256" required pattern="[0-9a-f]{64}"></label>
         <button class="btn primary" type="submit">${t("fleet.update.push")}</button></form>
     </div>
@@ -33,7 +33,8 @@ export async function mount(el) {
       <td class="${d.online ? "ok" : "bad"}" data-k="status">${t(d.online ? "fleet.online" : "fleet.offline")}</td>
       <td>${esc(ago(d.last_seen))}</td><td>${num(d.temp_c, 1)}${d.temp_c === null || d.temp_c === undefined ? "" : " °C"}</td>
       <td>${num(d.outbox_depth)}</td><td>${num(d.fps, 1)}</td>
-      <td>${Object.entries(d.model_versions).map(([k, v]) => `${esc(k)} ${esc(v)}`).join("<br>") || "–"}</td><td>${esc(d.policy || "–")}</td></tr>`).join("")}</table>`
+      <td>${Object.entries(d.model_versions).map(([k, v]) => `${esc(k)} ${esc(v)}`).join("<br>") || "–"}${d.last_model_update
+        ? `<br><span class="muted" data-k="last-update">${esc(d.last_model_update)}</span>` : ""}</td><td>${esc(d.policy || "–")}</td></tr>`).join("")}</table>`
       : `<p class="muted">${t("fleet.none")}</p>`;
     const sel = document.getElementById("update-device"), keep = sel.value;
     sel.innerHTML = r.devices.map((d) => `<option value="${esc(d.device)}">${esc(d.device)}</option>`).join("");
