@@ -7,6 +7,11 @@ import { t } from "./i18n.js";
 const KINDS = ["meeting", "call_home", "tutoring", "referral", "other"];
 const OUTCOMES = ["improved", "no_change", "worse", "closed"];
 
+// A risk warning's reasons: the score line ("… main reasons:"), then the top features joined by " · ".
+function riskText([head, ...rest]) {
+  return [esc(t(head.key, head.params)), rest.map((x) => esc(t(x.key, x.params))).join(" · ")].join(" ");
+}
+
 // Built-in catalogue entries are translated by id; a school's own entries (own ids) show their own text.
 function effectParams(e) {
   const p = (x) => (x === null || x === undefined ? null : Math.round(x * 100));
@@ -49,7 +54,7 @@ export async function mount(el) {
         <div class="card warning" data-warning="${esc(w.id)}">
           <span class="lvl l${w.level}">${t("level." + w.level)}</span>
           <div><div class="who-s">${esc(studentName(w))} · ${t("type." + w.type)}</div>
-            <div>${w.type === "risk" ? w.reasons.map((x) => esc(t(x.key, x.params))).join(" · ") : esc(t(w.reason_key, w.params))}</div>
+            <div>${w.type === "risk" ? riskText(w.reasons) : esc(t(w.reason_key, w.params))}</div>
             ${(w.tags || []).length ? `<div class="muted">${w.tags.map((g) => `<span class="tag" title="${esc(t(g.evidence_key, g.evidence))}">${esc(t("tag." + g.id))}</span>`).join(" ")}</div>` : ""}
             ${w.stale ? `<div class="stale">${esc(t("warn.stale", { as_of: w.data_as_of, sources: w.stale_sources.join(", ") }))}</div>` : ""}
             ${w.intervention ? `<div class="muted">${t("warn.intervention")}: ${esc(ivText(w.intervention))}</div>` : ""}
@@ -88,7 +93,7 @@ export async function mountProfile(el, { arg }) {
       <div class="profile">
         <div class="card wide"><h1>${t("profile.title")}: ${esc(studentName({ name: r.name, student: r.student }))}</h1>
           <p class="muted">${r.grade ? esc(t("profile.grade", { g: r.grade })) + " · " : ""}${esc(t("profile.as_of", { d: r.as_of }))}</p>
-          ${r.warnings.map((w) => `<p><span class="lvl l${w.level}">${t("level." + w.level)}</span> ${t("type." + w.type)}: ${w.type === "risk" ? w.reasons.map((x) => esc(t(x.key, x.params))).join(" · ") : esc(t(w.reason_key, w.params))}</p>`).join("")}</div>
+          ${r.warnings.map((w) => `<p><span class="lvl l${w.level}">${t("level." + w.level)}</span> ${t("type." + w.type)}: ${w.type === "risk" ? riskText(w.reasons) : esc(t(w.reason_key, w.params))}</p>`).join("")}</div>
         <div class="card radar"><h2>${t("profile.radar")}</h2>${radar(axes)}<p class="muted">${t("profile.class_context")}</p></div>
         <div class="card trend"><h2>${t("profile.trends")}</h2>${smallLines(trendRows, keys)}
           <div class="legend"><span><i class="att"></i>${t("trend.attendance")}</span><span><i class="ontime"></i>${t("trend.ontime")}</span><span><i class="eng"></i>${t("trend.score")}</span></div>
