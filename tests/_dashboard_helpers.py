@@ -81,6 +81,21 @@ def make_client(store: Any, cfg: Any, **kw: Any) -> Any:  # noqa: ANN401
     return app, (lambda: TestClient(app, base_url="http://dash.test"))
 
 
+def ui_login(browser: Any, url: str, user: str, viewport: dict | None = None, **ctx: Any) -> tuple[Any, Any, list[str]]:  # noqa: ANN401
+    """A new browser context logged in as ``user`` through the login form: (context, page, page errors)."""
+    context = browser.new_context(viewport=viewport or {"width": 1280, "height": 800}, **ctx)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(url + "/")
+    page.wait_for_selector("#login:not([hidden])")
+    page.fill("#username", user)
+    page.fill("#password", PASSWORDS[user])
+    page.click("#login-form button[type=submit]")
+    page.wait_for_selector("#nav:not([hidden])", timeout=15_000)  # the session cookie is set from here on
+    return context, page, errors
+
+
 def login(client: Any, user: str) -> str:  # noqa: ANN401
     r = client.post("/api/login", json={"username": user, "password": PASSWORDS[user]})
     assert r.status_code == 200, r.text

@@ -18,13 +18,13 @@ from tests._broker import start_mosquitto
 from tests._dashboard_helpers import (
     CHROMIUM,
     CHROMIUM_ARGS,
-    PASSWORDS,
     DashServer,
     aggregate,
     copy_db,
     publish,
     publisher,
     template_db,
+    ui_login,
 )
 
 pytestmark = [pytest.mark.browser,
@@ -58,17 +58,7 @@ def env(tmp_path_factory, repo_root):
 
 
 def _login(env, user: str, viewport=TABLET):
-    ctx = env["browser"].new_context(viewport=viewport, accept_downloads=True)
-    page = ctx.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(env["srv"].url + "/")
-    page.wait_for_selector("#login:not([hidden])")
-    page.fill("#username", user)
-    page.fill("#password", PASSWORDS[user])
-    page.click("#login-form button[type=submit]")
-    page.wait_for_selector("#nav:not([hidden])", timeout=10_000)
-    return ctx, page, errors
+    return ui_login(env["browser"], env["srv"].url, user, viewport, accept_downloads=True)
 
 
 def _section(env, user: str) -> str:

@@ -15,7 +15,7 @@ from cloud_aggregator.warnings.config import WarningsConfig
 from cloud_aggregator.warnings.tables import WARNING_LOG
 from cloud_aggregator.web import db
 from tests._broker import start_mosquitto
-from tests._dashboard_helpers import CHROMIUM, CHROMIUM_ARGS, PASSWORDS, DashServer, copy_db, template_db
+from tests._dashboard_helpers import CHROMIUM, CHROMIUM_ARGS, DashServer, copy_db, template_db, ui_login
 
 pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(not Path(CHROMIUM).exists() and not shutil.which("chromium"), reason="no chromium")]
@@ -45,14 +45,7 @@ def test_teacher_page_lists_and_acknowledges_class_warnings_of_own_sections_only
     pw = sync_playwright().start()
     browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
     try:
-        page = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto(srv.url + "/")
-        page.wait_for_selector("#login:not([hidden])")
-        page.fill("#username", "teacher")
-        page.fill("#password", PASSWORDS["teacher"])
-        page.click("#login-form button[type=submit]")
+        _, page, errors = ui_login(browser, srv.url, "teacher")
         page.wait_for_selector(".class-warnings [data-warning]", timeout=10_000)
         ids = page.eval_on_selector_all(".class-warnings [data-warning]", "els => els.map(e => e.dataset.warning)")
         assert ids == [f"{mine}:class_attention:2025-W40"]  # never another teacher's section
@@ -93,15 +86,7 @@ def test_counsellor_sees_risk_reasons_and_intervention_effect(tmp_path, tmp_path
     pw = sync_playwright().start()
     browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
     try:
-        page = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto(srv.url + "/")
-        page.wait_for_selector("#login:not([hidden])")
-        page.fill("#username", "counsellor")
-        page.fill("#password", PASSWORDS["counsellor"])
-        page.click("#login-form button[type=submit]")
-        page.wait_for_selector("#nav:not([hidden])", timeout=15_000)  # logged in (the cookie is set) before moving on
+        _, page, errors = ui_login(browser, srv.url, "counsellor")
         page.goto(f"{srv.url}/#student/{student}")
         page.wait_for_selector("[data-k=effect]", timeout=10_000)
         text = page.inner_text(".profile")
