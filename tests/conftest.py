@@ -33,3 +33,11 @@ def samples_dir() -> Path:
 
 def pytest_configure(config: pytest.Config) -> None:
     (REPO / "test-artifacts").mkdir(exist_ok=True)
+
+
+@pytest.fixture(scope="session")
+def tmpl(tmp_path_factory):
+    """The small demo school imported once per run into a template store (tests copy it; see _dashboard_helpers)."""
+    from tests._dashboard_helpers import template_db
+
+    return template_db(tmp_path_factory.getbasetemp() / "dash-template")

@@ -32,30 +32,18 @@ def _class_warning(section: str, wtype: str, level: int) -> dict:
             "step_role": "teacher", "routed_at": "2025-10-01T00:00:00Z", "state": "open"}
 
 
-def test_teacher_page_lists_and_acknowledges_class_warnings_of_own_sections_only(tmp_path, tmp_path_factory):
+@pytest.fixture
+def env(tmp_path, tmp_path_factory):
+    """A real aggregator server on a copy of the small school, a private broker and headless Chromium."""
     from playwright.sync_api import sync_playwright
 
     tmpl = template_db(tmp_path_factory.getbasetemp() / "dash-template")
-    users = {u["username"]: u for u in tmpl["users"]}
-    mine, other = users["teacher"]["section"], users["teacher2"]["section"]
     broker = start_mosquitto(tmp_path / "broker")
     srv = DashServer(copy_db(tmpl, tmp_path / "a.db"), tmpl["key"], broker.port).start()
-    db.insert(srv.store, WARNING_LOG, [_class_warning(mine, "class_attention", 2),
-                                       _class_warning(other, "class_attention", 3)])
     pw = sync_playwright().start()
     browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
     try:
-        _, page, errors = ui_login(browser, srv.url, "teacher")
-        page.wait_for_selector(".class-warnings [data-warning]", timeout=10_000)
-        ids = page.eval_on_selector_all(".class-warnings [data-warning]", "els => els.map(e => e.dataset.warning)")
-        assert ids == [f"{mine}:class_attention:2025-W40"]  # never another teacher's section
-        text = page.inner_text(".class-warnings")
-        assert "41%" in text and "70%" in text and "Invite a colleague." in text
-        page.click(".class-warnings [data-ack]")
-        page.wait_for_selector(".class-warnings [data-ack]", state="detached", timeout=5_000)
-        rows = db.query(srv.store, "SELECT warning_id, by_user, action FROM warning_actions")
-        assert rows == [{"warning_id": ids[0], "by_user": "teacher", "action": "acknowledge"}]
-        assert not errors, errors
+        yield tmpl, srv, browser
     finally:
         browser.close()
         pw.stop()
@@ -63,12 +51,27 @@ def test_teacher_page_lists_and_acknowledges_class_warnings_of_own_sections_only
         broker.stop()
 
 
-def test_counsellor_sees_risk_reasons_and_intervention_effect(tmp_path, tmp_path_factory):
-    from playwright.sync_api import sync_playwright
+def test_teacher_page_lists_and_acknowledges_class_warnings_of_own_sections_only(env):
+    tmpl, srv, browser = env
+    users = {u["username"]: u for u in tmpl["users"]}
+    mine, other = users["teacher"]["section"], users["teacher2"]["section"]
+    db.insert(srv.store, WARNING_LOG, [_class_warning(mine, "class_attention", 2),
+                                       _class_warning(other, "class_attention", 3)])
+    _, page, errors = ui_login(browser, srv.url, "teacher")
+    page.wait_for_selector(".class-warnings [data-warning]", timeout=10_000)
+    ids = page.eval_on_selector_all(".class-warnings [data-warning]", "els => els.map(e => e.dataset.warning)")
+    assert ids == [f"{mine}:class_attention:2025-W40"]  # never another teacher's section
+    text = page.inner_text(".class-warnings")
+    assert "41%" in text and "70%" in text and "Invite a colleague." in text
+    page.click(".class-warnings [data-ack]")
+    page.wait_for_selector(".class-warnings [data-ack]", state="detached", timeout=5_000)
+    rows = db.query(srv.store, "SELECT warning_id, by_user, action FROM warning_actions")
+    assert rows == [{"warning_id": ids[0], "by_user": "teacher", "action": "acknowledge"}]
+    assert not errors, errors
 
-    tmpl = template_db(tmp_path_factory.getbasetemp() / "dash-template")
-    broker = start_mosquitto(tmp_path / "broker")
-    srv = DashServer(copy_db(tmpl, tmp_path / "a.db"), tmpl["key"], broker.port).start()
+
+def test_counsellor_sees_risk_reasons_and_intervention_effect(env):
+    _, srv, browser = env
     store = srv.store
     last = db.query(store, "SELECT MAX(date) AS d FROM attendance")[0]["d"]
     now = datetime.fromisoformat(last + "T12:00:00+00:00") + timedelta(days=1)
@@ -83,19 +86,11 @@ def test_counsellor_sees_risk_reasons_and_intervention_effect(tmp_path, tmp_path
                     "outcome, outcome_note_enc, outcome_at) VALUES (?, ?, NULL, ?, ?, ?, NULL, ?, NULL, ?)",
              ("iv1", student, "counsellor", day + "T09:00:00Z", "meeting", "improved", day + "T10:00:00Z"))
     assert risk.intervention_effects(store, cfg, risk.active(store), now) == 1
-    pw = sync_playwright().start()
-    browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-    try:
-        _, page, errors = ui_login(browser, srv.url, "counsellor")
-        page.goto(f"{srv.url}/#student/{student}")
-        page.wait_for_selector("[data-k=effect]", timeout=10_000)
-        text = page.inner_text(".profile")
-        assert "Risk score" in text or "风险评分" in text
-        effect = page.inner_text("[data-k=effect]")
-        assert "%" in effect and ("not a causal effect" in effect or "并非因果效应" in effect)
-        assert not errors, errors
-    finally:
-        browser.close()
-        pw.stop()
-        srv.stop()
-        broker.stop()
+    _, page, errors = ui_login(browser, srv.url, "counsellor")
+    page.goto(f"{srv.url}/#student/{student}")
+    page.wait_for_selector("[data-k=effect]", timeout=10_000)
+    text = page.inner_text(".profile")
+    assert "Risk score" in text or "风险评分" in text
+    effect = page.inner_text("[data-k=effect]")
+    assert "%" in effect and ("not a causal effect" in effect or "并非因果效应" in effect)
+    assert not errors, errors

@@ -20,15 +20,10 @@ from cloud_aggregator.warnings.config import WarningsConfig
 from cloud_aggregator.warnings.delivery import Contacts
 from cloud_aggregator.warnings.messages import say
 from cloud_aggregator.web import db
-from tests._dashboard_helpers import agg_config, copy_db, login, make_client, template_db
+from tests._dashboard_helpers import agg_config, copy_db, login, make_client
 from tests._warnings_helpers import SmtpSink, WebhookSink
 
 SECRET = b"webhook-secret-for-tests-0123456789"
-
-
-@pytest.fixture(scope="module")
-def tmpl(tmp_path_factory):
-    return template_db(tmp_path_factory.getbasetemp() / "dash-template")
 
 
 @pytest.fixture

@@ -18,12 +18,7 @@ from cloud_aggregator.warnings.config import ClassRules, Freshness, TagRules, Ti
 from cloud_aggregator.warnings.student_rules import Indicators, rule_warnings
 from cloud_aggregator.warnings.tags import student_tags
 from cloud_aggregator.web import db
-from tests._dashboard_helpers import agg_config, copy_db, template_db
-
-
-@pytest.fixture(scope="module")
-def tmpl(tmp_path_factory):
-    return template_db(tmp_path_factory.getbasetemp() / "dash-template")
+from tests._dashboard_helpers import agg_config, copy_db
 
 
 @pytest.fixture

@@ -9,12 +9,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from cloud_aggregator.store import open_store
-from tests._dashboard_helpers import PASSWORDS, agg_config, copy_db, login, make_client, template_db
-
-
-@pytest.fixture(scope="module")
-def tmpl(tmp_path_factory):
-    return template_db(tmp_path_factory.getbasetemp() / "dash-template")
+from tests._dashboard_helpers import PASSWORDS, agg_config, copy_db, login, make_client
 
 
 @pytest.fixture

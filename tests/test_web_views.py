@@ -14,14 +14,9 @@ from cloud_aggregator.store import open_store
 from cloud_aggregator.web import live, reports, scope, students
 from cloud_aggregator.web.config import DashboardConfig
 from cloud_aggregator.web.i18n import LANGUAGES, catalogue
-from tests._dashboard_helpers import agg_config, aggregate, copy_db, template_db
+from tests._dashboard_helpers import agg_config, aggregate, copy_db
 
 STATIC = Path(live.__file__).parent / "static"
-
-
-@pytest.fixture(scope="module")
-def tmpl(tmp_path_factory):
-    return template_db(tmp_path_factory.getbasetemp() / "dash-template")
 
 
 @pytest.fixture
