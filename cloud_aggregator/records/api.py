@@ -49,28 +49,17 @@ def import_records(store_or_db: Any, folder: str | Path, kind: str, *, keys: Rec
         started = now_utc()
         ctx = new_context(db, keys, kind, str(path), progress=progress,
                           max_bytes=cfg.max_file_mb * 1024 * 1024, max_rows=cfg.max_rows)
+        importers = {"oneroster": import_oneroster, "attendance": import_attendance,
+                     "submissions": import_submissions, "lms": import_lms, "outcomes": import_outcomes,
+                     "oulad": import_oulad, "timetable": import_timetable}
         if not path.exists():
             ctx.report.errors.append(f"{path}: does not exist")
-        elif kind == "oneroster":
-            import_oneroster(ctx, path)
-        elif kind == "attendance":
-            import_attendance(ctx, path)
-        elif kind == "submissions":
-            import_submissions(ctx, path)
-        elif kind == "lms":
-            import_lms(ctx, path)
-        elif kind == "outcomes":
-            import_outcomes(ctx, path)
-        elif kind == "oulad":
-            import_oulad(ctx, path)
-        elif kind == "timetable":
-            import_timetable(ctx, path)
+        elif kind != "all":
+            importers[kind](ctx, path)
         else:
-            steps = (("oneroster", import_oneroster), ("attendance", import_attendance),
-                     ("submissions", import_submissions), ("lms", import_lms))
-            for sub, fn in steps:
+            for sub in ("oneroster", "attendance", "submissions", "lms"):
                 if (path / sub).exists():
-                    fn(ctx, path / sub)
+                    importers[sub](ctx, path / sub)
                     ctx.cache.clear()
                 else:
                     ctx.report.warnings.append(f"{path / sub}: not present, skipped")
