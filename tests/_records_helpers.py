@@ -19,6 +19,14 @@ def keys() -> RecordsKeys:
     return RecordsKeys(b"k" * 32)
 
 
+def fixed_key_file(path: Path) -> Path:
+    """A records key file holding :func:`keys`' key: pseudonyms (and so seeded splits) repeat run after run."""
+    import base64
+
+    path.write_text(base64.urlsafe_b64encode(b"k" * 32).decode() + "\n")
+    return path
+
+
 def small_demo(out: Path, seed: int = 3, **kw) -> Path:
     return write_demo_school(out, DemoSpec(seed=seed, **{**SMALL, **kw}))
 

@@ -27,6 +27,7 @@ from cloud_aggregator.web import db
 from cloud_aggregator.web.db import ensure_web_tables
 from cloud_aggregator.web.demo import seed_demo_users
 from tests._dashboard_helpers import ROOMS, login, make_client
+from tests._records_helpers import fixed_key_file
 from tests._store_helpers import store_for
 
 CFG = {"schedule": "off"}
@@ -37,7 +38,7 @@ def school(tmp_path_factory):
     """160 students, 8 weeks, one site; imported once into a template SQLite store."""
     base = tmp_path_factory.mktemp("risk")
     folder = generate_demo_school(base / "school", seed=5, students=160, weeks=8, sites=("north",))
-    keys = ensure_key_file(base / "records.key")
+    keys = ensure_key_file(fixed_key_file(base / "records.key"))  # a fixed key: the held-out split repeats
     store = open_store(StoreConfig(path=base / "t.db"))
     try:
         rep = import_records(store, folder, "all", keys=keys, progress=False)
@@ -294,7 +295,8 @@ def test_risk_model_trains_on_an_oulad_store(shared_data, tmp_path):
     sub = _subset(shared_data / "oulad", tmp_path / "aaa")
     store = open_store(StoreConfig(path=tmp_path / "o.db"))
     try:
-        assert import_records(store, sub, "oulad", keys=ensure_key_file(tmp_path / "k"), progress=False).ok
+        keys = ensure_key_file(fixed_key_file(tmp_path / "k"))  # a fixed key: the held-out split repeats
+        assert import_records(store, sub, "oulad", keys=keys, progress=False).ok
         cfg = WarningsConfig.model_validate({**CFG, "risk": {"kind": "lightgbm"}})
         res = risk.train(store, cfg)
         assert res["window_start"] >= "2013-10-22" and res["metrics"]["auc"] > 0.7
