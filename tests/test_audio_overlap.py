@@ -144,7 +144,7 @@ def test_estimator_writes_nothing_and_keeps_no_samples(tmp_path):
         held = [v.size for v in vars(stage.overlap).values() if isinstance(v, np.ndarray) and v.dtype.kind == "f"]
         assert sum(held) < 512, held  # feature rows only (15 frames x 9 cues + 15 levels + one running mean)
         assert not writes, writes
-        bad = [m for m in sys.modules if m.endswith("audio.tone") or m.startswith(("librosa", "tflite_runtime", "tensorflow"))]
+        bad = [m for m in sys.modules if m.endswith("audio.tone") or m.startswith(("librosa", "tflite_runtime", "ai_edge_litert", "tensorflow"))]
         assert not bad, bad  # overlap is not emotion: no tone stack in no-emotion
         print("ok")
     """)

@@ -27,7 +27,7 @@ def test_no_emotion_does_not_import_or_load_tone_model():
             obs = st.process(0.0, (0.1 * np.sin(np.arange(16000) / 5)).astype(np.float32), 16000)
             assert st.tone is None and obs.tone is None and obs.tone_weight == 0.0
             assert "tone" not in st.model_versions()
-        bad = [m for m in sys.modules if m.endswith("audio.tone") or m.startswith(("tflite_runtime", "tensorflow", "librosa"))]
+        bad = [m for m in sys.modules if m.endswith("audio.tone") or m.startswith(("tflite_runtime", "ai_edge_litert", "tensorflow", "librosa"))]
         assert not bad, bad
         print("ok")
     """)

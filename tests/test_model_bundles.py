@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from edge_agent.audio.features import N_FEATURES
 from edge_agent.model_bundle import (
     MANIFEST,
     BundleError,
@@ -55,7 +56,7 @@ def make_bundle(dest: Path, release: int, key: Path | None, version: str = "1.1.
     if selftest is not None:
         from edge_agent.inference.tflite import TFLiteRunner
 
-        x = np.random.default_rng(0).normal(size=(16, 82)).astype(np.float32)
+        x = np.random.default_rng(0).normal(size=(16, N_FEATURES)).astype(np.float32)
         y = TFLiteRunner(tone).run(x).argmax(axis=-1)
         st = dest / "voice/selftest.npz"
         np.savez(st, x=x, y=y if selftest == "right" else (y + 1) % 7)
@@ -231,7 +232,7 @@ def test_self_test_runs_every_model_on_its_bundled_inputs(tmp_path, keys):
     swapped = make_bundle(tmp_path / "swapped", 4, keys["priv"],
                           tone_bytes=(REPO / "models/expression/expression_int8.tflite").read_bytes())
     verify_bundle(swapped, keys["trusted"])
-    with pytest.raises(BundleError, match=r"takes input \[1, 48, 48, 1\], the manifest says \[1, 82\]"):
+    with pytest.raises(BundleError, match=rf"takes input \[1, 48, 48, 1\], the manifest says \[1, {N_FEATURES}\]"):
         self_test(swapped / MANIFEST)
 
 
@@ -343,7 +344,7 @@ def test_release_manager_cli_init_selftest_sign_pack_verify(tmp_path):
     shipped = json.loads((REPO / "models/manifest.json").read_text())["models"]
     assert sorted(p.relative_to(b).as_posix() for p in b.rglob("*") if p.is_file()) == sorted(
         [m["file"] for m in shipped.values()] + ["manifest.json"]), "only the listed files, no cards or scripts"
-    np.save(tmp_path / "x.npy", np.random.default_rng(1).normal(size=(12, 82)).astype(np.float32))
+    np.save(tmp_path / "x.npy", np.random.default_rng(1).normal(size=(12, N_FEATURES)).astype(np.float32))
     st = last_json(models("selftest", "--bundle", str(b), "--model", "voice_tone", "--inputs", str(tmp_path / "x.npy")))
     assert st["inputs"] == 12 and sum(st["classes"].values()) == 12
     last_json(models("sign", "--bundle", str(b), "--key", keys["private_key"]))

@@ -76,7 +76,8 @@ def test_model_updates_reach_a_running_agent(tmp_path, samples_dir):
         return (health[-1].get("model_versions") or {}).get("tone") if health else None
 
     try:
-        assert wait_for(lambda: tone_version() == "voice-tone-1.0.0", 60), log()
+        shipped = json.loads((REPO / "models/manifest.json").read_text())["models"]["voice_tone"]["version"]
+        assert wait_for(lambda: tone_version() == f"voice-tone-{shipped}", 60), log()
         r = send(bundles["good2"])
         assert r["ok"] and "release 2 active" in r["detail"], r
         assert wait_for(lambda: tone_version() == "voice-tone-1.1.0", 20), health[-1:]

@@ -109,6 +109,32 @@ def test_expression_classifier_batches_match_single_rows():
     assert clf.predict(np.zeros((0, 48, 48), np.uint8)).shape == (0, 7)
 
 
+@pytest.mark.parametrize("name", ["expression", "voice_tone"])
+def test_both_tflite_runtimes_load_every_model_and_agree(name):
+    """The box ships LiteRT; tflite-runtime 2.14 stays supported: same API, same answers (int8 to a step)."""
+    from edge_agent.inference.tflite import RUNTIMES, TFLiteRunner
+
+    _needs(name)
+    path = MANIFEST[name].verified_path()
+    runners = [TFLiteRunner(path, threads=1, runtime=rt) for rt in RUNTIMES]  # the dev extra installs both
+    assert [r.runtime for r in runners] == list(RUNTIMES)
+    rng = np.random.default_rng(4)
+    x = rng.random((3, *runners[0].input_shape[1:]), dtype=np.float32)
+    if name == "voice_tone":
+        x = rng.standard_normal((3, *runners[0].input_shape[1:])).astype(np.float32)
+    a, b = (r.run(x) for r in runners)
+    assert a.shape == b.shape == (3, 7)
+    assert np.abs(a - b).max() <= 2 / 256 + 1e-6  # one int8 output step (float models agree far closer)
+    assert (a.argmax(1) == b.argmax(1)).all() or np.abs(a - b).max() < 1e-3
+
+
+def test_unknown_tflite_runtime_is_a_clear_error(tmp_path):
+    from edge_agent.inference.tflite import interpreter_class
+
+    with pytest.raises(ImportError, match="no TFLite runtime"):
+        interpreter_class("no_such_runtime")  # type: ignore[arg-type]
+
+
 def test_expression_input_is_scaled_and_shape_checked():
     faces = np.array([[[0, 255] * 24] * 48], dtype=np.uint8)
     x = expression_input(faces)

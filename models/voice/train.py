@@ -4,10 +4,16 @@ Reproduce (repo root, ``train`` extra in its own venv):
     python models/voice/train.py --data ../shared/data/ser/emodb/train --out models/voice
 
 Features: ``edge_agent.audio.features.utterance_features`` (the same code runs on the box).
-Augmentation of the training folds: additive pink/babble-like noise at 10–20 dB SNR and ±8 %
-speed perturbation. Models compared by leave-one-speaker-out unweighted average recall (UAR):
-logistic regression (the baseline family) and a small MLP; the winner is refit on all speakers
-and exported as a float TFLite model whose first layer folds in the feature standardisation.
+Two heads, both chosen by leave-one-speaker-out (LOSO) unweighted average recall (UAR), never
+by a speaker they are tested on:
+* studio head: trained on the clean clips, chosen by clean LOSO UAR;
+* noisy-room head: trained on the clean clips plus augmented copies (pink noise at 15–30 and at
+  5–15 dB SNR, ±8 % speed), chosen by LOSO UAR on test clips under 10 dB pink noise.
+The exported TFLite model computes both and blends them by a logistic gate on the utterance's SNR
+estimate (the feature vector's last value): studio head above ~30 dB, noisy head below. Each head's
+first layer folds in its feature standardisation (no separate normalisation layer: the file stays small). The report gives the gated model's LOSO UAR on
+clean clips and at 20, 10 and 5 dB, next to a plain-feature logistic-regression baseline (the
+issue's anchor family) measured in the same run on the same folds.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from edge_agent.audio.features import SR, utterance_features  # noqa: E402
+from edge_agent.audio.features import SNR_INDEX, SR, trim_digital_silence, utterance_features  # noqa: E402
 
 CLASSES = ["angry", "boredom", "disgust", "fear", "happy", "neutral", "sad"]
 
@@ -44,29 +50,47 @@ def load(folder: Path) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
     return audio, np.array(labels), np.array(speakers)
 
 
-def trim(y: np.ndarray) -> np.ndarray:
-    """Drop the digital-silence padding of this corpus copy (clips were zero-padded to 2 s)."""
-    nz = np.flatnonzero(np.abs(y) > 1e-4)
-    return y[nz[0]:nz[-1] + 1] if nz.size else y
+def with_pink_noise(y: np.ndarray, snr_db: float, rng: np.random.Generator) -> np.ndarray:
+    n = rng.standard_normal(len(y)).astype(np.float32)
+    spec = np.fft.rfft(n) / np.sqrt(np.maximum(np.arange(len(n) // 2 + 1), 1))
+    pink = np.fft.irfft(spec, n=len(n)).astype(np.float32)
+    pink *= np.sqrt((y ** 2).mean()) / (np.sqrt((pink ** 2).mean()) + 1e-9) / 10 ** (snr_db / 20)
+    return (y + pink).astype(np.float32)
 
 
 def augment(y: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:
     import soxr
 
-    out = []
-    n = rng.standard_normal(len(y)).astype(np.float32)
-    spec = np.fft.rfft(n) / np.sqrt(np.maximum(np.arange(len(n) // 2 + 1), 1))
-    pink = np.fft.irfft(spec, n=len(n)).astype(np.float32)
-    snr = rng.uniform(10, 20)
-    pink *= np.sqrt((y ** 2).mean()) / (np.sqrt((pink ** 2).mean()) + 1e-9) / 10 ** (snr / 20)
-    out.append(y + pink)
+    y = trim_digital_silence(y)
     rate = rng.choice([0.92, 1.08])
-    out.append(soxr.resample(y, SR, int(SR * rate)).astype(np.float32))
-    return out
+    return [with_pink_noise(y, rng.uniform(15, 30), rng), with_pink_noise(y, rng.uniform(5, 15), rng),
+            soxr.resample(y, SR, int(SR * rate)).astype(np.float32)]
+
+
+def plain_baseline_features(y: np.ndarray) -> np.ndarray:
+    """The issue's anchor family (not used on the box): 40 MFCC means/stds, energy, ZCR and YIN pitch stats."""
+    import librosa
+
+    y = trim_digital_silence(y)
+    m = librosa.feature.mfcc(y=y, sr=SR, n_mfcc=40)
+    rms, zcr = librosa.feature.rms(y=y)[0], librosa.feature.zero_crossing_rate(y)[0]
+    f0 = librosa.yin(y, fmin=60, fmax=400, sr=SR)
+    return np.r_[m.mean(1), m.std(1), rms.mean(), rms.std(), np.log(rms.max() + 1e-6), zcr.mean(), zcr.std(),
+                 f0.mean(), f0.std(), f0.min(), f0.max(), np.percentile(f0, [10, 50, 90])].astype(np.float32)
 
 
 def uar(y: np.ndarray, p: np.ndarray) -> float:
     return float(np.mean([(p[y == c] == c).mean() for c in np.unique(y)]))
+
+
+#: The gate: studio head above GATE_DB of SNR estimate, noisy head below (clean EmoDB: 5th percentile 30 dB;
+#: 20 dB pink noise: median 28 dB).
+GATE_DB = 30.0
+GATE_WIDTH_DB = 1.5
+
+
+def gate(snr_db: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-(snr_db - GATE_DB) / GATE_WIDTH_DB))
 
 
 def main() -> None:
@@ -82,71 +106,113 @@ def main() -> None:
     t0 = time.time()
     audio, y, spk = load(Path(args.data))
     rng = np.random.default_rng(3)
-    X = np.stack([utterance_features(trim(a)) for a in tqdm(audio, desc="features", file=sys.stderr)])
-    aug = [[utterance_features(trim(b)) for b in augment(trim(a), rng)]
-           for a in tqdm(audio, desc="augmented", file=sys.stderr)]
-    Xa = np.stack([v for pair in aug for v in pair])
-    ya = np.repeat(y, 2)
-    spka = np.repeat(spk, 2)
+
+    def feats(clips: list[np.ndarray], desc: str) -> np.ndarray:
+        return np.stack([utterance_features(a) for a in tqdm(clips, desc=desc, file=sys.stderr)])
+
+    X = feats(audio, "features")
+    tests = {"clean": X}
+    for snr in (20, 10, 5):
+        tests[f"{snr}dB"] = feats([with_pink_noise(trim_digital_silence(a), snr, rng) for a in audio],
+                                  f"test copies at {snr} dB")
+    aug = [augment(a, rng) for a in tqdm(audio, desc="augmenting", file=sys.stderr)]
+    Xa = feats([b for copies in aug for b in copies], "augmented features")
+    ya, spka = np.repeat(y, len(aug[0])), np.repeat(spk, len(aug[0]))
+    F = slice(0, SNR_INDEX)  # model inputs; the SNR estimate only drives the gate
 
     def make(kind: str):  # noqa: ANN202
         if kind.startswith("lr"):
             return LogisticRegression(C=float(kind[3:]), max_iter=3000, class_weight="balanced")
-        return MLPClassifier(hidden_layer_sizes=(64,), alpha=float(kind[4:]), max_iter=800, random_state=0,
-                             early_stopping=False)
+        return MLPClassifier(hidden_layer_sizes=(64,), alpha=float(kind[4:]), max_iter=800, random_state=0)
 
-    results = {}
-    loso_preds = {}
-    for kind in ("lr_0.1", "lr_0.3", "lr_1.0", "mlp_1.0", "mlp_3.0"):
-        for use_aug in (False, True):
-            preds = np.zeros_like(y)
-            for s in np.unique(spk):
-                tr, te = spk != s, spk == s
-                Xtr, ytr = X[tr], y[tr]
-                if use_aug:
-                    Xtr = np.vstack([Xtr, Xa[spka != s]])
-                    ytr = np.concatenate([ytr, ya[spka != s]])
-                sc = StandardScaler().fit(Xtr)
-                m = make(kind).fit(sc.transform(Xtr), ytr)
-                preds[te] = m.predict(sc.transform(X[te]))
-            loso_preds[f"{kind}{'+aug' if use_aug else ''}"] = preds.copy()
-            results[f"{kind}{'+aug' if use_aug else ''}"] = {"uar": round(uar(y, preds), 4),
-                                                             "accuracy": round(float((preds == y).mean()), 4)}
-            print(kind, use_aug, results[f"{kind}{'+aug' if use_aug else ''}"], file=sys.stderr)
-    best = max(results, key=lambda k: results[k]["uar"])
-    kind, use_aug = best.split("+")[0], best.endswith("+aug")
-    Xtr = np.vstack([X, Xa]) if use_aug else X
-    ytr = np.concatenate([y, ya]) if use_aug else y
-    sc = StandardScaler().fit(Xtr)
-    model = make(kind).fit(sc.transform(Xtr), ytr)
+    def fit(kind: str, use_aug: bool, keep: np.ndarray):  # noqa: ANN202
+        Xtr, ytr = X[keep][:, F], y[keep]
+        if use_aug:
+            ka = np.isin(spka, np.unique(spk[keep]))
+            Xtr, ytr = np.vstack([Xtr, Xa[ka][:, F]]), np.concatenate([ytr, ya[ka]])
+        sc = StandardScaler().fit(Xtr)
+        return sc, make(kind).fit(sc.transform(Xtr), ytr)
+
+    def loso_probs(kind: str, use_aug: bool) -> dict[str, np.ndarray]:
+        """Per test condition, LOSO class probabilities: the held-out speaker never reaches scaler or model."""
+        out = {c: np.zeros((len(y), 7)) for c in tests}
+        for s in np.unique(spk):
+            sc, m = fit(kind, use_aug, spk != s)
+            for c, T in tests.items():
+                out[c][spk == s] = m.predict_proba(sc.transform(T[spk == s][:, F]))
+        return out
+
+    def uars(probs: dict[str, np.ndarray]) -> dict[str, float]:
+        return {c: round(uar(y, P.argmax(1)), 4) for c, P in probs.items()}
+
+    kinds = ("lr_0.03", "lr_0.1", "lr_0.3", "mlp_3.0")
+    probs = {(k, a): loso_probs(k, a) for k in kinds for a in (False, True)}
+    results = {f"{k}{'+aug' if a else ''}": uars(P) for (k, a), P in probs.items()}
+    for name, r in results.items():
+        print(name, r, file=sys.stderr)
+    studio = max(kinds, key=lambda k: results[k]["clean"])
+    noisy = max(kinds, key=lambda k: results[f"{k}+aug"]["10dB"])
+    gated = {c: gate(tests[c][:, SNR_INDEX])[:, None] * probs[(studio, False)][c]
+             + (1 - gate(tests[c][:, SNR_INDEX]))[:, None] * probs[(noisy, True)][c] for c in tests}
+    gated_uar = uars(gated)
+    print("gated", gated_uar, file=sys.stderr)
+
+    from sklearn.linear_model import LogisticRegression as _LR
+
+    base_tests = {c: np.stack([plain_baseline_features(a) for a in
+                               ([trim_digital_silence(a) for a in audio] if c == "clean" else
+                                [with_pink_noise(trim_digital_silence(a), int(c[:-2]), np.random.default_rng(9))
+                                 for a in audio])]) for c in ("clean", "10dB")}
+    baseline = {}
+    for c_reg in (0.1, 0.3, 1.0):
+        pred = {c: np.zeros_like(y) for c in base_tests}
+        for s in np.unique(spk):
+            tr = spk != s
+            sc = StandardScaler().fit(base_tests["clean"][tr])
+            m = _LR(C=c_reg, max_iter=3000, class_weight="balanced").fit(sc.transform(base_tests["clean"][tr]), y[tr])
+            for c, T in base_tests.items():
+                pred[c][~tr] = m.predict(sc.transform(T[~tr]))
+        baseline[f"lr_{c_reg}"] = {c: round(uar(y, p), 4) for c, p in pred.items()}
+    base_best = max(baseline, key=lambda k: baseline[k]["clean"])
 
     import tensorflow as tf
 
     L = tf.keras.layers
     inp = L.Input((X.shape[1],))
-    # fold standardisation into a fixed affine layer
-    norm = L.Dense(X.shape[1], use_bias=True, trainable=False, name="standardise")
-    x = norm(inp)
-    if kind.startswith("lr"):
-        dense = L.Dense(7, activation="softmax")
-        out = dense(x)
-        keras = tf.keras.Model(inp, out)
-        dense.set_weights([model.coef_.T.astype(np.float32), model.intercept_.astype(np.float32)])
-    else:
-        h = L.Dense(model.coefs_[0].shape[1], activation="relu")
-        o = L.Dense(7, activation="softmax")
-        out = o(h(x))
-        keras = tf.keras.Model(inp, out)
-        h.set_weights([model.coefs_[0].astype(np.float32), model.intercepts_[0].astype(np.float32)])
-        o.set_weights([model.coefs_[1].astype(np.float32), model.intercepts_[1].astype(np.float32)])
-    norm.set_weights([np.diag(1 / sc.scale_).astype(np.float32), (-sc.mean_ / sc.scale_).astype(np.float32)])
-    check = keras.predict(X[:20], verbose=0).argmax(1)
-    assert (check == model.predict(sc.transform(X[:20]))).all()
-    conv = tf.lite.TFLiteConverter.from_keras_model(keras)
+    feats_in = L.Lambda(lambda t: t[:, :SNR_INDEX], name="features")(inp)
+    snr_in = L.Lambda(lambda t: t[:, SNR_INDEX:], name="snr_db")(inp)
+    heads, weights = [], []
+    for name, kind, use_aug in (("studio", studio, False), ("noisy", noisy, True)):
+        sc, model = fit(kind, use_aug, np.ones(len(y), bool))
+        w0, b0 = (model.coef_.T, model.intercept_) if kind.startswith("lr") else (model.coefs_[0], model.intercepts_[0])
+        # fold the standardisation into the first layer: (x - mean) / scale @ W + b == x @ W' + b'
+        first = [(w0 / sc.scale_[:, None]).astype(np.float32), (b0 - (sc.mean_ / sc.scale_) @ w0).astype(np.float32)]
+        if kind.startswith("lr"):
+            o = L.Dense(7, activation="softmax", name=f"{name}_classes")
+            weights.append((o, first))
+            heads.append(o(feats_in))
+        else:
+            h = L.Dense(w0.shape[1], activation="relu", name=f"{name}_hidden")
+            o = L.Dense(7, activation="softmax", name=f"{name}_classes")
+            weights += [(h, first), (o, [model.coefs_[1].astype(np.float32), model.intercepts_[1].astype(np.float32)])]
+            heads.append(o(h(feats_in)))
+    g = L.Dense(1, activation="sigmoid", name="gate")(snr_in)
+    out = L.Lambda(lambda t: t[0] * t[1] + (1.0 - t[0]) * t[2], name="blend")([g, heads[0], heads[1]])
+    keras = tf.keras.Model(inp, out)
+    for layer, w in weights:
+        layer.set_weights(w)
+    keras.get_layer("gate").set_weights([np.array([[1 / GATE_WIDTH_DB]], np.float32),
+                                         np.array([-GATE_DB / GATE_WIDTH_DB], np.float32)])
+    sc_s, m_s = fit(studio, False, np.ones(len(y), bool))
+    sc_n, m_n = fit(noisy, True, np.ones(len(y), bool))
+    ref = (gate(X[:20, SNR_INDEX])[:, None] * m_s.predict_proba(sc_s.transform(X[:20, F]))
+           + (1 - gate(X[:20, SNR_INDEX]))[:, None] * m_n.predict_proba(sc_n.transform(X[:20, F])))
+    assert np.allclose(keras.predict(X[:20], verbose=0), ref, atol=1e-4), "Keras export differs from sklearn"
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "voice_tone.tflite").write_bytes(conv.convert())
-    bp = loso_preds[best]
+    (out_dir / "voice_tone.tflite").write_bytes(tf.lite.TFLiteConverter.from_keras_model(keras).convert())
+
+    bp = gated["clean"].argmax(1)
     per_class = {c: round(float((bp[y == i] == i).mean()), 4) for i, c in enumerate(CLASSES)}
     per_speaker = {s: round(uar(y[spk == s], bp[spk == s]), 4) for s in sorted(set(spk))}
     cm = np.zeros((7, 7), int)
@@ -166,15 +232,16 @@ def main() -> None:
             ax.text(j, i, cm[i, j], ha="center", va="center", fontsize=8)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
-    ax.set_title(f"voice tone, leave-one-speaker-out (UAR {results[best]['uar']:.2f})")
+    ax.set_title(f"voice tone, leave-one-speaker-out (UAR {gated_uar['clean']:.2f})")
     fig.tight_layout()
     fig.savefig(out_dir / "confusion_loso.png", dpi=100)
-    report_extra = {"per_class_recall_loso": per_class, "uar_by_speaker_loso": per_speaker,
-                    "confusion_loso": cm.tolist()}
-    report = {**report_extra, "loso": results, "chosen": best, "n_features": int(X.shape[1]), "n_files": int(len(y)),
-              "minutes": round((time.time() - t0) / 60, 1)}
+    report = {"gated_loso_uar": gated_uar, "heads": {"studio": studio, "noisy": f"{noisy}+aug"},
+              "gate_db": GATE_DB, "per_class_recall_loso": per_class, "uar_by_speaker_loso": per_speaker,
+              "confusion_loso": cm.tolist(), "candidates_loso_uar": results,
+              "baseline_plain_features_lr_loso_uar": baseline, "baseline_chosen": base_best,
+              "n_features": int(X.shape[1]), "n_files": int(len(y)), "minutes": round((time.time() - t0) / 60, 1)}
     (out_dir / "train_report.json").write_text(json.dumps(report, indent=2))
-    print(json.dumps({"chosen": best, **results[best]}))
+    print(json.dumps({"gated_uar": gated_uar, "baseline_uar": baseline[base_best]}))
 
 
 if __name__ == "__main__":
