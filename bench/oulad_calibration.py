@@ -1,5 +1,9 @@
 """Post-hoc calibration of the shipped OULAD LightGBM (issue #9), raw scores measured in the same run.
 
+Not shipped (lopo did not improve, see bench/README.md), so the fitting code lives here, not in the aggregator.
+A recalibration map fitted on in-sample scores learns the model's own overfit; fitted on scores for module
+presentations the model did not see, it learns how the model transfers, which is what a new presentation needs.
+
 Variants, all fitted without protected attributes:
 
 * ``raw``: the shipped model's scores.
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -29,16 +34,70 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from oulad import PROTOCOLS, parser  # noqa: E402  (bench/oulad.py: the same four protocols)
 
 from cloud_aggregator.records.oulad import load_oulad_tables, subset_tables  # noqa: E402
-from cloud_aggregator.warnings.oulad_calibration import (  # noqa: E402
-    fit_calibrator,
-    gap_intervals,
-    oof_scores,
-    prior_shift,
-)
+from cloud_aggregator.warnings.oulad_calibration import gap_intervals  # noqa: E402
 from cloud_aggregator.warnings.oulad_eval import MODEL_FEATURES, _model, train_frame  # noqa: E402
 from cloud_aggregator.warnings.oulad_features import build_features  # noqa: E402
 
+MAX_FOLDS = 5
 BIG = 200  # groups at least this large: their sampling noise is below about +-0.07
+
+
+def oof_scores(tr: pd.DataFrame, feats: list[str], make_model: Callable[[], object],
+               max_folds: int = MAX_FOLDS) -> np.ndarray:
+    """Scores for every training row from a model that never saw the row's module presentation.
+
+    Folds group whole module presentations (all snapshots of a student stay in one fold).
+    """
+    from sklearn.model_selection import GroupKFold
+
+    groups = (tr["code_module"].astype(str) + "/" + tr["code_presentation"].astype(str)).to_numpy()
+    n_groups = len(set(groups))
+    if n_groups < 2:
+        raise ValueError("out-of-presentation scores need at least two module presentations in training")
+    out = np.empty(len(tr))
+    for fit_idx, oof_idx in GroupKFold(n_splits=min(max_folds, n_groups)).split(tr, groups=groups):
+        m = make_model().fit(tr.iloc[fit_idx][feats], tr.iloc[fit_idx]["y"])  # type: ignore[attr-defined]
+        out[oof_idx] = m.predict_proba(tr.iloc[oof_idx][feats])[:, 1]  # type: ignore[attr-defined]
+    return out
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(np.asarray(p, float), 1e-6, 1 - 1e-6)
+    return np.log(p / (1 - p))
+
+
+def fit_calibrator(kind: str, p: np.ndarray, y: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """A monotone map from raw to calibrated scores: ``platt`` (logistic on the logit) or ``isotonic``."""
+    if kind == "platt":
+        from sklearn.linear_model import LogisticRegression
+
+        lr = LogisticRegression(C=1e6).fit(_logit(p)[:, None], y)
+        return lambda q: lr.predict_proba(_logit(q)[:, None])[:, 1]
+    if kind == "isotonic":
+        from sklearn.isotonic import IsotonicRegression
+
+        iso = IsotonicRegression(y_min=1e-4, y_max=1 - 1e-4, out_of_bounds="clip").fit(p, y)
+        return lambda q: iso.predict(np.asarray(q, float))
+    raise ValueError(f"unknown calibrator {kind!r}")
+
+
+def prior_shift(p: np.ndarray, train_rate: float, iters: int = 100, tol: float = 1e-6) -> np.ndarray:
+    """Scores re-weighted to the at-risk rate EM estimates from the unlabelled scores themselves.
+
+    Saerens et al. (2002): assumes only the base rate moved, not how risk shows in behaviour; uses the
+    scored cohort's predictions, never its outcomes.
+    """
+    p = np.clip(np.asarray(p, float), 1e-6, 1 - 1e-6)
+    rate = train_rate
+    q = p
+    for _ in range(iters):
+        w1, w0 = rate / train_rate, (1 - rate) / (1 - train_rate)
+        q = p * w1 / (p * w1 + (1 - p) * w0)
+        new = float(q.mean())
+        if abs(new - rate) < tol:
+            break
+        rate = new
+    return q
 
 
 def shift_by_presentation(df: pd.DataFrame, p: np.ndarray, rate: float) -> np.ndarray:

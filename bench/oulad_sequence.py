@@ -3,7 +3,9 @@
 Per student and day D, one activity vector per 10-day bin (a pre-start bin, then [0,10), [10,20), ... up to
 D), built only from what was known by day D: assessments due in the bin, done or missed by D, weight due and
 done, hand-ins in the bin (late, early for later deadlines), their scores and z-scores within the assessment,
-whether the student was registered by the end of the bin, and the share of the cohort already unregistered.
+whether the student was registered by the end of the bin, and the share of the cohort already unregistered;
+plus (chosen on lopo, ``--absolute-only`` leaves them out) deadlines met, weight done, hand-ins, mean score and
+"has a score" minus the module presentation's mean in the same bin.
 Static inputs: prior attempts, credits, registration timing, presentation length, day D. Like the shipped
 model, the GRU learns from snapshots every 10 days from D back to 0 (shorter sequences left-padded, masked).
 
@@ -34,9 +36,9 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from oulad import PROTOCOLS, parser  # noqa: E402  (bench/oulad.py: the same four protocols)
+from oulad_calibration import oof_scores  # noqa: E402
 
 from cloud_aggregator.records.oulad import load_oulad_tables, subset_tables  # noqa: E402
-from cloud_aggregator.warnings.oulad_calibration import oof_scores  # noqa: E402
 from cloud_aggregator.warnings.oulad_eval import (  # noqa: E402
     MODEL_FEATURES,
     SNAPSHOT_STEP,
