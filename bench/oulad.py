@@ -39,12 +39,17 @@ def gaps(r: dict) -> dict:
     return out
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
+def parser(doc: str | None = None) -> argparse.ArgumentParser:
+    """The options every OULAD bench shares (data folder, days, protocols)."""
+    ap = argparse.ArgumentParser(description=doc)
     ap.add_argument("--data", default="../shared/data/oulad")
     ap.add_argument("--days", default="30,60,90")
     ap.add_argument("--protocols", default=",".join(PROTOCOLS))
-    args = ap.parse_args()
+    return ap
+
+
+def main() -> None:
+    args = parser(__doc__).parse_args()
     tables = load_oulad_tables(Path(args.data))
     res: dict[str, dict] = {}
     for d in (int(x) for x in args.days.split(",")):

@@ -16,6 +16,7 @@ import pytest
 
 from cloud_aggregator.cli import main as cli_main
 from cloud_aggregator.records.oulad import load_oulad_tables, subset_tables
+from cloud_aggregator.warnings.oulad_calibration import gap_interval
 from cloud_aggregator.warnings.oulad_eval import (
     BASELINE_FEATURES,
     MODEL_FEATURES,
@@ -157,6 +158,29 @@ def test_cli_prints_the_metrics_and_beats_chance(gen, capsys):
     assert set(out["auc_by_group"]) == set(PROTECTED)
     assert out["auc"] > 0.75 and out["precision_at_10pct"] > 0.7
     assert set(out["calibration_gap_by_module"]) == set(MODULES)
+    ci = out["calibration_gap_ci_by_group"]
+    for col in PROTECTED:
+        assert set(ci[col]) == set(out["calibration_gap_by_group"][col])
+        for val, cell in ci[col].items():
+            assert cell["gap"] == pytest.approx(out["calibration_gap_by_group"][col][val], abs=1e-4)
+            assert cell["n"] == out["n_by_group"][col][val] and cell["lo"] <= cell["gap"] <= cell["hi"]
+
+
+def test_calibration_intervals_tell_real_gaps_from_small_group_noise():
+    rng = np.random.default_rng(0)
+    p_big, p_small = rng.uniform(0.2, 0.8, 4000), rng.uniform(0.2, 0.8, 30)
+    # over-predicted by 0.10 in both groups: the large group's interval excludes 0, the small one's cannot
+    big = gap_interval((rng.random(4000) < p_big - 0.1).astype(int), p_big)
+    small = gap_interval((rng.random(30) < p_small - 0.1).astype(int), p_small)
+    assert big["lo"] > 0.05 and big["lo"] <= 0.1 <= big["hi"] and big["n"] == 4000
+    assert small["lo"] < 0 < small["hi"] and small["hi"] - small["lo"] > 3 * (big["hi"] - big["lo"])
+    # calibrated scores: the 95 % interval holds 0 in roughly 95 % of repeated samples
+    hits = 0
+    for _ in range(200):
+        p = rng.uniform(0.1, 0.9, 200)
+        c = gap_interval((rng.random(200) < p).astype(int), p, n_boot=400, seed=int(rng.integers(1 << 30)))
+        hits += c["lo"] <= 0 <= c["hi"]
+    assert 0.88 <= hits / 200 <= 0.99
 
 
 def test_test_presentations_seen_in_training_are_refused(gen):
