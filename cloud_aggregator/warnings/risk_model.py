@@ -60,7 +60,7 @@ def training_set(store: Any, rules: StudentRules, step_days: int = 7, min_days: 
                            "o.gender, o.age_band, "
                            "o.disability, o.deprivation FROM student_outcomes o JOIN users u ON u.pseudonym = "
                            "o.student_pseudonym WHERE u.role = ? AND u.opt_out = 0 AND u.enabled = 1", ("student",))
-    span = _span(store)
+    span = records_span(store)
     if not outs or span is None:
         return pd.DataFrame()
     hi = min(span[1], until) if until else span[1]
@@ -92,7 +92,7 @@ def training_set(store: Any, rules: StudentRules, step_days: int = 7, min_days: 
     return pd.DataFrame(rows)
 
 
-def _span(store: Any) -> tuple[str, str] | None:  # noqa: ANN401
+def records_span(store: Any) -> tuple[str, str] | None:  # noqa: ANN401
     """First and last day of the records: attendance, else LMS activity, else submission due dates."""
     for sql in ("SELECT MIN(date) AS lo, MAX(date) AS hi FROM attendance",
                 "SELECT MIN(date) AS lo, MAX(date) AS hi FROM lms_activity",
