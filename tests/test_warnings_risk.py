@@ -166,6 +166,20 @@ def test_drift_fires_on_a_shifted_population_and_not_on_an_unshifted_one():
     assert moved["psi"]["grade_level"] < 0.1  # an unshifted feature stays calm
 
 
+def test_drift_baseline_ignores_a_nearly_empty_last_snapshot():
+    """OULAD: one student's outcome came months after everyone's, so the last snapshot held one row; bins from it
+    made every run 'drift' (PSI 10.9). The baseline is the last date still holding most of the students."""
+    train = _synthetic(1500, 0.0, 1)
+    straggler = _synthetic(1, 0.0, 4).assign(as_of="2025-12-20")
+    df = pd.concat([train, straggler], ignore_index=True)
+    model = rm.fit(df, "logistic")
+    base = rm.baseline(df, model.predict(df))
+    assert base["as_of"] == "2025-10-01"
+    am = risk.ActiveModel("v", model, {"baseline": base})
+    same = _synthetic(1500, 0.0, 2)
+    assert risk.drift_report(am, same, model.predict(same))["max_psi"] < 0.1
+
+
 def test_drift_in_a_run_is_recorded_flagged_and_retrains_or_recommends(store, school):
     now = _now(store)
     cfg = WarningsConfig.model_validate({**CFG, "risk": {"kind": "logistic", "drift": {"on_drift": "recommend"}}})

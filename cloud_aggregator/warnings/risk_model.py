@@ -263,9 +263,13 @@ def psi(expected: list[float], actual: list[float]) -> float:
 
 
 def baseline(df: pd.DataFrame, scores: np.ndarray) -> dict[str, Any]:
-    """The training window's distributions (its last snapshot date: one row per student, like a run)."""
-    last = (df["as_of"] == df["as_of"].max()).to_numpy()
-    out: dict[str, Any] = {"features": {}, "as_of": df["as_of"].max()}
+    """The training window's distributions at its last *full* snapshot date (one row per student, like a run):
+    the latest date still holding at least half as many students as the fullest one. The very last dates can
+    hold a handful of students whose outcome came late (OULAD: one), and bins from them made every run 'drift'."""
+    counts = df["as_of"].value_counts()
+    day = max(counts[counts >= 0.5 * counts.max()].index)
+    last = (df["as_of"] == day).to_numpy()
+    out: dict[str, Any] = {"features": {}, "as_of": day}
     for f in FEATURE_NAMES:
         v = df[f].to_numpy(dtype=float)[last]
         edges = bin_edges(v)
