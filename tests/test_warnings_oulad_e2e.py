@@ -164,6 +164,18 @@ def test_oulad_warnings_loop_end_to_end(shared_data, tmp_path, capsys):  # noqa:
                                                                                    DAY60, "improved")
             assert iv["note"] == "weekly TMA clinic" and iv["effect"] is None
 
+            # escalation: the counsellor acknowledges one tutor-only warning; 49 h on the others go up the chain
+            tutor_only = [w for w in ws if routing.initial_roles(cfg, w["type"], w["level"]) == ["teacher"]]
+            ack, other = tutor_only[0], tutor_only[1]
+            assert cl.post(f"/api/warnings/{ack['id']}/action", json={"action": "acknowledge"}).status_code == 201
+            n_mails = len(smtp.mails)
+            tick = _cli(capsys, "warnings", "deliver", "--config", str(cfg_path), "--as-of", day_to_date("2013J", 62)
+                        + "T13:00:00Z")
+            esc = {e["warning_id"]: e for e in db.query(store, "SELECT * FROM warning_escalations")}
+            assert tick["escalated"] == len(esc) > 0 and ack["id"] not in esc
+            assert (esc[other["id"]]["from_role"], esc[other["id"]]["to_role"]) == ("teacher", "advisor")
+            assert tick["delivered"]["sent"] == len(smtp.mails) - n_mails > 0  # the advisor (tutor) is told
+
             # a run 30 days on computes its effect on risk: day 60 vs 2 and 4 weeks later, vs comparable students
             later = _cli(capsys, "warnings", "run", "--config", str(cfg_path), "--as-of", LATER)
             assert later["counts"]["effects_computed"] == 1
