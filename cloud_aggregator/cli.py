@@ -55,6 +55,12 @@ def _cmd_demo_school(args: argparse.Namespace) -> int:
     return run_demo_school(args)
 
 
+def _cmd_oulad_staff(args: argparse.Namespace) -> int:
+    from cloud_aggregator.records.api import run_oulad_staff
+
+    return run_oulad_staff(args)
+
+
 def _cmd_notice(args: argparse.Namespace) -> int:
     from cloud_aggregator.notice import render_notice
     from edge_agent.config import load_agent_config
@@ -67,7 +73,11 @@ def _cmd_notice(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from cloud_aggregator.records.api import add_demo_arguments, add_import_arguments
+    from cloud_aggregator.records.api import (
+        add_demo_arguments,
+        add_import_arguments,
+        add_oulad_staff_arguments,
+    )
 
     p = argparse.ArgumentParser(prog="cloud-aggregator", description="ClassPulse cloud aggregator")
     p.add_argument("-v", "--verbose", action="store_true")
@@ -98,6 +108,10 @@ def build_parser() -> argparse.ArgumentParser:
     ds = sub.add_parser("demo-school", help="generate the synthetic demo school's records")
     add_demo_arguments(ds)
     ds.set_defaults(func=_cmd_demo_school)
+
+    os_ = sub.add_parser("oulad-staff", help="generate an (invented) staff roster for OULAD as OneRoster CSV")
+    add_oulad_staff_arguments(os_)
+    os_.set_defaults(func=_cmd_oulad_staff)
 
     n = sub.add_parser("notice", help="printable bilingual classroom notice (PDF) from a room's agent config")
     n.add_argument("--agent-config", required=True)

@@ -129,6 +129,20 @@ def run_demo_school(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_oulad_staff(args: argparse.Namespace) -> int:
+    """``oulad-staff --oulad DIR --out DIR``: the generated (invented) staff roster for OULAD, as OneRoster CSV."""
+    from .oulad_staff import write_staff_roster
+
+    out = write_staff_roster(args.oulad, args.out)
+    print(f"generated OULAD staff roster (OneRoster CSV) written to {out}; import it with: import oneroster {out}")
+    return 0
+
+
+def add_oulad_staff_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--oulad", type=Path, required=True, help="the OULAD folder (courses.csv, studentInfo.csv)")
+    p.add_argument("--out", type=Path, required=True)
+
+
 def run_keygen(args: argparse.Namespace) -> int:
     from .keys import write_key_file
 
@@ -147,8 +161,10 @@ def main(argv: list[str] | None = None) -> int:
     add_import_arguments(sub.add_parser("import", help="import records"))
     add_demo_arguments(sub.add_parser("demo-school", help="generate the demo school"))
     sub.add_parser("keygen", help="create a records key file (mode 0600)").add_argument("path", type=Path)
+    add_oulad_staff_arguments(sub.add_parser("oulad-staff", help="generate a staff roster for OULAD (invented)"))
     args = ap.parse_args(argv)
-    return {"import": run_import, "demo-school": run_demo_school, "keygen": run_keygen}[args.cmd](args)
+    return {"import": run_import, "demo-school": run_demo_school, "keygen": run_keygen,
+            "oulad-staff": run_oulad_staff}[args.cmd](args)
 
 
 def exit_code(rep: ImportReport) -> int:

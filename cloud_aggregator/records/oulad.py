@@ -13,7 +13,9 @@ Two ways in, on purpose:
 OULAD counts days from each presentation's start; we anchor day 0 at 1 February (``B``) or
 1 October (``J``) of the presentation year — an approximation, documented in docs/records.md.
 Banked assessments (carried over from an earlier attempt) are stored as results and as
-``excused`` submissions, not as new hand-ins.
+``excused`` submissions, not as new hand-ins. OULAD has no row for work not handed in ("a missing row =
+not submitted"); :func:`_missing` derives those as ``missing`` submissions (TMA/CMA only, and only for
+students registered on the cut-off day) so the missing-work rule and features see them.
 """
 
 from __future__ import annotations
@@ -298,6 +300,36 @@ def _outcomes(ctx: ImportContext) -> list[dict[str, Any]]:
     return out
 
 
+def _missing(ctx: ImportContext) -> list[dict[str, Any]]:
+    """TMA/CMA cut-offs a registered student has no studentAssessment row for → ``missing`` submissions.
+
+    Registered = registered by the cut-off day and not unregistered before it (a student who withdrew
+    earlier has nothing missing after leaving). Exams are left out: several modules record no exam rows at
+    all, and an exam is due on the day the outcome becomes known, so it never informs a forecast."""
+    secs = sorted(ctx.cache["oulad_lengths"])
+    if not secs:
+        return []
+    inl = "(" + ",".join("?" * len(secs)) + ")"
+    items = ctx.db.query(f"SELECT sourced_id, section_sourced_id AS s, due_at FROM line_items WHERE "  # noqa: S608
+                         f"section_sourced_id IN {inl} AND category IN ('TMA', 'CMA') AND due_at IS NOT NULL", secs)
+    regs: dict[str, list[tuple[str, str | None, str | None]]] = {}
+    for e in ctx.db.query(f"SELECT section_sourced_id AS s, user_pseudonym AS p, begin_date AS b, end_date AS e "  # noqa: S608
+                          f"FROM enrollments WHERE role = 'student' AND section_sourced_id IN {inl}", secs):
+        regs.setdefault(e["s"], []).append((e["p"], e["b"], e["e"]))
+    done = {(r["l"], r["p"]) for r in ctx.db.query(
+        f"SELECT s.line_item_sourced_id AS l, s.student_pseudonym AS p FROM submissions s JOIN line_items l ON "  # noqa: S608
+        f"l.sourced_id = s.line_item_sourced_id WHERE l.section_sourced_id IN {inl}", secs)}
+    out = []
+    for it in items:
+        day = it["due_at"][:10]
+        for p, begin, end in regs.get(it["s"], []):
+            if (it["sourced_id"], p) in done or (begin and begin > day) or (end and end < day):
+                continue
+            out.append({"line_item_sourced_id": it["sourced_id"], "student_pseudonym": p, "section_sourced_id": it["s"],
+                        "due_at": it["due_at"], "submitted_at": None, "status": "missing", "minutes_late": None})
+    return out
+
+
 def import_oulad(ctx: ImportContext, folder: Path) -> None:
     """Import an OULAD folder (README in ../shared/data/oulad describes the layout)."""
     if not folder.is_dir():
@@ -338,6 +370,7 @@ def import_oulad(ctx: ImportContext, folder: Path) -> None:
     sa = folder / "studentAssessment.csv"
     import_csv(ctx, sa, SA_FIELDS, RESULTS, _result_row, label="studentAssessment.csv → results")
     import_csv(ctx, sa, SA_FIELDS, SUBMISSIONS, _submission_row, label="studentAssessment.csv → submissions")
+    write_derived(ctx, SUBMISSIONS, _missing(ctx), "(derived) missing submissions")
     daily = folder / "studentVle_daily.csv.gz"
     raw = folder / "studentVle.csv"
     if daily.exists():

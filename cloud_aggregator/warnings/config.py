@@ -99,6 +99,9 @@ class Freshness(_Section):
 
     max_age_days: dict[Source, float] = Field(default_factory=lambda: {
         "attendance": 3.0, "submissions": 10.0, "results": 21.0, "lms": 3.0, "aggregates": 7.0})
+    not_collected: list[Source] = Field(default_factory=list, description="sources this institution does not "
+                                        "have at all (OULAD: attendance, lms, aggregates): no data there is "
+                                        "absence by design, not staleness; data that does arrive is checked")
 
 
 class RouteRule(_Section):

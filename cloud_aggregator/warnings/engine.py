@@ -46,6 +46,11 @@ def _parse(ts: str) -> datetime:
     return datetime.fromisoformat(ts.replace("Z", "+00:00"))
 
 
+def _first(xs: list[str] | None) -> str | None:
+    """A student's section when the warning's own data names none (e.g. risk with no recent results)."""
+    return xs[0] if xs else None
+
+
 def _chunks(ids: list[str], n: int = 400) -> list[list[str]]:
     return [ids[i:i + n] for i in range(0, len(ids), n)]
 
@@ -79,7 +84,10 @@ def current_warnings(store: Any, cfg: WarningsConfig, now: datetime,  # noqa: AN
     from cloud_aggregator.web.students import cohort_lms_median
 
     today = now.date().isoformat()
-    students = analysable(store)
+    r_asof = min(as_of_date(store), today)
+    current, enrolled = routing.current_sections(store, r_asof)
+    # students enrolled on the day (or with no enrolments recorded at all): not those who withdrew or finished
+    students = [p for p in analysable(store) if p in current or p not in enrolled]
     days = cfg.students.recent_days
     type_asof = {t: min(fresh[TYPE_SOURCE[t]].latest or "", today) for t in RULE_TYPES
                  if fresh[TYPE_SOURCE[t]].latest}
@@ -104,16 +112,15 @@ def current_warnings(store: Any, cfg: WarningsConfig, now: datetime,  # noqa: AN
     for t, rs in by_type.items():
         focus = routing.focus_sections(store, t, [r["subject"] for r in rs], _minus(type_asof[t], days), type_asof[t])
         for r in rs:
-            r["section_id"] = focus.get(r["subject"])
+            r["section_id"] = focus.get(r["subject"]) or _first(current.get(r["subject"]))
     evaluated = set(type_asof)
     if am is not None and type_asof:
-        r_asof = min(as_of_date(store), today)
         stale = sorted(s for s in ("attendance", "submissions", "results", "lms") if fresh[s].stale)
         rrows, df, scores = risk.score_rows(store, cfg, am, students, r_asof, week)
         focus = routing.focus_sections(store, "academic", [r["subject"] for r in rrows], _minus(r_asof, days), r_asof)
         for r in rrows:
             r.update(tags=tags_of.get(r["subject"], []), stale=bool(stale), stale_sources=",".join(stale),
-                     data_as_of=r_asof, section_id=focus.get(r["subject"]))
+                     data_as_of=r_asof, section_id=focus.get(r["subject"]) or _first(current.get(r["subject"])))
             r.pop("score")
         rows += rrows
         evaluated.add("risk")

@@ -46,8 +46,8 @@ def assess(latest: dict[str, str | None], now: datetime, cfg: Freshness) -> dict
     out = {}
     for src, day in latest.items():
         limit = cfg.max_age_days.get(src, 7.0)  # type: ignore[call-overload]
-        if day is None:
-            out[src] = SourceFreshness(src, None, None, limit, True)
+        if day is None:  # missing = stale, unless the institution never collects it
+            out[src] = SourceFreshness(src, None, None, limit, src not in cfg.not_collected)
             continue
         end = datetime.fromisoformat(day + "T23:59:59+00:00")
         age = max(0.0, (now - end).total_seconds() / 86400.0)

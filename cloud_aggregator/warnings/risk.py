@@ -25,6 +25,7 @@ from cloud_aggregator.store import iso
 from cloud_aggregator.web import db
 
 from . import risk_model as rm
+from . import routing
 from .config import WarningsConfig
 from .risk_features import FEATURE_NAMES, features, shown
 from .tables import INTERVENTION_EFFECTS, RISK_DRIFT, RISK_MODELS
@@ -137,8 +138,9 @@ def reasons(am: ActiveModel, df: pd.DataFrame, top: int) -> list[list[dict[str, 
             if contrib[i, j] <= 0:
                 break
             f = am.model.features[j]
-            rs.append({"key": f"reason.risk.{f}", "params": {"value": shown(f, float(df.iloc[i][f])),
-                                                             "weight": round(float(contrib[i, j]), 3)}})
+            value = shown(f, float(df.iloc[i][f]))  # missing data can raise risk too: say so in words
+            rs.append({"key": f"reason.risk.{f}" + (".none" if value is None else ""),
+                       "params": {"value": value, "weight": round(float(contrib[i, j]), 3)}})
         out.append(rs)
     return out
 
@@ -209,9 +211,10 @@ def intervention_effects(store: Any, cfg: WarningsConfig, am: ActiveModel, now: 
     """For each intervention with an outcome: risk at the intervention date and 2 and 4 weeks later (when the
     records reach that far), and the same change for comparable students without an intervention
     (risk within ± ``comparison_band`` at the same date). Returns the number (re)computed."""
-    last = db.query(store, "SELECT MAX(date) AS d FROM attendance")[0]["d"]
-    if not last:
+    span = rm.records_span(store)  # the records' last day (not attendance only: OULAD has none), capped at
+    if span is None:               # the run's date so a replay never looks past it
         return 0
+    last = min(span[1], now.date().isoformat())
     ivs = db.query(store, "SELECT id, student_pseudonym, kind, created_at FROM interventions WHERE outcome IS NOT NULL")
     done = {r["intervention_id"]: r for r in db.query(store, "SELECT * FROM intervention_effects")}
     pool = sorted({r["pseudonym"] for r in db.query(store, "SELECT pseudonym FROM users WHERE role = ? AND "
@@ -219,12 +222,22 @@ def intervention_effects(store: Any, cfg: WarningsConfig, am: ActiveModel, now: 
     treated = {r["student_pseudonym"] for r in db.query(store, "SELECT student_pseudonym FROM interventions")}
     controls = [p for p in pool if p not in treated]
     d2, d4 = cfg.risk.follow_up_days
-    out, cache = [], {}
+    out: list[dict[str, Any]] = []
+    cache: dict[tuple[str, str], dict[str, float]] = {}
+    people: dict[str, list[str]] = {}
 
-    def at(day: str) -> dict[str, float]:
-        if day not in cache:
-            cache[day] = _scores_at(store, cfg, am, controls + sorted(treated & set(pool)), day)
-        return cache[day]
+    def population(day0: str) -> list[str]:
+        """Students enrolled on the intervention's day (or with no enrolments recorded): comparable peers are
+        classmates of that time, not students who had left or finished (and are cheaper to score)."""
+        if day0 not in people:
+            current, enrolled = routing.current_sections(store, day0)
+            people[day0] = [p for p in controls + sorted(treated & set(pool)) if p in current or p not in enrolled]
+        return people[day0]
+
+    def scores(day0: str, day: str) -> dict[str, float]:
+        if (day0, day) not in cache:
+            cache[(day0, day)] = _scores_at(store, cfg, am, population(day0), day)
+        return cache[(day0, day)]
 
     for iv in ivs:
         prev = done.get(iv["id"])
@@ -234,6 +247,9 @@ def intervention_effects(store: Any, cfg: WarningsConfig, am: ActiveModel, now: 
         f2, f4 = (date.fromisoformat(day) + timedelta(days=d2)).isoformat(), \
             (date.fromisoformat(day) + timedelta(days=d4)).isoformat()
         p = iv["student_pseudonym"]
+
+        def at(d: str, day0: str = day) -> dict[str, float]:
+            return scores(day0, d)
         before = at(day).get(p)
         s2 = at(f2).get(p) if f2 <= last else None
         s4 = at(f4).get(p) if f4 <= last else None

@@ -60,7 +60,7 @@ def training_set(store: Any, rules: StudentRules, step_days: int = 7, min_days: 
                            "o.gender, o.age_band, "
                            "o.disability, o.deprivation FROM student_outcomes o JOIN users u ON u.pseudonym = "
                            "o.student_pseudonym WHERE u.role = ? AND u.opt_out = 0 AND u.enabled = 1", ("student",))
-    span = _span(store)
+    span = records_span(store)
     if not outs or span is None:
         return pd.DataFrame()
     hi = min(span[1], until) if until else span[1]
@@ -92,7 +92,7 @@ def training_set(store: Any, rules: StudentRules, step_days: int = 7, min_days: 
     return pd.DataFrame(rows)
 
 
-def _span(store: Any) -> tuple[str, str] | None:  # noqa: ANN401
+def records_span(store: Any) -> tuple[str, str] | None:  # noqa: ANN401
     """First and last day of the records: attendance, else LMS activity, else submission due dates."""
     for sql in ("SELECT MIN(date) AS lo, MAX(date) AS hi FROM attendance",
                 "SELECT MIN(date) AS lo, MAX(date) AS hi FROM lms_activity",
@@ -263,9 +263,13 @@ def psi(expected: list[float], actual: list[float]) -> float:
 
 
 def baseline(df: pd.DataFrame, scores: np.ndarray) -> dict[str, Any]:
-    """The training window's distributions (its last snapshot date: one row per student, like a run)."""
-    last = (df["as_of"] == df["as_of"].max()).to_numpy()
-    out: dict[str, Any] = {"features": {}, "as_of": df["as_of"].max()}
+    """The training window's distributions at its last *full* snapshot date (one row per student, like a run):
+    the latest date still holding at least half as many students as the fullest one. The very last dates can
+    hold a handful of students whose outcome came late (OULAD: one), and bins from them made every run 'drift'."""
+    counts = df["as_of"].value_counts()
+    day = max(counts[counts >= 0.5 * counts.max()].index)
+    last = (df["as_of"] == day).to_numpy()
+    out: dict[str, Any] = {"features": {}, "as_of": day}
     for f in FEATURE_NAMES:
         v = df[f].to_numpy(dtype=float)[last]
         edges = bin_edges(v)

@@ -101,6 +101,30 @@ def resolve(store: Any, cfg: WarningsConfig, role: str, scope: str, subject: str
     return [Recipient(role, i) for i in ids]
 
 
+def current_sections(store: Any, day: str) -> tuple[dict[str, list[str]], set[str]]:  # noqa: ANN401
+    """({student: sections they are enrolled in on ``day``}, every student with any enrolment).
+
+    Enrolled on a day = the enrolment's begin/end dates (when given) and its section's term (when known)
+    include it: a student who withdrew or whose course ended is not a current student (OULAD keeps every
+    presentation; a school's roster keeps last year's classes)."""
+    terms = {r["sourced_id"]: (r["start_date"], r["end_date"])
+             for r in db.query(store, "SELECT sourced_id, start_date, end_date FROM academic_sessions")}
+
+    def in_term(ids: str | None) -> bool:
+        spans = [terms[t.strip()] for t in (ids or "").split(",") if t.strip() in terms]
+        return not spans or any((not a or a[:10] <= day) and (not b or day <= b[:10]) for a, b in spans)
+
+    cur: dict[str, list[str]] = {}
+    anyone: set[str] = set()
+    for r in db.query(store, "SELECT e.user_pseudonym AS p, e.section_sourced_id AS s, e.begin_date AS b, "
+                             "e.end_date AS e, c.term_sourced_ids AS t FROM enrollments e LEFT JOIN sections c ON "
+                             "c.sourced_id = e.section_sourced_id WHERE e.role = ?", ("student",)):
+        anyone.add(r["p"])
+        if (not r["b"] or r["b"][:10] <= day) and (not r["e"] or day <= r["e"][:10]) and in_term(r["t"]):
+            cur.setdefault(r["p"], []).append(r["s"])
+    return {p: sorted(ss) for p, ss in cur.items()}, anyone
+
+
 def focus_sections(store: Any, wtype: str, students: list[str], since: str, as_of: str) -> dict[str, str]:  # noqa: ANN401
     """The section each student's warning of ``wtype`` is mostly about (its teacher is 'the course teacher')."""
     if not students:

@@ -83,6 +83,8 @@ class InterventionIn(_In):
     kind: Literal["meeting", "call_home", "tutoring", "referral", "other"]
     note: str = Field("", max_length=4000)
     warning_id: str | None = Field(None, max_length=200)
+    at: date | None = Field(None, description="when it took place, if not now (recorded after the fact); "
+                            "never in the future — the effect on risk is measured from this day")
 
 
 class OutcomeIn(_In):
@@ -535,9 +537,12 @@ def create_app(store: Any, config: Any, ingest: Any = None, *, command_sender: A
         check_student(user, pseudonym)
         if body.warning_id is not None and not body.warning_id.startswith(pseudonym + ":"):
             raise HTTPException(422, "warning_id belongs to another student")
+        if body.at is not None and body.at > datetime.now(timezone.utc).date():
+            raise HTTPException(422, "an intervention cannot be recorded for a future day")
         iid = db.new_id()
+        when = now_iso() if body.at is None else f"{body.at.isoformat()}T12:00:00Z"
         db.insert(store, INTERVENTIONS, [{"id": iid, "student_pseudonym": pseudonym, "warning_id": body.warning_id,
-                                          "by_user": user.username, "created_at": now_iso(), "kind": body.kind,
+                                          "by_user": user.username, "created_at": when, "kind": body.kind,
                                           "note_enc": enc(body.note), "outcome": None, "outcome_note_enc": None,
                                           "outcome_at": None}])
         audit(user, "add_intervention", [pseudonym], body.kind)
