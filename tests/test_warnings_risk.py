@@ -143,6 +143,32 @@ def test_train_then_runs_use_the_model_with_contribution_reasons(store, school):
     assert again["counts"]["risk_model"]["version"] is None
 
 
+def test_train_until_learns_only_from_outcomes_known_by_then(store):
+    """``--until D`` replays training as it could have run on D: an outcome known only after D (the term end) is
+    not a label, however it turns out; one known before D (a withdrawal) is."""
+    rules = WarningsConfig.model_validate(CFG).students
+    lo, hi = rm.records_span(store)
+    until = (date.fromisoformat(lo) + timedelta(days=42)).isoformat()
+    outs = db.query(store, "SELECT student_pseudonym AS p, outcome_date AS d FROM student_outcomes ORDER BY p")
+    assert all(o["d"] > until for o in outs)  # the demo's term ends after D: nothing is known yet ...
+    early, late = outs[0]["p"], outs[1]["p"]
+    known = (date.fromisoformat(until) - timedelta(days=3)).isoformat()
+    db.write(store, "UPDATE student_outcomes SET outcome = 'withdrawn', outcome_date = ? WHERE student_pseudonym = ?",
+             (known, early))  # ... but one student's withdrawal was
+
+    def trained(outcome_of_late: str) -> pd.DataFrame:
+        db.write(store, "UPDATE student_outcomes SET outcome = ? WHERE student_pseudonym = ?", (outcome_of_late, late))
+        return rm.training_set(store, rules, until=until)
+
+    df = trained("pass")
+    assert set(df["student"]) == {early} and (df["y"] == 1).all() and (df["as_of"] < known).all()
+    assert len(df) == 3 and df["as_of"].max() <= until  # snapshots D-7, D-14, D-21: before the withdrawal
+    pd.testing.assert_frame_equal(trained("fail"), df)  # a later outcome changes nothing trained until D
+    db.write(store, "UPDATE student_outcomes SET outcome = 'pass' WHERE student_pseudonym = ?", (early,))
+    assert (rm.training_set(store, rules, until=until)["y"] == 0).all()  # one known before D does
+    assert late in set(rm.training_set(store, rules)["student"])  # without --until every outcome is a label
+
+
 def _synthetic(n: int, shift: float, seed: int) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     df = pd.DataFrame({f: rng.normal(0.5, 0.1, n) for f in FEATURE_NAMES})

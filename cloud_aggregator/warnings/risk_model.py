@@ -2,7 +2,8 @@
 
 Rows are (student, as-of date) snapshots every ``step_days`` through the records, each with the
 features the records knew that day and the label the school later learnt (``student_outcomes``:
-fail or withdrawn = at risk). A snapshot is only taken while the outcome was still unknown. The
+fail or withdrawn = at risk). A snapshot is only taken while the outcome was still unknown, and with
+``until`` only outcomes known by then (their ``outcome_date``) are labels and no snapshot is later. The
 held-out split is *by student* (no student on both sides), and the transparent rules are scored on
 the same held-out rows, so the model has to beat them to be worth anything. Gradient boosting
 (LightGBM) or a logistic regression — ``kind: auto`` picks by cross-validated AUC on the training
@@ -60,6 +61,8 @@ def training_set(store: Any, rules: StudentRules, step_days: int = 7, min_days: 
                            "o.gender, o.age_band, "
                            "o.disability, o.deprivation FROM student_outcomes o JOIN users u ON u.pseudonym = "
                            "o.student_pseudonym WHERE u.role = ? AND u.opt_out = 0 AND u.enabled = 1", ("student",))
+    if until:  # a label must have been known by ``until``: an outcome learnt later is the future, not training data
+        outs = [o for o in outs if o["outcome_date"][:10] <= until]
     span = records_span(store)
     if not outs or span is None:
         return pd.DataFrame()
