@@ -206,6 +206,18 @@ def test_drift_baseline_ignores_a_nearly_empty_last_snapshot():
     assert risk.drift_report(am, same, model.predict(same))["max_psi"] < 0.1
 
 
+def test_heldout_auc_on_the_last_date_skips_a_nearly_empty_last_snapshot():
+    """Full OULAD: the held-out students' very last snapshot held one student, so 'AUC on the last date' was
+    undefined. It is taken on the last date still holding most of them (the drift baseline's rule)."""
+    train, test = _synthetic(1500, 0.0, 1), _synthetic(400, 0.0, 2)
+    straggler = _synthetic(2, 0.0, 4).assign(as_of="2025-12-20", y=[0, 1])
+    m, _p = rm.evaluate(train, pd.concat([test, straggler], ignore_index=True).assign(rules_score=0), "logistic")
+    assert (m["last_date"], m["n_last_date"]) == ("2025-10-01", 400)
+    whole, _ = rm.evaluate(train, test.assign(rules_score=0), "logistic")
+    assert m["auc_last_date"] == whole["auc"] > 0.7  # the 400 students' AUC, not the two stragglers'
+    assert rm.last_full_date(test) == rm.baseline(test, _p[:400])["as_of"]
+
+
 def test_drift_in_a_run_is_recorded_flagged_and_retrains_or_recommends(store, school):
     now = _now(store)
     cfg = WarningsConfig.model_validate({**CFG, "risk": {"kind": "logistic", "drift": {"on_drift": "recommend"}}})

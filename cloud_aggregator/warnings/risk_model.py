@@ -231,10 +231,11 @@ def evaluate(train: pd.DataFrame, test: pd.DataFrame, kind: str, seed: int = 0) 
     """Held-out metrics of ``kind`` trained on ``train``, next to the rules score on the same rows."""
     m = fit(train, kind, seed)
     p, y = m.predict(test), test["y"].to_numpy()
-    last = test["as_of"] == test["as_of"].max()
+    day = last_full_date(test)  # the very last date can hold one late student (OULAD): no AUC from that
+    last = (test["as_of"] == day).to_numpy()
     brier = float(np.mean((p - y) ** 2))
     return {"kind": kind, "auc": _auc(y, p), "rules_auc": _auc(y, test["rules_score"].to_numpy(float)),
-            "auc_last_date": _auc(y[last], p[last]),
+            "auc_last_date": _auc(y[last], p[last]), "last_date": day, "n_last_date": int(last.sum()),
             "rules_auc_last_date": _auc(y[last], test["rules_score"].to_numpy(float)[last]),
             "brier": round(brier, 4), "calibration_gap": round(float(p.mean() - y.mean()), 4),
             "n_test_rows": len(test), "n_test_students": int(test["student"].nunique()),
@@ -265,12 +266,18 @@ def psi(expected: list[float], actual: list[float]) -> float:
                            for e, a in zip(expected, actual, strict=True))), 4)
 
 
-def baseline(df: pd.DataFrame, scores: np.ndarray) -> dict[str, Any]:
-    """The training window's distributions at its last *full* snapshot date (one row per student, like a run):
-    the latest date still holding at least half as many students as the fullest one. The very last dates can
-    hold a handful of students whose outcome came late (OULAD: one), and bins from them made every run 'drift'."""
+def last_full_date(df: pd.DataFrame) -> str:
+    """The latest snapshot date still holding at least half as many students as the fullest one. The very last
+    dates can hold a handful of students whose outcome came late (OULAD: one): a drift baseline or an AUC from
+    them says nothing about the population."""
     counts = df["as_of"].value_counts()
-    day = max(counts[counts >= 0.5 * counts.max()].index)
+    return str(max(counts[counts >= 0.5 * counts.max()].index))
+
+
+def baseline(df: pd.DataFrame, scores: np.ndarray) -> dict[str, Any]:
+    """The training window's distributions at its last *full* snapshot date (one row per student, like a run;
+    ``last_full_date``): bins from a nearly empty last date made every run 'drift'."""
+    day = last_full_date(df)
     last = (df["as_of"] == day).to_numpy()
     out: dict[str, Any] = {"features": {}, "as_of": day}
     for f in FEATURE_NAMES:
