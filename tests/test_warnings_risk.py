@@ -218,6 +218,28 @@ def test_heldout_auc_on_the_last_date_skips_a_nearly_empty_last_snapshot():
     assert rm.last_full_date(test) == rm.baseline(test, _p[:400])["as_of"]
 
 
+def test_drift_compares_with_the_same_week_of_the_term():
+    """Trained on whole terms, the last full snapshot is late in the course; a run in week 8 of a new term was
+    compared with it and always 'drifted'. Knowing the term starts, it is compared with training week 8."""
+    early = _synthetic(1500, 0.0, 1).assign(term_day=60)
+    late = _synthetic(1500, 1.0, 2).assign(as_of="2026-03-01", term_day=210)  # results fall late in the term
+    train = pd.concat([early, late], ignore_index=True)
+    model = rm.fit(train, "logistic")
+    base = rm.baseline(train, model.predict(train))
+    assert base["as_of"] == "2026-03-01" and set(base["by_term_week"]["weeks"]) == {"8", "30"}
+    am = risk.ActiveModel("v", model, {"baseline": base})
+    week8 = _synthetic(1500, 0.0, 3)
+    day61 = dict.fromkeys(week8["student"], 61)
+    rep = risk.drift_report(am, week8, model.predict(week8), day61)
+    assert rep["max_psi"] < 0.1 and rep["baseline"] == {"term_weeks": {"8": 1.0}}, rep
+    old = risk.drift_report(am, week8, model.predict(week8))  # no term known: the last full snapshot, as before
+    assert old["max_psi"] > 0.25 and old["baseline"] == {"as_of": "2026-03-01"}
+    week30 = _synthetic(1500, 1.0, 4)
+    assert risk.drift_report(am, week30, model.predict(week30), dict.fromkeys(week30["student"], 215))["max_psi"] < 0.1
+    # the week-8 population placed late in the term (a real shift for that point): flagged
+    assert risk.drift_report(am, week8, model.predict(week8), dict.fromkeys(week8["student"], 215))["max_psi"] > 0.25
+
+
 def test_drift_in_a_run_is_recorded_flagged_and_retrains_or_recommends(store, school):
     now = _now(store)
     cfg = WarningsConfig.model_validate({**CFG, "risk": {"kind": "logistic", "drift": {"on_drift": "recommend"}}})

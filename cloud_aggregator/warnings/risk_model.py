@@ -24,6 +24,7 @@ import pandas as pd
 
 from cloud_aggregator.web import db
 
+from . import routing
 from .config import StudentRules
 from .risk_features import FEATURE_NAMES, features
 from .student_rules import Indicators, rule_warnings
@@ -88,10 +89,12 @@ def training_set(store: Any, rules: StudentRules, step_days: int = 7, min_days: 
         label = {p: next(o for o in os if o["outcome_date"] > d) for p, os in by_student.items()
                  if os[-1]["outcome_date"] > d}
         label = {p: o for p, o in label.items() if started(p, o, d)}
+        term_day = routing.term_days(store, d) if label else {}
         for p, f in features(store, sorted(label), d, rules.recent_days).items():
             o = label[p]
             rows.append({"student": p, "as_of": d, **f, "y": int(o["outcome"] in AT_RISK),
-                         "rules_score": rules_score(f, rules), **{g: o[g] for g in GROUP_COLUMNS}})
+                         "rules_score": rules_score(f, rules), "term_day": term_day.get(p, math.nan),
+                         **{g: o[g] for g in GROUP_COLUMNS}})
     return pd.DataFrame(rows)
 
 
@@ -266,12 +269,33 @@ def psi(expected: list[float], actual: list[float]) -> float:
                            for e, a in zip(expected, actual, strict=True))), 4)
 
 
+def _full(values: pd.Series) -> list[Any]:
+    """The values holding at least half as many rows as the most common one."""
+    counts = values.value_counts()
+    return sorted(counts[counts >= 0.5 * counts.max()].index)
+
+
 def last_full_date(df: pd.DataFrame) -> str:
     """The latest snapshot date still holding at least half as many students as the fullest one. The very last
     dates can hold a handful of students whose outcome came late (OULAD: one): a drift baseline or an AUC from
     them says nothing about the population."""
-    counts = df["as_of"].value_counts()
-    return str(max(counts[counts >= 0.5 * counts.max()].index))
+    return str(_full(df["as_of"])[-1])
+
+
+def term_baselines(df: pd.DataFrame, scores: np.ndarray) -> dict[str, Any] | None:
+    """Distributions per week into the term (rows whose term start is known; weeks holding at least half as many
+    rows as the fullest), on bins common to all weeks so that a run's mix of term positions can be matched.
+    Without it a run early in a new term is compared with the end of the training terms and always 'drifts'."""
+    if "term_day" not in df or df["term_day"].isna().all():
+        return None
+    known = df["term_day"].notna().to_numpy()
+    week = (df["term_day"].to_numpy(dtype=float)[known] // 7).astype(int)
+    cols = {**{f: df[f].to_numpy(dtype=float)[known] for f in FEATURE_NAMES}, "score": np.asarray(scores)[known]}
+    edges = {k: bin_edges(v) for k, v in cols.items()}
+    weeks = {str(w): {"n": int((week == w).sum()),
+                      **{k: proportions(v[week == w], edges[k]) for k, v in cols.items()}}
+             for w in _full(pd.Series(week))}
+    return {"edges": edges, "weeks": weeks}
 
 
 def baseline(df: pd.DataFrame, scores: np.ndarray) -> dict[str, Any]:
@@ -286,4 +310,7 @@ def baseline(df: pd.DataFrame, scores: np.ndarray) -> dict[str, Any]:
         out["features"][f] = {"edges": edges, "expected": proportions(v, edges)}
     edges = bin_edges(scores[last])
     out["score"] = {"edges": edges, "expected": proportions(scores[last], edges)}
+    by_week = term_baselines(df, scores)
+    if by_week:
+        out["by_term_week"] = by_week
     return out
