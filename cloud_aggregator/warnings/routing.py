@@ -136,7 +136,8 @@ def term_days(store: Any, day: str) -> dict[str, int]:  # noqa: ANN401
         store, "SELECT sourced_id, term_sourced_ids FROM sections")}
     out = {}
     for p, secs in current.items():
-        ss = [starts[t] for s in secs for t in map(str.strip, terms.get(s, "").split(",")) if starts.get(t, "9") <= day]
+        ts = {t.strip() for s in secs for t in terms.get(s, "").split(",")} & set(starts)
+        ss = [starts[t] for t in ts if starts[t] <= day]
         if ss:
             out[p] = (date.fromisoformat(day) - date.fromisoformat(max(ss))).days
     return out
