@@ -141,7 +141,9 @@ def main() -> int:  # noqa: PLR0915
         out["train_s"] = round(time.perf_counter() - t0, 1)
         out["model"] = {"kind": m["kind"], "n_students": m["n_students"], "n_rows": m["n_rows"],
                         "window": [m["window_start"], m["window_end"]], "pooled_heldout_auc": m["metrics"]["auc"],
-                        "pooled_heldout_rules_auc": m["metrics"]["rules_auc"]}
+                        "pooled_heldout_rules_auc": m["metrics"]["rules_auc"],
+                        "last_full_date": {k: m["metrics"][k] for k in ("last_date", "n_last_date", "auc_last_date",
+                                                                        "rules_auc_last_date")}}
         t0 = time.perf_counter()
         run = engine.run(store, cfg, keys, now=now, trigger="bench")
         out["run_s"] = round(time.perf_counter() - t0, 1)

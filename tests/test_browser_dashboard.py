@@ -141,15 +141,23 @@ def test_counsellor_records_intervention(env):
     page.wait_for_selector("#iv-form")
     page.select_option("#iv-form select[name=kind]", "call_home")
     page.fill("#iv-form textarea[name=note]", "Called parents about missed homework")
+    # recorded after the fact: the call was five days ago (the date field offers no future day)
+    today = datetime.now(timezone.utc).date()
+    assert page.get_attribute("#iv-form input[name=at]", "max") == today.isoformat()
+    assert page.inner_text("#iv-form label:has(input[name=at]) span") == "日期（留空 = 今天）"  # this user's zh-CN
+    past = (today - timedelta(days=5)).isoformat()
+    page.fill("#iv-form input[name=at]", past)
     page.click("#iv-form button[type=submit]")
     page.wait_for_selector(".iv form.outcome", timeout=10_000)
     assert "Called parents" in page.inner_text("#ivs")
+    assert past in page.inner_text(".iv:has-text('Called parents')")  # listed with the day it took place
     page.select_option(".iv form.outcome select", "improved")
     page.click(".iv form.outcome button")
     page.wait_for_selector('[data-k="outcome"]', timeout=10_000)
     page.screenshot(path=str(env["art"] / "counsellor_profile.png"), full_page=True)
-    rows = env["srv"].store.db.query("SELECT kind, outcome, by_user FROM interventions")
-    assert {"kind": "call_home", "outcome": "improved", "by_user": "counsellor"} in rows
+    rows = env["srv"].store.db.query("SELECT kind, outcome, by_user, substr(created_at, 1, 10) AS day FROM "
+                                     "interventions")
+    assert {"kind": "call_home", "outcome": "improved", "by_user": "counsellor", "day": past} in rows
     assert env["srv"].store.db.query("SELECT 1 FROM audit_log WHERE username = 'counsellor' AND action = "
                                      "'view_profile'")
     assert not errors, errors

@@ -143,6 +143,32 @@ def test_train_then_runs_use_the_model_with_contribution_reasons(store, school):
     assert again["counts"]["risk_model"]["version"] is None
 
 
+def test_train_until_learns_only_from_outcomes_known_by_then(store):
+    """``--until D`` replays training as it could have run on D: an outcome known only after D (the term end) is
+    not a label, however it turns out; one known before D (a withdrawal) is."""
+    rules = WarningsConfig.model_validate(CFG).students
+    lo, hi = rm.records_span(store)
+    until = (date.fromisoformat(lo) + timedelta(days=42)).isoformat()
+    outs = db.query(store, "SELECT student_pseudonym AS p, outcome_date AS d FROM student_outcomes ORDER BY p")
+    assert all(o["d"] > until for o in outs)  # the demo's term ends after D: nothing is known yet ...
+    early, late = outs[0]["p"], outs[1]["p"]
+    known = (date.fromisoformat(until) - timedelta(days=3)).isoformat()
+    db.write(store, "UPDATE student_outcomes SET outcome = 'withdrawn', outcome_date = ? WHERE student_pseudonym = ?",
+             (known, early))  # ... but one student's withdrawal was
+
+    def trained(outcome_of_late: str) -> pd.DataFrame:
+        db.write(store, "UPDATE student_outcomes SET outcome = ? WHERE student_pseudonym = ?", (outcome_of_late, late))
+        return rm.training_set(store, rules, until=until)
+
+    df = trained("pass")
+    assert set(df["student"]) == {early} and (df["y"] == 1).all() and (df["as_of"] < known).all()
+    assert len(df) == 3 and df["as_of"].max() <= until  # snapshots D-7, D-14, D-21: before the withdrawal
+    pd.testing.assert_frame_equal(trained("fail"), df)  # a later outcome changes nothing trained until D
+    db.write(store, "UPDATE student_outcomes SET outcome = 'pass' WHERE student_pseudonym = ?", (early,))
+    assert (rm.training_set(store, rules, until=until)["y"] == 0).all()  # one known before D does
+    assert late in set(rm.training_set(store, rules)["student"])  # without --until every outcome is a label
+
+
 def _synthetic(n: int, shift: float, seed: int) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     df = pd.DataFrame({f: rng.normal(0.5, 0.1, n) for f in FEATURE_NAMES})
@@ -178,6 +204,40 @@ def test_drift_baseline_ignores_a_nearly_empty_last_snapshot():
     am = risk.ActiveModel("v", model, {"baseline": base})
     same = _synthetic(1500, 0.0, 2)
     assert risk.drift_report(am, same, model.predict(same))["max_psi"] < 0.1
+
+
+def test_heldout_auc_on_the_last_date_skips_a_nearly_empty_last_snapshot():
+    """Full OULAD: the held-out students' very last snapshot held one student, so 'AUC on the last date' was
+    undefined. It is taken on the last date still holding most of them (the drift baseline's rule)."""
+    train, test = _synthetic(1500, 0.0, 1), _synthetic(400, 0.0, 2)
+    straggler = _synthetic(2, 0.0, 4).assign(as_of="2025-12-20", y=[0, 1])
+    m, _p = rm.evaluate(train, pd.concat([test, straggler], ignore_index=True).assign(rules_score=0), "logistic")
+    assert (m["last_date"], m["n_last_date"]) == ("2025-10-01", 400)
+    whole, _ = rm.evaluate(train, test.assign(rules_score=0), "logistic")
+    assert m["auc_last_date"] == whole["auc"] > 0.7  # the 400 students' AUC, not the two stragglers'
+    assert rm.last_full_date(test) == rm.baseline(test, _p[:400])["as_of"]
+
+
+def test_drift_compares_with_the_same_week_of_the_term():
+    """Trained on whole terms, the last full snapshot is late in the course; a run in week 8 of a new term was
+    compared with it and always 'drifted'. Knowing the term starts, it is compared with training week 8."""
+    early = _synthetic(1500, 0.0, 1).assign(term_day=60)
+    late = _synthetic(1500, 1.0, 2).assign(as_of="2026-03-01", term_day=210)  # results fall late in the term
+    train = pd.concat([early, late], ignore_index=True)
+    model = rm.fit(train, "logistic")
+    base = rm.baseline(train, model.predict(train))
+    assert base["as_of"] == "2026-03-01" and set(base["by_term_week"]["weeks"]) == {"8", "30"}
+    am = risk.ActiveModel("v", model, {"baseline": base})
+    week8 = _synthetic(1500, 0.0, 3)
+    day61 = dict.fromkeys(week8["student"], 61)
+    rep = risk.drift_report(am, week8, model.predict(week8), day61)
+    assert rep["max_psi"] < 0.1 and rep["baseline"] == {"term_weeks": {"8": 1.0}}, rep
+    old = risk.drift_report(am, week8, model.predict(week8))  # no term known: the last full snapshot, as before
+    assert old["max_psi"] > 0.25 and old["baseline"] == {"as_of": "2026-03-01"}
+    week30 = _synthetic(1500, 1.0, 4)
+    assert risk.drift_report(am, week30, model.predict(week30), dict.fromkeys(week30["student"], 215))["max_psi"] < 0.1
+    # the week-8 population placed late in the term (a real shift for that point): flagged
+    assert risk.drift_report(am, week8, model.predict(week8), dict.fromkeys(week8["student"], 215))["max_psi"] > 0.25
 
 
 def test_drift_in_a_run_is_recorded_flagged_and_retrains_or_recommends(store, school):

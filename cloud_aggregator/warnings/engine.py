@@ -263,7 +263,8 @@ def run(store: Any, cfg: WarningsConfig, keys: Any = None, now: datetime | None 
             counts["risk_model"]["scored"] = len(scored["df"])
             if risk.drift_due(store, cfg, now):
                 d = risk.check_drift(store, cfg, am, scored["df"], scored["scores"], run_id, scored["as_of"], now)
-                counts["drift"] = {k: d[k] for k in ("max_psi", "score_psi", "flagged", "action", "new_version")}
+                counts["drift"] = {k: d[k] for k in ("max_psi", "score_psi", "flagged", "action", "new_version",
+                                                      "baseline")}
             counts["effects_computed"] = risk.intervention_effects(store, cfg, am, now)
         counts["escalated"] = escalate(store, cfg, now)
         counts["delivered"] = delivery.send_pending(store, cfg, keys, now) if deliver else {}

@@ -169,21 +169,40 @@ def drift_due(store: Any, cfg: WarningsConfig, now: datetime) -> bool:  # noqa: 
         days=cfg.risk.drift.every_days) <= now
 
 
-def drift_report(am: ActiveModel, df: pd.DataFrame, scores: np.ndarray) -> dict[str, Any]:
-    """PSI of each feature and of the scores: training window (baseline) vs this population."""
+def drift_report(am: ActiveModel, df: pd.DataFrame, scores: np.ndarray,
+                 term_day: dict[str, int] | None = None) -> dict[str, Any]:
+    """PSI of each feature and of the scores: training window (baseline) vs this population. With the students'
+    days into the term (``term_day``) and a model with per-week baselines, each student is compared with the
+    training rows at the same week of the term (the nearest week stored), mixed in this run's proportions;
+    else (or with under half the students placed in a term) with the training window's last full snapshot."""
     base = am.row["baseline"]
+    tb = base.get("by_term_week")
+    week = df["student"].map(term_day or {}).to_numpy(dtype=float) // 7
+    known = ~np.isnan(week)
+    if tb and known.any() and known.mean() >= 0.5:
+        stored = sorted(int(w) for w in tb["weeks"])
+        near = pd.Series([min(stored, key=lambda s, w=w: (abs(s - w), s)) for w in week[known]]).value_counts(
+            normalize=True)
+        cols = {**{f: df[f].to_numpy(dtype=float)[known] for f in FEATURE_NAMES}, "score": np.asarray(scores)[known]}
+        psis = {k: rm.psi([sum(float(near[w]) * tb["weeks"][str(w)][k][i] for w in near.index)
+                           for i in range(len(tb["edges"][k]) + 2)], rm.proportions(v, tb["edges"][k]))
+                for k, v in cols.items()}
+        score = psis.pop("score")
+        return {"psi": psis, "score_psi": score, "max_psi": max([score, *psis.values()]),
+                "baseline": {"term_weeks": {str(w): round(float(near[w]), 3) for w in sorted(near.index)}}}
     out = {}
     for f in FEATURE_NAMES:
         b = base["features"][f]
         out[f] = rm.psi(b["expected"], rm.proportions(df[f].to_numpy(dtype=float), b["edges"]))
     score = rm.psi(base["score"]["expected"], rm.proportions(scores, base["score"]["edges"]))
-    return {"psi": out, "score_psi": score, "max_psi": max([score, *out.values()])}
+    return {"psi": out, "score_psi": score, "max_psi": max([score, *out.values()]),
+            "baseline": {"as_of": base.get("as_of")}}
 
 
 def check_drift(store: Any, cfg: WarningsConfig, am: ActiveModel, df: pd.DataFrame, scores: np.ndarray,  # noqa: ANN401
                 run_id: str, data_as_of: str, now: datetime) -> dict[str, Any]:
     """Record a drift row; above the threshold retrain (or recommend it, per config)."""
-    rep = drift_report(am, df, scores)
+    rep = drift_report(am, df, scores, routing.term_days(store, data_as_of))
     flagged = rep["max_psi"] > cfg.risk.drift.psi_threshold
     action, new_version = "none", None
     if flagged and cfg.risk.drift.on_drift == "retrain":
@@ -198,7 +217,7 @@ def check_drift(store: Any, cfg: WarningsConfig, am: ActiveModel, df: pd.DataFra
            "psi": json.dumps(rep["psi"], sort_keys=True), "score_psi": rep["score_psi"], "max_psi": rep["max_psi"],
            "flagged": int(flagged), "action": action, "new_version": new_version}
     db.insert(store, RISK_DRIFT, [row])
-    return {**row, "psi": rep["psi"]}
+    return {**row, "psi": rep["psi"], "baseline": rep["baseline"]}
 
 
 # ---------------------------------------------------------------- intervention effects

@@ -2,7 +2,8 @@
 
 Rows are (student, as-of date) snapshots every ``step_days`` through the records, each with the
 features the records knew that day and the label the school later learnt (``student_outcomes``:
-fail or withdrawn = at risk). A snapshot is only taken while the outcome was still unknown. The
+fail or withdrawn = at risk). A snapshot is only taken while the outcome was still unknown, and with
+``until`` only outcomes known by then (their ``outcome_date``) are labels and no snapshot is later. The
 held-out split is *by student* (no student on both sides), and the transparent rules are scored on
 the same held-out rows, so the model has to beat them to be worth anything. Gradient boosting
 (LightGBM) or a logistic regression — ``kind: auto`` picks by cross-validated AUC on the training
@@ -23,6 +24,7 @@ import pandas as pd
 
 from cloud_aggregator.web import db
 
+from . import routing
 from .config import StudentRules
 from .risk_features import FEATURE_NAMES, features
 from .student_rules import Indicators, rule_warnings
@@ -60,6 +62,8 @@ def training_set(store: Any, rules: StudentRules, step_days: int = 7, min_days: 
                            "o.gender, o.age_band, "
                            "o.disability, o.deprivation FROM student_outcomes o JOIN users u ON u.pseudonym = "
                            "o.student_pseudonym WHERE u.role = ? AND u.opt_out = 0 AND u.enabled = 1", ("student",))
+    if until:  # a label must have been known by ``until``: an outcome learnt later is the future, not training data
+        outs = [o for o in outs if o["outcome_date"][:10] <= until]
     span = records_span(store)
     if not outs or span is None:
         return pd.DataFrame()
@@ -85,10 +89,12 @@ def training_set(store: Any, rules: StudentRules, step_days: int = 7, min_days: 
         label = {p: next(o for o in os if o["outcome_date"] > d) for p, os in by_student.items()
                  if os[-1]["outcome_date"] > d}
         label = {p: o for p, o in label.items() if started(p, o, d)}
+        term_day = routing.term_days(store, d) if label else {}
         for p, f in features(store, sorted(label), d, rules.recent_days).items():
             o = label[p]
             rows.append({"student": p, "as_of": d, **f, "y": int(o["outcome"] in AT_RISK),
-                         "rules_score": rules_score(f, rules), **{g: o[g] for g in GROUP_COLUMNS}})
+                         "rules_score": rules_score(f, rules), "term_day": term_day.get(p, math.nan),
+                         **{g: o[g] for g in GROUP_COLUMNS}})
     return pd.DataFrame(rows)
 
 
@@ -228,10 +234,11 @@ def evaluate(train: pd.DataFrame, test: pd.DataFrame, kind: str, seed: int = 0) 
     """Held-out metrics of ``kind`` trained on ``train``, next to the rules score on the same rows."""
     m = fit(train, kind, seed)
     p, y = m.predict(test), test["y"].to_numpy()
-    last = test["as_of"] == test["as_of"].max()
+    day = last_full_date(test)  # the very last date can hold one late student (OULAD): no AUC from that
+    last = (test["as_of"] == day).to_numpy()
     brier = float(np.mean((p - y) ** 2))
     return {"kind": kind, "auc": _auc(y, p), "rules_auc": _auc(y, test["rules_score"].to_numpy(float)),
-            "auc_last_date": _auc(y[last], p[last]),
+            "auc_last_date": _auc(y[last], p[last]), "last_date": day, "n_last_date": int(last.sum()),
             "rules_auc_last_date": _auc(y[last], test["rules_score"].to_numpy(float)[last]),
             "brier": round(brier, 4), "calibration_gap": round(float(p.mean() - y.mean()), 4),
             "n_test_rows": len(test), "n_test_students": int(test["student"].nunique()),
@@ -262,12 +269,39 @@ def psi(expected: list[float], actual: list[float]) -> float:
                            for e, a in zip(expected, actual, strict=True))), 4)
 
 
+def _full(values: pd.Series) -> list[Any]:
+    """The values holding at least half as many rows as the most common one."""
+    counts = values.value_counts()
+    return sorted(counts[counts >= 0.5 * counts.max()].index)
+
+
+def last_full_date(df: pd.DataFrame) -> str:
+    """The latest snapshot date still holding at least half as many students as the fullest one. The very last
+    dates can hold a handful of students whose outcome came late (OULAD: one): a drift baseline or an AUC from
+    them says nothing about the population."""
+    return str(_full(df["as_of"])[-1])
+
+
+def term_baselines(df: pd.DataFrame, scores: np.ndarray) -> dict[str, Any] | None:
+    """Distributions per week into the term (rows whose term start is known; weeks holding at least half as many
+    rows as the fullest), on bins common to all weeks so that a run's mix of term positions can be matched.
+    Without it a run early in a new term is compared with the end of the training terms and always 'drifts'."""
+    if "term_day" not in df or df["term_day"].isna().all():
+        return None
+    known = df["term_day"].notna().to_numpy()
+    week = (df["term_day"].to_numpy(dtype=float)[known] // 7).astype(int)
+    cols = {**{f: df[f].to_numpy(dtype=float)[known] for f in FEATURE_NAMES}, "score": np.asarray(scores)[known]}
+    edges = {k: bin_edges(v) for k, v in cols.items()}
+    weeks = {str(w): {"n": int((week == w).sum()),
+                      **{k: proportions(v[week == w], edges[k]) for k, v in cols.items()}}
+             for w in _full(pd.Series(week))}
+    return {"edges": edges, "weeks": weeks}
+
+
 def baseline(df: pd.DataFrame, scores: np.ndarray) -> dict[str, Any]:
-    """The training window's distributions at its last *full* snapshot date (one row per student, like a run):
-    the latest date still holding at least half as many students as the fullest one. The very last dates can
-    hold a handful of students whose outcome came late (OULAD: one), and bins from them made every run 'drift'."""
-    counts = df["as_of"].value_counts()
-    day = max(counts[counts >= 0.5 * counts.max()].index)
+    """The training window's distributions at its last *full* snapshot date (one row per student, like a run;
+    ``last_full_date``): bins from a nearly empty last date made every run 'drift'."""
+    day = last_full_date(df)
     last = (df["as_of"] == day).to_numpy()
     out: dict[str, Any] = {"features": {}, "as_of": day}
     for f in FEATURE_NAMES:
@@ -276,4 +310,7 @@ def baseline(df: pd.DataFrame, scores: np.ndarray) -> dict[str, Any]:
         out["features"][f] = {"edges": edges, "expected": proportions(v, edges)}
     edges = bin_edges(scores[last])
     out["score"] = {"edges": edges, "expected": proportions(scores[last], edges)}
+    by_week = term_baselines(df, scores)
+    if by_week:
+        out["by_term_week"] = by_week
     return out

@@ -9,6 +9,7 @@ Recipients come from the imported OneRoster data: the course teacher is the teac
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from cloud_aggregator.web import db
@@ -123,6 +124,23 @@ def current_sections(store: Any, day: str) -> tuple[dict[str, list[str]], set[st
         if (not r["b"] or r["b"][:10] <= day) and (not r["e"] or day <= r["e"][:10]) and in_term(r["t"]):
             cur.setdefault(r["p"], []).append(r["s"])
     return {p: sorted(ss) for p, ss in cur.items()}, anyone
+
+
+def term_days(store: Any, day: str) -> dict[str, int]:  # noqa: ANN401
+    """Days into the term on ``day`` per student enrolled then in a section whose term (academic session) has a
+    start date: since the latest such start. Students with no known term are left out."""
+    current, _ = current_sections(store, day)
+    starts = {r["sourced_id"]: r["start_date"][:10] for r in db.query(
+        store, "SELECT sourced_id, start_date FROM academic_sessions") if r["start_date"]}
+    terms = {r["sourced_id"]: r["term_sourced_ids"] or "" for r in db.query(
+        store, "SELECT sourced_id, term_sourced_ids FROM sections")}
+    out = {}
+    for p, secs in current.items():
+        ts = {t.strip() for s in secs for t in terms.get(s, "").split(",")} & set(starts)
+        ss = [starts[t] for t in ts if starts[t] <= day]
+        if ss:
+            out[p] = (date.fromisoformat(day) - date.fromisoformat(max(ss))).days
+    return out
 
 
 def focus_sections(store: Any, wtype: str, students: list[str], since: str, as_of: str) -> dict[str, str]:  # noqa: ANN401

@@ -103,6 +103,7 @@ export async function mountProfile(el, { arg }) {
           <form id="iv-form" class="row">
             <label><span>${t("iv.kind")}</span><select name="kind">${KINDS.map((k) => `<option value="${k}">${t("iv.kind." + k)}</option>`).join("")}</select></label>
             <label class="grow"><span>${t("iv.note")}</span><textarea name="note" maxlength="4000"></textarea></label>
+            <label><span>${t("iv.at")}</span><input type="date" name="at" max="${new Date().toISOString().slice(0, 10)}" title="${t("iv.at.hint")}"></label>
             <button class="btn primary" type="submit">${t("iv.save")}</button></form>
           <div id="ivs">${r.interventions.length ? r.interventions.map((iv) => `
             <div class="iv" data-iv="${esc(iv.id)}"><b>${t("iv.kind." + iv.kind)}</b> · ${esc(iv.by)} · ${esc(iv.created_at.slice(0, 16).replace("T", " "))}
@@ -120,7 +121,7 @@ export async function mountProfile(el, { arg }) {
     if (e.target.id === "iv-form") {
       const warning = current && current.warnings[0];
       await api(`/api/students/${encodeURIComponent(p)}/interventions`, { method: "POST",
-        body: { kind: fd.get("kind"), note: fd.get("note"), warning_id: warning ? warning.id : null } });
+        body: { kind: fd.get("kind"), note: fd.get("note"), warning_id: warning ? warning.id : null, at: fd.get("at") || null } });
       toast(t("iv.saved"));
     } else if (e.target.classList.contains("outcome")) {
       const id = e.target.closest("[data-iv]").dataset.iv;
