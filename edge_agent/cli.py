@@ -108,6 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
     ee.add_argument("--data", required=True)
     ee.add_argument("--manifest")
     ee.add_argument("--threads", type=int, default=1)
+    ee.add_argument("--no-flip-tta", dest="flip_tta", action="store_false",
+                    help="one inference per face (the agent's default averages with the mirrored face)")
     ee.set_defaults(func=lambda a: dispatch("edge_agent.evaluation.expression:main", a))
     ev = esub.add_parser("voice")
     ev.add_argument("--data", required=True)

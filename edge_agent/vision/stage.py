@@ -78,7 +78,8 @@ class VisionPipelineStage:
         if isinstance(cfg, AgentConfig) and cfg.policy == "full":
             from edge_agent.vision.expression import ExpressionClassifier
 
-            self.expression = ExpressionClassifier(cfg.models.manifest, cfg.models.threads)
+            self.expression = ExpressionClassifier(cfg.models.manifest, cfg.models.threads,
+                                                    flip_tta=cfg.vision.expression_flip_tta)
 
     def _tiles_for(self, w: int, h: int) -> list[tuple[int, int, int, int]] | None:
         """Perspective tiles when the profile knows face sizes (cached per frame size), else None (grids)."""

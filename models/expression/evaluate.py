@@ -24,22 +24,36 @@ sys.path.insert(0, str(HERE.parents[1]))
 from classpulse_contract import EXPRESSION_CLASSES  # noqa: E402
 from edge_agent.inference.manifest import load_manifest  # noqa: E402
 from edge_agent.inference.preprocess import expression_input  # noqa: E402
-from edge_agent.inference.tflite import TFLiteRunner  # noqa: E402
+from edge_agent.inference.tflite import RUNTIMES, TFLiteRunner  # noqa: E402
 
 
-def score(path: Path, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
-    """Probabilities, flipped-input probabilities, and ms per face at batch 1 on one thread."""
+def score(path: Path, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
+    """Probabilities and flipped-input probabilities (preferred runtime), and ms per face at batch 1 on
+    one thread for every installed runtime (preferred first)."""
     from tqdm import tqdm
 
     r = TFLiteRunner(path, threads=1)
     xin = expression_input(x)
     p, pf = np.zeros((len(x), 7), np.float32), np.zeros((len(x), 7), np.float32)
+    ms: dict[str, float] = {}
     t0 = time.perf_counter()
-    for i in tqdm(range(len(x)), desc=path.name, file=sys.stderr):
+    for i in tqdm(range(len(x)), desc=f"{path.name} ({r.runtime})", file=sys.stderr):
         p[i] = r.run(xin[i:i + 1])[0]
-    ms = 1000 * (time.perf_counter() - t0) / max(1, len(x))
+    ms[r.runtime] = round(1000 * (time.perf_counter() - t0) / max(1, len(x)), 3)
     for i in tqdm(range(len(x)), desc=f"{path.name} flip", file=sys.stderr):
         pf[i] = r.run(xin[i:i + 1, :, ::-1])[0]
+    for rt in RUNTIMES:
+        if rt in ms:
+            continue
+        try:
+            other = TFLiteRunner(path, threads=1, runtime=rt)
+        except ImportError:
+            continue
+        n = min(len(x), 600)
+        t0 = time.perf_counter()
+        for i in range(n):
+            other.run(xin[i:i + 1])
+        ms[rt] = round(1000 * (time.perf_counter() - t0) / max(1, n), 3)
     return p, pf, ms
 
 
@@ -64,6 +78,11 @@ def confusion_png(cm: np.ndarray, title: str, out: Path) -> None:
     plt.close(fig)
 
 
+#: The exact command that trained the shipped model (kept with the card's prose; update it with the model).
+REPRODUCE_TRAIN = ("python models/expression/train.py --data ../shared/data/fer2013/train.npz --out models/expression "
+                   "--epochs 36 --width 20 --max-minutes 88")
+
+
 def card(rep: dict, train: dict) -> str:
     i8, f16 = rep["int8"], rep.get("float16")
     pc = ", ".join(f"{c} {v:.2f}" for c, v in i8["per_class_recall"].items())
@@ -78,8 +97,8 @@ disgust, fear, happy, sad, surprise, neutral (`EXPRESSION_CLASSES` order). On th
 were seen. Crops never leave memory.
 
 **Architecture.** Compact residual CNN (`models/expression/train.py`: conv/BN/ReLU stages with residual
-shortcuts, global average pooling, dropout, softmax), trained with flip, small affine, brightness/contrast and
-random-erasing augmentation, label smoothing 0.1 and square-root class weights for the rare classes
+shortcuts, global average pooling, dropout, softmax), trained with flip, rotation up to ±10°, shift/crop, brightness/contrast
+and random-erasing augmentation, a cosine learning-rate schedule, label smoothing 0.1 and square-root class weights for the rare classes
 (disgust, fear). Exported full-integer int8 (int8 input and output, representative set of training faces)
 and float16. One preprocessing function, `edge_agent.inference.preprocess.expression_input`
 (uint8 → float in [0, 1]), is used by training, this evaluation and the agent; crops come from
@@ -91,15 +110,25 @@ below. Licence: research use; the copy's source repository states no licence. Th
 
 **Numbers (PublicTest, through the box's TFLite path, {rep['n']} faces).** int8 accuracy
 **{i8['accuracy']:.4f}** (with test-time flip {i8['accuracy_flip_tta']:.4f}), {i8['bytes'] // 1024} KB,
-{i8['ms_per_face']:.2f} ms/face at batch 1 on one thread of this (shared, loaded) 2-core machine. {quant}
+{i8['ms_per_face']:.2f} ms/face at batch 1 on one thread of this (shared, loaded) 2-core machine with the box's
+runtime (ms/face by runtime: {json.dumps(i8.get('ms_per_face_by_runtime', {}))}; tflite-runtime 2.14 leaves int8
+on its reference kernels, LiteRT runs it through XNNPACK). {quant}
 Per-class recall (int8): {pc}. Confusion matrix: `confusion_val.png`. PublicTest also picked the
 checkpoint, so these numbers are slightly optimistic; PrivateTest was not available here.
 
+**Test-time flip.** The agent (and `edge-agent eval expression`) average each face with its mirror image by
+default (`vision.expression_flip_tta`): {i8['accuracy']:.4f} → {i8['accuracy_flip_tta']:.4f} for twice the
+inference time, still {2 * i8['ms_per_face']:.2f} ms/face; `--no-flip-tta` / `expression_flip_tta: false` turn it off.
+
 **Against the goals.** Goal ≥ 0.71 on PrivateTest and ≤ 1 ms/face (int8, one core). Anchors: the `fer`
 package's TFLite ≈ 0.66; a VGG-style CNN trained 55 min on this machine ≈ 0.65 val. Accuracy goal:
-**{'reached' if i8['accuracy'] >= 0.71 else 'not reached'}** ({i8['accuracy']:.3f} on PublicTest). Speed goal:
-**{'reached' if i8['ms_per_face'] <= 1.0 else 'not reached'}** ({i8['ms_per_face']:.2f} ms/face, measured while
-other jobs shared the 2 cores). The training run was bounded to well under an hour on two shared cores.
+**{'reached' if max(i8['accuracy'], i8['accuracy_flip_tta']) >= 0.71 else 'not reached'}** ({i8['accuracy']:.3f}
+on PublicTest, {i8['accuracy_flip_tta']:.3f} with the flip). Speed goal:
+**{'reached' if 2 * i8['ms_per_face'] <= 1.0 else 'not reached'}** ({i8['ms_per_face']:.2f} ms/face,
+{2 * i8['ms_per_face']:.2f} with the flip, measured with LiteRT while other jobs shared the 2 cores; with
+tflite-runtime 2.14 it would not be). The training run took {train.get('train_minutes', '?')} minutes on two
+shared cores ({train.get('epochs_run', '?')} epochs, best at epoch {train.get('best_epoch', '?')}); the next
+steps towards 0.71 are the issue's: distilling an ensemble into this student and class-balanced fine-tuning.
 
 **Bias and limits.** FER2013 faces are web-search images of mostly adults, skewed towards lighter skin and
 Western posed expressions; children, East Asian classrooms, low-angle ceiling cameras, masks and glasses are
@@ -111,9 +140,7 @@ runs no expression inference at all.
 
 **Reproduce.**
 ```
-python models/expression/train.py --data ../shared/data/fer2013/train.npz --out models/expression --epochs 12 --width 16 --max-minutes 42
-# or, to ship the best checkpoint of a run still going:
-# python models/expression/export.py --checkpoint models/expression/best.keras --data ../shared/data/fer2013/train.npz
+{REPRODUCE_TRAIN}
 python models/build_manifest.py
 python models/expression/evaluate.py --data ../shared/data/fer2013/train.npz
 ```
@@ -142,7 +169,8 @@ def main() -> None:
         np.add.at(cm, (y, pred), 1)
         rep[name] = {"accuracy": round(float((pred == y).mean()), 4),
                      "accuracy_flip_tta": round(float(((p + pf).argmax(1) == y).mean()), 4),
-                     "ms_per_face": round(ms, 3), "bytes": path.stat().st_size,
+                     "ms_per_face": next(iter(ms.values())), "ms_per_face_by_runtime": ms,
+                     "bytes": path.stat().st_size,
                      "per_class_recall": {c: round(float((pred[y == i] == i).mean()), 4) if (y == i).any() else 0.0
                                           for i, c in enumerate(EXPRESSION_CLASSES)},
                      "confusion": cm.tolist()}
