@@ -35,22 +35,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from classpulse_contract import EXPRESSION_CLASSES, TONE_CLASSES  # noqa: E402
 from edge_agent.audio.features import SNR_INDEX, SR, utterance_features  # noqa: E402
 from edge_agent.inference.manifest import load_manifest  # noqa: E402
-from edge_agent.inference.preprocess import expression_input  # noqa: E402
-from edge_agent.inference.tflite import RUNTIMES, TFLiteRunner  # noqa: E402
 
 
-@functools.lru_cache(maxsize=1)
-def _voice_training_module():  # noqa: ANN202 - models/voice/train.py holds the baseline feature set
+@functools.cache
+def _models_script(rel: str):  # noqa: ANN202 - a script under models/ (not a package) loaded as a module
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("voice_train", Path(__file__).resolve().parents[1] / "models/voice/train.py")
+    spec = importlib.util.spec_from_file_location(Path(rel).stem + "_script", Path(__file__).resolve().parents[1] / rel)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
 
 
 def plain_baseline_features(y: np.ndarray) -> np.ndarray:
-    return _voice_training_module().plain_baseline_features(y)
+    """The issue's anchor feature set, as the voice training script computes it."""
+    return _models_script("models/voice/train.py").plain_baseline_features(y)
 
 
 def _uar(y: np.ndarray, p: np.ndarray) -> float:
@@ -62,8 +61,6 @@ def _per_class(y: np.ndarray, p: np.ndarray, classes: tuple[str, ...]) -> dict[s
 
 
 def bench_expression(npz: Path, manifest: Path | None, limit: int | None) -> dict:
-    from tqdm import tqdm
-
     entries = load_manifest(manifest)
     if "expression" not in entries:
         return {"skipped": "no expression model in the manifest"}
@@ -76,28 +73,14 @@ def bench_expression(npz: Path, manifest: Path | None, limit: int | None) -> dic
     x, y = d["x_val"], d["y_val"].astype(int)
     if limit:
         x, y = x[:limit], y[:limit]
-    xin = expression_input(x)
+    score = _models_script("models/expression/evaluate.py").score  # the card's own scoring and timing
     out: dict = {"n": int(len(y)), "split": "FER2013 PublicTest"}
     for name, path in variants.items():
-        r = TFLiteRunner(path, threads=1)  # the preferred runtime (LiteRT when installed)
-        probs = np.concatenate([r.run(xin[i:i + 1]) for i in tqdm(range(len(xin)), desc=f"expression {name}",
-                                                                    file=sys.stderr)])
-        flips = np.concatenate([r.run(xin[i:i + 1, :, ::-1]) for i in range(len(xin))])
-        ms = {}
-        for rt in RUNTIMES:  # timing only: both runtimes give the same answers to an int8 step (tests check)
-            try:
-                rr = TFLiteRunner(path, threads=1, runtime=rt)
-            except ImportError:
-                continue
-            n = min(len(xin), 600)
-            rr.run(xin[:1])
-            t0 = time.perf_counter()
-            for i in range(n):
-                rr.run(xin[i:i + 1])
-            ms[rt] = round(1000 * (time.perf_counter() - t0) / n, 3)
+        probs, flips, ms = score(path, x)  # ms per installed runtime, the preferred (the box's) first
+        runtime = next(iter(ms))
         out[name] = {"accuracy": round(float((probs.argmax(1) == y).mean()), 4),
                      "accuracy_flip_tta": round(float(((probs + flips).argmax(1) == y).mean()), 4),
-                     "ms_per_face": ms[r.runtime], "ms_per_face_by_runtime": ms, "runtime": r.runtime,
+                     "ms_per_face": ms[runtime], "ms_per_face_by_runtime": ms, "runtime": runtime,
                      "bytes": path.stat().st_size, "per_class": _per_class(y, probs.argmax(1), EXPRESSION_CLASSES)}
     if "float16" in out:
         a, b = out["int8 (shipped)"], out["float16"]
