@@ -24,6 +24,7 @@ import argparse
 import json
 import os
 import secrets
+import ssl
 import sys
 import urllib.error
 import urllib.parse
@@ -32,25 +33,38 @@ from pathlib import Path
 
 import yaml
 
+from classpulse_contract.broker_auth import mosquitto_hash
 from edge_agent.config import AgentConfig
 
 
-def request_enrolment(server: str, token: str, timeout: float = 30.0) -> dict:
-    """POST the token to ``<server>/api/enrol``; a refusal raises with the server's reason."""
+class EnrolmentRefused(OSError):
+    """The aggregator answered and said no (``status``: its HTTP code); not a network failure."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(f"enrolment refused ({status}): {detail}")
+        self.status = status
+
+
+def request_enrolment(server: str, token: str, timeout: float = 30.0, cafile: str | None = None) -> dict:
+    """POST the token to ``<server>/api/enrol``; a refusal raises EnrolmentRefused with the server's reason.
+
+    ``cafile``: the CA that signed the aggregator's https certificate (a school CA the box does not yet trust).
+    """
     url = server.rstrip("/") + "/api/enrol"
     if urllib.parse.urlparse(url).scheme not in ("https", "http"):
         raise ValueError("--server must be an https:// (or, on a lab network, http://) URL")
     req = urllib.request.Request(url, data=json.dumps({"token": token}).encode(),  # noqa: S310 - scheme checked
                                  headers={"Content-Type": "application/json"}, method="POST")
+    ctx = ssl.create_default_context(cafile=cafile) if cafile else None
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:  # noqa: S310
+        with urllib.request.urlopen(req, timeout=timeout, context=ctx) as r:  # noqa: S310
             return json.loads(r.read())
     except urllib.error.HTTPError as e:
         try:
             detail = json.loads(e.read()).get("detail", "")
         except (ValueError, AttributeError):
             detail = ""
-        raise OSError(f"enrolment refused ({e.code}): {detail or e.reason}") from None
+        raise EnrolmentRefused(e.code, detail or str(e.reason)) from None
 
 
 def write_device_files(resp: dict, out: Path) -> Path:
@@ -109,8 +123,6 @@ def offline_enrolment(device: str, site: str, room: str, broker: str, password_f
 
 def broker_instructions(resp: dict, cfg_path: Path) -> tuple[str, str]:
     """(the password-file line, the steps for whoever runs the broker)."""
-    from cloud_aggregator.enrolment import mosquitto_hash
-
     dev = resp["device"]
     line = f"{dev}:{mosquitto_hash(resp['mqtt']['password'])}"
     steps = f"""Broker set-up for device {dev} ({resp['site']}/{resp['room']})
