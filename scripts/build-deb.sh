@@ -9,8 +9,9 @@
 # CLASSPULSE_DEB_VERSION overrides the version (tests build N and N+1 of the same tree).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ARCH=${1:?usage: build-deb.sh {arm64|amd64} OUTDIR}
-OUT=${2:?usage: build-deb.sh {arm64|amd64} OUTDIR}
+USAGE="usage: build-deb.sh arm64|amd64 OUTDIR"
+ARCH=${1:?$USAGE}
+OUT=${2:?$USAGE}
 PY=${PY:-.venv/bin/python}
 case "$ARCH" in
   arm64) MACHINE=aarch64 ;;
@@ -26,7 +27,7 @@ trap 'rm -rf "$STAGE"' EXIT
 ROOT=$STAGE/root
 APP=$ROOT/opt/classpulse
 mkdir -p "$APP/wheels" "$ROOT/DEBIAN" "$ROOT/etc/classpulse" "$ROOT/lib/systemd/system" \
-  "$ROOT/usr/share/doc/classpulse-agent" "$ROOT/usr/sbin"
+  "$ROOT/usr/share/doc/classpulse-agent" "$ROOT/usr/share/classpulse-agent" "$ROOT/usr/share/lintian/overrides"
 
 # --- wheels: the lock's pins (less PyAudio) for cp311 on glibc ≤ 2.36 (Debian 12 / Raspberry Pi OS 12)
 grep -q '^pyaudio==' "$LOCK" || { echo "build-deb: pyaudio missing from $LOCK" >&2; exit 1; }
@@ -37,7 +38,7 @@ for m in $(seq 36 -1 17); do plats+=(--platform "manylinux_2_${m}_${MACHINE}"); 
 plats+=(--platform "manylinux2014_${MACHINE}" --platform "linux_${MACHINE}")
 for req in requirements.txt requirements-nodeps.txt; do
   $PY -m pip download -q --no-deps --only-binary=:all: --python-version 3.11 --implementation cp --abi cp311 \
-    --abi abi3 --abi none "${plats[@]}" -d "$APP/wheels" -r "$APP/$req" </dev/null
+    --abi abi3 --abi none "${plats[@]}" -d "$APP/wheels" -r "$APP/$req" </dev/null 2> >(grep -v "is ignored: it is neither" >&2)
 done
 
 # --- the agent itself, laid out as in the repository so models/manifest.json is found beside it
@@ -66,7 +67,12 @@ sha256sum "$APP/requirements.txt" "$APP/requirements-nodeps.txt" | sed "s#  $APP
 # --- system files: units, default config (conffile), first-boot helper, docs
 install -m 0644 systemd/classpulse-agent.service "$ROOT/lib/systemd/system/"
 install -m 0644 systemd/classpulse-firstboot.service "$ROOT/lib/systemd/system/"
-install -m 0755 scripts/deb/classpulse-firstboot "$ROOT/usr/sbin/classpulse-firstboot"
+install -m 0755 scripts/deb/classpulse-firstboot "$ROOT/usr/share/classpulse-agent/classpulse-firstboot.sh"
+cat > "$ROOT/usr/share/lintian/overrides/classpulse-agent" <<'EOF'
+# A site-local add-on application, not a Debian archive package: FHS puts those in /opt, and the
+# agent finds its models beside its source (/opt/classpulse/models), as in the repository.
+classpulse-agent: dir-or-file-in-opt *
+EOF
 install -m 0644 scripts/deb/agent.yaml "$ROOT/etc/classpulse/agent.yaml"
 gzip -9n -c docs/provisioning.md > "$ROOT/usr/share/doc/classpulse-agent/provisioning.md.gz"
 cat > "$ROOT/usr/share/doc/classpulse-agent/copyright" <<'EOF'
@@ -75,7 +81,7 @@ Upstream-Name: classpulse
 Source: https://github.com/classpulse/classpulse
 
 Files: *
-Copyright: ClassPulse contributors
+Copyright: 2026 ClassPulse contributors
 License: Apache-2.0
  On Debian systems the full text is in /usr/share/common-licenses/Apache-2.0.
  The bundled wheels under /opt/classpulse/wheels carry their own licences in their metadata.
