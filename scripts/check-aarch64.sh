@@ -12,7 +12,9 @@
 # The built root (before the agent) is cached under CLASSPULSE_AARCH64_CACHE (default
 # /var/cache/classpulse-aarch64) keyed by this script's package list and the lock; the venv is cached
 # keyed by the bundled wheels' hashes (postinst then keeps it, as on an upgrade). Delete the cache for a
-# cold run. Needs root. Set CLASSPULSE_AARCH64_KEEP=1 to keep the work directory.
+# cold run. Needs root. Set CLASSPULSE_AARCH64_KEEP=1 to keep the work directory. Then it runs
+# tests/test_firstboot.py's end-to-end case with `edge-agent firstboot` inside the root
+# (CLASSPULSE_AARCH64_FIRSTBOOT=0 skips that).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$(pwd)
@@ -140,7 +142,12 @@ IN "$AGENT" replay --config /tmp/check/agent.yaml --video /tmp/check/cut.avi --a
 stamp "replay on aarch64 done"
 "$PY" -m edge_agent.cli replay --config "$C/agent-x86.yaml" --video "$C/cut.avi" --audio "$C/cut.wav" \
   --start "$START" --out "$C/x86.jsonl" >&2
-exec 3>&1
+# --- 8. first-boot enrolment inside the root (real aggregator + Mosquitto with the ACL, on loopback)
+if [ "${CLASSPULSE_AARCH64_FIRSTBOOT:-1}" = 1 ]; then
+  CLASSPULSE_AARCH64_ROOT=$R OMP_NUM_THREADS=1 "$PY" -m pytest -x -q -p no:cacheprovider tests/test_firstboot.py \
+    -k fails_safely >"$WORK/firstboot.log" 2>&1 || { tail -60 "$WORK/firstboot.log" >&2; exit 1; }
+  stamp "first-boot enrolment passed inside the aarch64 root"
+fi
 "$PY" - "$C/x86.jsonl" "$C/arm64.jsonl" "$(( $(date +%s) - T0 ))" <<'EOF'
 import json, sys
 x86, arm = ([json.loads(l) for l in open(p) if l.strip()] for p in sys.argv[1:3])
