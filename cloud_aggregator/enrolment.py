@@ -14,9 +14,7 @@ https: the response carries a secret.
 
 from __future__ import annotations
 
-import base64
 import fcntl
-import hashlib
 import os
 import secrets
 import signal
@@ -24,8 +22,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-#: Mosquitto 2.x's default for ``mosquitto_passwd`` ($7$ = PBKDF2-SHA512).
-PBKDF2_ITERATIONS = 101
+from classpulse_contract.broker_auth import mosquitto_hash  # one format for the box and the aggregator
 
 
 class EnrolmentConfig(BaseModel):
@@ -37,13 +34,6 @@ class EnrolmentConfig(BaseModel):
     password_file: Path | None = Field(None, description="Mosquitto password_file the aggregator may append to; "
                                        "enrolment is off while unset")
     mosquitto_pid_file: Path | None = Field(None, description="SIGHUP this pid so Mosquitto reloads the passwords")
-
-
-def mosquitto_hash(password: str, salt: bytes | None = None, iterations: int = PBKDF2_ITERATIONS) -> str:
-    """A ``$7$`` line value, as ``mosquitto_passwd`` writes it."""
-    salt = salt or secrets.token_bytes(12)
-    digest = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, iterations)
-    return f"$7${iterations}${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"
 
 
 def set_broker_password(password_file: Path, username: str, password: str) -> None:
