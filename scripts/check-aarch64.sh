@@ -148,6 +148,15 @@ if [ "${CLASSPULSE_AARCH64_FIRSTBOOT:-1}" = 1 ]; then
     -k fails_safely >"$WORK/firstboot.log" 2>&1 || { tail -60 "$WORK/firstboot.log" >&2; exit 1; }
   stamp "first-boot enrolment passed inside the aarch64 root"
 fi
+# --- 9. the package's life on arm64: reinstall (the upgrade path) keeps config, remove keeps it, purge not
+sum0=$(sha256sum "$R/etc/classpulse/agent.yaml" | cut -d' ' -f1)
+IN dpkg -i "/tmp/$(basename "$DEB")" >>"$WORK/dpkg.log" 2>&1 || { tail -30 "$WORK/dpkg.log" >&2; exit 1; }
+[ "$(sha256sum "$R/etc/classpulse/agent.yaml" | cut -d' ' -f1)" = "$sum0" ] || { echo "upgrade changed agent.yaml" >&2; exit 1; }
+IN dpkg -r classpulse-agent >>"$WORK/dpkg.log" 2>&1
+[ -f "$R/etc/classpulse/agent.yaml" ] && [ ! -e "$R/opt/classpulse/.venv" ] || { echo "remove: config must stay, venv go" >&2; exit 1; }
+IN dpkg -P classpulse-agent >>"$WORK/dpkg.log" 2>&1
+[ ! -e "$R/etc/classpulse" ] && [ ! -e "$R/opt/classpulse" ] || { echo "purge left files behind" >&2; exit 1; }
+stamp "arm64 package reinstalled, removed, purged"
 "$PY" - "$C/x86.jsonl" "$C/arm64.jsonl" "$(( $(date +%s) - T0 ))" <<'EOF'
 import json, sys
 x86, arm = ([json.loads(l) for l in open(p) if l.strip()] for p in sys.argv[1:3])
