@@ -1,6 +1,6 @@
 """``Content-Disposition`` for downloads whose names come from imported data (class ids, titles).
 
-A name is never pasted into the header: the ASCII ``filename`` keeps only ``[A-Za-z0-9._-]`` and the
+A name is never pasted into the header: the ASCII ``filename`` keeps only ``[A-Za-z0-9_-]`` (plus our extension) and the
 RFC 6266 / RFC 5987 ``filename*`` carries the full (sanitised) Unicode name percent-encoded, so a class
 id with quotes or ``; filename*=`` cannot rename the file and Chinese ids download under their own name.
 """
@@ -11,8 +11,8 @@ import re
 import unicodedata
 from urllib.parse import quote
 
-_UNSAFE = re.compile(r"[^\w.-]+")  # \w is Unicode-aware: 中文 stays, quotes, ;, /, \ and controls go
-_NON_ASCII_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_UNSAFE = re.compile(r"[^\w-]+")  # \w is Unicode-aware: 中文 stays; quotes, ;, dots, /, \ and controls go
+_NON_ASCII_SAFE = re.compile(r"[^A-Za-z0-9_-]+")
 
 
 def attachment(stem: str, ext: str) -> str:
