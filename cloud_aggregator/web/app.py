@@ -14,7 +14,7 @@ import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from http.cookies import SimpleCookie
 from importlib import resources
 from typing import Annotated, Any, Literal
@@ -33,12 +33,12 @@ from cloud_aggregator.warnings.scheduler import WarningScheduler
 
 from . import assistant, auth, db, fleet, live, reports, scope, students
 from .client_address import client_address, parse_networks
-from .download import attachment
-from .ranges import Day
-from .throttle import LoginThrottle
 from .config import DashboardConfig, dashboard_config
+from .download import attachment
 from .events import EventHub
+from .ranges import Day
 from .tables import ASSISTANT_FEEDBACK, AUDIT_LOG, INTERVENTIONS, WARNING_ACTIONS
+from .throttle import LoginThrottle
 
 log = logging.getLogger(__name__)
 SSE_KEEPALIVE_S = 15.0
