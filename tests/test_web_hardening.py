@@ -19,6 +19,7 @@ import pytest
 
 from tests._aggregator_proc import start_aggregator
 from tests._dashboard_helpers import PASSWORDS
+from tests._store_helpers import store_for
 
 pytestmark = pytest.mark.security
 EVIL = "bio\"; filename*=UTF-8''report.html; x=\""
@@ -74,15 +75,15 @@ def test_a_distributed_guess_blocks_new_addresses_not_the_users_own(agg):
     assert _right(agg.client("127.0.0.7"), "advisor") == 200, "its own address still works"
 
 
-def test_pair_delay_doubles_is_capped_and_expires(tmp_path):
-    from cloud_aggregator.config import StoreConfig
-    from cloud_aggregator.store import open_store
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_pair_delay_doubles_is_capped_and_expires(tmp_path, backend):
+    from cloud_aggregator.web.config import AuthConfig
     from cloud_aggregator.web.db import ensure_web_tables
-    from cloud_aggregator.web.throttle import charge_delay
+    from cloud_aggregator.web.throttle import charge_delay, prune
 
-    store = open_store(StoreConfig(path=tmp_path / "t.db"))
-    ensure_web_tables(store)
-    try:
+    with store_for(backend, tmp_path) as store:
+        ensure_web_tables(store)
+
         def go(now: float) -> bool:
             return charge_delay(store, "pair:x", free=3, base_s=10, max_s=35, forget_s=100, now=now)
 
@@ -93,38 +94,40 @@ def test_pair_delay_doubles_is_capped_and_expires(tmp_path):
         assert not go(99.9) and go(100)
         assert go(235) and go(235) and go(235), "forgotten after 100 s of quiet past the delay"
         assert not go(235)
-    finally:
-        store.close()
+        assert prune(store, AuthConfig(), 235) == 0, "a live delay is kept"
+        assert prune(store, AuthConfig(), 10**6) == 1 and go(10**6), "old rows go"
 
 
-def _hammer(path: str, n: int, q: multiprocessing.Queue) -> None:
+def _hammer(store_cfg: dict, n: int, q: multiprocessing.Queue) -> None:
     from cloud_aggregator.config import StoreConfig
     from cloud_aggregator.store import open_store
     from cloud_aggregator.web.throttle import charge_window
 
-    store = open_store(StoreConfig(path=Path(path)))
+    store = open_store(StoreConfig.model_validate(store_cfg))
     q.put(sum(charge_window(store, "addr:race", 10, 3600, 1000.0) for _ in range(n)))
     store.close()
 
 
-def test_counters_hold_across_processes(tmp_path):
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_counters_hold_across_processes(tmp_path, backend):
     """Four processes on one database charge one key 25 times each: exactly the limit (10) get through."""
-    from cloud_aggregator.config import StoreConfig
-    from cloud_aggregator.store import open_store
     from cloud_aggregator.web.db import ensure_web_tables
 
-    store = open_store(StoreConfig(path=tmp_path / "t.db"))
-    ensure_web_tables(store)
-    store.close()
-    ctx = multiprocessing.get_context("spawn")
-    q = ctx.Queue()
-    procs = [ctx.Process(target=_hammer, args=(str(tmp_path / "t.db"), 25, q)) for _ in range(4)]
-    for p in procs:
-        p.start()
-    got = [q.get(timeout=180) for _ in procs]
-    for p in procs:
-        p.join(timeout=60)
-    assert sum(got) == 10, got
+    with store_for(backend, tmp_path) as store:
+        ensure_web_tables(store)
+        cfg: dict = {"path": str(tmp_path / "store.db")}
+        if backend == "postgres":
+            i = store.db.conn.info
+            cfg = {"backend": "postgres", "dsn": f"postgresql://{i.user}@{i.host}:{i.port}/{i.dbname}"}
+        ctx = multiprocessing.get_context("spawn")
+        q = ctx.Queue()
+        procs = [ctx.Process(target=_hammer, args=(cfg, 25, q)) for _ in range(4)]
+        for p in procs:
+            p.start()
+        got = [q.get(timeout=180) for _ in procs]
+        for p in procs:
+            p.join(timeout=60)
+        assert sum(got) == 10, got
 
 
 # ---------------------------------------------------------------- 5: download names from imported ids

@@ -116,11 +116,25 @@ def wait_s(store: Any, keys: Sequence[str], cfg: AuthConfig, now: float) -> floa
     return max(waits)
 
 
+def prune(store: Any, cfg: AuthConfig, now: float) -> int:  # noqa: ANN401
+    """Drop counters that can no longer refuse anything and pairs not seen for ``known_days`` (bounded tables)."""
+    from . import db
+
+    idle = now - max(cfg.login_window_s, cfg.user_window_s)
+    n = db.write(store, f"DELETE FROM {_T} WHERE blocked_until <= ? AND window_start <= ?",  # noqa: S608
+                 (now - cfg.login_window_s, idle))
+    return n + db.write(store, f"DELETE FROM {WEB_LOGIN_KNOWN.name} WHERE last_ok <= ?",  # noqa: S608
+                        (now - cfg.known_days * 86400,))
+
+
 class LoginThrottle:
     """The three login counters and the enrolment counter over one store (see the module docstring)."""
 
+    PRUNE_EVERY = 256  # attempts between clean-ups of old rows
+
     def __init__(self, store: Any, cfg: AuthConfig):  # noqa: ANN401
         self.store, self.cfg = store, cfg
+        self._attempts = 0
 
     @staticmethod
     def _keys(username: str, address: str) -> tuple[str, str, str]:
@@ -137,6 +151,9 @@ class LoginThrottle:
     def begin(self, username: str, address: str) -> Refused | None:
         """Charge one login attempt before the password is checked; a ``Refused`` means answer 429."""
         c, now = self.cfg, time.time()
+        self._attempts += 1
+        if self._attempts % self.PRUNE_EVERY == 1:
+            prune(self.store, c, now)
         pair, addr, user = self._keys(username, address)
         charged: list[str] = []
         if not self._known(username, address, now):
