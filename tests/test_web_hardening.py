@@ -13,7 +13,7 @@ import re
 import sqlite3
 import stat
 from pathlib import Path
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 import pytest
 
@@ -252,3 +252,37 @@ def test_token_ttl_must_be_a_number(agg):
     body = {"site": "north", "room": "r101", "device": "cp-north-r199"}
     assert it.post("/api/fleet/tokens", json={**body, "ttl_h": True}).status_code == 422
     assert it.post("/api/fleet/tokens", json={**body, "ttl_h": 2}).status_code == 201
+
+
+@pytest.mark.browser
+def test_chromium_saves_reports_under_safe_names(agg):
+    """What finding 5 saw: Chromium's own choice of file name for a hostile and a Chinese class id."""
+    pytest.importorskip("playwright")
+    from playwright.sync_api import sync_playwright
+
+    from tests._dashboard_helpers import CHROMIUM, CHROMIUM_ARGS
+
+    if not Path(CHROMIUM).exists():
+        pytest.skip("no chromium")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            ctx = browser.new_context(accept_downloads=True)
+            assert ctx.request.post(f"{agg.url}/api/login", data={"username": "admin",
+                                                                  "password": PASSWORDS["admin"]}).status == 200
+            page = ctx.new_page()
+            page.goto(f"{agg.url}/")
+            names = {}
+            for section in (EVIL, CHINESE):
+                for fmt in ("csv", "pdf"):
+                    url = f"/api/reports/weekly?scope=section:{quote(section, safe='')}&format={fmt}&lang=zh-CN"
+                    with page.expect_download(timeout=60_000) as d:
+                        page.evaluate("u => { const a = document.createElement('a'); a.href = u; "
+                                      "document.body.appendChild(a); a.click(); a.remove(); }", url)
+                    names[(section, fmt)] = d.value.suggested_filename
+        finally:
+            browser.close()
+    for (section, fmt), name in names.items():
+        assert name.endswith(f".{fmt}") and "report.html" not in name and name.count(".") == 1, names
+        if section == CHINESE:
+            assert "高一" in name and "化学" in name, name
