@@ -286,3 +286,25 @@ def test_chromium_saves_reports_under_safe_names(agg):
         assert name.endswith(f".{fmt}") and "report.html" not in name and name.count(".") == 1, names
         if section == CHINESE:
             assert "高一" in name and "化学" in name, name
+
+
+def test_scheduled_report_files_stay_in_their_folder(tmpl, tmp_path):
+    """Department names come from imported course codes: a code with ../ writes nothing outside the folder."""
+    from datetime import date
+
+    from cloud_aggregator.config import StoreConfig
+    from cloud_aggregator.store import open_store
+    from cloud_aggregator.web.reports import run_scheduled
+    from tests._dashboard_helpers import copy_db
+
+    store = open_store(StoreConfig(path=copy_db(tmpl, tmp_path / "r.db")))
+    try:
+        store.db.execute("INSERT INTO sections (sourced_id, title, course_code) VALUES (?, ?, ?)",
+                         ("sec-evil", "evil", "../../escape-101"))
+        store.db.commit()
+        out = tmp_path / "reports"
+        written = run_scheduled(store, out, date(2025, 11, 3), "en")
+    finally:
+        store.close()
+    assert written and all(p.resolve().is_relative_to(out.resolve()) for p in written)
+    assert not list(tmp_path.glob("escape*")) and any("escape" in p.name for p in written)

@@ -21,6 +21,7 @@ from typing import Any
 from cloud_aggregator.timetable import parse_session_id
 
 from . import db
+from .download import safe_stem
 from .i18n import catalogue
 
 log = logging.getLogger(__name__)
@@ -252,7 +253,8 @@ def run_scheduled(store: Any, out_dir: Path, today: date, lang: str = "zh-CN") -
     written: list[Path] = []
     folder = out_dir / week.isoformat()
     for name, title, secs in scopes:
-        pdf_path, csv_path = folder / f"{name}.pdf", folder / f"{name}.csv"
+        stem = safe_stem(name)  # department names come from imported course codes
+        pdf_path, csv_path = folder / f"{stem}.pdf", folder / f"{stem}.csv"
         if pdf_path.exists() and csv_path.exists():
             continue
         rep = build_report(store, name, title, secs, week)
