@@ -90,6 +90,9 @@ class VadConfig(_Section):
     gate_db: float = Field(10.0, ge=0, le=40, description="frame must be this far above the noise floor to start speech")
     stay_gate_db: float = Field(3.5, ge=0, le=40, description="... and this far to continue it")
     noise_floor_dbfs: float | None = Field(None, description="from calibration; estimated on the fly when null")
+    level_target_dbfs: float | None = Field(-8.0, ge=-40, le=0, description="Silero sees the signal with its loud end "
+                                            "lifted to this level (soft voices are scored late otherwise); null = off")
+    max_gain_db: float = Field(18.0, ge=0, le=40, description="most gain the level normalisation applies")
     tone_min_speech_s: float = Field(2.0, gt=0, le=10, description="speech collected before one tone prediction")
     overlap: bool = Field(False, description="estimate crosstalk (overlap_share) from pitch cues; off by default: "
                           "on held-out audio its error is too large to publish (bench/README.md, Audio)")
