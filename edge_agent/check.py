@@ -244,10 +244,10 @@ def run_checks(cfg: AgentConfig, checks: list[Check] | None = None, echo: Callab
 
 
 def main(args: argparse.Namespace) -> int:
-    from edge_agent.config import load_agent_config
+    from edge_agent.config_check import load_checked
 
     try:
-        cfg = load_agent_config(args.config)
+        cfg = load_checked(args.config)
         print(f"ok    {'config':<11} {args.config or '(defaults)'}: device {cfg.device.id} in "
               f"{cfg.device.site}/{cfg.device.room}, policy {cfg.policy}")
     except Exception as e:  # noqa: BLE001 - the config error is the answer
