@@ -116,6 +116,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if argv is None:  # the console script: a process of its own (callers passing argv keep their stderr)
+        from edge_agent.quiet import quiet_native
+
+        quiet_native(verbose=bool({"-v", "--verbose"} & set(sys.argv[1:])))  # before cv2/mediapipe/pyaudio load
     return run(build_parser(), argv, (ModelIntegrityError,))
 
 if __name__ == "__main__":
