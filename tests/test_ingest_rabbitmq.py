@@ -32,8 +32,8 @@ def _up() -> bool:
         return False
 
 
-pytestmark = pytest.mark.skipif(not _up(), reason="RabbitMQ MQTT plugin not listening on 127.0.0.1:1884 "
-                                "(rabbitmq-plugins enable rabbitmq_mqtt with mqtt.listeners.tcp.default = 1884)")
+pytestmark = pytest.mark.skipif(not _up(), reason="RabbitMQ MQTT plugin not listening on 127.0.0.1:1884; "
+                                "as root, bash scripts/rabbitmq_mqtt.sh enables it (scripts/test.sh runs it first)")
 
 
 def test_same_ingest_on_rabbitmq(tmp_path):
