@@ -187,3 +187,32 @@ def test_any_device_id_is_accepted_iff_it_is_a_topic_safe_name(ident):
     except Exception:  # noqa: BLE001
         ok = False
     assert ok == bool(re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,63}", ident))
+
+
+_agg_sections = st.fixed_dictionaries({}, optional={k: _trees for k in ("mqtt", "store", "web", "records",
+                                                                         "enrolment", "retention_days")})
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(tree=_agg_sections)
+def test_any_aggregator_tree_is_loaded_or_refused_with_key_paths(tree):
+    with tempfile.TemporaryDirectory() as d:
+        f = Path(d) / "aggregator.yaml"
+        f.write_text(yaml.safe_dump(tree), encoding="utf-8")
+        try:
+            load_aggregator_checked(f)
+        except ConfigError as e:
+            assert e.problems and all(": " in p for p in e.problems)
+            assert not any(m in p for p in e.problems for m in RAW_REGEX_MARKS), e.problems
+
+
+@settings(max_examples=150, deadline=None)
+@given(env=st.dictionaries(st.builds(lambda path: "CP_TEST__" + "__".join(path),
+                                     st.lists(st.sampled_from(["MQTT", "PORT", "SCHEDULE", "TIMEZONE", "DEVICE", "ID",
+                                                               "PERIODS", "x", ""]), min_size=1, max_size=3)),
+                           st.text(max_size=20), max_size=4))
+def test_any_environment_override_is_applied_or_refused_in_words(env):
+    try:
+        load_config(AgentConfig, None, "CP_TEST", environ=env)
+    except ConfigError as e:
+        assert e.problems and not any(m in p for p in e.problems for m in RAW_REGEX_MARKS), e.problems
