@@ -8,7 +8,7 @@ both print the same plain-language errors. Overrides use ``<PREFIX>__SECTION__KE
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -119,8 +119,12 @@ def file_problems(cfg: BaseModel, inputs: tuple[str, ...] = (), outputs: tuple[s
 
 
 def load_config(model: type[M], path: str | Path | None, env_prefix: str,
-                environ: Mapping[str, str] | None = None) -> M:
-    """Read ``path`` (YAML; None means defaults only), apply env overrides, validate."""
+                environ: Mapping[str, str] | None = None, check: Callable[[M], list[str]] | None = None) -> M:
+    """Read ``path`` (YAML; None means defaults only), apply env overrides, validate.
+
+    ``check`` returns the problems of a well-formed config on this machine (files, folders); any of them
+    raise :class:`ConfigError` like a shape error does.
+    """
     source = str(path) if path else "(defaults)"
     tree: dict[str, Any] = {}
     if path is not None:
@@ -139,6 +143,10 @@ def load_config(model: type[M], path: str | Path | None, env_prefix: str,
         tree = loaded
     tree = apply_env(tree, env_prefix, os.environ if environ is None else environ)
     try:
-        return model.model_validate(tree)
+        cfg = model.model_validate(tree)
     except ValidationError as e:
         raise ConfigError(source, format_errors(e)) from None
+    found = check(cfg) if check else []
+    if found:
+        raise ConfigError(source, found)
+    return cfg

@@ -10,8 +10,8 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
-from classpulse_contract.config_io import ConfigError, file_problems
-from cloud_aggregator.config import AggregatorConfig, load_aggregator_config
+from classpulse_contract.config_io import file_problems, load_config
+from cloud_aggregator.config import ENV_PREFIX, AggregatorConfig
 
 #: Files the aggregator reads (dotted key paths).
 INPUT_FILES = ("mqtt.password_file", "mqtt.tls.ca_file", "mqtt.tls.cert_file", "mqtt.tls.key_file",
@@ -42,8 +42,4 @@ def notes(cfg: AggregatorConfig) -> list[str]:
 
 def load_checked(path: str | Path | None) -> AggregatorConfig:
     """Load and validate ``path`` against this server; :class:`ConfigError` lists every problem."""
-    cfg = load_aggregator_config(path)
-    found = problems(cfg)
-    if found:
-        raise ConfigError(str(path) if path else "(defaults)", found)
-    return cfg
+    return load_config(AggregatorConfig, path, ENV_PREFIX, check=problems)

@@ -13,8 +13,8 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
-from classpulse_contract.config_io import ConfigError, file_problems, format_errors
-from edge_agent.config import AgentConfig, load_agent_config
+from classpulse_contract.config_io import file_problems, format_errors, load_config
+from edge_agent.config import ENV_PREFIX, AgentConfig
 
 #: Files the agent reads at start-up (dotted key paths; list fields fan out).
 INPUT_FILES = ("mqtt.password_file", "mqtt.tls.ca_file", "mqtt.tls.cert_file", "mqtt.tls.key_file",
@@ -54,8 +54,4 @@ def notes(cfg: AgentConfig) -> list[str]:
 
 def load_checked(path: str | Path | None) -> AgentConfig:
     """Load and validate ``path`` against this box; :class:`ConfigError` lists every problem."""
-    cfg = load_agent_config(path)
-    found = problems(cfg)
-    if found:
-        raise ConfigError(str(path) if path else "(defaults)", found)
-    return cfg
+    return load_config(AgentConfig, path, ENV_PREFIX, check=problems)

@@ -132,19 +132,25 @@ _sections = st.fixed_dictionaries({}, optional={k: _trees for k in ("device", "s
                                                                      "policy", "video", "models", "calibration")})
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(tree=_sections)
-def test_any_config_tree_is_loaded_or_refused_with_key_paths(tree):
+_agg_sections = st.fixed_dictionaries({}, optional={k: _trees for k in ("mqtt", "store", "web", "records",
+                                                                         "enrolment", "retention_days")})
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(tree=_sections, agg_tree=_agg_sections)
+def test_any_config_tree_is_loaded_or_refused_with_key_paths(tree, agg_tree):
     with tempfile.TemporaryDirectory() as d:
-        f = Path(d) / "agent.yaml"
-        f.write_text(yaml.safe_dump(tree), encoding="utf-8")
-        try:
-            cfg = load_checked(f)
-        except ConfigError as e:
-            assert e.problems and all(": " in p for p in e.problems)
-            assert not any(m in p for p in e.problems for m in RAW_REGEX_MARKS), e.problems
-            return
-        in_session(cfg.schedule, datetime(2026, 12, 3, 9, 0, tzinfo=timezone.utc))  # what run does first
+        for data, name, load in [(tree, "agent.yaml", load_checked), (agg_tree, "aggregator.yaml", load_aggregator_checked)]:
+            f = Path(d) / name
+            f.write_text(yaml.safe_dump(data), encoding="utf-8")
+            try:
+                cfg = load(f)
+            except ConfigError as e:
+                assert e.problems and all(": " in p for p in e.problems)
+                assert not any(m in p for p in e.problems for m in RAW_REGEX_MARKS), e.problems
+                continue
+            if isinstance(cfg, AgentConfig):
+                in_session(cfg.schedule, datetime(2026, 12, 3, 9, 0, tzinfo=timezone.utc))  # what run does first
 
 
 @settings(max_examples=200, deadline=None)
@@ -187,23 +193,6 @@ def test_any_device_id_is_accepted_iff_it_is_a_topic_safe_name(ident):
     except Exception:  # noqa: BLE001
         ok = False
     assert ok == bool(re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,63}", ident))
-
-
-_agg_sections = st.fixed_dictionaries({}, optional={k: _trees for k in ("mqtt", "store", "web", "records",
-                                                                         "enrolment", "retention_days")})
-
-
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(tree=_agg_sections)
-def test_any_aggregator_tree_is_loaded_or_refused_with_key_paths(tree):
-    with tempfile.TemporaryDirectory() as d:
-        f = Path(d) / "aggregator.yaml"
-        f.write_text(yaml.safe_dump(tree), encoding="utf-8")
-        try:
-            load_aggregator_checked(f)
-        except ConfigError as e:
-            assert e.problems and all(": " in p for p in e.problems)
-            assert not any(m in p for p in e.problems for m in RAW_REGEX_MARKS), e.problems
 
 
 @settings(max_examples=150, deadline=None)
