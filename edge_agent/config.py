@@ -52,6 +52,8 @@ class VideoConfig(_Section):
     width: int = Field(1920, ge=160)
     height: int = Field(1080, ge=120)
     target_fps: float = Field(1.0, gt=0, le=30)
+    nice: int = Field(5, ge=0, le=19, description="how much lower the vision thread's CPU priority is than "
+                      "the agent's, so a short CPU slows frames (reported as coverage) and never the microphone")
 
 
 class AudioConfig(_Section):
