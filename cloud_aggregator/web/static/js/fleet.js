@@ -6,7 +6,7 @@ import { ago, t } from "./i18n.js";
 // analysed frames/s; below the device's target it is marked in the warning colour and said in words
 function fpsCell(d) {
   if (!d.fps_behind) return `<td data-k="fps">${num(d.fps, 1)}</td>`;
-  const level = d.vision_level ? ` · ${esc(t("fleet.fps.level", { name: d.vision_level_name || d.vision_level }))}` : "";
+  const level = d.vision_level ? `<br><span class="muted">${esc(t("fleet.fps.level", { name: d.vision_level_name || d.vision_level }))}</span>` : "";
   return `<td class="warn" data-k="fps">${num(d.fps, 1)}<br><span>${esc(t("fleet.fps.behind", { target: num(d.target_fps, 1) }))}</span>${level}</td>`;
 }
 

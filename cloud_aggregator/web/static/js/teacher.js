@@ -119,7 +119,7 @@ export async function mount(el, { bus }) {
       h += `<div class="side"><div class="card chart"><h2>${t("live.chart")}</h2>${chart()}
         <div class="legend"><span><i class="att"></i>${t("metric.attention")}</span><span><i class="eng"></i>${t("metric.engagement")}</span>
         <span><i class="usual"></i>- - ${t("live.usual")}</span></div></div>
-        <div class="card zones"><h2>${t("live.zones")}</h2>${w.zones && w.zones.length
+        <div class="card zones"><h2>${t("live.zones")}</h2>${starved ? `<p class="quality-note">${t("live.quality.paused")}</p>` : w.zones && w.zones.length
           ? zoneMap(w.zones, { k: data.zone_k, frontLabel: t("live.zones.front") }) + `<p class="muted">${esc(t("live.zones.blank", { k: data.zone_k }))}</p>`
           : `<p class="muted">${t("live.zones.none")}</p>`}</div></div>`;
       h += `<div class="side"><div class="metrics">
