@@ -10,18 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests._broker import start_mosquitto
-from tests._dashboard_helpers import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
-    DashServer,
-    aggregate,
-    copy_db,
-    publish,
-    publisher,
-    template_db,
-    ui_login,
-)
+from tests._dashboard_helpers import CHROMIUM, aggregate, publish, ui_login
+from tests.test_browser_dashboard import env  # noqa: F401 - the same real server, broker and Chromium
 
 pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(not Path(CHROMIUM).exists() and not shutil.which("chromium"), reason="no chromium")]
@@ -30,29 +20,6 @@ ATT = "#0b6e99"  # the attention line's colour in teacher.js
 STARVED = {"version": "1.1", "n_faces": None, "attention_share": None, "hand_raises": None, "engagement": None,
            "zones": None, "frames_processed": 1, "vision_coverage": 0.1, "audio_coverage": 1.0, "vision_level": 0,
            "coverage_flags": ["vision_starved"]}
-
-
-@pytest.fixture
-def env(tmp_path, tmp_path_factory, repo_root):
-    from playwright.sync_api import sync_playwright
-
-    tmpl = template_db(tmp_path_factory.getbasetemp() / "dash-template")
-    broker = start_mosquitto(tmp_path / "broker")
-    srv = DashServer(copy_db(tmpl, tmp_path / "a.db"), tmpl["key"], broker.port).start()
-    pub = publisher(broker.port)
-    pw = sync_playwright().start()
-    browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-    art = repo_root / "test-artifacts"
-    art.mkdir(exist_ok=True)
-    try:
-        yield srv, pub, browser, art
-    finally:
-        browser.close()
-        pw.stop()
-        pub.loop_stop()
-        pub.disconnect()
-        srv.stop()
-        broker.stop()
 
 
 def _both_languages(page, shot):  # noqa: ANN001
@@ -70,7 +37,7 @@ def _both_languages(page, shot):  # noqa: ANN001
 
 
 def test_starved_window_says_so_without_zero_tiles_and_the_chart_leaves_a_gap(env):
-    srv, pub, browser, art = env
+    srv, pub, browser, art = env["srv"], env["pub"], env["browser"], env["art"]
     _, page, errors = ui_login(browser, srv.url, "teacher", TABLET)
     page.wait_for_selector(".live[data-state]")
     page.wait_for_selector("#conn.on", timeout=10_000)
@@ -101,7 +68,7 @@ def test_starved_window_says_so_without_zero_tiles_and_the_chart_leaves_a_gap(en
 
 
 def test_fleet_marks_a_device_below_its_target_frame_rate(env):
-    srv, pub, browser, art = env
+    srv, pub, browser, art = env["srv"], env["pub"], env["browser"], env["art"]
     now = datetime.now(timezone.utc)
     for device, fps in (("cp-north-r101", 0.3), ("cp-north-r102", 0.98)):
         health = {"schema": "classpulse.health", "version": "1.1", "device": device, "ts": now.isoformat(),
