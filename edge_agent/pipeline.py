@@ -66,7 +66,7 @@ class VideoWorker(StageWorker):
 
         cfg = self.agent.cfg
         src = open_video_source(cfg.video.source or "", cfg.video.width, cfg.video.height, cfg.video.target_fps)
-        if cfg.video.nice:  # this thread (and the inference threads it starts) yields the CPU to audio
+        if cfg.video.nice:  # this thread (and inference that runs in it or threads it starts) yields the CPU to audio
             try:
                 tid = threading.get_native_id()
                 os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + cfg.video.nice)

@@ -36,7 +36,7 @@ def _both_languages(page, shot):  # noqa: ANN001
     return texts
 
 
-def test_starved_window_says_so_without_zero_tiles_and_the_chart_leaves_a_gap(env):
+def test_starved_window_says_so_without_zero_tiles_and_the_chart_leaves_a_gap(env):  # noqa: F811
     srv, pub, browser, art = env["srv"], env["pub"], env["browser"], env["art"]
     _, page, errors = ui_login(browser, srv.url, "teacher", TABLET)
     page.wait_for_selector(".live[data-state]")
@@ -67,7 +67,7 @@ def test_starved_window_says_so_without_zero_tiles_and_the_chart_leaves_a_gap(en
     assert not errors, errors
 
 
-def test_fleet_marks_a_device_below_its_target_frame_rate(env):
+def test_fleet_marks_a_device_below_its_target_frame_rate(env):  # noqa: F811
     srv, pub, browser, art = env["srv"], env["pub"], env["browser"], env["art"]
     now = datetime.now(timezone.utc)
     for device, fps in (("cp-north-r101", 0.3), ("cp-north-r102", 0.98)):
