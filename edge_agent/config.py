@@ -78,6 +78,8 @@ class VideoConfig(_Section):
     width: int = Field(1920, ge=160)
     height: int = Field(1080, ge=120)
     target_fps: float = Field(1.0, gt=0, le=30)
+    nice: int = Field(5, ge=0, le=19, description="how much lower the vision thread's CPU priority is than "
+                      "the agent's, so a short CPU slows frames (reported as coverage) and never the microphone")
 
 
 class AudioConfig(_Section):
@@ -141,6 +143,23 @@ class EngagementWeights(_Section):
     valence: float = Field(0.15, ge=0)
 
 
+class CoverageConfig(_Section):
+    """When a signal counts as measured in a window (docs/engagement.md, "Coverage").
+
+    Below ``min_share`` a signal's fields are published as null with ``vision_starved``/``audio_starved``
+    instead of numbers from a few seconds of a minute. 0.5 is the same bar a live window must clear to be
+    published at all: a majority of the window stands for the window; less is a sample of a moment.
+    """
+
+    min_share: float = Field(0.5, gt=0, le=1, description="least share of the window a signal must cover")
+    frame_reach_s: float = Field(5.0, gt=0, le=60, description="an analysed frame stands for this many seconds "
+                                 "either side (class-level attention moves over tens of seconds, so one frame "
+                                 "every 10 s still covers the window)")
+    min_frames: int = Field(3, ge=1, le=600, description="fewer analysed frames than this: vision is starved")
+    min_engagement_weight: float = Field(0.5, gt=0, le=1, description="share of the index weight this box is "
+                                         "set up to measure that the measured signals must carry")
+
+
 class Period(_Section):
     days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = Field(min_length=1)
     start: time
@@ -202,6 +221,7 @@ class AgentConfig(_Section):
     vision: VisionConfig = Field(default_factory=VisionConfig)
     vad: VadConfig = Field(default_factory=VadConfig)
     engagement: EngagementWeights = Field(default_factory=EngagementWeights)
+    coverage: CoverageConfig = Field(default_factory=CoverageConfig)
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     outbox: OutboxConfig = Field(default_factory=OutboxConfig)
     models: ModelsConfig = Field(default_factory=ModelsConfig)
