@@ -37,7 +37,7 @@ ADMIN = ("admin", "admin-e2e-password")
 
 
 def seed_admin(db_path) -> None:
-    """The dashboard needs a login: create the school admin in the store before the aggregator starts."""
+    """The dashboard needs a login and the agent an enrolment: both go into the store before the aggregator starts."""
     from cloud_aggregator.config import StoreConfig
     from cloud_aggregator.store import Store
     from cloud_aggregator.web import auth
@@ -46,6 +46,7 @@ def seed_admin(db_path) -> None:
     s = Store.open(StoreConfig(path=db_path))
     ensure_web_tables(s)
     auth.create_user(s, *ADMIN, "admin")
+    s.upsert_device("dev-a", "demo-school", "room-101")  # enrolled: ingest refuses devices it does not know
     s.close()
 
 
