@@ -36,7 +36,7 @@ def broker(tmp_path):
 ADMIN = ("admin", "admin-e2e-password")
 
 
-def seed_admin(db_path) -> None:
+def seed_admin(db_path, devices=(("dev-a", "demo-school", "room-101"),)) -> None:
     """The dashboard needs a login and the agent an enrolment: both go into the store before the aggregator starts."""
     from cloud_aggregator.config import StoreConfig
     from cloud_aggregator.store import Store
@@ -46,7 +46,8 @@ def seed_admin(db_path) -> None:
     s = Store.open(StoreConfig(path=db_path))
     ensure_web_tables(s)
     auth.create_user(s, *ADMIN, "admin")
-    s.upsert_device("dev-a", "demo-school", "room-101")  # enrolled: ingest refuses devices it does not know
+    for device, site, room in devices:  # enrolled: ingest refuses devices the registry does not know
+        s.upsert_device(device, site, room)
     s.close()
 
 
