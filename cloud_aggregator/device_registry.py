@@ -30,11 +30,11 @@ _LOOKUP_CHUNK = 500
 
 
 class RegistryError(ValueError):
-    """A refused enrolment or move; ``status`` is the HTTP status the fleet view answers with."""
+    """A refused enrolment or move: ``status`` is the HTTP status, ``code`` the key the fleet view translates."""
 
-    def __init__(self, reason: str, status: int = 409):
+    def __init__(self, reason: str, status: int = 409, code: str = "refused"):
         super().__init__(reason)
-        self.reason, self.status = reason, status
+        self.reason, self.status, self.code = reason, status, code
 
 
 # ---------------------------------------------------------------------- ingest (pure check + one lookup)
@@ -170,19 +170,20 @@ def check_token_request(store: Any, device: str, site: str, room: str, rekey: bo
     """
     for ident, what in ((site, "site"), (room, "room")):
         if not _ID.match(ident):
-            raise RegistryError(f"{what} {ident[:80]!r} is not a contract id ({ID_PATTERN})", 422)
+            raise RegistryError(f"{what} {ident[:80]!r} is not a contract id ({ID_PATTERN})", 422, "invalid_id")
     problem = name_problem(device, reserved)
     if problem:
-        raise RegistryError(problem, 422)
+        raise RegistryError(problem, 422, "invalid_id" if not _ID.match(device) else "reserved_name")
     old = device_state(store, device, password_file)
     if old["registered"] not in (None, f"{site}/{room}"):
         raise RegistryError(f"device {device!r} is registered in {old['registered']}; move it with "
-                            f"PUT /api/fleet/{device}/room first")
+                            f"PUT /api/fleet/{device}/room first", code="registered_elsewhere")
     if not rekey and old["credential"]:
-        raise RegistryError(f"device {device!r} is already enrolled; pass rekey: true to replace its credentials")
+        raise RegistryError(f"device {device!r} is already enrolled; pass rekey: true to replace its credentials",
+                            code="already_enrolled")
     if not rekey and old["pending_tokens"]:
         raise RegistryError(f"device {device!r} already has an unused enrolment token; pass rekey: true to "
-                            "replace it")
+                            "replace it", code="token_pending")
     if rekey:
         with store.lock:
             store.db.execute("UPDATE enrol_tokens SET expires_at = ? WHERE device = ? AND redeemed_at IS NULL",
@@ -195,12 +196,12 @@ def move_device(store: Any, device: str, site: str, room: str) -> tuple[str, str
     """Move a registered device to ``site/room`` (the fleet view's one way); returns its previous (site, room)."""
     for ident, what in ((site, "site"), (room, "room")):
         if not _ID.match(ident):
-            raise RegistryError(f"{what} {ident[:80]!r} is not a contract id ({ID_PATTERN})", 422)
+            raise RegistryError(f"{what} {ident[:80]!r} is not a contract id ({ID_PATTERN})", 422, "invalid_id")
     with store.lock:
         try:
             rows = store.db.query("SELECT site, room FROM devices WHERE device = ?", (device,))
             if not rows:
-                raise RegistryError(f"no device {device!r} in the registry", 404)
+                raise RegistryError(f"no device {device!r} in the registry", 404, "no_such_device")
             store.db.execute("UPDATE devices SET site = ?, room = ? WHERE device = ?", (site, room, device))
             store.db.commit()
         except BaseException:

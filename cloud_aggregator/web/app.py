@@ -644,7 +644,7 @@ def create_app(store: Any, config: Any, ingest: Any = None, *, command_sender: A
             old = device_registry.check_token_request(store, body.device, body.site, body.room, body.rekey,
                                                       reserved, getattr(ecfg, "password_file", None))
         except device_registry.RegistryError as e:
-            raise HTTPException(e.status, e.reason) from None
+            raise HTTPException(e.status, e.reason, headers={"X-Refusal": e.code}) from None
         token = store.issue_token(body.site, body.room, body.device, timedelta(hours=body.ttl_h))
         new = f"{body.site}/{body.room}/{body.device}"
         if body.rekey:
@@ -661,7 +661,7 @@ def create_app(store: Any, config: Any, ingest: Any = None, *, command_sender: A
         try:
             old = device_registry.move_device(store, device, body.site, body.room)
         except device_registry.RegistryError as e:
-            raise HTTPException(e.status, e.reason) from None
+            raise HTTPException(e.status, e.reason, headers={"X-Refusal": e.code}) from None
         audit(user, "move_device", [], f"{device}: {old[0]}/{old[1]} -> {body.site}/{body.room}")
         reloaded = device_registry.sync_broker(store, getattr(config, "enrolment", None))
         return {"device": device, "site": body.site, "room": body.room,
