@@ -11,6 +11,7 @@ listeners, generated device ACL, services ACL), the real aggregator (ingest + we
 from __future__ import annotations
 
 import json
+import re
 import ssl
 import threading
 import time
@@ -20,8 +21,11 @@ from pathlib import Path
 import httpx
 import paho.mqtt.client as mqtt
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from classpulse_contract import Aggregate, Status, dumps, topic
+from classpulse_contract import ID_PATTERN, Aggregate, Status, dumps, topic
+from cloud_aggregator.device_registry import acl_text, identity_problem, name_problem, reserved_names
 from tests._broker import ShippedBroker, free_port, start_shipped_mosquitto, wait_port
 from tests._ops_pki import make_pki
 from tests._procs import wait_for
@@ -148,13 +152,16 @@ def test_finding1_device_cannot_publish_as_another_room_or_site_and_only_it_move
     reg = {d["device"]: (d["site"], d["room"]) for d in system.store.devices()}
     assert reg[dev] == ("north", "biology-lab"), "a status message does not move the device"
 
-    # IT moves the device: audited, the broker ACL follows; the old room is refused from now on
+    # IT moves the device: audited, the broker ACL follows; the old room is refused from now on, and a token
+    # still naming the old room is revoked (redeeming it would have moved the device back)
+    stale = system.token(*BIO, rekey=True).json()["token"]
     r = system.http.put(f"/api/fleet/{dev}/room", json={"site": "north", "room": "physics-lab"})
     assert r.status_code == 200 and r.json()["previous"] == {"site": "north", "room": "biology-lab"}, r.text
     assert r.json()["broker_reloaded"] is True
     rows = system.store._query("SELECT action, detail, username FROM audit_log WHERE action = 'move_device'")
     assert rows == [{"action": "move_device", "detail": f"{dev}: north/biology-lab -> north/physics-lab",
                      "username": "it"}]
+    assert httpx.post(f"http://127.0.0.1:{system.web_port}/api/enrol", json={"token": stale}).status_code == 403
     time.sleep(0.5)
     _publish(bio, topic(*BIO, "agg"), dumps(agg(4, *BIO)))
     _publish(bio, topic("north", "physics-lab", dev, "agg"), dumps(agg(5, "north", "physics-lab", dev)))
@@ -252,3 +259,41 @@ def test_finding3_device_cannot_take_the_aggregators_client_id(system):
     stop.set()
     w.join()
     assert drops == [], "the aggregator's session was never taken over"
+
+
+# ---------------------------------------------------------------------- the pure pieces, any input (hypothesis)
+_ids = st.one_of(st.from_regex(ID_PATTERN, fullmatch=True), st.text(max_size=80),
+                 st.sampled_from(["aggregator", "x\n", "a b", "a\ntopic readwrite #", "", "-a", "A"]))
+_ACL_LINE = re.compile(
+    r"(#.*|user [a-z0-9][a-z0-9_-]{0,63}|topic (write|read) classpulse/v1/[a-z0-9][a-z0-9_-]{0,63}"
+    r"/[a-z0-9][a-z0-9_-]{0,63}/[a-z0-9][a-z0-9_-]{0,63}/(agg|status|health|cmd/result|cmd)|)")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(_ids, _ids, _ids), max_size=6))
+def test_generated_acl_only_ever_pins_valid_ids(rows):
+    """Registry rows are outside input (imports, old databases): no row can widen or inject ACL rules."""
+    text = acl_text(rows)
+    assert all(_ACL_LINE.fullmatch(ln) for ln in text.split("\n")), text
+    users = [ln.split(" ", 1)[1] for ln in text.split("\n") if ln.startswith("user ")]
+    valid = {d for d, s, r in rows if all(re.fullmatch(ID_PATTERN, x) for x in (d, s, r))}
+    assert set(users) == valid
+
+
+@settings(max_examples=300, deadline=None)
+@given(_ids)
+def test_enrolable_names_are_contract_ids_and_never_reserved(name):
+    reserved = reserved_names()
+    ok = name_problem(name, reserved) is None
+    assert ok == bool(re.fullmatch(ID_PATTERN, name) and name not in reserved)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_ids, _ids, _ids, st.dictionaries(_ids, st.tuples(_ids, _ids), max_size=4),
+       st.sampled_from(["accept", "dead_letter"]))
+def test_identity_check_accepts_only_the_registered_room(device, site, room, registered, mode):
+    problem = identity_problem(device, site, room, registered, mode)
+    if device in registered:
+        assert (problem is None) == (registered[device] == (site, room))
+    else:
+        assert (problem is None) == (mode == "accept")
