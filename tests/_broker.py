@@ -151,11 +151,15 @@ def subscribe_acked(client: mqtt.Client, sub: str, qos: int = 1, timeout: float 
         raise RuntimeError(f"the broker did not acknowledge the subscription to {sub}")
 
 
-def can_login(port: int, username: str, password: str, client_id: str = "", timeout: float = 2.0) -> bool:
-    """True once the broker accepts this login (e.g. after a password-file reload by SIGHUP)."""
+def can_login(port: int, username: str, password: str, client_id: str = "", timeout: float = 2.0,
+              tls: tuple[Path, Path, Path] | None = None) -> bool:
+    """True once the broker accepts this login (e.g. after a password-file reload by SIGHUP);
+    ``tls`` = (CA, client certificate, key) for a TLS listener."""
     ok = threading.Event()
     c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
     c.username_pw_set(username, password)
+    if tls is not None:
+        c.tls_set(ca_certs=str(tls[0]), certfile=str(tls[1]), keyfile=str(tls[2]))
     c.on_connect = lambda _c, _u, _f, rc, _p=None: ok.set() if not rc.is_failure else None
     try:
         c.connect("127.0.0.1", port)

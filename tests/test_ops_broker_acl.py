@@ -10,7 +10,7 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
-from _broker import start_shipped_mosquitto, subscribe_acked
+from _broker import can_login, start_shipped_mosquitto, subscribe_acked
 from _ops_pki import make_pki
 
 from classpulse_contract.v1 import Aggregate, dumps, parse_message, topic
@@ -43,7 +43,8 @@ def secure_broker(tmp_path):
         b.add_user("devices", u, USERS[u])
     b.add_user("services", "aggregator", USERS["aggregator"])
     b.reload()
-    time.sleep(0.5)
+    tls = (pki / "ca.crt", pki / "d1.crt", pki / "d1.key")
+    assert wait_for(lambda: can_login(b.devices_port, "d1", USERS["d1"], tls=tls), 10), "password files reloaded"
     yield b, pki
     b.stop()
 

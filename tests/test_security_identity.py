@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 
 from classpulse_contract import ID_PATTERN, Aggregate, Status, dumps, topic
 from cloud_aggregator.device_registry import acl_text, identity_problem, name_problem, reserved_names
-from tests._broker import ShippedBroker, free_port, start_shipped_mosquitto, wait_port
+from tests._broker import ShippedBroker, can_login, free_port, start_shipped_mosquitto, wait_port
 from tests._ops_pki import make_pki
 from tests._procs import wait_for
 
@@ -97,8 +97,10 @@ class System:
         assert r.status_code == 201, r.text
         out = httpx.post(f"http://127.0.0.1:{self.web_port}/api/enrol", json={"token": r.json()["token"]})
         assert out.status_code == 200 and out.json()["broker_reloaded"] is True, out.text
-        time.sleep(0.5)  # SIGHUP reload of password file and device ACL
-        return out.json()["mqtt"]["password"]
+        password = out.json()["mqtt"]["password"]
+        tls = (self.pki / "ca.crt", self.pki / "device.crt", self.pki / "device.key")
+        assert wait_for(lambda: can_login(self.broker.devices_port, device, password, tls=tls), 10), "reloaded"
+        return password
 
     def device(self, user: str, password: str, client_id: str | None = None) -> tuple[mqtt.Client, threading.Event]:
         ok = threading.Event()
@@ -146,7 +148,6 @@ def test_finding1_device_cannot_publish_as_another_room_or_site_and_only_it_move
              dumps(Status(device=dev, state="online", ts=datetime.now(timezone.utc))))
     _publish(bio, topic(*BIO, "agg"), dumps(agg(3, *BIO)))  # its own room: the barrier (same session, in order)
     assert wait_for(lambda: any(r["msg_id"] == 3 for r in system.stored()), 20)
-    time.sleep(0.5)
     assert system.stored() == [{"device": dev, "msg_id": 3, "site": "north", "room": "biology-lab"}], \
         "nothing stored under another teacher's room or another site"
     reg = {d["device"]: (d["site"], d["room"]) for d in system.store.devices()}
@@ -162,12 +163,18 @@ def test_finding1_device_cannot_publish_as_another_room_or_site_and_only_it_move
     assert rows == [{"action": "move_device", "detail": f"{dev}: north/biology-lab -> north/physics-lab",
                      "username": "it"}]
     assert httpx.post(f"http://127.0.0.1:{system.web_port}/api/enrol", json={"token": stale}).status_code == 403
-    time.sleep(0.5)
     _publish(bio, topic(*BIO, "agg"), dumps(agg(4, *BIO)))
-    _publish(bio, topic("north", "physics-lab", dev, "agg"), dumps(agg(5, "north", "physics-lab", dev)))
-    assert wait_for(lambda: any(r["msg_id"] == 5 for r in system.stored()), 20)
-    time.sleep(0.5)
-    assert [(r["msg_id"], r["room"]) for r in system.stored()] == [(3, "biology-lab"), (5, "physics-lab")]
+
+    def new_room_stored() -> bool:  # until the broker has re-read its ACL the new room is refused: send again
+        _publish(bio, topic("north", "physics-lab", dev, "agg"), dumps(agg(5, "north", "physics-lab", dev)))
+        return any(r["msg_id"] == 5 for r in system.stored())
+
+    assert wait_for(new_room_stored, 20, interval=0.5)
+    _publish(bio, topic(*BIO, "agg"), dumps(agg(6, *BIO)))  # after the reload, for certain: refused
+    _publish(bio, topic("north", "physics-lab", dev, "agg"), dumps(agg(7, "north", "physics-lab", dev)))
+    assert wait_for(lambda: any(r["msg_id"] == 7 for r in system.stored()), 20)
+    assert [(r["msg_id"], r["room"]) for r in system.stored()] == [(3, "biology-lab"), (5, "physics-lab"),
+                                                                    (7, "physics-lab")]
     bio.loop_stop()
     bio.disconnect()
 
