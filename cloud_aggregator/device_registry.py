@@ -11,6 +11,7 @@ can never be enrolled, and an existing credential is replaced only on an explici
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from collections.abc import Iterable
@@ -147,6 +148,16 @@ def has_credential(store: Any, device: str, password_file: Path | None) -> bool:
     if password_file is not None and Path(password_file).exists():
         return any(ln.split(":", 1)[0] == device for ln in Path(password_file).read_text(encoding="utf-8").splitlines())
     return False
+
+
+def token_device(store: Any, token: str) -> str | None:  # noqa: ANN401 - Store
+    """The device an enrolment token names (None: no such token); read-only, the token stays unused."""
+    digest = hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
+    with store.lock:
+        rows = store.db.query("SELECT device FROM enrol_tokens WHERE token_sha256 = ?", (digest,))
+        if store.db.dialect == "postgres":
+            store.db.commit()
+    return rows[0]["device"] if rows else None
 
 
 def device_state(store: Any, device: str, password_file: Path | None) -> dict[str, Any]:  # noqa: ANN401

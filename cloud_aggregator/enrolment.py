@@ -84,15 +84,16 @@ def reload_mosquitto(pid_file: Path | None) -> bool:
 def enrol(store, token: str, cfg: EnrolmentConfig,  # noqa: ANN001 - cloud_aggregator.store.Store
           reserved: frozenset[str] = frozenset()) -> dict:
     """Redeem ``token`` and return the device's identity and broker credentials (raises TokenError)."""
-    from cloud_aggregator.device_registry import name_problem, sync_broker
+    from cloud_aggregator.device_registry import name_problem, sync_broker, token_device
     from cloud_aggregator.store.base import TokenError
 
     if cfg.password_file is None or cfg.broker_host is None:
         raise RuntimeError("enrolment is not configured on this aggregator (enrolment.password_file, broker_host)")
-    e = store.redeem_token(token)
-    problem = name_problem(e.device, reserved)
-    if problem:  # a token issued before names were checked: used up, and it writes nothing
+    named = token_device(store, token)
+    problem = name_problem(named, reserved) if named is not None else None
+    if problem:  # a token issued before names were checked: refused before it registers or writes anything
         raise TokenError(problem)
+    e = store.redeem_token(token)
     password = secrets.token_urlsafe(24)
     set_broker_password(cfg.password_file, e.device, password)
     reloaded = sync_broker(store, cfg)

@@ -232,6 +232,12 @@ def test_finding2_reserved_and_existing_identities_are_safe(system):
     c.loop_stop()
     c.disconnect()
 
+    # a token for a reserved name issued before these checks (straight into the store) is refused at redeem
+    old_token = system.store.issue_token("north", "r1", "aggregator")
+    r = httpx.post(f"http://127.0.0.1:{system.web_port}/api/enrol", json={"token": old_token})
+    assert r.status_code == 403 and "reserved" in r.json()["detail"], r.text
+    assert "aggregator" not in {d["device"] for d in system.store.devices()}
+
     # the aggregator's credential was never touched and it is still ingesting
     assert (system.broker.etc / "classpulse-services.passwd").read_bytes() == services
     assert "aggregator" not in [ln.split(":")[0] for ln in
