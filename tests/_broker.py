@@ -136,7 +136,7 @@ def start_shipped_mosquitto(etc: Path, pki: Path) -> ShippedBroker:
     conf = etc / "mosquitto.conf"
     conf.write_text(render_shipped_conf(etc, pki, dev, svc), encoding="utf-8")
     b = Broker(dev, conf).start()
-    if not wait_port(svc):
+    if not wait_port(svc, patient(10)):
         b.stop()
         raise RuntimeError("the services listener did not open")
     return ShippedBroker(b, dev, svc, etc)

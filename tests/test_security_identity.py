@@ -28,7 +28,7 @@ from classpulse_contract import ID_PATTERN, Aggregate, Status, dumps, topic
 from cloud_aggregator.device_registry import acl_text, identity_problem, name_problem, reserved_names
 from tests._broker import ShippedBroker, can_login, free_port, start_shipped_mosquitto, wait_port
 from tests._ops_pki import make_pki
-from tests._procs import wait_for
+from tests._procs import patient, wait_for
 
 pytestmark = pytest.mark.security
 IT = ("it", "it-identity-test-pw")
@@ -84,7 +84,8 @@ class System:
         self.web = threading.Thread(target=self.server.run, daemon=True)
         self.web.start()
         self.ingest.start()
-        assert wait_port(self.web_port, 30) and self.ingest.connected.wait(15), "aggregator up on the broker"
+        assert wait_port(self.web_port, patient(30)), "web up"
+        assert self.ingest.connected.wait(patient(30)), "aggregator up on the broker (it retries until reloaded)"
         self.http = httpx.Client(base_url=f"http://127.0.0.1:{self.web_port}")
         csrf = self.http.post("/api/login", json=dict(zip(("username", "password"), IT, strict=True))).json()["csrf"]
         self.http.headers["X-CSRF-Token"] = csrf
@@ -140,7 +141,7 @@ def test_finding1_device_cannot_publish_as_another_room_or_site_and_only_it_move
     bio_pw = system.enrol(*BIO)
     system.enrol(*CHEM)
     bio, ok = system.device(BIO[2], bio_pw)
-    assert ok.wait(10)
+    assert ok.wait(patient(10))
     dev = BIO[2]
     _publish(bio, topic("north", "chemistry-lab", dev, "agg"), dumps(agg(1, "north", "chemistry-lab", dev)))
     _publish(bio, topic("south", "biology-lab", dev, "agg"), dumps(agg(2, "south", "biology-lab", dev)))
@@ -228,7 +229,7 @@ def test_finding2_reserved_and_existing_identities_are_safe(system):
     assert "new north/chemistry-lab/cp-north-chemistry-lab" in rows[1]["detail"]
     # the old password still works until the re-key token is redeemed
     c, ok = system.device(CHEM[2], first)
-    assert ok.wait(10)
+    assert ok.wait(patient(10))
     c.loop_stop()
     c.disconnect()
 
@@ -263,7 +264,7 @@ def test_finding3_device_cannot_take_the_aggregators_client_id(system):
     w.start()
     for i in range(6):  # repeated, as the attacker did for 12 s; each would have cut the aggregator off
         c, ok = system.device(BIO[2], pw, client_id=system.cfg.mqtt.client_id)
-        assert ok.wait(10), "the device itself may connect (as its own client id)"
+        assert ok.wait(patient(10)), "the device itself may connect (as its own client id)"
         _publish(c, topic(*BIO, "agg"), dumps(agg(10 + i, *BIO)))
         time.sleep(0.4)
         c.disconnect()
