@@ -152,7 +152,8 @@ def bare_drain(port: int, expected: int, timeout: float) -> dict:
 
 def _ingest_cfg(port: int, store: StoreConfig, client_id: str, group: str | None) -> AggregatorConfig:
     return AggregatorConfig(mqtt=MqttConfig(port=port, client_id=client_id, shared_group=group), store=store,
-                            ingest=IngestConfig(batch_size=500, flush_ms=50))
+                            ingest=IngestConfig(batch_size=500, flush_ms=50,  # simulated devices: not enrolled
+                                                unregistered_devices="accept"))
 
 
 def ingest_drain(cfg: AggregatorConfig, expected: int | None, timeout: float, result=None) -> dict:  # noqa: ANN001

@@ -3,6 +3,7 @@
 from .v1 import (  # noqa: F401
     CONTRACT_VERSION,
     EXPRESSION_CLASSES,
+    ID_PATTERN,
     MAX_PAYLOAD_BYTES,
     TONE_CLASSES,
     Aggregate,

@@ -53,7 +53,9 @@ EXPRESSION_CLASSES: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad
 #: Voice-tone model classes (EmoDB), used in ``tone_mix``.
 TONE_CLASSES: tuple[str, ...] = ("angry", "boredom", "disgust", "fear", "happy", "neutral", "sad")
 
-Ident = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
+#: Site, room, zone and device ids: the one pattern topics and payloads use (enrolment checks new devices with it).
+ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+Ident = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
 Share = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False, strict=True)]
 Signed = Annotated[float, Field(ge=-1.0, le=1.0, allow_inf_nan=False, strict=True)]
 ShortText = Annotated[str, StringConstraints(max_length=64)]

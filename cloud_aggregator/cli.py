@@ -43,6 +43,24 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(Path(args.data), port=args.port, agents=args.agents, duration_s=args.duration)
 
 
+def _cmd_device_acl(args: argparse.Namespace) -> int:
+    from cloud_aggregator.device_registry import write_acl
+    from cloud_aggregator.store import open_store
+
+    cfg = _cfg(args.config)
+    out = Path(args.out) if args.out else cfg.enrolment.acl_file
+    if out is None:
+        print("no --out and no enrolment.acl_file in the config", file=sys.stderr)
+        return 2
+    store = open_store(cfg.store)
+    try:
+        n = write_acl(store, out)
+    finally:
+        store.close()
+    print(json.dumps({"acl_file": str(out), "devices": n}))
+    return 0
+
+
 def _cmd_import(args: argparse.Namespace) -> int:
     from cloud_aggregator.records.api import run_import
     from cloud_aggregator.store import Store
@@ -124,6 +142,12 @@ def build_parser() -> argparse.ArgumentParser:
     n.add_argument("--contact", required=True, help="who to ask: name, e-mail, phone")
     n.add_argument("--out", required=True)
     n.set_defaults(func=_cmd_notice)
+
+    da = sub.add_parser("device-acl", help="write the broker's device ACL from the device registry "
+                        "(each device pinned to its own site/room topics)")
+    da.add_argument("--config")
+    da.add_argument("--out", help="ACL file (default: enrolment.acl_file)")
+    da.set_defaults(func=_cmd_device_acl)
 
     e = sub.add_parser("eval", help="evaluate models on labelled data (prints JSON)")
     esub = e.add_subparsers(dest="eval_cmd", required=True)

@@ -59,6 +59,9 @@ class IngestConfig(_Section):
     flush_ms: int = Field(200, ge=1, le=10_000, description="longest a message waits before its batch commits")
     idle_flush_ms: int = Field(5, ge=1, le=10_000, description="commit early when no message came for this long")
     max_clock_skew_s: float = Field(300.0, ge=0, description="windows ending further in the future are rejected")
+    unregistered_devices: Literal["accept", "dead_letter"] = Field(
+        "dead_letter", description="messages from a device not in the registry: dead_letter (a real deployment) or "
+        "accept (a demo or test broker without enrolment); a registered device in the wrong room is always refused")
 
 
 class WebConfig(_Section):

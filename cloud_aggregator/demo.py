@@ -46,7 +46,12 @@ def _prepare_school(data: Path, cfg: AggregatorConfig, store) -> list[tuple[str,
         log.info("%s", rep.summary())
         _first_warnings_run(store, cfg, keys)
     devices = load_devices(school / "devices.yaml")
-    return [(d, site, room) for d, (site, room) in sorted(devices.device_index().items())]
+    rooms = [(d, site, room) for d, (site, room) in sorted(devices.device_index().items())]
+    registered = {r["device"] for r in store.devices()}
+    for d, site, room in rooms:  # ingest refuses devices the registry does not know (device_registry)
+        if d not in registered:
+            store.upsert_device(d, site, room)
+    return rooms
 
 
 def _first_warnings_run(store, cfg: AggregatorConfig, keys) -> None:  # noqa: ANN001

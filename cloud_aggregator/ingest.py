@@ -1,5 +1,8 @@
 """MQTT ingest: validate with the wire contract, store once, dead-letter the rest, never crash.
 
+Each message's site/room/device is also checked against the device registry (``device_registry``):
+a device publishing as another room, or one never enrolled, is dead-lettered with the reason.
+
 Acknowledgement discipline: the client runs with ``manual_ack``; a message is
 PUBACKed only after the batch holding it is committed (stored or dead-lettered).
 With a persistent session (``clean_session=False``) a crash before the commit
@@ -22,6 +25,7 @@ import paho.mqtt.client as mqtt
 
 from classpulse_contract import Aggregate, ContractError, parse_message, parse_topic
 from classpulse_contract.v1 import MAX_PAYLOAD_BYTES, TOPIC_ROOT
+from cloud_aggregator import device_registry
 from cloud_aggregator.config import AggregatorConfig
 from cloud_aggregator.store import DeadLetter, Store, iso_ts
 
@@ -205,11 +209,16 @@ class IngestService:
         dead: list[DeadLetter] = []
         statuses, healths = [], []
         now = datetime.now(timezone.utc)
+        registered = device_registry.lookup(self.store, (device_registry.topic_device(m.topic) for m in batch))
         for m in batch:
             self.stats.received += 1
             received_at = m.received_at or iso_ts(m.received_ts)
             try:
                 kind, site, room, model, ignored = classify_full(m, self.cfg.ingest.max_clock_skew_s, now)
+                problem = device_registry.identity_problem(model.device, site, room, registered,
+                                                           self.cfg.ingest.unregistered_devices)
+                if problem:
+                    raise ContractError(problem)
             except ContractError as e:
                 dead.append(DeadLetter(m.topic, m.payload, e.reason, received_at))
                 continue

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from tests._broker import free_port, wait_port
+from tests._cloud_helpers import ACCEPT_UNREGISTERED
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -68,7 +69,8 @@ def agg_config(db: Path, key: Path, mqtt_port: int = 1, web_port: int = 1, **das
     cfg = AggregatorConfig.model_validate({
         "mqtt": {"host": "127.0.0.1", "port": mqtt_port, "client_id": f"dash-test-{web_port}"},
         "store": {"backend": "sqlite", "path": str(db)}, "web": {"host": "127.0.0.1", "port": web_port},
-        "records": {"key_file": str(key)}, "dashboard": {"report_schedule": "off", **dashboard}})
+        "records": {"key_file": str(key)}, "dashboard": {"report_schedule": "off", **dashboard},
+        **ACCEPT_UNREGISTERED})
     return cfg
 
 

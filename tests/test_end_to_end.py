@@ -36,8 +36,8 @@ def broker(tmp_path):
 ADMIN = ("admin", "admin-e2e-password")
 
 
-def seed_admin(db_path) -> None:
-    """The dashboard needs a login: create the school admin in the store before the aggregator starts."""
+def seed_admin(db_path, devices=(("dev-a", "demo-school", "room-101"),)) -> None:
+    """The dashboard needs a login and the agent an enrolment: both go into the store before the aggregator starts."""
     from cloud_aggregator.config import StoreConfig
     from cloud_aggregator.store import Store
     from cloud_aggregator.web import auth
@@ -46,6 +46,8 @@ def seed_admin(db_path) -> None:
     s = Store.open(StoreConfig(path=db_path))
     ensure_web_tables(s)
     auth.create_user(s, *ADMIN, "admin")
+    for device, site, room in devices:  # enrolled: ingest refuses devices the registry does not know
+        s.upsert_device(device, site, room)
     s.close()
 
 

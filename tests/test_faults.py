@@ -12,6 +12,7 @@ import pytest
 from cloud_aggregator.config import AggregatorConfig
 from cloud_aggregator.ingest import IngestService
 from tests._broker import start_mosquitto
+from tests._cloud_helpers import ACCEPT_UNREGISTERED
 from tests._procs import patient, wait_for, write_yaml
 from tests._store_helpers import store_for
 
@@ -45,7 +46,7 @@ def broker(tmp_path):
 
 def test_broker_outage_buffers_then_delivers_in_order(tmp_path, broker):
     with store_for("sqlite", tmp_path) as store:
-        ingest = IngestService(AggregatorConfig.model_validate({"mqtt": {"port": broker.port}}), store)
+        ingest = IngestService(AggregatorConfig.model_validate({"mqtt": {"port": broker.port}, **ACCEPT_UNREGISTERED}), store)
         ingest.start()
         assert ingest.connected.wait(patient(10))
         cfg = agent_cfg(tmp_path, broker.port)
@@ -68,7 +69,7 @@ def test_broker_outage_buffers_then_delivers_in_order(tmp_path, broker):
 
 def test_sigkill_mid_stream_loses_nothing_committed(tmp_path, broker):
     with store_for("sqlite", tmp_path) as store:
-        ingest = IngestService(AggregatorConfig.model_validate({"mqtt": {"port": broker.port}}), store)
+        ingest = IngestService(AggregatorConfig.model_validate({"mqtt": {"port": broker.port}, **ACCEPT_UNREGISTERED}), store)
         ingest.start()
         assert ingest.connected.wait(patient(10))
         cfg = agent_cfg(tmp_path, broker.port)

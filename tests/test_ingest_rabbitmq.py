@@ -16,7 +16,7 @@ import pytest
 
 from cloud_aggregator.config import AggregatorConfig
 from cloud_aggregator.ingest import IngestService
-from tests._cloud_helpers import payload
+from tests._cloud_helpers import ACCEPT_UNREGISTERED, payload
 from tests._procs import patient, wait_for
 from tests._store_helpers import store_for
 
@@ -42,7 +42,7 @@ def test_same_ingest_on_rabbitmq(tmp_path):
     site = f"rq{uuid.uuid4().hex[:6]}"  # this broker is shared: a fresh topic subtree per run
     cfg = AggregatorConfig.model_validate({"mqtt": {
         "port": PORT, "username": "guest", "password_file": str(pw), "protocol": protocol,
-        "client_id": f"agg-{site}"}})
+        "client_id": f"agg-{site}"}, **ACCEPT_UNREGISTERED})
     with store_for("sqlite", tmp_path) as store:
         svc = IngestService(cfg, store)
         svc.start()

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import shutil
 import ssl
-import subprocess
 import threading
 import time
 from datetime import datetime, timedelta, timezone
@@ -12,10 +10,11 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
-from _broker import start_mosquitto, subscribe_acked
+from _broker import can_login, start_shipped_mosquitto, subscribe_acked
 from _ops_pki import make_pki
 
 from classpulse_contract.v1 import Aggregate, dumps, parse_message, topic
+from cloud_aggregator.device_registry import acl_text
 from edge_agent.config import AgentConfig
 from edge_agent.mqtt_session import Publisher
 from tests._procs import patient, wait_for
@@ -29,29 +28,29 @@ def agg(i: int) -> Aggregate:
                      window_end=T0 + timedelta(minutes=i + 1), policy="no-emotion", k_anonymity=5, n_faces=3)
 
 
-ACL = Path(__file__).resolve().parents[1] / "systemd" / "mosquitto" / "classpulse.acl"
 USERS = {"d1": "pw-d1", "d2": "pw-d2", "aggregator": "pw-agg"}
 
 
 @pytest.fixture
 def secure_broker(tmp_path):
+    """The shipped config: devices d1, d2 (both in s1/r1) on the device listener, the aggregator on its own."""
     pki = make_pki(tmp_path / "pki", ["d1", "d2", "aggregator"])
-    pw = tmp_path / "passwd"
-    pw.touch()
-    for u, p in USERS.items():
-        subprocess.run(["mosquitto_passwd", "-b", str(pw), u, p], check=True, capture_output=True)
-    acl = tmp_path / "acl"
-    shutil.copy(ACL, acl)
-    b = start_mosquitto(
-        tmp_path / "broker", persistence=False,
-        extra=f"listener {{port}} 127.0.0.1\nallow_anonymous false\npassword_file {pw}\nacl_file {acl}\n"
-              f"cafile {pki}/ca.crt\ncertfile {pki}/broker.crt\nkeyfile {pki}/broker.key\n"
-              "require_certificate true\n")
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    (etc / "classpulse-devices.acl").write_text(acl_text([("d1", "s1", "r1"), ("d2", "s1", "r1")]))
+    b = start_shipped_mosquitto(etc, pki)
+    for u in ("d1", "d2"):
+        b.add_user("devices", u, USERS[u])
+    b.add_user("services", "aggregator", USERS["aggregator"])
+    b.reload()
+    tls = (pki / "ca.crt", pki / "d1.crt", pki / "d1.key")
+    assert wait_for(lambda: can_login(b.devices_port, "d1", USERS["d1"], tls=tls), 10), "password files reloaded"
     yield b, pki
     b.stop()
 
 
 def client(b, pki: Path, user: str, password: str, cert: str | None = None) -> tuple[mqtt.Client, list, threading.Event]:
+    """Devices log in on the device listener, the aggregator on the services listener."""
     got: list = []
     ok = threading.Event()
     c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"{user}-{time.monotonic_ns()}")
@@ -61,7 +60,7 @@ def client(b, pki: Path, user: str, password: str, cert: str | None = None) -> t
               cert_reqs=ssl.CERT_REQUIRED)
     c.on_connect = lambda cl, u, f, rc, p: ok.set() if not rc.is_failure else None
     c.on_message = lambda cl, u, m: got.append((m.topic, m.payload))
-    c.connect(b.host, b.port)
+    c.connect(b.host, b.services_port if user == "aggregator" else b.devices_port)
     c.loop_start()
     return c, got, ok
 
@@ -74,7 +73,7 @@ def test_publisher_over_tls_with_cert_and_password(secure_broker, tmp_path):
     (tmp_path / "pwfile").write_text("pw-d1\n")
     cfg = AgentConfig.model_validate({
         "device": {"id": "d1", "site": "s1", "room": "r1"},
-        "mqtt": {"host": b.host, "port": b.port, "username": "d1", "password_file": str(tmp_path / "pwfile"),
+        "mqtt": {"host": b.host, "port": b.devices_port, "username": "d1", "password_file": str(tmp_path / "pwfile"),
                  "tls": {"ca_file": str(pki / "ca.crt"), "cert_file": str(pki / "d1.crt"),
                          "key_file": str(pki / "d1.key")},
                  "reconnect_min_s": 0.1, "reconnect_max_s": 0.5},
@@ -99,7 +98,7 @@ def test_wrong_password_and_no_cert_are_refused(secure_broker):
     bare.username_pw_set("d1", USERS["d1"])
     bare.tls_set(ca_certs=str(pki / "ca.crt"), cert_reqs=ssl.CERT_REQUIRED)
     with pytest.raises((ssl.SSLError, OSError)):
-        bare.connect(b.host, b.port)
+        bare.connect(b.host, b.devices_port)
         for _ in range(20):
             if bare.loop(0.1) != mqtt.MQTT_ERR_SUCCESS:
                 raise OSError("closed")

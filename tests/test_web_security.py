@@ -52,6 +52,7 @@ ALLOWED: dict[str, set[str]] = {
     "GET /api/fleet/commands": {"it"},
     "POST /api/fleet/tokens": {"it"},
     "POST /api/fleet/{device}/model-update": {"it"},
+    "PUT /api/fleet/{device}/room": {"it"},
     "GET /api/ops/ingest": {"it", "admin"},
     "GET /api/reports/scopes": {"teacher", "admin"},
     "GET /api/reports/weekly": {"teacher", "admin"},

@@ -191,7 +191,7 @@ class Store:
         now = now_iso()
         self.db.execute(
             "INSERT INTO devices (device, site, room, state, state_at, last_seen) VALUES (?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (device) DO UPDATE SET site=excluded.site, room=excluded.room, state=excluded.state, "
+            "ON CONFLICT (device) DO UPDATE SET state=excluded.state, "  # never the room: see device_registry
             "state_at=excluded.state_at, last_seen=excluded.last_seen",
             (st.device, site, room, st.state, iso(st.ts) if st.ts else now, now))
 
@@ -199,7 +199,7 @@ class Store:
         now, payload = now_iso(), dumps(h).decode()
         self.db.execute(
             "INSERT INTO devices (device, site, room, last_seen, health, health_at) VALUES (?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (device) DO UPDATE SET site=excluded.site, room=excluded.room, "
+            "ON CONFLICT (device) DO UPDATE SET "  # a device's own messages never move it (fleet view only)
             "last_seen=excluded.last_seen, health=excluded.health, health_at=excluded.health_at",
             (h.device, site, room, now, payload, iso(h.ts)))
         self.db.execute("INSERT INTO device_health (device, ts, payload) VALUES (?, ?, ?) "

@@ -24,7 +24,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from classpulse_contract import Aggregate
+from classpulse_contract import ID_PATTERN, Aggregate
+from cloud_aggregator import device_registry
 from cloud_aggregator.store import iso, now_iso
 from cloud_aggregator.timetable import SessionResolver
 from cloud_aggregator.warnings import risk
@@ -57,6 +58,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     403: {"description": "not allowed for your role or scope, a missing/wrong CSRF token, or a cross-origin request"}}
 THROTTLED = {429: {"description": "too many failed attempts; retry after the Retry-After header's seconds"}}
 Id = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:@-]+$")]
+ContractId = Annotated[str, Field(pattern=ID_PATTERN, description="a wire-contract id (site, room, device)")]
 
 
 class _In(BaseModel):
@@ -101,10 +103,16 @@ class OutcomeIn(_In):
 
 
 class TokenIn(_In):
-    site: Id
-    room: Id
-    device: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
-    ttl_h: float = Field(24.0, gt=0, le=24 * 14, strict=True)  # strict: `true` is not 1 hour
+    site: ContractId
+    room: ContractId
+    device: ContractId
+    ttl_h: int = Field(24, ge=1, le=24 * 14, strict=True, description="hours the token stays valid")
+    rekey: bool = Field(False, strict=True, description="replace the credentials of an already-enrolled device")
+
+
+class RoomIn(_In):
+    site: ContractId
+    room: ContractId
 
 
 class EnrolIn(_In):
@@ -278,6 +286,7 @@ def create_app(store: Any, config: Any, ingest: Any = None, *, command_sender: A
         log.info("records key not available (%s): the dashboard shows pseudonyms instead of names", e)
     if command_sender is None and getattr(config, "mqtt", None) is not None:
         command_sender = fleet.CommandSender(store, config.mqtt)
+    reserved = device_registry.reserved_names(getattr(config, "mqtt", None))
     app.state.hub, app.state.store, app.state.cfg, app.state.throttle = hub, store, cfg, throttle
 
     def on_stored(aggs: list[Aggregate]) -> None:
@@ -650,10 +659,33 @@ def create_app(store: Any, config: Any, ingest: Any = None, *, command_sender: A
     @app.post("/api/fleet/tokens", tags=["fleet"], status_code=201,
               summary="Issue a one-time enrolment token for a new device (shown once; only its hash is stored)")
     def issue_token(body: TokenIn, user: auth.User = role("it")) -> dict[str, Any]:
+        ecfg = getattr(config, "enrolment", None)
+        try:
+            old = device_registry.check_token_request(store, body.device, body.site, body.room, body.rekey,
+                                                      reserved, getattr(ecfg, "password_file", None))
+        except device_registry.RegistryError as e:
+            raise HTTPException(e.status, e.reason, headers={"X-Refusal": e.code}) from None
         token = store.issue_token(body.site, body.room, body.device, timedelta(hours=body.ttl_h))
-        audit(user, "issue_enrolment_token", [], f"{body.site}/{body.room}/{body.device}")
+        new = f"{body.site}/{body.room}/{body.device}"
+        if body.rekey:
+            audit(user, "rekey_device", [], f"{body.device}: old {json.dumps(old, sort_keys=True)}; new {new}, "
+                                            f"token for {body.ttl_h} h")
+        else:
+            audit(user, "issue_enrolment_token", [], new)
         return {"token": token, "device": body.device, "site": body.site, "room": body.room,
-                "expires_in_h": body.ttl_h}
+                "expires_in_h": body.ttl_h, "rekey": body.rekey}
+
+    @app.put("/api/fleet/{device}/room", tags=["fleet"],
+             summary="Move a device to another room (the only way its room changes; audited, broker ACL updated)")
+    def move_device(device: ContractId, body: RoomIn, user: auth.User = role("it")) -> dict[str, Any]:
+        try:
+            old = device_registry.move_device(store, device, body.site, body.room)
+        except device_registry.RegistryError as e:
+            raise HTTPException(e.status, e.reason, headers={"X-Refusal": e.code}) from None
+        audit(user, "move_device", [], f"{device}: {old[0]}/{old[1]} -> {body.site}/{body.room}")
+        reloaded = device_registry.sync_broker(store, getattr(config, "enrolment", None))
+        return {"device": device, "site": body.site, "room": body.room,
+                "previous": {"site": old[0], "room": old[1]}, "broker_reloaded": reloaded}
 
     @app.post("/api/enrol", tags=["fleet"], summary="A new device redeems its one-time token for broker credentials",
               responses=THROTTLED)
@@ -668,7 +700,7 @@ def create_app(store: Any, config: Any, ingest: Any = None, *, command_sender: A
             raise HTTPException(429, "too many enrolment attempts; wait and retry",
                                 headers={"Retry-After": str(int(refused.retry_after_s) + 1)})
         try:
-            out = enrol(store, body.token, ecfg) if ecfg is not None else None
+            out = enrol(store, body.token, ecfg, reserved) if ecfg is not None else None
         except TokenError as e:
             raise HTTPException(403, str(e)) from None
         except RuntimeError as e:  # not configured: the feature is absent here, not broken (no 5xx)

@@ -100,8 +100,10 @@ class CommandSender:
 
     def _on_result(self, _client: Any, _userdata: Any, msg: Any) -> None:  # noqa: ANN401
         try:
-            parse_topic(msg.topic)
+            where = parse_topic(msg.topic)
             res, _ = parse_message(msg.payload, "classpulse.cmd_result")
+            if res.device != where["device"]:  # a device answers only for itself (the ACL pins its topic)
+                raise ContractError(f"result for {res.device!r} on {where['device']!r}'s topic")
         except ContractError as e:
             log.warning("bad command result on %s: %s", msg.topic, e)
             return

@@ -1,8 +1,9 @@
 // IT fleet view: devices online/offline, last seen, temperature, outbox, fps, models, policy;
-// enrolment tokens and model-update commands.
-import { api, esc, toast } from "./api.js";
+// enrolment tokens (re-key only when asked), room moves (the only way a device changes room), model updates.
+import { api, ApiError, esc, toast } from "./api.js";
 import { ago, t } from "./i18n.js";
 
+const ID = "[a-z0-9][a-z0-9_\\-]{0,63}"; // the wire contract's id pattern (classpulse_contract.ID_PATTERN)
 // analysed frames/s; below the device's target it is marked in the warning colour and said in words
 function fpsCell(d) {
   if (!d.fps_behind) return `<td data-k="fps">${num(d.fps, 1)}</td>`;
@@ -16,10 +17,16 @@ export async function mount(el) {
   el.innerHTML = `<div class="card"><h1>${t("fleet.title")}</h1><p id="fleet-sum" class="muted"></p><div class="tablewrap" id="fleet-table"></div></div>
     <div class="grid2">
       <form class="card" id="token-form"><h2>${t("fleet.token.title")}</h2>
-        <label><span>${t("fleet.token.site")}</span><input name="site" required pattern="[A-Za-z0-9_.:@-]+"></label>
-        <label><span>${t("fleet.token.room")}</span><input name="room" required pattern="[A-Za-z0-9_.:@-]+"></label>
-        <label><span>${t("fleet.token.device")}</span><input name="device" required pattern="[A-Za-z0-9_-]+"></label>
+        <label><span>${t("fleet.token.site")}</span><input name="site" required pattern="${ID}"></label>
+        <label><span>${t("fleet.token.room")}</span><input name="room" required pattern="${ID}"></label>
+        <label><span>${t("fleet.token.device")}</span><input name="device" required pattern="${ID}"></label>
+        <label class="check"><input type="checkbox" name="rekey"> <span>${t("fleet.token.rekey")}</span></label>
         <button class="btn primary" type="submit">${t("fleet.token.issue")}</button><div id="token-out"></div></form>
+      <form class="card" id="move-form"><h2>${t("fleet.move.title")}</h2><p class="muted">${t("fleet.move.hint")}</p>
+        <label><span>${t("fleet.device")}</span><select name="device" id="move-device"></select></label>
+        <label><span>${t("fleet.token.site")}</span><input name="site" required pattern="${ID}"></label>
+        <label><span>${t("fleet.token.room")}</span><input name="room" required pattern="${ID}"></label>
+        <button class="btn primary" type="submit">${t("fleet.move.submit")}</button><div id="move-out"></div></form>
       <form class="card" id="update-form"><h2>${t("fleet.update.title")}</h2>
         <label><span>${t("fleet.device")}</span><select name="device" id="update-device"></select></label>
         <label><span>${t("fleet.update.model")}</span><input name="model" required value="expression"></label>
@@ -43,9 +50,11 @@ export async function mount(el) {
       <td>${Object.entries(d.model_versions).map(([k, v]) => `${esc(k)} ${esc(v)}`).join("<br>") || "–"}${d.last_model_update
         ? `<br><span class="muted" data-k="last-update">${esc(d.last_model_update)}</span>` : ""}</td><td>${esc(d.policy || "–")}</td></tr>`).join("")}</table>`
       : `<p class="muted">${t("fleet.none")}</p>`;
-    const sel = document.getElementById("update-device"), keep = sel.value;
-    sel.innerHTML = r.devices.map((d) => `<option value="${esc(d.device)}">${esc(d.device)}</option>`).join("");
-    if (keep) sel.value = keep;
+    for (const id of ["update-device", "move-device"]) {
+      const sel = document.getElementById(id), keep = sel.value;
+      sel.innerHTML = r.devices.map((d) => `<option value="${esc(d.device)}">${esc(d.device)}</option>`).join("");
+      if (keep) sel.value = keep;
+    }
     const cmds = await api("/api/fleet/commands");
     document.getElementById("cmds").innerHTML = cmds.length ? `<table>${cmds.map((c) => `<tr><td>${esc(c.issued_at.slice(0, 19).replace("T", " "))}</td>
       <td>${esc(c.device)}</td><td>${esc(c.command)} ${esc(c.args.model || "")} ${esc(c.args.version || "")}</td><td>${esc(c.issued_by)}</td>
@@ -55,9 +64,25 @@ export async function mount(el) {
   el.addEventListener("submit", async (e) => {
     e.preventDefault();
     const fd = Object.fromEntries(new FormData(e.target));
+    const refused = (out, ex) => {
+      if (!(ex instanceof ApiError)) throw ex;
+      const code = ex.headers && ex.headers.get("x-refusal"), key = `fleet.refused.${code}`;
+      const why = code && t(key) !== key ? t(key) : ex.message; // our words for known refusals, else the server's
+      document.getElementById(out).innerHTML = `<p class="bad" data-k="refused" data-code="${esc(code || "")}">${esc(t("fleet.refused"))}${esc(why)}</p>`;
+    };
     if (e.target.id === "token-form") {
-      const r = await api("/api/fleet/tokens", { method: "POST", body: { site: fd.site, room: fd.room, device: fd.device } });
-      document.getElementById("token-out").innerHTML = `<p>${esc(t("fleet.token.shown_once", { h: r.expires_in_h }))}</p><code class="token" data-k="token">${esc(r.token)}</code>`;
+      try {
+        const r = await api("/api/fleet/tokens", { method: "POST",
+          body: { site: fd.site, room: fd.room, device: fd.device, rekey: fd.rekey === "on" } });
+        document.getElementById("token-out").innerHTML = `<p>${esc(t("fleet.token.shown_once", { h: r.expires_in_h }))}</p><code class="token" data-k="token">${esc(r.token)}</code>`;
+      } catch (ex) { refused("token-out", ex); }
+    } else if (e.target.id === "move-form") {
+      try {
+        const r = await api(`/api/fleet/${encodeURIComponent(fd.device)}/room`, { method: "PUT", body: { site: fd.site, room: fd.room } });
+        document.getElementById("move-out").innerHTML = `<p class="ok" data-k="moved">${esc(t("fleet.move.done",
+          { device: r.device, from: `${r.previous.site}/${r.previous.room}`, to: `${r.site}/${r.room}` }))}</p>`;
+        load();
+      } catch (ex) { refused("move-out", ex); }
     } else {
       const { device, ...body } = fd;
       await api(`/api/fleet/${encodeURIComponent(device)}/model-update`, { method: "POST", body });
