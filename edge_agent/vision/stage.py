@@ -8,9 +8,18 @@ smaller ones, unknown when neither works); attention against the board direction
 of the face's calibrated zone; hand raises (MediaPipe Pose on a few person
 regions a frame); in policy ``full`` only, expression on batched 48×48 crops (in
 ``no-emotion`` the model is never loaded). Pixels live for one call.
+
+Each frame's wall time feeds a :class:`~edge_agent.vision.degrade.DegradationLadder`
+whose budget is the frame interval: when frames cost more, the next ones skip
+hand raises, then face mesh, then expression. Every FrameObservation carries
+the level it was made at: ``degradation_level`` (int, 0 = full work),
+``degradation`` (its name) and ``shed`` (the configured work not done), so the
+window can flag and null what was not measured.
 """
 
 from __future__ import annotations
+
+import time
 
 import cv2
 import numpy as np
@@ -18,6 +27,7 @@ import numpy as np
 from calibration.profile import RoomCalibration, as_profile
 from edge_agent.config import AgentConfig, VisionConfig
 from edge_agent.observations import FaceObservation, FrameObservation
+from edge_agent.vision.degrade import LEVEL_NAMES, SHED_AT, DegradationLadder, LadderStatus, available_levels
 from edge_agent.vision.faces import Box, Detection, TiledFaceDetector, perspective_tiles
 from edge_agent.vision.pose import attentive, yaw_pitch_from_keypoints
 from edge_agent.vision.tracking import FaceTracker
@@ -80,6 +90,17 @@ class VisionPipelineStage:
 
             self.expression = ExpressionClassifier(cfg.models.manifest, cfg.models.threads,
                                                     flip_tta=cfg.vision.expression_flip_tta)
+        fps = cfg.video.target_fps if isinstance(cfg, AgentConfig) else 1.0
+        self.ladder = DegradationLadder(1.0 / fps, available_levels(self.hands is not None, self.mesh is not None,
+                                                                    self.expression is not None),
+                                        enabled=vcfg.degrade)
+        self._configured = frozenset(name for name, on in (("hand_raises", self.hands), ("face_mesh", self.mesh),
+                                                           ("expression", self.expression)) if on is not None)
+
+    @property
+    def degradation(self) -> LadderStatus:
+        """The level the next frame will be analysed at (for health)."""
+        return self.ladder.status
 
     def _tiles_for(self, w: int, h: int) -> list[tuple[int, int, int, int]] | None:
         """Perspective tiles when the profile knows face sizes (cached per frame size), else None (grids)."""
@@ -102,6 +123,9 @@ class VisionPipelineStage:
         return None if yp is None else (yp[0], yp[1], None)
 
     def process(self, ts: float, image_bgr: np.ndarray) -> FrameObservation:
+        t0 = time.perf_counter()
+        level = self.ladder.level
+        shed = SHED_AT[level] & self._configured
         h, w = image_bgr.shape[:2]
         gray = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2GRAY)
         quality = set(frame_quality(gray))
@@ -113,14 +137,15 @@ class VisionPipelineStage:
         dets = self.detector.detect(rgb, seated_area_px(self.profile, w, h), self._tiles_for(w, h))
         ids = self.tracker.update([d.box for d in dets])
         probs: list[np.ndarray | None] = [None] * len(dets)
-        if self.expression is not None and dets:
+        if self.expression is not None and dets and "expression" not in shed:
             from edge_agent.inference.preprocess import face_crop_gray48
 
             crops = np.stack([face_crop_gray48(image_bgr, d.box, d.keypoints[:2] if len(d.keypoints) >= 2 else None)
                               for d in dets])
             probs = list(self.expression.predict(crops))
             del crops  # crops never outlive this call
-        meshed = mesh_candidates(dets, self.cfg.mesh_min_face_px, self.cfg.mesh_per_frame)
+        meshed = (set() if "face_mesh" in shed
+                  else mesh_candidates(dets, self.cfg.mesh_min_face_px, self.cfg.mesh_per_frame))
         cam = self.profile.camera
         faces = []
         for i, (d, tid, pr) in enumerate(zip(dets, ids, probs, strict=True)):
@@ -135,11 +160,13 @@ class VisionPipelineStage:
                 roll=None if ypr is None or ypr[2] is None else round(ypr[2], 1), attentive=att,
                 zone=None if zone is None else zone.name, expression=pr))
         hands: frozenset[int] = frozenset()
-        if self.hands is not None and dets:
+        if self.hands is not None and dets and "hand_raises" not in shed:
             hands = self.hands.process(rgb, list(zip(ids, (d.box for d in dets), strict=True)))
         del rgb
+        self.ladder.observe(time.perf_counter() - t0)
         return FrameObservation(ts=ts, faces=tuple(faces), hands_raised=tuple(sorted(hands)),
-                                quality=frozenset(quality), width=w, height=h)
+                                quality=frozenset(quality), width=w, height=h, degradation_level=level,
+                                degradation=LEVEL_NAMES[level], shed=shed)
 
     def reset_window(self) -> None:
         self.tracker.reset()
