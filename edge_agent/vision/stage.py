@@ -28,8 +28,11 @@ from calibration.profile import RoomCalibration, as_profile
 from edge_agent.config import AgentConfig, VisionConfig
 from edge_agent.observations import FaceObservation, FrameObservation
 from edge_agent.vision.degrade import LEVEL_NAMES, SHED_AT, DegradationLadder, LadderStatus, available_levels
+from edge_agent.vision.bodypose import PoseLandmarker
 from edge_agent.vision.faces import Box, Detection, TiledFaceDetector, perspective_tiles
+from edge_agent.vision.hands import HandRaiseDetector
 from edge_agent.vision.pose import attentive, yaw_pitch_from_keypoints
+from edge_agent.vision.presence import AwayState, seat_occupied
 from edge_agent.vision.tracking import FaceTracker
 
 DARK_MEAN = 25.0
@@ -79,11 +82,9 @@ class VisionPipelineStage:
             from edge_agent.vision.headpose import MeshHeadPose
 
             self.mesh = MeshHeadPose()
-        self.hands = None
-        if vcfg.hand_raises:
-            from edge_agent.vision.hands import HandRaiseDetector
-
-            self.hands = HandRaiseDetector(vcfg.hand_checks_per_frame)
+        self.pose: PoseLandmarker | None = PoseLandmarker() if vcfg.hand_raises or vcfg.turned_away else None
+        self.hands = HandRaiseDetector(vcfg.hand_checks_per_frame, pose=self.pose) if vcfg.hand_raises else None
+        self.away = AwayState(vcfg.presence_checks_per_frame) if vcfg.turned_away else None
         self.expression = None
         if isinstance(cfg, AgentConfig) and cfg.policy == "full":
             from edge_agent.vision.expression import ExpressionClassifier
@@ -159,6 +160,13 @@ class VisionPipelineStage:
                 yaw=None if ypr is None else round(ypr[0], 1), pitch=None if ypr is None else round(ypr[1], 1),
                 roll=None if ypr is None or ypr[2] is None else round(ypr[2], 1), attentive=att,
                 zone=None if zone is None else zone.name, expression=pr))
+        if self.away is not None and self.pose is not None:
+            pose, boxes = self.pose, [d.box for d in dets]
+            for t in self.away.step(self.tracker.tracks, ids, lambda b: seat_occupied(pose.estimate(rgb, b, boxes), b)):
+                x, y, bw, bh = t.box
+                zone = cam.zone_at((x + bw / 2) / w, (y + bh / 2) / h)
+                faces.append(FaceObservation(box=t.box, score=0.0, track_id=t.id, attentive=False,
+                                             zone=None if zone is None else zone.name, facing=False))
         hands: frozenset[int] = frozenset()
         if self.hands is not None and dets and "hand_raises" not in shed:
             hands = self.hands.process(rgb, list(zip(ids, (d.box for d in dets), strict=True)))
@@ -172,13 +180,15 @@ class VisionPipelineStage:
         self.tracker.reset()
         if self.hands is not None:
             self.hands.reset_window()
+        if self.away is not None:
+            self.away.reset()
 
     def model_versions(self) -> dict[str, str]:
         v = {"faces": self.detector.version}
         if self.mesh is not None:
             v["head_pose"] = self.mesh.version
-        if self.hands is not None:
-            v["hands"] = self.hands.version
+        if self.pose is not None:
+            v["hands" if self.hands is not None else "body_pose"] = self.pose.version
         if self.expression is not None:
             v["expression"] = self.expression.version
         return v
@@ -187,5 +197,5 @@ class VisionPipelineStage:
         self.detector.close()
         if self.mesh is not None:
             self.mesh.close()
-        if self.hands is not None:
-            self.hands.close()
+        if self.pose is not None:
+            self.pose.close()
