@@ -32,7 +32,7 @@ from edge_agent.vision.bodypose import PoseLandmarker
 from edge_agent.vision.faces import Box, Detection, TiledFaceDetector, perspective_tiles
 from edge_agent.vision.hands import HandRaiseDetector
 from edge_agent.vision.pose import attentive, yaw_pitch_from_keypoints
-from edge_agent.vision.presence import AwayState, seat_occupied
+from edge_agent.vision.presence import AwayState, same_torso, torso_summary
 from edge_agent.vision.tracking import FaceTracker
 
 DARK_MEAN = 25.0
@@ -82,9 +82,8 @@ class VisionPipelineStage:
             from edge_agent.vision.headpose import MeshHeadPose
 
             self.mesh = MeshHeadPose()
-        self.pose: PoseLandmarker | None = PoseLandmarker() if vcfg.hand_raises or vcfg.turned_away else None
-        self.hands = HandRaiseDetector(vcfg.hand_checks_per_frame, pose=self.pose) if vcfg.hand_raises else None
-        self.away = AwayState(vcfg.presence_checks_per_frame) if vcfg.turned_away else None
+        self.hands = HandRaiseDetector(vcfg.hand_checks_per_frame, PoseLandmarker()) if vcfg.hand_raises else None
+        self.away = AwayState() if vcfg.turned_away else None
         self.expression = None
         if isinstance(cfg, AgentConfig) and cfg.policy == "full":
             from edge_agent.vision.expression import ExpressionClassifier
@@ -160,9 +159,14 @@ class VisionPipelineStage:
                 yaw=None if ypr is None else round(ypr[0], 1), pitch=None if ypr is None else round(ypr[1], 1),
                 roll=None if ypr is None or ypr[2] is None else round(ypr[2], 1), attentive=att,
                 zone=None if zone is None else zone.name, expression=pr))
-        if self.away is not None and self.pose is not None:
-            pose, boxes = self.pose, [d.box for d in dets]
-            for t in self.away.step(self.tracker.tracks, ids, lambda b: seat_occupied(pose.estimate(rgb, b, boxes), b)):
+        if self.away is not None:
+            torso = self.away.torso
+            for d, tid in zip(dets, ids, strict=True):
+                summary = torso_summary(rgb, d.box)
+                if summary is not None:
+                    torso[tid] = summary
+            check = lambda t: same_torso(torso.get(t.id), torso_summary(rgb, t.box))  # noqa: E731
+            for t in self.away.step(self.tracker.tracks, ids, check):
                 x, y, bw, bh = t.box
                 zone = cam.zone_at((x + bw / 2) / w, (y + bh / 2) / h)
                 faces.append(FaceObservation(box=t.box, score=0.0, track_id=t.id, attentive=False,
@@ -187,8 +191,8 @@ class VisionPipelineStage:
         v = {"faces": self.detector.version}
         if self.mesh is not None:
             v["head_pose"] = self.mesh.version
-        if self.pose is not None:
-            v["hands" if self.hands is not None else "body_pose"] = self.pose.version
+        if self.hands is not None:
+            v["hands"] = self.hands.version
         if self.expression is not None:
             v["expression"] = self.expression.version
         return v
@@ -197,5 +201,5 @@ class VisionPipelineStage:
         self.detector.close()
         if self.mesh is not None:
             self.mesh.close()
-        if self.pose is not None:
-            self.pose.close()
+        if self.hands is not None:
+            self.hands.close()
