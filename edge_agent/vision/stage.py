@@ -65,6 +65,20 @@ def mesh_candidates(dets: list[Detection], min_px: float, budget: int) -> set[in
     return set(big[:budget])
 
 
+class _Laps:
+    """Wall time per step of one frame, in ms (``VisionPipelineStage.stage_ms``; benchmarks read it)."""
+
+    def __init__(self, t0: float, first: str):
+        self.ms: dict[str, float] = {}
+        self._t = t0
+        self(first)
+
+    def __call__(self, step: str) -> None:
+        now = time.perf_counter()
+        self.ms[step] = self.ms.get(step, 0.0) + 1000 * (now - self._t)
+        self._t = now
+
+
 class VisionPipelineStage:
     """Implements edge_agent.stages.VisionStage: one frame in, one FrameObservation out."""
 
@@ -77,12 +91,13 @@ class VisionPipelineStage:
         self._tiles: dict[tuple[int, int], list[tuple[int, int, int, int]] | None] = {}
         self.tracker = FaceTracker()
         self._last_gray: np.ndarray | None = None
+        self.stage_ms: dict[str, float] = {}  # the last frame's wall time per step
         self.mesh = None
         if vcfg.mesh_per_frame > 0:
             from edge_agent.vision.headpose import MeshHeadPose
 
             self.mesh = MeshHeadPose()
-        self.hands = HandRaiseDetector(vcfg.hand_checks_per_frame, PoseLandmarker()) if vcfg.hand_raises else None
+        self.hands = HandRaiseDetector(vcfg.hand_checks_per_frame, pose=PoseLandmarker()) if vcfg.hand_raises else None
         self.away = AwayState() if vcfg.turned_away else None
         self.expression = None
         if isinstance(cfg, AgentConfig) and cfg.policy == "full":
@@ -134,7 +149,9 @@ class VisionPipelineStage:
             quality.add("frozen")
         self._last_gray = small.astype(int)
         rgb = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB)
+        lap = _Laps(t0, "quality")
         dets = self.detector.detect(rgb, seated_area_px(self.profile, w, h), self._tiles_for(w, h))
+        lap("faces")
         ids = self.tracker.update([d.box for d in dets])
         probs: list[np.ndarray | None] = [None] * len(dets)
         if self.expression is not None and dets and "expression" not in shed:
@@ -144,6 +161,7 @@ class VisionPipelineStage:
                               for d in dets])
             probs = list(self.expression.predict(crops))
             del crops  # crops never outlive this call
+        lap("expression")
         meshed = (set() if "face_mesh" in shed
                   else mesh_candidates(dets, self.cfg.mesh_min_face_px, self.cfg.mesh_per_frame))
         cam = self.profile.camera
@@ -159,6 +177,7 @@ class VisionPipelineStage:
                 yaw=None if ypr is None else round(ypr[0], 1), pitch=None if ypr is None else round(ypr[1], 1),
                 roll=None if ypr is None or ypr[2] is None else round(ypr[2], 1), attentive=att,
                 zone=None if zone is None else zone.name, expression=pr))
+        lap("head_pose")
         if self.away is not None:
             torso = self.away.torso
             for d, tid in zip(dets, ids, strict=True):
@@ -171,10 +190,13 @@ class VisionPipelineStage:
                 zone = cam.zone_at((x + bw / 2) / w, (y + bh / 2) / h)
                 faces.append(FaceObservation(box=t.box, score=0.0, track_id=t.id, attentive=False,
                                              zone=None if zone is None else zone.name, facing=False))
+        lap("presence")
         hands: frozenset[int] = frozenset()
         if self.hands is not None and dets and "hand_raises" not in shed:
             hands = self.hands.process(rgb, list(zip(ids, (d.box for d in dets), strict=True)))
         del rgb
+        lap("hands")
+        self.stage_ms = lap.ms
         self.ladder.observe(time.perf_counter() - t0)
         return FrameObservation(ts=ts, faces=tuple(faces), hands_raised=tuple(sorted(hands)),
                                 quality=frozenset(quality), width=w, height=h, degradation_level=level,
