@@ -35,6 +35,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+from classpulse_contract.v1 import TOPIC_ROOT  # noqa: E402
 from tests._broker import start_mosquitto  # noqa: E402
 
 SAMPLE_S = 75.0
@@ -75,7 +76,7 @@ def collect(port: int, out: list[dict], stop: threading.Event) -> None:
     c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"load-bench-{os.getpid()}")
     c.on_message = lambda _c, _u, m: out.append(json.loads(m.payload))
     c.connect("127.0.0.1", port)
-    c.subscribe("classpulse/+/+/+/agg", qos=1)
+    c.subscribe(f"{TOPIC_ROOT}/+/+/+/agg", qos=1)
     c.loop_start()
     stop.wait()
     c.loop_stop()

@@ -107,3 +107,36 @@ def test_any_cost_sequence_keeps_the_level_on_the_ladder(costs, levels):
         assert lv in levels
         assert abs(levels.index(lv) - levels.index(prev)) <= 1, "one rung per frame at most"
         prev = lv
+
+
+def test_a_live_stage_over_budget_sheds_and_says_so_on_every_frame(samples_dir):
+    import cv2
+
+    from edge_agent.config import AgentConfig
+    from edge_agent.vision.stage import VisionPipelineStage
+
+    cap = cv2.VideoCapture(str(samples_dir / "classroom.mp4"))
+    ok, frame = cap.read()
+    cap.release()
+    assert ok
+    cfg = AgentConfig(policy="no-emotion", video={"target_fps": 30})  # a 33 ms budget no frame here can meet
+    offline = VisionPipelineStage(cfg)
+    live = VisionPipelineStage(cfg, live=True)
+    try:
+        assert {offline.process(float(i), frame).degradation_level for i in range(3)} == {FULL}, \
+            "offline (replay) every frame gets full work"
+        obs = [live.process(float(i), frame) for i in range(5)]
+        assert obs[0].degradation_level == FULL and obs[0].degradation == "full" and not obs[0].shed
+        assert obs[-1].degradation_level >= NO_HANDS and "hand_raises" in obs[-1].shed
+        assert all(o.shed == SHED_AT[o.degradation_level] & {"hand_raises", "face_mesh"} for o in obs), \
+            "policy no-emotion: expression is never listed as shed (it was not configured)"
+        assert not any(o.hands_raised for o in obs if "hand_raises" in o.shed)
+        assert all(len(o.faces) >= 20 for o in obs), "faces are never shed"
+        live.ladder.pin(KEYPOINT_POSE)
+        o = live.process(9.0, frame)
+        assert o.degradation == "keypoint_pose" and all(f.roll is None for f in o.faces if f.facing), \
+            "no face mesh: keypoint pose has no roll"
+        assert any(f.attentive is not None for f in o.faces), "attention is still measured"
+    finally:
+        offline.close()
+        live.close()

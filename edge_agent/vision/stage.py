@@ -5,9 +5,12 @@ dark or frozen camera is reported rather than read as an empty room); faces over
 tiles of the calibrated seated area; ephemeral tracks; head pose (face mesh +
 solvePnP for faces at least ``mesh_min_face_px`` wide, detector keypoints for
 smaller ones, unknown when neither works); attention against the board direction
-of the face's calibrated zone; hand raises (MediaPipe Pose on a few person
-regions a frame); in policy ``full`` only, expression on batched 48×48 crops (in
-``no-emotion`` the model is never loaded). Pixels live for one call.
+of the face's calibrated zone; presence of students whose face track was lost
+but whose seat is still occupied (turned away: reported with ``facing=False``,
+``attentive=False``; :mod:`edge_agent.vision.presence`); hand raises (the
+BlazePose landmark model on a few face-anchored body ROIs a frame); in policy
+``full`` only, expression on batched 48×48 crops (in ``no-emotion`` the model
+is never loaded). Pixels live for one call.
 
 Each frame's wall time feeds a :class:`~edge_agent.vision.degrade.DegradationLadder`
 whose budget is the frame interval: when frames cost more, the next ones skip
@@ -27,8 +30,8 @@ import numpy as np
 from calibration.profile import RoomCalibration, as_profile
 from edge_agent.config import AgentConfig, VisionConfig
 from edge_agent.observations import FaceObservation, FrameObservation
-from edge_agent.vision.degrade import LEVEL_NAMES, SHED_AT, DegradationLadder, LadderStatus, available_levels
 from edge_agent.vision.bodypose import PoseLandmarker
+from edge_agent.vision.degrade import LEVEL_NAMES, SHED_AT, DegradationLadder, LadderStatus, available_levels
 from edge_agent.vision.faces import Box, Detection, TiledFaceDetector, perspective_tiles
 from edge_agent.vision.hands import HandRaiseDetector
 from edge_agent.vision.pose import attentive, yaw_pitch_from_keypoints
@@ -82,7 +85,10 @@ class _Laps:
 class VisionPipelineStage:
     """Implements edge_agent.stages.VisionStage: one frame in, one FrameObservation out."""
 
-    def __init__(self, cfg: VisionConfig | AgentConfig, calibration: RoomCalibration | dict | None = None):
+    def __init__(self, cfg: VisionConfig | AgentConfig, calibration: RoomCalibration | dict | None = None,
+                 live: bool = False):
+        """``live``: frames come in real time (the agent), so the degradation ladder may shed work when
+        ``vision.degrade`` is on; offline callers (replay, benchmarks, tests) get full work on every frame."""
         vcfg = cfg.vision if isinstance(cfg, AgentConfig) else cfg
         self.cfg = vcfg
         self.profile = as_profile(calibration)
@@ -108,7 +114,7 @@ class VisionPipelineStage:
         fps = cfg.video.target_fps if isinstance(cfg, AgentConfig) else 1.0
         self.ladder = DegradationLadder(1.0 / fps, available_levels(self.hands is not None, self.mesh is not None,
                                                                     self.expression is not None),
-                                        enabled=vcfg.degrade)
+                                        enabled=vcfg.degrade and live)
         self._configured = frozenset(name for name, on in (("hand_raises", self.hands), ("face_mesh", self.mesh),
                                                            ("expression", self.expression)) if on is not None)
 
@@ -153,6 +159,7 @@ class VisionPipelineStage:
         dets = self.detector.detect(rgb, seated_area_px(self.profile, w, h), self._tiles_for(w, h))
         lap("faces")
         ids = self.tracker.update([d.box for d in dets])
+        lap("tracks")
         probs: list[np.ndarray | None] = [None] * len(dets)
         if self.expression is not None and dets and "expression" not in shed:
             from edge_agent.inference.preprocess import face_crop_gray48
@@ -184,7 +191,7 @@ class VisionPipelineStage:
                 summary = torso_summary(rgb, d.box)
                 if summary is not None:
                     torso[tid] = summary
-            check = lambda t: same_torso(torso.get(t.id), torso_summary(rgb, t.box))  # noqa: E731
+            check = lambda t, img=rgb: same_torso(torso.get(t.id), torso_summary(img, t.box))  # noqa: E731
             for t in self.away.step(self.tracker.tracks, ids, check):
                 x, y, bw, bh = t.box
                 zone = cam.zone_at((x + bw / 2) / w, (y + bh / 2) / h)
