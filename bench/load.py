@@ -10,9 +10,9 @@ nice -10 (it wins ~90 % of the core while it is busy) and is busy for ``load`` o
 work on this shared machine competes with both variants alike; compare the variants within one load.
 Needs root for the negative nice (without it the competitor runs at nice 0 and takes less).
 
-Per run: windows published, expected windows (sample length / window), analysed frames/s (sum of
-``frames_processed`` over the sample length), and per signal the share of *expected* windows in which it was
-published (not null): attention, people (n_faces > 0), talk share (speech_share), and frames (the window's
+Per run: windows published, expected windows (the window slots that lay wholly inside the agent's life),
+analysed frames/s (sum of ``frames_processed`` over the sample length), and per signal the share of the
+expected windows in which it was published (not null): attention, people (n_faces > 0), talk share (speech_share), and frames (the window's
 vision stage analysed at least one frame).
 
 Run: python bench/load.py [--loads 0 50 80] [--window 10]   (about 90 s per run, 6 runs)
@@ -23,12 +23,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
 
 import yaml
@@ -94,10 +96,12 @@ def run_once(tmp: Path, port: int, cpu: int, load: float, window_s: int, degrade
         busy = subprocess.Popen(["taskset", "-c", str(cpu), sys.executable, "-c", BUSY_SRC, str(load), str(PERIOD_S)])
     env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
     t0 = time.monotonic()
+    launched = time.time()
     agent = subprocess.run(["taskset", "-c", str(cpu), sys.executable, "-m", "edge_agent.cli", "run", "--config",
                             str(agent_config(tmp, port, window_s, degrade))],
                            capture_output=True, text=True, env=env, timeout=SAMPLE_S * 4, cwd=REPO)
     wall = time.monotonic() - t0
+    exited = time.time()
     if busy is not None:
         busy.kill()
         busy.wait()
@@ -106,11 +110,15 @@ def run_once(tmp: Path, port: int, cpu: int, load: float, window_s: int, degrade
     sub.join(timeout=5)
     if agent.returncode != 0:
         raise RuntimeError(f"agent failed: {agent.stderr[-2000:]}")
-    expected = int(SAMPLE_S // window_s)
+    # window slots that lay wholly inside the agent's life: each should have been published
+    first = int(math.ceil(launched / window_s)) * window_s
+    slots = list(range(first, int(exited // window_s) * window_s - window_s + 1, window_s))
+    by_start = {int(datetime.fromisoformat(a["window_start"].replace("Z", "+00:00")).timestamp()): a for a in aggs}
+    expected = len(slots)
     frames = sum(a.get("frames_processed") or 0 for a in aggs)
 
     def share(pred) -> float:  # noqa: ANN001
-        return round(min(expected, sum(1 for a in aggs if pred(a))) / expected, 3)
+        return round(sum(1 for s in slots if s in by_start and pred(by_start[s])) / max(1, expected), 3)
 
     return {
         "load": load, "ladder": degrade, "wall_s": round(wall, 1), "windows": len(aggs), "expected": expected,
@@ -122,6 +130,7 @@ def run_once(tmp: Path, port: int, cpu: int, load: float, window_s: int, degrade
             "frames": share(lambda a: (a.get("frames_processed") or 0) > 0),
         },
         "quality_flags": sorted({q for a in aggs for q in a.get("quality", [])}),
+        "not_published": sum(1 for line in agent.stderr.splitlines() if "not publishing window" in line),
     }
 
 
