@@ -132,6 +132,8 @@ def run_once(tmp: Path, port: int, cpu: int, load: float, window_s: int, degrade
             "frames": share(lambda a: (a.get("frames_processed") or 0) > 0),
         },
         "quality_flags": sorted({q for a in aggs for q in a.get("quality", [])}),
+        "flagged": {f: share(lambda a, f=f: f in (a.get("coverage_flags") or [])) for f in
+                    ("vision_degraded", "vision_starved", "audio_starved")},
         "windows_not_published": len((unpublished - set(by_start)) & set(slots)),
         "windows_reopened_late": len(unpublished & set(by_start) & set(slots)),  # observations after the close
     }
