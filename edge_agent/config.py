@@ -100,8 +100,12 @@ class VisionConfig(_Section):
     mesh_min_face_px: float = Field(24.0, ge=8, description="faces this wide get face-mesh + solvePnP pose; "
                                     "smaller ones the detector-keypoint estimate")
     mesh_per_frame: int = Field(16, ge=0, le=200, description="face meshes per frame at most (largest first); 0 disables")
-    hand_raises: bool = Field(True, description="MediaPipe Pose on person regions above the faces")
+    hand_raises: bool = Field(True, description="BlazePose landmark model on face-anchored body regions")
     hand_checks_per_frame: int = Field(6, ge=1, le=64, description="person crops checked per frame, least recent first")
+    turned_away: bool = Field(True, description="a face track lost while its chest region still looks the same "
+                              "counts as a person not attending, not as nobody (docs/vision.md)")
+    degrade: bool = Field(True, description="when a frame costs more than the frame interval, shed hand raises, "
+                          "then face mesh, then expression before frames are dropped (docs/vision.md)")
     expression_flip_tta: bool = Field(True, description="policy full: also classify the mirrored face and average "
                                       "(+0.8 accuracy points on FER2013 PublicTest for a second ~0.2 ms per face)")
 

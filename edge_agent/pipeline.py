@@ -21,6 +21,7 @@ import signal
 import threading
 import time
 from datetime import datetime, timezone
+from functools import partial
 
 from classpulse_contract import Health
 from edge_agent.config import AgentConfig
@@ -153,7 +154,7 @@ class Agent:
         #: outcome of the last model update (or of the start-time check), reported in health
         self.last_model_update: str | None = refused[-1] if refused else None
         self.calibration = load_calibration(cfg)
-        self.vision = make_vision_stage(cfg, self.calibration) if cfg.video.source else None
+        self.vision = make_vision_stage(cfg, self.calibration, live=True) if cfg.video.source else None
         self.audio = make_audio_stage(cfg, self.calibration) if cfg.audio.source else None
         self.ctx = window_context(cfg, self._versions())
         self.windower = Windower(cfg.window_s)
@@ -230,7 +231,7 @@ class Agent:
     def rebuild_stages(self) -> None:
         """New stages from the current config (policy, models); the old ones are closed first."""
         with self.vision_lock, self.audio_lock:
-            for attr, make in (("vision", make_vision_stage), ("audio", make_audio_stage)):
+            for attr, make in (("vision", partial(make_vision_stage, live=True)), ("audio", make_audio_stage)):
                 st = getattr(self, attr)
                 if st is not None:
                     st.close()
