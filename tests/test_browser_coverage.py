@@ -46,13 +46,15 @@ def test_starved_window_says_so_without_zero_tiles_and_the_chart_leaves_a_gap(en
     starts = [now - timedelta(seconds=40 + 30 * i) for i in range(4, -1, -1)]
     for i, start in enumerate(starts):
         over = {"version": "1.1", "attention_share": 0.6 + 0.05 * i, "coverage_flags": [], "vision_coverage": 1.0}
-        msg = aggregate("north", "r101", "cp-north-r101", 7000 + i, start=start,
-                        **(STARVED if i in (2, 4) else over))
+        if i == 4:  # the latest: the microphone path fell behind as well
+            over = {**STARVED, "speech_share": None, "teacher_talk_share": None, "speech_turns": None,
+                    "audio_coverage": 0.2, "coverage_flags": ["vision_starved", "audio_starved"]}
+        msg = aggregate("north", "r101", "cp-north-r101", 7000 + i, start=start, **(STARVED if i == 2 else over))
         publish(pub, msg)
     page.wait_for_selector('.live[data-last-msg="7004"]', timeout=15_000)
     page.wait_for_function("() => document.querySelectorAll('.live svg polyline').length > 0", timeout=5_000)
-    note = page.inner_text('[data-k="quality"][data-flag="vision_starved"]')
-    assert note.strip()
+    assert page.inner_text('[data-k="quality"][data-flag="vision_starved"]').strip()
+    assert page.get_attribute('[data-k="talk"]', "data-flag") == "audio_starved"  # words, not "no talk measured"
     for k in ("attention", "participation", "hands", "faces"):
         value = page.inner_text(f'[data-k="{k}"]').strip()
         assert value == "–", f"{k} tile shows {value!r} for a window the camera did not analyse"
@@ -64,6 +66,7 @@ def test_starved_window_says_so_without_zero_tiles_and_the_chart_leaves_a_gap(en
     assert all(y < bottom - 1 for y in ys), "a point sits on the 0 % line"
     texts = _both_languages(page, lambda lang: art / f"teacher_starved_{lang}.png")
     assert "Camera analysis behind" in texts["en"] and "摄像头分析跟不上" in texts["zh-CN"]
+    assert "Microphone analysis behind" in texts["en"] and "麦克风分析跟不上" in texts["zh-CN"]
     assert not errors, errors
 
 

@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import paho.mqtt.client as mqtt
 import pytest
 
@@ -34,17 +35,35 @@ AUDIO = ("speech_share", "speech_turns", "longest_silence_s", "teacher_talk_shar
 
 
 SQUEEZE_S = 30
-
-
-def _raise_priority() -> None:
-    try:  # as root the burners outrank the agent, so the squeeze does not depend on the machine's own load
-        os.nice(-10)
-    except OSError:
-        pass
+PASSES = 2  # the sample twice over (150 s), so that windows after the squeeze are left to check recovery on
 
 
 def burner() -> subprocess.Popen:
-    return subprocess.Popen(["taskset", "-c", "0", sys.executable, "-c", "while True: pass"], preexec_fn=_raise_priority)
+    return subprocess.Popen(["taskset", "-c", "0", sys.executable, "-c", "while True: pass"])
+
+
+def longer_sample(samples, tmp) -> tuple[str, str]:  # noqa: ANN001
+    """The sample video and audio played ``PASSES`` times back to back (same content, longer lesson)."""
+    import cv2
+    import soundfile as sf
+
+    video, audio = tmp / "lesson.mp4", tmp / "lesson.wav"
+    cap = cv2.VideoCapture(str(samples / "classroom.mp4"))
+    fps, size = cap.get(cv2.CAP_PROP_FPS), (int(cap.get(3)), int(cap.get(4)))
+    frames = []
+    while True:
+        ok, f = cap.read()
+        if not ok:
+            break
+        frames.append(f)
+    out = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+    for _ in range(PASSES):
+        for f in frames:
+            out.write(f)
+    out.release()
+    x, sr = sf.read(str(samples / "classroom.wav"), dtype="float32")
+    sf.write(str(audio), np.concatenate([x] * PASSES), sr)
+    return str(video), str(audio)
 
 
 def check_plausible(a: dict) -> None:
@@ -72,11 +91,13 @@ def test_squeezed_agent_publishes_only_measured_windows_and_recovers(tmp_path, s
     spy.connect("127.0.0.1", broker.port)
     spy.subscribe("classpulse/#", 1)
     spy.loop_start()
+    video, audio = longer_sample(samples_dir, tmp_path)
     cfg = write_yaml(tmp_path / "agent.yaml", {
         "device": {"id": "dev-sq", "site": "s1", "room": "r1"}, "mqtt": {"port": broker.port},
         "window_s": WINDOW_S, "health_interval_s": 5, "policy": "no-emotion",
-        "video": {"source": str(samples_dir / "classroom.mp4"), "target_fps": 1},
-        "audio": {"source": str(samples_dir / "classroom.wav")},
+        # nice 0: on this shared test machine a niced vision thread would yield to everybody's work, and
+        # recovery would measure the neighbours' load; audio must survive the squeeze by its own lock alone
+        "video": {"source": video, "target_fps": 1, "nice": 0}, "audio": {"source": audio},
         # one well-placed frame may stand for a 10 s window here, so recovery does not hinge on the shared
         # machine's spare CPU; the property under test is that nothing unmeasured is published
         "coverage": {"min_share": MIN_SHARE, "min_frames": 1},
@@ -91,7 +112,7 @@ def test_squeezed_agent_publishes_only_measured_windows_and_recovers(tmp_path, s
         assert wait_for(lambda: any(h.get("fps") is not None for h in health), 180), (tmp_path / "agent.log").read_text()[-3000:]
         burners.extend(burner() for _ in range(BURNERS))  # the squeeze starts once the agent is analysing
         t_up = time.time()
-        wait_for(lambda: agent.poll() is not None, SQUEEZE_S)
+        time.sleep(SQUEEZE_S)  # the squeeze phase (a duration, not a deadline: wait_for scales with patience)
         for b in burners:
             b.send_signal(signal.SIGKILL)
         for b in burners:
@@ -100,7 +121,7 @@ def test_squeezed_agent_publishes_only_measured_windows_and_recovers(tmp_path, s
         ncpu = os.cpu_count() or 1
         subprocess.run(["taskset", "-a", "-p", "-c", f"0-{ncpu - 1}", str(agent.pid)], check=True, capture_output=True)
         lifted_at = time.time()
-        assert wait_for(lambda: agent.poll() is not None, 240), "the agent stops at the end of the sample"
+        assert wait_for(lambda: agent.poll() is not None, 300), "the agent stops at the end of the sample"
         assert wait_for(lambda: len(aggs) >= 4, 20)
     finally:
         for b in burners:
@@ -124,7 +145,7 @@ def test_squeezed_agent_publishes_only_measured_windows_and_recovers(tmp_path, s
     # recovery: of the first two whole windows that start after the squeeze was lifted, one measures vision
     from datetime import datetime
     after = [a for a in whole if datetime.fromisoformat(a["window_start"]).timestamp() >= lifted_at]
-    if len(after) >= 2:
-        assert any("vision_starved" not in a["coverage_flags"] for a in after[:2]), after[:2]
+    assert len(after) >= 2, (lifted_at, aggs)
+    assert any("vision_starved" not in a["coverage_flags"] for a in after[:2]), after[:2]
     summary = [(a["frames_processed"], a["vision_coverage"], a["coverage_flags"]) for a in aggs]
     print(json.dumps({"squeezed_from": t_up, "lifted_at": lifted_at, "windows": summary}))

@@ -25,12 +25,12 @@ function metric(key, label, value, cmp) {
 const flagged = (w, f) => (w.coverage_flags || []).includes(f);
 
 function qualityNote(w) {
-  const notes = ["vision_starved", "audio_starved", "vision_degraded"].filter((f) => flagged(w, f));
+  const notes = ["vision_starved", "vision_degraded"].filter((f) => flagged(w, f));  // audio: in the talk card
   return notes.map((f) => `<p class="quality-note" data-k="quality" data-flag="${f}">${esc(t("live.quality." + f))}</p>`).join("");
 }
 
 function talk(w) {
-  if (flagged(w, "audio_starved")) return `<p class="quality-note" data-k="talk">${t("live.quality.audio_starved")}</p>`;
+  if (flagged(w, "audio_starved")) return `<p class="quality-note" data-k="talk" data-flag="audio_starved">${t("live.quality.audio_starved")}</p>`;
   if (w.speech_share === null || w.speech_share === undefined) return `<p class="muted">${t("live.talk.none")}</p>`;
   if (w.teacher_talk_share === null || w.teacher_talk_share === undefined) {
     return hbar([{ label: t("metric.talk"), value: w.speech_share, color: C.students }, { label: "", value: 1 - w.speech_share, color: C.quiet }]);
