@@ -222,13 +222,15 @@ class IngestService:
         if self.resolve_session is not None and aggs:
             sessions = [self.resolve_session(a) for a, _ in aggs]
         t0 = time.perf_counter()
+        conflicts_before = self.store.window_conflicts
         new = self.store.write_batch(aggs, dead, statuses, healths, sessions, raw)
+        conflicts = self.store.window_conflicts - conflicts_before
         t1 = time.time()
         self.stats.last_store_ms = round((time.perf_counter() - t0) * 1000, 2)
         self.stats.batches += 1
-        self.stats.dead_letters += len(dead)
+        self.stats.dead_letters += len(dead) + conflicts
         self.stats.stored += len(new)
-        self.stats.duplicates += len(aggs) - len(new)
+        self.stats.duplicates += len(aggs) - len(new) - conflicts
         if aggs:
             lags = [r - a.window_end.timestamp() for (a, _), r in zip(aggs, recv, strict=True)]
             self.stats.last_lag_s = round(lags[-1], 3)

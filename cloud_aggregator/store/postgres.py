@@ -1,6 +1,6 @@
 """PostgreSQL backend (psycopg 3) for a district: several aggregator processes may share one database.
 
-The same SQL as SQLite; the ``(device, msg_id)`` primary key makes concurrent writers from a shared
+The same SQL as SQLite; the ``(device, msg_id)`` primary key and the unique ``(device, window_start)`` make concurrent writers from a shared
 MQTT subscription safe without coordination.
 """
 
@@ -27,7 +27,7 @@ class PostgresStore(Store):
         cols = list(zip(*rows, strict=True))
         sql = (f"INSERT INTO aggregates ({', '.join(AGG_COLUMNS)}) SELECT * FROM unnest("  # noqa: S608 - fixed names
                + ", ".join(f"%s::{t}[]" for t in types)
-               + ") ON CONFLICT (device, msg_id) DO NOTHING RETURNING device, msg_id")
+               + ") ON CONFLICT DO NOTHING RETURNING device, msg_id")
         with self.db.conn.cursor() as cur:
             cur.execute(sql, [list(c) for c in cols])
             return {(d, int(m)) for d, m in cur.fetchall()}
