@@ -4,6 +4,7 @@ from .v1 import (  # noqa: F401
     CONTRACT_VERSION,
     EXPRESSION_CLASSES,
     MAX_PAYLOAD_BYTES,
+    Ack,
     TONE_CLASSES,
     Aggregate,
     Command,

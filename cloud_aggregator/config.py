@@ -59,6 +59,8 @@ class IngestConfig(_Section):
     flush_ms: int = Field(200, ge=1, le=10_000, description="longest a message waits before its batch commits")
     idle_flush_ms: int = Field(5, ge=1, le=10_000, description="commit early when no message came for this long")
     max_clock_skew_s: float = Field(300.0, ge=0, description="windows ending further in the future are rejected")
+    end_to_end_acks: bool = Field(True, description="after each commit publish the retained per-device ack "
+                                  "(contract 1.2) so devices keep windows until they are stored")
 
 
 class WebConfig(_Section):

@@ -3,8 +3,10 @@
 Acknowledgement discipline: the client runs with ``manual_ack``; a message is
 PUBACKed only after the batch holding it is committed (stored or dead-lettered).
 With a persistent session (``clean_session=False``) a crash before the commit
-makes the broker deliver it again, and the ``(device, msg_id)`` key turns that
-redelivery into a no-op. So nothing acknowledged is lost and nothing is stored twice.
+makes the broker deliver it again, and the ``(device, msg_id)`` and
+``(device, window_start)`` keys turn that redelivery into a no-op. After the commit
+each device also gets an end-to-end ack (``cloud_aggregator.acks``), so a broker that
+loses messages (no persistence, restarted) only delays them: the device sends again.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import paho.mqtt.client as mqtt
 
 from classpulse_contract import Aggregate, ContractError, parse_message, parse_topic
 from classpulse_contract.v1 import MAX_PAYLOAD_BYTES, TOPIC_ROOT
+from cloud_aggregator.acks import AckBook, dead_letter_key
 from cloud_aggregator.config import AggregatorConfig
 from cloud_aggregator.store import DeadLetter, Store, iso_ts
 
@@ -41,6 +44,7 @@ class IngestStats:
     max_lag_s: float | None = None  # largest receive lag of the last batch (late or replayed windows)
     batches: int = 0
     errors: int = 0
+    acks_published: int = 0
     started: float = field(default_factory=time.time)
 
 
@@ -100,6 +104,7 @@ class IngestService:
         self.resolve_session: Callable[[Aggregate], tuple[str | None, str | None]] | None = None
         self._stop = threading.Event()
         self._writer: threading.Thread | None = None
+        self.acks = AckBook()
         self.connected = threading.Event()
         m = cfg.mqtt
         self.v5 = m.protocol == "5"
@@ -218,6 +223,8 @@ class IngestService:
                 statuses.append((site, room, model))
             else:
                 healths.append((site, room, model))
+        committed = [(a.site, a.room, a.device, a.msg_id) for a, _ in aggs]
+        committed += [k for d in dead if (k := dead_letter_key(d.topic, d.payload)) is not None]
         sessions = None
         if self.resolve_session is not None and aggs:
             sessions = [self.resolve_session(a) for a, _ in aggs]
@@ -236,7 +243,16 @@ class IngestService:
             self.stats.last_lag_s = round(lags[-1], 3)
             self.stats.max_lag_s = round(max(lags), 3)
             self.stats.last_latency_ms = round((t1 - recv[-1]) * 1000, 2)
+        self._publish_acks(committed)
         return new
+
+    def _publish_acks(self, committed: list[tuple[str, str, str, int]]) -> None:
+        """After the commit only. Not connected: no ack, and the device's timeout sends the window again."""
+        if not committed or not self.cfg.ingest.end_to_end_acks or not self.connected.is_set():
+            return
+        for t, body in self.acks.record(committed):
+            self.client.publish(t, body, qos=1, retain=True)
+            self.stats.acks_published += 1
 
     def _write_loop(self) -> None:
         while not self._stop.is_set() or not self._q.empty():

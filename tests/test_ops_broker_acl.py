@@ -126,7 +126,14 @@ def test_device_cannot_publish_or_read_as_another(secure_broker):
     assert ok1.wait(5) and ok2.wait(5)
     d2.subscribe(topic("s1", "r1", "d1", "cmd"), qos=1)  # snooping on d1's commands
     d2.subscribe(topic("s1", "r1", "d1", "agg"), qos=1)
+    d2.subscribe(topic("s1", "r1", "d1", "ack"), qos=1)  # and on its end-to-end acks
+    d1_acks: list = []
+    d1.message_callback_add(topic("s1", "r1", "d1", "ack"), lambda cl, u, m: d1_acks.append(m.payload))
+    d1.subscribe(topic("s1", "r1", "d1", "ack"), qos=1)
     time.sleep(0.3)
+    agg_c.publish(topic("s1", "r1", "d1", "ack"), b'{"ack": 1}', qos=1, retain=True).wait_for_publish(5)
+    d1.publish(topic("s1", "r1", "d1", "ack"), b'{"forged": 1}', qos=1).wait_for_publish(5)  # write: denied
+    assert wait_for(lambda: d1_acks == [b'{"ack": 1}'])
     forged = agg(7).model_copy(update={"device": "d2"})
     d1.publish(topic("s1", "r1", "d2", "agg"), dumps(forged), qos=1).wait_for_publish(5)  # d1 posing as d2
     d1.publish(topic("s1", "r1", "d1", "agg"), dumps(agg(8)), qos=1).wait_for_publish(5)  # its own: allowed
@@ -136,6 +143,7 @@ def test_device_cannot_publish_or_read_as_another(secure_broker):
     topics = [t for t, _ in got]
     assert topic("s1", "r1", "d2", "agg") not in topics
     assert [parse_message(p)[0].msg_id for t, p in got if t.endswith("/agg")] == [8]
-    assert d2_got == []
+    assert d2_got == [] and d1_acks == [b'{"ack": 1}']
+    assert not any(p == b'{"forged": 1}' for _, p in got)
     for c in (agg_c, d1, d2):
         c.loop_stop()
