@@ -73,3 +73,31 @@ def test_migration_turns_existing_twins_into_dead_letters(tmp_path):
         assert "msg_id 11 removed by migration 6" in dl["reason"]
         with pytest.raises(Exception):  # noqa: B017 - the engine's own integrity error
             db.execute("INSERT INTO aggregates (device, msg_id, window_start) VALUES ('d1', 12, 'W')")
+
+
+def test_deadletters_cli_lists_shows_and_purges(tmp_path):
+    import subprocess
+    import sys
+
+    from tests._procs import write_yaml
+
+    ws = int(START.timestamp())
+    with store_for("sqlite", tmp_path) as store:
+        svc = IngestService(AggregatorConfig(), store)
+        svc.process([inc(agg(ws)), inc(agg(ws + 1)), inc(b"garbage \x00 bytes")])
+    cfg = write_yaml(tmp_path / "a.yaml", {"store": {"path": str(tmp_path / "store.db")}})
+
+    def cli(*a: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "cloud_aggregator.cli", "deadletters", "--config", str(cfg), *a],
+                              capture_output=True, text=True, timeout=60)
+
+    out = cli("list").stdout
+    assert out.startswith("2 dead letter(s)") and "already stored as msg_id" in out and "not JSON" in out
+    page = json.loads(cli("list", "--json", "--limit", "1").stdout)
+    assert page["total"] == 2 and len(page["items"]) == 1 and "preview" not in page["items"][0]
+    shown = json.loads(cli("show", page["items"][0]["id"][:10]).stdout)
+    assert shown["sha256"] and len(shown["preview"]) <= 256
+    assert cli("show", "nope").returncode == 1
+    assert json.loads(cli("purge", "--id", shown["id"]).stdout) == {"purged": 1}
+    assert json.loads(cli("purge", "--days", "1").stdout) == {"purged": 0}  # the other one is fresh
+    assert json.loads(cli("purge", "--all").stdout) == {"purged": 1}
