@@ -32,9 +32,10 @@ def agent_cfg(tmp, port, **outbox):
     })
 
 
-def aggregator(tmp, port, db, idx=0, acks=True):
-    cfg = write_yaml(tmp / f"agg-{idx}.yaml", {"mqtt": {"port": port, "client_id": f"agg-{idx}"},
-                                                "store": {"path": str(db)}, "ingest": {"end_to_end_acks": acks}})
+def aggregator(tmp, port, db, idx=0, acks=True, group=None, store=None):
+    m = {"port": port, "client_id": f"agg-{idx}", **({"shared_group": group} if group else {})}
+    cfg = write_yaml(tmp / f"agg-{idx}.yaml", {"mqtt": m, "store": store or {"path": str(db)},
+                                                "ingest": {"end_to_end_acks": acks}})
     log = (tmp / f"agg-{idx}.log").open("ab")
     return subprocess.Popen([sys.executable, "-m", "cloud_aggregator.ingest", "--config", str(cfg)],
                             stdout=log, stderr=log)
@@ -46,7 +47,7 @@ def driver(cfg, first, count, interval, log, flush_s=120):
 
 
 def stored(db) -> list[int]:
-    s = open_store(StoreConfig(path=db))
+    s = open_store(StoreConfig(path=db) if not isinstance(db, str) else StoreConfig(backend="postgres", dsn=db))
     try:
         return [r["msg_id"] for r in s.db.query("SELECT msg_id FROM aggregates WHERE device = ?", (DEVICE,))]
     finally:
@@ -93,6 +94,54 @@ def test_broker_without_persistence_restarted_three_times_every_window_once(tmp_
     log = (tmp_path / "agg-0.log").read_text()
     final = json.loads(log.split("ingest final ", 1)[1].splitlines()[0])
     assert final["acks_published"] > 0
+
+
+def test_two_workers_postgres_worker_killed_in_each_outage(tmp_path):
+    """HA ingest: two workers on one $share group and one PostgreSQL; the broker (no persistence) restarted
+    3 times and one worker SIGKILLed during each outage: every window stored exactly once."""
+    import signal
+    import uuid
+
+    import psycopg
+
+    from tests._store_helpers import PG_ADMIN, pg_available
+
+    if not pg_available():
+        pytest.skip("PostgreSQL is not reachable")
+    name = f"classpulse_test_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as c:
+        c.execute(f'CREATE DATABASE "{name}"')
+    dsn = f"postgresql://postgres@127.0.0.1:5432/{name}"
+    store = {"backend": "postgres", "dsn": dsn}
+    broker = start_mosquitto(tmp_path / "b", persistence=False)
+    workers = [aggregator(tmp_path, broker.port, None, i, group="cp", store=store) for i in range(2)]
+    try:
+        assert wait_for(lambda: all("ingest connected" in (tmp_path / f"agg-{i}.log").read_text()
+                                    for i in range(2)), 60)
+        p = driver(agent_cfg(tmp_path, broker.port), 0, N, 0.3, tmp_path / "driver.log")
+        assert wait_for(lambda: len(stored(dsn)) >= 5, 60)
+        for k in range(3):
+            before = len(stored(dsn))
+            broker.kill()
+            victim = k % 2
+            workers[victim].send_signal(signal.SIGKILL)
+            workers[victim].wait(10)
+            time.sleep(1.0)
+            broker.start()
+            workers[victim] = aggregator(tmp_path, broker.port, None, victim, group="cp", store=store)
+            assert wait_for(lambda b=before: len(stored(dsn)) > b, 60), "ingest did not resume"
+        out, _ = p.communicate(timeout=240)
+        assert p.returncode == 0 and "drained" in out, out[-500:]
+        committed = committed_ids(out)
+        ids = stored(dsn)
+        assert len(committed) == N and sorted(ids) == sorted(committed), (len(ids), len(set(ids)))
+    finally:
+        for w in workers:
+            w.terminate()
+            w.wait(15)
+        broker.stop()
+        with psycopg.connect(PG_ADMIN, autocommit=True) as c:
+            c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _old_agent_publish(port: int, n: int) -> None:
