@@ -1,7 +1,8 @@
 """End-to-end acknowledgement (contract 1.2): after a commit, tell each device which msg_ids are safe.
 
-Published retained at QoS 1 on ``classpulse/v1/<site>/<room>/<device>/ack``, a topic only that
-device may read. The list holds the device's most recent committed msg_ids — stored, a
+Published retained on ``classpulse/v1/<site>/<room>/<device>/ack``, a topic only that device may
+read, at QoS 0: a lost ack costs one resend, and QoS 1 would add a PUBACK round per window to
+ingest's hot path (profiled: the ack publish is the largest single cost after validation). The list holds the device's most recent committed msg_ids — stored, a
 duplicate of a stored window, or dead-lettered with a reason — because resending any of those
 cannot change the store. A message the store did not commit is never listed, so a crash
 between commit and ack costs a harmless resend, never a loss. Workers of a shared
@@ -16,24 +17,35 @@ from collections import OrderedDict, deque
 from collections.abc import Iterable
 from datetime import datetime, timezone
 
-from classpulse_contract import Ack, dumps, parse_topic, topic
-from classpulse_contract.v1 import MAX_ACK_IDS
+from classpulse_contract import parse_topic, topic
+from classpulse_contract.v1 import CONTRACT_VERSION
 
 #: Devices whose lists are kept in memory (least recently acked forgotten first).
 MAX_DEVICES = 50_000
+#: msg_ids listed per device: above a device's 64 unconfirmed in flight, below the contract's 256.
+KEEP_IDS = 96
+
+
+def ack_payload(device: str, ts: datetime, msg_ids: list[int]) -> bytes:
+    """The ``classpulse.ack`` JSON, written directly (profiled hot path; ``tests`` check it parses as ``Ack``)."""
+    return (f'{{"schema":"classpulse.ack","version":"{CONTRACT_VERSION}","device":"{device}",'
+            f'"ts":"{ts.isoformat()}","msg_ids":[{",".join(map(str, msg_ids))}]}}').encode()
 
 
 class AckBook:
-    """Per-device recent committed msg_ids; ``record`` returns the (topic, payload) acks to publish now."""
+    """Per-device recent committed msg_ids. ``record`` after each commit; ``due`` returns the acks to publish,
+    at most one per device every ``flush_s`` (a device catching up sends many windows; one ack covers them)."""
 
-    def __init__(self, max_ids: int = MAX_ACK_IDS, max_devices: int = MAX_DEVICES):
+    def __init__(self, max_ids: int = KEEP_IDS, max_devices: int = MAX_DEVICES, flush_s: float = 1.0):
         self.max_ids = max_ids
         self.max_devices = max_devices
+        self.flush_s = flush_s
         self._ids: OrderedDict[str, deque[int]] = OrderedDict()
+        self._pending: dict[str, str] = {}  # device -> ack topic, committed since the last flush
+        self._flushed = 0.0
 
-    def record(self, committed: Iterable[tuple[str, str, str, int]]) -> list[tuple[str, bytes]]:
+    def record(self, committed: Iterable[tuple[str, str, str, int]]) -> None:
         """``committed``: (site, room, device, msg_id) of one committed batch."""
-        touched: dict[str, str] = {}
         for site, room, device, msg_id in committed:
             ids = self._ids.get(device)
             if ids is None:
@@ -44,9 +56,19 @@ class AckBook:
             if msg_id in ids:
                 ids.remove(msg_id)  # moves to the newest end, so a resend of an old one is listed again
             ids.append(msg_id)
-            touched[device] = topic(site, room, device, "ack")
-        now = datetime.now(timezone.utc)
-        return [(t, dumps(Ack(device=d, ts=now, msg_ids=list(self._ids[d])))) for d, t in touched.items()]
+            if device not in self._pending:
+                self._pending[device] = topic(site, room, device, "ack")
+
+    def due(self, now: float, force: bool = False) -> list[tuple[str, bytes]]:
+        """(topic, payload) of every device with news, if ``flush_s`` passed since the last flush (or ``force``)."""
+        if not self._pending or (not force and now - self._flushed < self.flush_s):
+            return []
+        self._flushed = now
+        ts = datetime.now(timezone.utc)
+        # device ids passed the contract's identifier pattern (no quotes to escape); msg_ids are ints
+        out = [(t, ack_payload(d, ts, list(self._ids[d]))) for d, t in self._pending.items() if d in self._ids]
+        self._pending.clear()
+        return out
 
 
 def dead_letter_key(topic_: str, payload: bytes) -> tuple[str, str, str, int] | None:

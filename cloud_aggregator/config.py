@@ -61,6 +61,8 @@ class IngestConfig(_Section):
     max_clock_skew_s: float = Field(300.0, ge=0, description="windows ending further in the future are rejected")
     end_to_end_acks: bool = Field(True, description="after each commit publish the retained per-device ack "
                                   "(contract 1.2) so devices keep windows until they are stored")
+    ack_flush_ms: int = Field(1000, ge=0, le=10_000, description="at most one ack per device this often; "
+                              "a device catching up gets one ack for many windows")
 
 
 class WebConfig(_Section):

@@ -104,7 +104,7 @@ class IngestService:
         self.resolve_session: Callable[[Aggregate], tuple[str | None, str | None]] | None = None
         self._stop = threading.Event()
         self._writer: threading.Thread | None = None
-        self.acks = AckBook()
+        self.acks = AckBook(flush_s=cfg.ingest.ack_flush_ms / 1000)
         self.connected = threading.Event()
         m = cfg.mqtt
         self.v5 = m.protocol == "5"
@@ -172,6 +172,7 @@ class IngestService:
         self._stop.set()
         if self._writer is not None:
             self._writer.join(timeout=10)
+        self.flush_acks(force=True)
         self.client.disconnect()
         self.client.loop_stop()
 
@@ -248,16 +249,23 @@ class IngestService:
 
     def _publish_acks(self, committed: list[tuple[str, str, str, int]]) -> None:
         """After the commit only. Not connected: no ack, and the device's timeout sends the window again."""
-        if not committed or not self.cfg.ingest.end_to_end_acks or not self.connected.is_set():
+        if not self.cfg.ingest.end_to_end_acks:
             return
-        for t, body in self.acks.record(committed):
-            self.client.publish(t, body, qos=1, retain=True)
+        self.acks.record(committed)
+        self.flush_acks()
+
+    def flush_acks(self, force: bool = False) -> None:
+        if not self.connected.is_set():
+            return
+        for t, body in self.acks.due(time.monotonic(), force):
+            self.client.publish(t, body, qos=0, retain=True)
             self.stats.acks_published += 1
 
     def _write_loop(self) -> None:
         while not self._stop.is_set() or not self._q.empty():
             batch = self._batch()
             if not batch:
+                self.flush_acks()  # acks recorded during a burst go out once it pauses
                 continue
             try:
                 new = self.process(batch)
