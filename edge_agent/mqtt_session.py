@@ -25,7 +25,17 @@ from datetime import datetime, timezone
 
 import paho.mqtt.client as mqtt
 
-from classpulse_contract import Ack, Aggregate, Command, CommandResult, ContractError, Health, Status, dumps, topic
+from classpulse_contract import (
+    Ack,
+    Aggregate,
+    Command,
+    CommandResult,
+    ContractError,
+    Health,
+    Status,
+    dumps,
+    topic,
+)
 from classpulse_contract.v1 import parse_message
 from edge_agent.config import AgentConfig, MqttConfig
 from edge_agent.delivery import ACK_MODE_KEY, Confirmations

@@ -11,10 +11,9 @@ import time
 import pytest
 
 from cloud_aggregator.broker_check import assess
-from cloud_aggregator.config import AggregatorConfig
+from cloud_aggregator.config import AggregatorConfig, StoreConfig
 from cloud_aggregator.ingest import IngestService
 from cloud_aggregator.store import open_store
-from cloud_aggregator.config import StoreConfig
 from tests._broker import start_mosquitto
 from tests._cloud_helpers import payload
 from tests._procs import wait_for, write_yaml

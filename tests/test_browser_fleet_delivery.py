@@ -11,7 +11,15 @@ from pathlib import Path
 import pytest
 
 from tests._broker import start_mosquitto
-from tests._dashboard_helpers import CHROMIUM, CHROMIUM_ARGS, DashServer, copy_db, publisher, template_db, ui_login
+from tests._dashboard_helpers import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    DashServer,
+    copy_db,
+    publisher,
+    template_db,
+    ui_login,
+)
 
 pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(not Path(CHROMIUM).exists() and not shutil.which("chromium"), reason="no chromium")]

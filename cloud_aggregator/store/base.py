@@ -22,7 +22,7 @@ from classpulse_contract import Aggregate, Health, Status, dumps, topic
 from cloud_aggregator.records.db import RecordsDB
 from cloud_aggregator.records.schema import ALL_TABLES
 
-from . import deadletters
+from . import deadletters, windows
 from .migrations import AGGREGATES, migrate
 
 PREVIEW_BYTES = deadletters.PREVIEW_BYTES
@@ -120,52 +120,27 @@ class Store:
         is not the same message is dead-lettered with its reason, so one window is never two rows."""
         stored_at = now_iso()
         by_key: dict[tuple[str, int], Aggregate] = {}
-        windows: set[tuple[str, str]] = set()
+        seen: set[tuple[str, str]] = set()
         rows, later = [], []  # later: (agg, window, received, body) to check against what is stored now
         for i, (a, received) in enumerate(aggs):
             ws = iso(a.window_start)
             body = (raw[i] if raw and raw[i] is not None else dumps(a)).decode()
-            if (a.device, a.msg_id) in by_key or (a.device, ws) in windows:
+            if (a.device, a.msg_id) in by_key or (a.device, ws) in seen:
                 later.append((a, ws, received, body))  # a twin inside this batch: judged after the insert
                 continue
             by_key[(a.device, a.msg_id)] = a
-            windows.add((a.device, ws))
+            seen.add((a.device, ws))
             sec, ses = sessions[i] if sessions else (None, None)
             rows.append((a.device, a.msg_id, a.site, a.room, ws, iso(a.window_end), a.policy,
                          a.n_faces, a.attention_share, a.speech_share, a.hand_raises, a.engagement,
                          body, received, stored_at, sec, ses))
         new_keys = self._insert_rows(rows)
         later += [(by_key[(r[0], r[1])], r[4], r[13], r[12]) for r in rows if (r[0], r[1]) not in new_keys]
-        for (a, ws, received, body), other in self._window_clashes(later):
-            self._refuse_window(a, ws, received, body.encode(), other)
+        for (a, ws, received, body), other in windows.clashes(self.db, later, INSERT_CHUNK // 2):
+            self._dead_letter(DeadLetter(topic(a.site, a.room, a.device, "agg"), body.encode(),
+                                         windows.reason(a, ws, other), received or now_iso()))
             self.window_conflicts += 1
         return [a for k, a in by_key.items() if k in new_keys]
-
-    def _window_clashes(self, old: list[tuple[Aggregate, str, str, str]]
-                        ) -> list[tuple[tuple[Aggregate, str, str, str], int | None]]:
-        """Of messages not inserted, those that are NOT a redelivery of the stored row, each with the msg_id
-        stored for its window (None: its msg_id is stored for another window)."""
-        out = []
-        step = INSERT_CHUNK // 2
-        for i in range(0, len(old), step):
-            chunk = old[i:i + step]
-            cond = " OR ".join("(device = ? AND (msg_id = ? OR window_start = ?))" for _ in chunk)
-            found = self.db.query(f"SELECT device, msg_id, window_start FROM aggregates WHERE {cond}",  # noqa: S608
-                                  [v for a, ws, _, _ in chunk for v in (a.device, a.msg_id, ws)])
-            have = {(r["device"], int(r["msg_id"]), r["window_start"]) for r in found}
-            for item in chunk:
-                a, ws = item[0], item[1]
-                if (a.device, a.msg_id, ws) not in have:  # else the very message again: a harmless duplicate
-                    out.append((item, next((m for d, m, w in have if d == a.device and w == ws), None)))
-        return out
-
-    def _refuse_window(self, a: Aggregate, ws: str, received: str, body: bytes | None, other: int | None) -> None:
-        why = (f"window {ws} of device {a.device} is already stored as msg_id {other}; this message has msg_id "
-               f"{a.msg_id} (one row per device and window)" if other is not None else
-               f"msg_id {a.msg_id} of device {a.device} is already stored for another window; this message is "
-               f"for {ws}")
-        self._dead_letter(DeadLetter(topic(a.site, a.room, a.device, "agg"), body or dumps(a), why,
-                                     received or now_iso()))
 
     def _insert_rows(self, rows: list[tuple[Any, ...]]) -> set[tuple[str, int]]:
         """Insert AGG_COLUMNS rows, skipping rows whose (device, msg_id) or (device, window_start) exists;
