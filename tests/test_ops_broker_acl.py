@@ -87,7 +87,8 @@ def test_publisher_over_tls_with_cert_and_password(secure_broker, tmp_path):
                  "tls": {"ca_file": str(pki / "ca.crt"), "cert_file": str(pki / "d1.crt"),
                          "key_file": str(pki / "d1.key")},
                  "reconnect_min_s": 0.1, "reconnect_max_s": 0.5},
-        "outbox": {"path": str(tmp_path / "o.db")},
+        # a raw subscriber stands in for the aggregator and never acks: PUBACK mode after 1 s
+        "outbox": {"path": str(tmp_path / "o.db"), "ack_fallback_s": 1},
     })
     p = Publisher(cfg)
     p.start()
