@@ -261,19 +261,37 @@ class IngestService:
             self.client.publish(t, body, qos=0, retain=True)
             self.stats.acks_published += 1
 
+    def _process_until_stored(self, batch: list[Incoming]) -> list[Aggregate] | None:
+        """Store failures are the database's (bad input never raises): keep the batch, reconnect, retry with
+        backoff, so a PostgreSQL outage delays ingest and loses nothing. None if stopped meanwhile."""
+        delay = 0.5
+        while True:
+            try:
+                return self.process(batch)
+            except Exception:  # noqa: BLE001 - a store failure must not kill ingest
+                self.stats.errors += 1
+                self.stats.received -= len(batch)  # counted again by the retry
+                (log.exception if delay == 0.5 else log.error)(  # the traceback once per outage
+                    "store failed; %d messages held unacknowledged, retrying in %.1f s", len(batch), delay)
+                if self._stop.wait(delay):
+                    return None
+                delay = min(delay * 2, 8.0)
+                reconnect = getattr(self.store, "reconnect", None)
+                if reconnect is not None:
+                    try:
+                        reconnect()
+                    except Exception as e:  # noqa: BLE001 - still down: the next round tries again
+                        log.warning("store still unreachable: %s", e)
+
     def _write_loop(self) -> None:
         while not self._stop.is_set() or not self._q.empty():
             batch = self._batch()
             if not batch:
                 self.flush_acks()  # acks recorded during a burst go out once it pauses
                 continue
-            try:
-                new = self.process(batch)
-            except Exception:  # noqa: BLE001 - a store failure must not kill ingest; unacked msgs come again
-                self.stats.errors += 1
-                log.exception("store failed; %d messages left unacknowledged for redelivery", len(batch))
-                time.sleep(1.0)
-                continue
+            new = self._process_until_stored(batch)
+            if new is None:
+                continue  # stopping with the store down: unacked, so the broker or the devices send them again
             for m in batch:
                 if m.qos > 0:
                     self.client.ack(m.mid, m.qos)

@@ -144,6 +144,49 @@ def test_two_workers_postgres_worker_killed_in_each_outage(tmp_path):
             c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def test_postgres_down_mid_stream_loses_nothing(tmp_path):
+    """The database goes away for a while (a proxy is cut, the shared server stays up) while windows
+    keep coming: ingest holds the batch unacknowledged, reconnects, and stores every window once."""
+    import uuid
+
+    import psycopg
+
+    from tests._broker import free_port
+    from tests._store_helpers import PG_ADMIN, pg_available
+    from tests._tcp_proxy import TcpProxy
+
+    if not pg_available():
+        pytest.skip("PostgreSQL is not reachable")
+    name = f"classpulse_test_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as c:
+        c.execute(f'CREATE DATABASE "{name}"')
+    proxy = TcpProxy(("127.0.0.1", 5432), free_port()).start()
+    via_proxy = f"postgresql://postgres@127.0.0.1:{proxy.port}/{name}"
+    direct = f"postgresql://postgres@127.0.0.1:5432/{name}"
+    broker = start_mosquitto(tmp_path / "b")
+    w = aggregator(tmp_path, broker.port, None, 0, store={"backend": "postgres", "dsn": via_proxy})
+    try:
+        assert wait_for(lambda: "ingest connected" in (tmp_path / "agg-0.log").read_text(), 60)
+        p = driver(agent_cfg(tmp_path, broker.port), 0, 30, 0.3, tmp_path / "driver.log")
+        assert wait_for(lambda: len(stored(direct)) >= 5, 60)
+        proxy.stop()
+        time.sleep(6.0)  # windows arrive and fail to store meanwhile
+        down_at = len(stored(direct))
+        proxy.start()
+        out, _ = p.communicate(timeout=240)
+        assert p.returncode == 0 and "drained" in out, out[-500:]
+        ids = stored(direct)
+        assert down_at < 30 and sorted(ids) == sorted(committed_ids(out)), (down_at, len(ids))
+        assert "store failed" in (tmp_path / "agg-0.log").read_text()
+    finally:
+        w.terminate()
+        w.wait(15)
+        proxy.stop()
+        broker.stop()
+        with psycopg.connect(PG_ADMIN, autocommit=True) as c:
+            c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 def _old_agent_publish(port: int, n: int) -> None:
     """An agent from before 1.2: contract 1.0 payloads, QoS 1, never subscribes to acks."""
     from datetime import datetime, timedelta, timezone

@@ -18,6 +18,20 @@ _PG_TYPES = {"TEXT": "text", "INTEGER": "bigint", "REAL": "float8"}
 
 class PostgresStore(Store):
     backend = "postgres"
+    dsn: str | None = None
+
+    def reconnect(self) -> None:
+        """A fresh connection after the database went away (ingest calls this before retrying a batch)."""
+        import psycopg
+
+        if self.dsn is None:
+            return
+        with self.lock:
+            try:
+                self.db.close()
+            except Exception:  # noqa: BLE001 - the old connection is already broken
+                pass
+            self.db = RecordsDB(_connect(self.dsn), "postgres", owns=True)
 
     def _insert_rows(self, rows: list[tuple[Any, ...]]) -> set[tuple[str, int]]:
         """One statement per batch: 17 array parameters unnested server-side (far fewer binds than VALUES)."""
@@ -33,8 +47,13 @@ class PostgresStore(Store):
             return {(d, int(m)) for d, m in cur.fetchall()}
 
 
-def open_postgres(dsn: str) -> PostgresStore:
+def _connect(dsn: str) -> Any:  # noqa: ANN401 - psycopg.Connection
     import psycopg
 
-    conn = psycopg.connect(dsn, connect_timeout=10, application_name="classpulse-aggregator")
-    return PostgresStore(RecordsDB(conn, "postgres", owns=True))
+    return psycopg.connect(dsn, connect_timeout=10, application_name="classpulse-aggregator")
+
+
+def open_postgres(dsn: str) -> PostgresStore:
+    store = PostgresStore(RecordsDB(_connect(dsn), "postgres", owns=True))
+    store.dsn = dsn
+    return store
