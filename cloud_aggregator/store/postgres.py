@@ -22,14 +22,12 @@ class PostgresStore(Store):
 
     def reconnect(self) -> None:
         """A fresh connection after the database went away (ingest calls this before retrying a batch)."""
-        import psycopg
-
         if self.dsn is None:
             return
         with self.lock:
             try:
                 self.db.close()
-            except Exception:  # noqa: BLE001 - the old connection is already broken
+            except Exception:  # noqa: BLE001, S110 - the old connection is already broken
                 pass
             self.db = RecordsDB(_connect(self.dsn), "postgres", owns=True)
 
