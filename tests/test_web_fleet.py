@@ -90,7 +90,7 @@ def test_it_lists_dead_letters_paged_without_bodies(env):
     store, client, _ = env
     secret = b'{"schema":"classpulse.agg","note":"' + b"S" * 1000 + b'"}'
     for i in range(25):
-        store.dead_letter(f"classpulse/v1/north/r101/cp-north-r101/agg", secret + str(i).encode(), f"reason {i}",
+        store.dead_letter("classpulse/v1/north/r101/cp-north-r101/agg", secret + str(i).encode(), f"reason {i}",
                           f"2026-01-01T00:00:{i:02d}.000000Z")
     c = client()
     login(c, "it")
