@@ -3,6 +3,13 @@
 import { api, esc, toast } from "./api.js";
 import { ago, t } from "./i18n.js";
 
+// analysed frames/s; below the device's target it is marked in the warning colour and said in words
+function fpsCell(d) {
+  if (!d.fps_behind) return `<td data-k="fps">${num(d.fps, 1)}</td>`;
+  const level = d.vision_level ? `<br><span class="muted">${esc(t("fleet.fps.level", { name: d.vision_level_name || d.vision_level }))}</span>` : "";
+  return `<td class="warn" data-k="fps">${num(d.fps, 1)}<br><span>${esc(t("fleet.fps.behind", { target: num(d.target_fps, 1) }))}</span>${level}</td>`;
+}
+
 const num = (x, d = 0) => (x === null || x === undefined ? "–" : Number(x).toFixed(d));
 const DL_PAGE = 20;
 
@@ -63,7 +70,7 @@ export async function mount(el) {
       <td>${esc(d.device)}</td><td>${esc(d.site)}/${esc(d.room)}</td>
       <td class="${d.online ? "ok" : "bad"}" data-k="status">${t(d.online ? "fleet.online" : "fleet.offline")}</td>
       <td>${esc(ago(d.last_seen))}</td><td>${num(d.temp_c, 1)}${d.temp_c === null || d.temp_c === undefined ? "" : " °C"}</td>
-      <td>${outbox(d)}</td><td>${num(d.fps, 1)}</td>
+      <td>${outbox(d)}</td>${fpsCell(d)}
       <td>${Object.entries(d.model_versions).map(([k, v]) => `${esc(k)} ${esc(v)}`).join("<br>") || "–"}${d.last_model_update
         ? `<br><span class="muted" data-k="last-update">${esc(d.last_model_update)}</span>` : ""}</td><td>${esc(d.policy || "–")}</td></tr>`).join("")}</table>`
       : `<p class="muted">${t("fleet.none")}</p>`;
