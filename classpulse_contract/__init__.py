@@ -6,6 +6,7 @@ from .v1 import (  # noqa: F401
     ID_PATTERN,
     MAX_PAYLOAD_BYTES,
     TONE_CLASSES,
+    Ack,
     Aggregate,
     Command,
     CommandResult,

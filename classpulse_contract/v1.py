@@ -38,7 +38,8 @@ from pydantic import (
 CONTRACT_MAJOR = 1
 #: 1.1 (additive): per-signal coverage (``vision_coverage``, ``audio_coverage``, ``vision_level``),
 #: ``coverage_flags`` and null counts for signals the device did not measure; see docs/wire-contract.md.
-CONTRACT_MINOR = 1
+#: 1.2 (additive): end-to-end acknowledgement (``ack`` topic, ``Ack``) and outbox confirmation in health.
+CONTRACT_MINOR = 2
 CONTRACT_VERSION = f"{CONTRACT_MAJOR}.{CONTRACT_MINOR}"
 TOPIC_ROOT = "classpulse/v1"
 #: Largest payload either side accepts. A real aggregate is under 2 KiB.
@@ -60,10 +61,12 @@ Share = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False, strict=True)
 Signed = Annotated[float, Field(ge=-1.0, le=1.0, allow_inf_nan=False, strict=True)]
 ShortText = Annotated[str, StringConstraints(max_length=64)]
 
-KINDS = ("agg", "status", "health", "cmd", "cmd/result")
+KINDS = ("agg", "status", "health", "cmd", "cmd/result", "ack")
+#: Most msg_ids one ack lists: more than a device keeps unconfirmed in flight (edge_agent outbox window).
+MAX_ACK_IDS = 256
 _TOPIC_RE = re.compile(
     r"^classpulse/v1/(?P<site>[a-z0-9][a-z0-9_-]{0,63})/(?P<room>[a-z0-9][a-z0-9_-]{0,63})"
-    r"/(?P<device>[a-z0-9][a-z0-9_-]{0,63})/(?P<kind>agg|status|health|cmd|cmd/result)$"
+    r"/(?P<device>[a-z0-9][a-z0-9_-]{0,63})/(?P<kind>agg|status|health|cmd|cmd/result|ack)$"
 )
 
 
@@ -254,6 +257,10 @@ class Health(_Strict):
     frames_dropped: int = Field(0, strict=True, ge=0)
     outbox_depth: int = Field(0, strict=True, ge=0)
     outbox_dropped: int = Field(0, strict=True, ge=0)
+    #: 1.2: age of the oldest aggregate the aggregator has not confirmed yet (null: outbox empty)
+    outbox_oldest_unconfirmed_s: float | None = Field(None, strict=True, ge=0, allow_inf_nan=False)
+    #: 1.2: "aggregator" once end-to-end acks are seen, "broker" while only PUBACKs count (older aggregator)
+    delivery_confirmation: Literal["aggregator", "broker"] | None = None
     camera_ok: bool | None = None
     mic_ok: bool | None = None
     sensing: bool = False
@@ -297,12 +304,26 @@ class CommandResult(_Strict):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
+class Ack(_Strict):
+    """1.2, cloud -> device, retained, after commit: the device's msg_ids the aggregator has committed lately
+    (stored, a duplicate of a stored one, or dead-lettered with a reason); the device may then forget them."""
+
+    schema_: Literal["classpulse.ack"] = Field("classpulse.ack", alias="schema")
+    version: Annotated[str, StringConstraints(pattern=r"^1\.\d{1,3}$")] = CONTRACT_VERSION
+    device: Ident
+    ts: datetime
+    msg_ids: list[Annotated[int, Field(strict=True, ge=0, le=2**53)]] = Field(max_length=MAX_ACK_IDS)
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
 MESSAGE_TYPES: dict[str, type[_Strict]] = {
     "classpulse.agg": Aggregate,
     "classpulse.status": Status,
     "classpulse.health": Health,
     "classpulse.cmd": Command,
     "classpulse.cmd_result": CommandResult,
+    "classpulse.ack": Ack,
 }
 KIND_SCHEMA = {
     "agg": "classpulse.agg",
@@ -310,6 +331,7 @@ KIND_SCHEMA = {
     "health": "classpulse.health",
     "cmd": "classpulse.cmd",
     "cmd/result": "classpulse.cmd_result",
+    "ack": "classpulse.ack",
 }
 
 

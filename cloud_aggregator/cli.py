@@ -1,4 +1,5 @@
-"""``cloud-aggregator`` command line: run, demo, config check, import, eval, notice, warnings, user.
+"""``cloud-aggregator`` command line: run, demo, config check, check, import, eval, notice, warnings, user,
+deadletters.
 
 Each command parses its arguments here and calls one function in the module that owns the work.
 """
@@ -161,6 +162,17 @@ def build_parser() -> argparse.ArgumentParser:
     rt.add_argument("--config")
     rt.add_argument("--days", type=int, help="raw aggregates kept (default: retention_days from the config)")
     rt.set_defaults(func=lambda a: dispatch("cloud_aggregator.retention:main", a))
+
+    from cloud_aggregator.deadletters_cli import add_arguments as add_deadletter_arguments
+
+    dl = sub.add_parser("deadletters", help="refused messages: list, show one, purge (no payload bodies)")
+    add_deadletter_arguments(dl)
+    dl.set_defaults(func=lambda a: dispatch("cloud_aggregator.deadletters_cli:main", a))
+
+    ck = sub.add_parser("check", help="broker check: warn when it will not keep sessions across its own restart")
+    ck.add_argument("--config")
+    ck.add_argument("--wait", type=float, default=3.0, help="seconds to wait for the broker's answers")
+    ck.set_defaults(func=lambda a: dispatch("cloud_aggregator.broker_check:main", a))
 
     from cloud_aggregator.warnings.commands import add_arguments as add_warnings_arguments
 

@@ -62,6 +62,10 @@ class IngestConfig(_Section):
     unregistered_devices: Literal["accept", "dead_letter"] = Field(
         "dead_letter", description="messages from a device not in the registry: dead_letter (a real deployment) or "
         "accept (a demo or test broker without enrolment); a registered device in the wrong room is always refused")
+    end_to_end_acks: bool = Field(True, description="after each commit publish the retained per-device ack "
+                                  "(contract 1.2) so devices keep windows until they are stored")
+    ack_flush_ms: int = Field(1000, ge=0, le=10_000, description="at most one ack per device this often; "
+                              "a device catching up gets one ack for many windows")
 
 
 class WebConfig(_Section):

@@ -85,6 +85,7 @@ def acl_text(devices: Iterable[tuple[str, str, str]]) -> str:
         lines += ["", f"user {device}"]
         lines += [f"topic write {topic(site, room, device, k)}" for k in ("agg", "status", "health", "cmd/result")]
         lines.append(f"topic read {topic(site, room, device, 'cmd')}")
+        lines.append(f"topic read {topic(site, room, device, 'ack')}")  # end-to-end acks (contract 1.2)
     return "\n".join(lines) + "\n"
 
 

@@ -196,6 +196,12 @@ class ScheduleConfig(_Section):
 class OutboxConfig(_Section):
     path: Path = Path("data/edge/outbox.db")
     max_messages: int = Field(100_000, ge=10)
+    confirm_timeout_s: float = Field(30.0, gt=0, le=3600, description="send an aggregate again when the "
+                                     "aggregator has not confirmed it this long after the broker's PUBACK")
+    ack_fallback_s: float = Field(600.0, gt=0, description="no aggregator ack this long while rows wait: "
+                                  "fall back to broker PUBACKs (an aggregator older than contract 1.2)")
+    max_unconfirmed: int = Field(64, ge=1, le=200, description="aggregates sent but not yet confirmed, at most "
+                                 "(below the 256 msg_ids an ack lists)")
 
 
 class ModelsConfig(_Section):

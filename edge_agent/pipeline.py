@@ -265,6 +265,8 @@ class Agent:
             mem_mb=rss_mb(), disk_free_mb=disk_free_mb(self.cfg.outbox.path.parent), fps=fps,
             frames_dropped=w["video"].dropped if "video" in w else 0,
             outbox_depth=self.publisher.outbox.depth(), outbox_dropped=self.publisher.outbox.dropped(),
+            outbox_oldest_unconfirmed_s=self.publisher.outbox.oldest_age_s(),
+            delivery_confirmation=self.publisher.delivery_confirmation,
             camera_ok=w["video"].source_ok if "video" in w else None,
             mic_ok=w["audio"].source_ok if "audio" in w else None,
             sensing=self.sensing.is_set(), policy=self.cfg.policy, model_versions=dict(self.ctx.model_versions),

@@ -46,7 +46,7 @@ def agg(**over) -> dict:
 
 
 def test_version_is_1_1_and_roundtrips():
-    assert CONTRACT_VERSION == "1.1"
+    assert CONTRACT_VERSION == "1.2"  # 1.1 coverage, then 1.2 end-to-end acks (test_acks, test_delivery_e2e)
     a = parse_aggregate(json.dumps(agg()))
     assert parse_aggregate(dumps(a)) == a and a.coverage_flags[0].value == "vision_degraded"
 

@@ -77,7 +77,8 @@ def test_publisher_over_tls_with_cert_and_password(secure_broker, tmp_path):
                  "tls": {"ca_file": str(pki / "ca.crt"), "cert_file": str(pki / "d1.crt"),
                          "key_file": str(pki / "d1.key")},
                  "reconnect_min_s": 0.1, "reconnect_max_s": 0.5},
-        "outbox": {"path": str(tmp_path / "o.db")},
+        # a raw subscriber stands in for the aggregator and never acks: PUBACK mode after 1 s
+        "outbox": {"path": str(tmp_path / "o.db"), "ack_fallback_s": 1},
     })
     p = Publisher(cfg)
     p.start()
@@ -116,6 +117,13 @@ def test_device_cannot_publish_or_read_as_another(secure_broker):
     assert ok1.wait(patient(5)) and ok2.wait(patient(5))
     subscribe_acked(d2, topic("s1", "r1", "d1", "cmd"))  # snooping on d1's commands
     subscribe_acked(d2, topic("s1", "r1", "d1", "agg"))
+    subscribe_acked(d2, topic("s1", "r1", "d1", "ack"))  # and on its end-to-end acks
+    d1_acks: list = []
+    d1.message_callback_add(topic("s1", "r1", "d1", "ack"), lambda cl, u, m: d1_acks.append(m.payload))
+    subscribe_acked(d1, topic("s1", "r1", "d1", "ack"))
+    agg_c.publish(topic("s1", "r1", "d1", "ack"), b'{"ack": 1}', qos=1, retain=True).wait_for_publish(5)
+    d1.publish(topic("s1", "r1", "d1", "ack"), b'{"forged": 1}', qos=1).wait_for_publish(5)  # write: denied
+    assert wait_for(lambda: d1_acks == [b'{"ack": 1}'])
     forged = agg(7).model_copy(update={"device": "d2"})
     d1.publish(topic("s1", "r1", "d2", "agg"), dumps(forged), qos=1).wait_for_publish(5)  # d1 posing as d2
     d1.publish(topic("s1", "r1", "d1", "agg"), dumps(agg(8)), qos=1).wait_for_publish(5)  # its own: allowed
@@ -125,6 +133,7 @@ def test_device_cannot_publish_or_read_as_another(secure_broker):
     topics = [t for t, _ in got]
     assert topic("s1", "r1", "d2", "agg") not in topics
     assert [parse_message(p)[0].msg_id for t, p in got if t.endswith("/agg")] == [8]
-    assert d2_got == []
+    assert d2_got == [] and d1_acks == [b'{"ack": 1}']
+    assert not any(p == b'{"forged": 1}' for _, p in got)
     for c in (agg_c, d1, d2):
         c.loop_stop()

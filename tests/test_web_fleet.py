@@ -84,3 +84,25 @@ def test_fleet_shows_the_last_model_update_from_health(env):
     row = next(d for d in c.get("/api/fleet").json()["devices"] if d["device"] == "cp-north-r101")
     assert row["last_model_update"] == "failed: release 7 failed to start"
     assert row["model_versions"] == {"tone": "voice-tone-1.1.0"}
+
+
+def test_it_lists_dead_letters_paged_without_bodies(env):
+    store, client, _ = env
+    secret = b'{"schema":"classpulse.agg","note":"' + b"S" * 1000 + b'"}'
+    for i in range(25):
+        store.dead_letter("classpulse/v1/north/r101/cp-north-r101/agg", secret + str(i).encode(), f"reason {i}",
+                          f"2026-01-01T00:00:{i:02d}.000000Z")
+    c = client()
+    login(c, "it")
+    first = c.get("/api/fleet/deadletters?limit=20").json()
+    assert first["total"] == 25 and len(first["items"]) == 20
+    assert first["items"][0]["reason"] == "reason 24" and first["items"][0]["device"] == "cp-north-r101"
+    assert all(set(i) == {"id", "received_at", "last_seen", "topic", "reason", "size", "count", "device"}
+               for i in first["items"])
+    assert b"SSSS" not in c.get("/api/fleet/deadletters?limit=200").content
+    second = c.get("/api/fleet/deadletters?limit=20&offset=20").json()
+    assert [i["reason"] for i in second["items"]] == [f"reason {i}" for i in range(4, -1, -1)]
+    assert c.get("/api/fleet/deadletters?device=Bad/../x").status_code == 422
+    t = client()
+    login(t, "teacher")
+    assert t.get("/api/fleet/deadletters").status_code == 403

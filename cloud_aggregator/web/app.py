@@ -652,6 +652,13 @@ def create_app(store: Any, config: Any, ingest: Any = None, *, command_sender: A
         rows = fleet.fleet_rows(store, cfg)
         return {"devices": rows, "online": sum(r["online"] for r in rows), "total": len(rows)}
 
+    @app.get("/api/fleet/deadletters", tags=["fleet"],
+             summary="Recent refused messages: device, time, reason, size, repeats (paged; never a payload body)")
+    def fleet_dead_letters(limit: int = Query(20, ge=1, le=200), offset: int = Query(0, ge=0, le=10_000_000),
+                           device: str | None = Query(None, max_length=64, pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$"),
+                           user: auth.User = role("it")) -> dict[str, Any]:
+        return store.dead_letter_page(limit, offset, device)
+
     @app.get("/api/fleet/commands", tags=["fleet"])
     def fleet_commands(device: str | None = Query(None, max_length=64), user: auth.User = role("it")) -> list[dict[str, Any]]:
         return fleet.commands(store, device)

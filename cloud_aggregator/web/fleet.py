@@ -52,6 +52,8 @@ def fleet_rows(store: Any, cfg: DashboardConfig, now: datetime | None = None) ->
         out.append({"device": d["device"], "site": d["site"], "room": d["room"], "online": online,
                     "state": d.get("state"), "last_seen": d.get("last_seen"), "temp_c": h.get("cpu_temp_c"),
                     "outbox_depth": h.get("outbox_depth"), "fps": h.get("fps"), "policy": h.get("policy"),
+                    "outbox_oldest_unconfirmed_s": h.get("outbox_oldest_unconfirmed_s"),
+                    "delivery_confirmation": h.get("delivery_confirmation"),
                     "model_versions": h.get("model_versions") or {}, "last_model_update": h.get("last_model_update"),
                     "sensing": h.get("sensing"),
                     "camera_ok": h.get("camera_ok"), "mic_ok": h.get("mic_ok"), "cpu_load": h.get("cpu_load"),

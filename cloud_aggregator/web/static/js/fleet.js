@@ -1,5 +1,6 @@
 // IT fleet view: devices online/offline, last seen, temperature, outbox, fps, models, policy;
-// enrolment tokens (re-key only when asked), room moves (the only way a device changes room), model updates.
+// enrolment tokens (re-key only when asked), room moves (the only way a device changes room), model updates,
+// and recent dead letters (reasons, never payloads).
 import { api, ApiError, esc, toast } from "./api.js";
 import { ago, t } from "./i18n.js";
 
@@ -12,6 +13,16 @@ function fpsCell(d) {
 }
 
 const num = (x, d = 0) => (x === null || x === undefined ? "–" : Number(x).toFixed(d));
+const DL_PAGE = 20;
+
+// outbox depth, how long its oldest window has waited for the aggregator, and whether acks are seen at all
+function outbox(d) {
+  const s = d.outbox_oldest_unconfirmed_s;
+  const age = s === null || s === undefined ? "" : s < 90 ? t("fleet.outbox.oldest_s", { n: Math.round(s) })
+    : s < 5400 ? t("fleet.outbox.oldest_m", { n: Math.round(s / 60) }) : t("fleet.outbox.oldest_h", { n: Math.round(s / 3600) });
+  const broker = d.delivery_confirmation === "broker" ? `<br><span class="bad" data-k="puback-only">${esc(t("fleet.outbox.broker_only"))}</span>` : "";
+  return `${num(d.outbox_depth)}${age ? `<br><span class="muted" data-k="outbox-age">${esc(age)}</span>` : ""}${broker}`;
+}
 
 export async function mount(el) {
   el.innerHTML = `<div class="card"><h1>${t("fleet.title")}</h1><p id="fleet-sum" class="muted"></p><div class="tablewrap" id="fleet-table"></div></div>
@@ -35,7 +46,28 @@ export async function mount(el) {
         <label><span>${t("fleet.update.sha256")}</span><input name="sha256" required pattern="[0-9a-f]{64}"></label>
         <button class="btn primary" type="submit">${t("fleet.update.push")}</button></form>
     </div>
-    <div class="card grid1"><h2>${t("fleet.commands")}</h2><div class="tablewrap" id="cmds"></div></div>`;
+    <div class="card grid1"><h2>${t("fleet.commands")}</h2><div class="tablewrap" id="cmds"></div></div>
+    <div class="card grid1" id="dead-letters"><h2>${t("fleet.dl.title")}</h2><p class="muted" id="dl-sum"></p>
+      <div class="tablewrap" id="dl-table"></div>
+      <p><button class="btn" type="button" id="dl-newer">${t("fleet.dl.newer")}</button>
+        <span class="muted" id="dl-range"></span>
+        <button class="btn" type="button" id="dl-older">${t("fleet.dl.older")}</button></p></div>`;
+  let dlOffset = 0;
+
+  async function loadDeadLetters() {
+    const r = await api(`/api/fleet/deadletters?limit=${DL_PAGE}&offset=${dlOffset}`);
+    document.getElementById("dl-sum").textContent = t("fleet.dl.summary", { total: r.total });
+    document.getElementById("dl-table").innerHTML = r.items.length ? `<table><tr><th>${t("fleet.dl.when")}</th><th>${t("fleet.device")}</th>
+      <th>${t("fleet.dl.count")}</th><th>${t("fleet.dl.size")}</th><th>${t("fleet.dl.reason")}</th></tr>${r.items.map((d) => `<tr data-dl="${esc(d.id.slice(0, 12))}">
+      <td title="${esc(d.last_seen || d.received_at)}">${esc(ago(d.last_seen || d.received_at))}</td><td>${esc(d.device || "–")}</td>
+      <td>${num(d.count)}</td><td>${num(d.size)} B</td><td>${esc(d.reason)}</td></tr>`).join("")}</table>`
+      : `<p class="muted">${t("fleet.dl.none")}</p>`;
+    document.getElementById("dl-range").textContent = r.total ? t("fleet.dl.range", { from: r.offset + 1, to: r.offset + r.items.length, total: r.total }) : "";
+    document.getElementById("dl-newer").disabled = r.offset === 0;
+    document.getElementById("dl-older").disabled = r.offset + r.items.length >= r.total;
+  }
+  el.querySelector("#dl-newer").addEventListener("click", () => { dlOffset = Math.max(0, dlOffset - DL_PAGE); loadDeadLetters(); });
+  el.querySelector("#dl-older").addEventListener("click", () => { dlOffset += DL_PAGE; loadDeadLetters(); });
 
   async function load() {
     const r = await api("/api/fleet");
@@ -46,7 +78,7 @@ export async function mount(el) {
       <td>${esc(d.device)}</td><td>${esc(d.site)}/${esc(d.room)}</td>
       <td class="${d.online ? "ok" : "bad"}" data-k="status">${t(d.online ? "fleet.online" : "fleet.offline")}</td>
       <td>${esc(ago(d.last_seen))}</td><td>${num(d.temp_c, 1)}${d.temp_c === null || d.temp_c === undefined ? "" : " °C"}</td>
-      <td>${num(d.outbox_depth)}</td>${fpsCell(d)}
+      <td>${outbox(d)}</td>${fpsCell(d)}
       <td>${Object.entries(d.model_versions).map(([k, v]) => `${esc(k)} ${esc(v)}`).join("<br>") || "–"}${d.last_model_update
         ? `<br><span class="muted" data-k="last-update">${esc(d.last_model_update)}</span>` : ""}</td><td>${esc(d.policy || "–")}</td></tr>`).join("")}</table>`
       : `<p class="muted">${t("fleet.none")}</p>`;
@@ -59,6 +91,7 @@ export async function mount(el) {
     document.getElementById("cmds").innerHTML = cmds.length ? `<table>${cmds.map((c) => `<tr><td>${esc(c.issued_at.slice(0, 19).replace("T", " "))}</td>
       <td>${esc(c.device)}</td><td>${esc(c.command)} ${esc(c.args.model || "")} ${esc(c.args.version || "")}</td><td>${esc(c.issued_by)}</td>
       <td class="${c.result_ok === null ? "" : c.result_ok ? "ok" : "bad"}">${t(c.result_ok === null ? "fleet.cmd.pending" : c.result_ok ? "fleet.cmd.ok" : "fleet.cmd.failed")} ${esc(c.result_detail || "")}</td></tr>`).join("")}</table>` : "–";
+    await loadDeadLetters();
   }
 
   el.addEventListener("submit", async (e) => {
