@@ -226,7 +226,8 @@ def create_app(store: Any, config: Any, ingest: Any = None, *, command_sender: A
         nonlocal scheduler, warn_scheduler
         hub.bind_loop(asyncio.get_running_loop())
         if cfg.report_schedule == "weekly":
-            scheduler = reports.ReportScheduler(store, reports.report_dir(cfg, config), cfg.default_language)
+            scheduler = reports.ReportScheduler(store, reports.report_dir(cfg, config), cfg.default_language,
+                                               cfg.report_fonts)
             scheduler.start()
         if wcfg.schedule == "hourly" and getattr(config, "warnings", None) is not None:
             warn_scheduler = WarningScheduler(store, wcfg, keys)
@@ -717,7 +718,7 @@ def create_app(store: Any, config: Any, ingest: Any = None, *, command_sender: A
         if format == "csv":
             return Response(reports.to_csv(rep), media_type="text/csv; charset=utf-8",
                             headers={"Content-Disposition": f'attachment; filename="{fname}.csv"'})
-        pdf = reports.to_pdf(rep, lang or user.language)
+        pdf = reports.to_pdf(rep, lang or user.language, cfg.report_fonts)
         return Response(pdf, media_type="application/pdf",
                         headers={"Content-Disposition": f'attachment; filename="{fname}.pdf"'})
 
