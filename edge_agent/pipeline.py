@@ -54,7 +54,8 @@ class VideoWorker(StageWorker):
         from edge_agent.sources.video import open_video_source
 
         cfg = self.agent.cfg
-        src = open_video_source(cfg.video.source or "", cfg.video.width, cfg.video.height, cfg.video.target_fps)
+        src = open_video_source(cfg.video.source or "", cfg.video.width, cfg.video.height, cfg.video.target_fps,
+                                cfg.video.loop)
         t_start = time.monotonic()
         try:
             for frame in src.frames():
@@ -89,7 +90,7 @@ class AudioWorker(StageWorker):
         from edge_agent.sources.audio import open_audio_source
 
         cfg = self.agent.cfg
-        src = open_audio_source(cfg.audio.source or "", cfg.audio.sample_rate, cfg.audio.chunk_s)
+        src = open_audio_source(cfg.audio.source or "", cfg.audio.sample_rate, cfg.audio.chunk_s, cfg.audio.loop)
         try:
             for chunk in src.chunks():
                 if self._stop_evt.is_set():
