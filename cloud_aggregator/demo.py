@@ -46,6 +46,9 @@ def _prepare_school(data: Path, cfg: AggregatorConfig, store) -> list[tuple[str,
         rep = import_records(store, school, "all", keys=keys, config=cfg.records, progress=False)
         log.info("%s", rep.summary())
         _first_warnings_run(store, cfg, keys)
+    from cloud_aggregator.web.demo import name_rooms
+
+    name_rooms(store, school)
     devices = load_devices(school / "devices.yaml")
     return [(d, site, room) for d, (site, room) in sorted(devices.device_index().items())]
 

@@ -73,6 +73,8 @@ class DashboardConfig(_Section):
     report_schedule: Literal["off", "weekly"] = Field("weekly", description="weekly: every Monday 06:00 site time")
     report_dir: str | None = Field(None, description="where scheduled reports are written (default: a 'reports' "
                                    "folder beside the SQLite database, else data/reports)")
+    fleet_fps_target: float = Field(1.0, gt=0, le=30, description="the agents' video.target_fps; the fleet view "
+                                    "colours a device analysing under half of it")
     report_fonts: list[str] | None = Field(None, description="CJK font files the PDF reports try in order (default: "
                                            "the Noto Sans CJK paths of Debian's fonts-noto-cjk, which setup.sh "
                                            "installs); none found: an English report in the bundled DejaVu Sans")

@@ -34,11 +34,15 @@ log = logging.getLogger(__name__)
 def fleet_rows(store: Any, cfg: DashboardConfig, now: datetime | None = None) -> list[dict[str, Any]]:  # noqa: ANN401
     now = now or datetime.now(timezone.utc)
     cutoff = iso(now - timedelta(seconds=cfg.offline_after_s))
+    from .live import room_names
+
+    names = room_names(store)
     out = []
     for d in store.devices():
         h = d.get("health") or {}
         online = d.get("state") != "offline" and bool(d.get("last_seen")) and d["last_seen"] >= cutoff
         out.append({"device": d["device"], "site": d["site"], "room": d["room"], "online": online,
+                    "room_name": names.get((d["site"], d["room"])), "fps_target": cfg.fleet_fps_target,
                     "state": d.get("state"), "last_seen": d.get("last_seen"), "temp_c": h.get("cpu_temp_c"),
                     "outbox_depth": h.get("outbox_depth"), "fps": h.get("fps"), "policy": h.get("policy"),
                     "model_versions": h.get("model_versions") or {}, "last_model_update": h.get("last_model_update"),

@@ -1,9 +1,28 @@
 // IT fleet view: devices online/offline, last seen, temperature, outbox, fps, models, policy;
 // enrolment tokens and model-update commands.
 import { api, esc, toast } from "./api.js";
-import { ago, t } from "./i18n.js";
+import { ago, loadingBox, t } from "./i18n.js";
 
 const num = (x, d = 0) => (x === null || x === undefined ? "–" : Number(x).toFixed(d));
+
+// Model versions are long build strings; the table shows a short form, the full string on hover/long-press.
+function shortVersion(v) {
+  const s = String(v ?? "");
+  const m = /(\d+\.\d+(?:\.\d+)?)/.exec(s);
+  return m ? m[1] : s.slice(0, 14);
+}
+
+function models(d) {
+  const rows = Object.entries(d.model_versions).map(([k, v]) =>
+    `<span class="model" title="${esc(v)}">${esc(k)} <span class="muted">${esc(shortVersion(v))}</span></span>`);
+  return (rows.join("") || "–") + (d.last_model_update ? `<br><span class="muted" data-k="last-update">${esc(d.last_model_update)}</span>` : "");
+}
+
+function fps(d) {
+  const low = d.fps !== null && d.fps !== undefined && d.fps_target && d.fps < 0.5 * d.fps_target;
+  return low ? `<td class="warn" data-k="fps" title="${esc(t("fleet.fps.low", { target: d.fps_target }))}">${num(d.fps, 1)} ⚠</td>`
+    : `<td data-k="fps">${num(d.fps, 1)}</td>`;
+}
 
 export async function mount(el) {
   el.innerHTML = `<div class="card"><h1>${t("fleet.title")}</h1><p id="fleet-sum" class="muted"></p><div class="tablewrap" id="fleet-table"></div></div>
@@ -21,7 +40,8 @@ export async function mount(el) {
         <label><span>${t("fleet.update.sha256")}</span><input name="sha256" required pattern="[0-9a-f]{64}"></label>
         <button class="btn primary" type="submit">${t("fleet.update.push")}</button></form>
     </div>
-    <div class="card grid1"><h2>${t("fleet.commands")}</h2><div class="tablewrap" id="cmds"></div></div>`;
+    <div class="card grid1"><h2>${t("fleet.commands")}</h2><div class="tablewrap" id="cmds">${loadingBox()}</div></div>`;
+  document.getElementById("fleet-table").innerHTML = loadingBox();
 
   async function load() {
     const r = await api("/api/fleet");
@@ -29,12 +49,11 @@ export async function mount(el) {
     document.getElementById("fleet-table").innerHTML = r.devices.length ? `<table><tr><th>${t("fleet.device")}</th><th>${t("fleet.room")}</th>
       <th>${t("fleet.status")}</th><th>${t("fleet.last_seen")}</th><th>${t("fleet.temp")}</th><th>${t("fleet.outbox")}</th><th>${t("fleet.fps")}</th>
       <th>${t("fleet.models")}</th><th>${t("fleet.policy")}</th></tr>${r.devices.map((d) => `<tr data-device="${esc(d.device)}">
-      <td>${esc(d.device)}</td><td>${esc(d.site)}/${esc(d.room)}</td>
+      <td>${esc(d.device)}</td><td title="${esc(d.site)}/${esc(d.room)}">${esc(d.room_name || d.site + "/" + d.room)}</td>
       <td class="${d.online ? "ok" : "bad"}" data-k="status">${t(d.online ? "fleet.online" : "fleet.offline")}</td>
       <td>${esc(ago(d.last_seen))}</td><td>${num(d.temp_c, 1)}${d.temp_c === null || d.temp_c === undefined ? "" : " °C"}</td>
-      <td>${num(d.outbox_depth)}</td><td>${num(d.fps, 1)}</td>
-      <td>${Object.entries(d.model_versions).map(([k, v]) => `${esc(k)} ${esc(v)}`).join("<br>") || "–"}${d.last_model_update
-        ? `<br><span class="muted" data-k="last-update">${esc(d.last_model_update)}</span>` : ""}</td><td>${esc(d.policy || "–")}</td></tr>`).join("")}</table>`
+      <td>${num(d.outbox_depth)}</td>${fps(d)}
+      <td class="models">${models(d)}</td><td>${esc(d.policy || "–")}</td></tr>`).join("")}</table>`
       : `<p class="muted">${t("fleet.none")}</p>`;
     const sel = document.getElementById("update-device"), keep = sel.value;
     sel.innerHTML = r.devices.map((d) => `<option value="${esc(d.device)}">${esc(d.device)}</option>`).join("");
