@@ -66,7 +66,7 @@ export function zoneMap(zones, { k, frontLabel, w = 520 }) {
   return s + "</svg>";
 }
 
-export function radar(axes, { w = 360, pad = 70 } = {}) {
+export function radar(axes, { w = 360, pad = 125 } = {}) {
   // labels sit outside the web, anchored away from the centre, inside a viewBox padded on both sides
   const cx = w / 2, cy = w / 2, r = w / 2 - 60, n = axes.length;
   const P = (i, v) => [cx + Math.sin((2 * Math.PI * i) / n) * r * v, cy - Math.cos((2 * Math.PI * i) / n) * r * v];
