@@ -75,13 +75,13 @@ export function radar(axes, { w = 360, pad = 125 } = {}) {
     s += `<polygon points="${axes.map((_, i) => P(i, g).map(f1).join(",")).join(" ")}" fill="none" stroke="#dde3e8"/>`;
   }
   axes.forEach((a, i) => {
-    const [x, y] = P(i, 1), [lx, ly] = P(i, 1.16);
+    const [x, y] = P(i, 1), [lx, ly] = P(i, 1.14);
     const anchor = Math.abs(lx - cx) < 8 ? "middle" : lx < cx ? "end" : "start";
-    const dy = ly < cy - 8 ? -14 : ly > cy + 8 ? 6 : -4;
+    const dy = ly < cy - 8 ? -16 : ly > cy + 8 ? 8 : -4;
     s += `<line x1="${cx}" y1="${cy}" x2="${f1(x)}" y2="${f1(y)}" stroke="#dde3e8"/>`;
     const val = a.value === null || a.value === undefined ? "–" : Math.round(a.value * 100) + "%";
-    s += `<text x="${f1(lx)}" y="${f1(ly + dy)}" font-size="15" text-anchor="${anchor}" fill="#1b1f24">${esc(a.label)}</text>`;
-    s += `<text x="${f1(lx)}" y="${f1(ly + dy + 17)}" font-size="14" text-anchor="${anchor}" fill="#5f6b76">${val}</text>`;
+    s += `<text x="${f1(lx)}" y="${f1(ly + dy)}" font-size="17" text-anchor="${anchor}" fill="#1b1f24">${esc(a.label)}</text>`;
+    s += `<text x="${f1(lx)}" y="${f1(ly + dy + 18)}" font-size="15" text-anchor="${anchor}" fill="#5f6b76">${val}</text>`;
   });
   const pts = axes.map((a, i) => P(i, a.value ?? 0).map(f1).join(",")).join(" ");
   s += `<polygon points="${pts}" fill="rgba(11,110,153,.25)" stroke="#0b6e99" stroke-width="2"/>`;
