@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
@@ -26,10 +26,12 @@ class ReportFont:
     path: Path
     index: int  # font number inside a .ttc collection
     cjk: bool
+    #: the characters it has, when already known (fpdf parses the font anyway; a CJK cmap takes seconds)
+    cmap: frozenset[int] | None = field(default=None, compare=False, repr=False)
 
     @property
     def codepoints(self) -> frozenset[int]:
-        return _cmap(str(self.path), self.index)
+        return self.cmap if self.cmap is not None else _cmap(str(self.path), self.index)
 
 
 @lru_cache(maxsize=8)

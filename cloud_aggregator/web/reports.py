@@ -236,6 +236,7 @@ def to_pdf(rep: ReportData, lang: str = "en", fonts: Sequence[str | Path] | None
     pdf.set_auto_page_break(True, margin=15)
     pdf.add_page()
     pdf.add_font("body", fname=str(font.path), collection_font_number=font.index)
+    font = ReportFont(font.path, font.index, font.cjk, frozenset(pdf.fonts["body"].cmap))  # parsed once, by fpdf
     pdf.set_font("body", size=18)
     title = t["report.scope.school"] if rep.scope == "school" else rep.title
     pdf.multi_cell(0, 10, s(f"{t['report.title']}: {title}", f"{t['report.title']}: {rep.scope}"),
