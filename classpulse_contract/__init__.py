@@ -9,6 +9,7 @@ from .v1 import (  # noqa: F401
     Command,
     CommandResult,
     ContractError,
+    CoverageFlag,
     Health,
     PolicyMode,
     QualityFlag,

@@ -36,7 +36,9 @@ from pydantic import (
 )
 
 CONTRACT_MAJOR = 1
-CONTRACT_MINOR = 0
+#: 1.1 (additive): per-signal coverage (``vision_coverage``, ``audio_coverage``, ``vision_level``),
+#: ``coverage_flags`` and null counts for signals the device did not measure; see docs/wire-contract.md.
+CONTRACT_MINOR = 1
 CONTRACT_VERSION = f"{CONTRACT_MAJOR}.{CONTRACT_MINOR}"
 TOPIC_ROOT = "classpulse/v1"
 #: Largest payload either side accepts. A real aggregate is under 2 KiB.
@@ -94,6 +96,15 @@ class QualityFlag(str, Enum):
     PARTIAL_WINDOW = "partial_window"
 
 
+class CoverageFlag(str, Enum):
+    """Contract 1.1: why a signal's fields are null or less complete (kept apart from ``quality`` so a 1.0
+    reader, which validates ``quality`` strictly, ignores them instead of refusing the window)."""
+
+    VISION_STARVED = "vision_starved"  # the vision stage analysed too little of the window: its fields are null
+    AUDIO_STARVED = "audio_starved"  # the audio stage analysed too little of the window: its fields are null
+    VISION_DEGRADED = "vision_degraded"  # the vision stage shed optional work (``vision_level`` > 0)
+
+
 def topic(site: str, room: str, device: str, kind: str) -> str:
     """Build the MQTT topic for one device and message kind."""
     if kind not in KINDS:
@@ -148,15 +159,16 @@ class Aggregate(_Strict):
     window_end: datetime
     policy: Literal["full", "no-emotion"]
     k_anonymity: int = Field(strict=True, ge=MIN_K_ANONYMITY, le=100)
-    n_faces: int = Field(strict=True, ge=0, le=500)
+    #: null (1.1) when the vision stage did not analyse enough of the window; 0 means it looked and saw nobody
+    n_faces: int | None = Field(strict=True, ge=0, le=500)
     attention_share: Share | None = None
     pose_unknown_share: Share | None = None
     expression_mix: dict[ShortText, Share] | None = Field(None, max_length=len(EXPRESSION_CLASSES))
     expression_valence: Signed | None = None
     expression_arousal: Signed | None = None
-    hand_raises: int = Field(0, strict=True, ge=0, le=10_000)
+    hand_raises: int | None = Field(0, strict=True, ge=0, le=10_000)  # null (1.1): vision not measured
     speech_share: Share | None = None
-    speech_turns: int = Field(0, strict=True, ge=0, le=10_000)
+    speech_turns: int | None = Field(0, strict=True, ge=0, le=10_000)  # null (1.1): audio not measured
     longest_silence_s: float | None = Field(None, strict=True, ge=0.0, le=600.0, allow_inf_nan=False)
     overlap_share: Share | None = None
     teacher_talk_share: Share | None = None
@@ -168,6 +180,14 @@ class Aggregate(_Strict):
     frames_processed: int = Field(0, strict=True, ge=0, le=1_000_000)
     model_versions: dict[ShortText, ShortText] = Field(default_factory=dict, max_length=16)
     quality: list[QualityFlag] = Field(default_factory=list, max_length=len(QualityFlag))
+    # --- contract 1.1 (optional; a 1.0 message has none of them) ---
+    #: share of the window within reach of an analysed frame (null: no camera configured)
+    vision_coverage: Share | None = None
+    #: seconds of audio the audio stage analysed over the window's length (null: no microphone configured)
+    audio_coverage: Share | None = None
+    #: highest vision degradation level in the window (0 = full work; docs/vision.md lists the levels)
+    vision_level: int | None = Field(None, strict=True, ge=0, le=16)
+    coverage_flags: list[CoverageFlag] = Field(default_factory=list, max_length=len(CoverageFlag))
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, str_max_length=256)
 
@@ -182,6 +202,9 @@ class Aggregate(_Strict):
     def _consistent(self) -> Aggregate:
         if self.window_end <= self.window_start:
             raise ValueError("window_end must be after window_start")
+        nulls = [f for f in ("n_faces", "hand_raises", "speech_turns") if getattr(self, f) is None]
+        if nulls and self.version == "1.0":
+            raise ValueError(f"{', '.join(nulls)} may be null (not measured) only from contract 1.1")
         if self.window_end - self.window_start > MAX_WINDOW:
             raise ValueError(f"window longer than {MAX_WINDOW}")
         emotional = (self.expression_mix, self.expression_valence, self.expression_arousal)
@@ -189,7 +212,7 @@ class Aggregate(_Strict):
             x is not None for x in (*emotional, self.tone_mix, self.tone_valence, self.tone_arousal)
         ):
             raise ValueError("policy no-emotion forbids expression and tone fields")
-        if any(x is not None for x in emotional) and self.n_faces < self.k_anonymity:
+        if any(x is not None for x in emotional) and (self.n_faces is None or self.n_faces < self.k_anonymity):
             raise ValueError(f"expression fields need at least k={self.k_anonymity} faces")
         for z in self.zones or ():
             if z.attention_share is not None and z.n_faces < self.k_anonymity:
@@ -237,6 +260,12 @@ class Health(_Strict):
     model_versions: dict[ShortText, ShortText] = Field(default_factory=dict, max_length=16)
     last_model_update: ShortText | None = None
     quality: list[QualityFlag] = Field(default_factory=list, max_length=len(QualityFlag))
+    # --- contract 1.1 (optional) ---
+    #: frames per second the vision stage is set to analyse; ``fps`` below it means the box is behind
+    target_fps: float | None = Field(None, strict=True, gt=0, le=30)
+    #: the vision stage's current degradation level (0 = full work) and its name
+    vision_level: int | None = Field(None, strict=True, ge=0, le=16)
+    vision_level_name: ShortText | None = None
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 

@@ -14,14 +14,20 @@ from classpulse_contract.cli_support import dispatch, run
 
 
 def _cfg(path: str | None):
-    from cloud_aggregator.config import load_aggregator_config
+    from cloud_aggregator.config_check import load_checked
 
-    return load_aggregator_config(path)
+    return load_checked(path)
 
 
 def _cmd_config_check(args: argparse.Namespace) -> int:
-    cfg = _cfg(args.file)
-    print(json.dumps({"ok": True, "store": cfg.store.backend, "broker": f"{cfg.mqtt.host}:{cfg.mqtt.port}"}))
+    from cloud_aggregator.config_check import notes
+
+    cfg = _cfg(args.file)  # a ConfigError exits 2 with every problem (cli_support.run)
+    found = notes(cfg)
+    for n in found:
+        print(f"note: {n}", file=sys.stderr)
+    print(json.dumps({"ok": True, "store": cfg.store.backend, "broker": f"{cfg.mqtt.host}:{cfg.mqtt.port}",
+                      "notes": found}))
     return 0
 
 

@@ -66,6 +66,15 @@ class IngestConfig(_Section):
 class WebConfig(_Section):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=1, le=65535)
+    trusted_proxies: list[str] = Field(default_factory=list, description="addresses/networks of our own reverse "
+                                       "proxies; X-Forwarded-For is believed only from these (default: from nobody)")
+
+    @model_validator(mode="after")
+    def _proxies(self) -> WebConfig:
+        from cloud_aggregator.web.client_address import parse_networks
+
+        parse_networks(self.trusted_proxies)
+        return self
 
 
 class AggregatorConfig(_Section):

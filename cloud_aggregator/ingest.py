@@ -119,6 +119,7 @@ class IngestService:
         self.client.max_queued_messages_set(0)
         self.client.reconnect_delay_set(1, 8)
         self.client.on_connect = self._on_connect
+        self.client.on_subscribe = self._on_subscribe
         self.client.on_disconnect = lambda *a, **k: self.connected.clear()
         self.client.on_message = self._on_message
 
@@ -139,6 +140,12 @@ class IngestService:
             log.error("broker refused the aggregator: %s", reason_code)
             return
         client.subscribe([(t, 1) for t in self.topics()])
+
+    def _on_subscribe(self, client, userdata, mid, reason_codes, properties=None) -> None:  # noqa: ANN001
+        # ``connected`` means subscribed (the broker's SUBACK), so nothing published after it can be missed
+        refused = [str(rc) for rc in reason_codes if rc.is_failure]
+        if refused:
+            log.error("broker refused subscriptions: %s", ", ".join(refused))
         self.connected.set()
         log.info("ingest connected; subscribed to %s", ", ".join(self.topics()))
 

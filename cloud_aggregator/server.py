@@ -21,7 +21,7 @@ def build(cfg: AggregatorConfig) -> tuple[Store, IngestService, uvicorn.Server]:
     ingest.resolve_session = SessionResolver(store)  # each window tagged with its section session
     app = create_app(store, cfg, ingest)
     server = uvicorn.Server(uvicorn.Config(app, host=cfg.web.host, port=cfg.web.port, log_level="warning",
-                                           access_log=False))
+                                           access_log=False, proxy_headers=False))  # web.trusted_proxies decides
     return store, ingest, server
 
 

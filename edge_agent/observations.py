@@ -34,6 +34,8 @@ class FrameObservation:
     quality: frozenset[str] = frozenset()
     width: int = 0
     height: int = 0
+    degradation_level: int = 0  # the vision stage's degradation level for this frame (0 = full work)
+    degradation: str = "full"  # its name (docs/vision.md)
 
 
 @dataclass(frozen=True, slots=True)

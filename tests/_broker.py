@@ -7,9 +7,14 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+import paho.mqtt.client as mqtt
+
+from tests._procs import patient, wait_for
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 
@@ -41,7 +46,7 @@ class Broker:
     def start(self) -> Broker:
         log = self.conf.with_suffix(".log").open("ab")
         self.proc = subprocess.Popen([MOSQUITTO, "-c", str(self.conf)], stdout=log, stderr=log)
-        if not wait_port(self.port):
+        if not wait_port(self.port, patient(10)):
             self.proc.kill()
             raise RuntimeError(f"mosquitto did not start: {self.conf.with_suffix('.log').read_text()[-2000:]}")
         return self
@@ -74,3 +79,30 @@ def start_mosquitto(tmp: Path, extra: str = "", port: int | None = None, persist
         lines += [f"listener {port} 127.0.0.1", "allow_anonymous true"]
     conf.write_text("\n".join(lines) + "\n" + extra.replace("{port}", str(port)) + "\n", encoding="utf-8")
     return Broker(port, conf).start()
+
+
+def subscribe_acked(client: mqtt.Client, sub: str, qos: int = 1, timeout: float = 5.0) -> None:
+    """Subscribe and return once the broker has acknowledged it (SUBACK): nothing published later is missed."""
+    acked: set[int] = set()
+    client.on_subscribe = lambda _c, _u, mid, _rcs, _p=None: acked.add(mid)
+    _, mid = client.subscribe(sub, qos)
+    if not wait_for(lambda: mid in acked, timeout):
+        raise RuntimeError(f"the broker did not acknowledge the subscription to {sub}")
+
+
+def can_login(port: int, username: str, password: str, client_id: str = "", timeout: float = 2.0) -> bool:
+    """True once the broker accepts this login (e.g. after a password-file reload by SIGHUP)."""
+    ok = threading.Event()
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
+    c.username_pw_set(username, password)
+    c.on_connect = lambda _c, _u, _f, rc, _p=None: ok.set() if not rc.is_failure else None
+    try:
+        c.connect("127.0.0.1", port)
+    except OSError:
+        return False
+    c.loop_start()
+    try:
+        return ok.wait(timeout)
+    finally:
+        c.disconnect()
+        c.loop_stop()

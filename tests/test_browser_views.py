@@ -97,8 +97,8 @@ def env(tmp_path_factory, repo_root):
             {"schema": "classpulse.status", "version": "1.0", "device": dev, "state": "online", "ts": now.isoformat(),
              "policy": "no-emotion"}), qos=1).wait_for_publish(5)
         pub.publish(f"classpulse/v1/{site}/{room}/{dev}/health", json.dumps(
-            {"schema": "classpulse.health", "version": "1.0", "device": dev, "ts": now.isoformat(), "uptime_s": 600.0,
-             "fps": 0.3 if i == 0 else 1.0, "sensing": True, "policy": "no-emotion", "camera_ok": True, "mic_ok": True,
+            {"schema": "classpulse.health", "version": "1.1", "device": dev, "ts": now.isoformat(), "uptime_s": 600.0,
+             "fps": 0.3 if i == 0 else 1.0, "target_fps": 1.0, "sensing": True, "policy": "no-emotion", "camera_ok": True, "mic_ok": True,
              "model_versions": {"faces": "mediapipe-face-full-0.10.18-tiles-1x1+3x3-refine",
                                 "head_pose": "mediapipe-facemesh-0.10.18-pnp", "vad": "silero-vad-5.1.2-onnx"}}),
             qos=1).wait_for_publish(5)

@@ -11,7 +11,7 @@ import pytest
 
 from tests._broker import free_port, start_mosquitto, wait_port
 from tests._privacy_scan import scan_json_payload, scan_tree
-from tests._procs import spawn, stop, wait_for, write_yaml
+from tests._procs import patient, spawn, stop, wait_for, write_yaml
 
 
 def agent_config(tmp, port, samples, device="dev-a", room="room-101", policy="full", window_s=5):
@@ -87,7 +87,7 @@ def test_sample_media_reaches_dashboard(tmp_path, broker, aggregator, samples_di
                         return
 
     threading.Thread(target=listen, daemon=True).start()
-    assert sse_open.wait(10)
+    assert sse_open.wait(patient(10))
 
     wire: list[bytes] = []
     spy = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from cloud_aggregator.config import AggregatorConfig
 from cloud_aggregator.ingest import Incoming, IngestService
 from tests._broker import start_mosquitto
+from tests._procs import patient, wait_for
 from tests._store_helpers import store_for
 
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
@@ -90,16 +91,14 @@ def test_real_broker_same_message_twice_stored_once(tmp_path):
             cfg = AggregatorConfig.model_validate({"mqtt": {"port": broker.port, "client_id": "agg-t"}})
             svc = IngestService(cfg, store)
             svc.start()
-            assert svc.connected.wait(10)
+            assert svc.connected.wait(patient(10))
             pub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
             pub.connect("127.0.0.1", broker.port)
             pub.loop_start()
             for p, t in [(agg(7), TOPIC), (agg(7), TOPIC), (b"garbage", TOPIC), (agg(8), TOPIC)]:
                 pub.publish(t, p, qos=1).wait_for_publish(5)
-            deadline = time.monotonic() + 10
-            while time.monotonic() < deadline and svc.stats.received < 4:
-                time.sleep(0.05)
-            time.sleep(0.3)
+            assert wait_for(lambda: svc.stats.received >= 4, 10), svc.stats
+            assert wait_for(lambda: store.count("aggregates") == 2 and store.count("dead_letters") == 1, 10)
             svc.stop()
             pub.loop_stop()
             assert store.count("aggregates") == 2 and store.count("dead_letters") == 1

@@ -35,7 +35,8 @@ def fuzzed(rng: random.Random, i: int) -> tuple[str, bytes]:
     if kind == 1:
         d = json.loads(base)
         f = rng.choice(FIELDS)
-        d[f] = rng.choice([w for w in WRONG if w != d.get(f) and not (f in ("zones", "attention_share") and w in (None, []))])
+        d[f] = rng.choice([w for w in WRONG if w != d.get(f) and not (f in ("zones", "attention_share", "n_faces") and w in (None, []))
+                           and not (f == "version" and w == "1.0")])  # null counts and 1.0 are valid since 1.1
         return TOPIC, json.dumps(d, allow_nan=True).encode()
     if kind == 2:
         d = json.loads(base)

@@ -12,12 +12,13 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
-from _broker import start_mosquitto
+from _broker import start_mosquitto, subscribe_acked
 from _ops_pki import make_pki
 
 from classpulse_contract.v1 import Aggregate, dumps, parse_message, topic
 from edge_agent.config import AgentConfig
 from edge_agent.mqtt_session import Publisher
+from tests._procs import patient, wait_for
 
 pytestmark = pytest.mark.security
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc)
@@ -26,15 +27,6 @@ T0 = datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc)
 def agg(i: int) -> Aggregate:
     return Aggregate(msg_id=i, site="s1", room="r1", device="d1", window_start=T0 + timedelta(minutes=i),
                      window_end=T0 + timedelta(minutes=i + 1), policy="no-emotion", k_anonymity=5, n_faces=3)
-
-
-def wait_for(pred, timeout: float = 10.0) -> bool:  # noqa: ANN001
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 ACL = Path(__file__).resolve().parents[1] / "systemd" / "mosquitto" / "classpulse.acl"
@@ -77,9 +69,8 @@ def client(b, pki: Path, user: str, password: str, cert: str | None = None) -> t
 def test_publisher_over_tls_with_cert_and_password(secure_broker, tmp_path):
     b, pki = secure_broker
     agg_c, got, ok = client(b, pki, "aggregator", USERS["aggregator"])
-    assert ok.wait(5)
-    agg_c.subscribe("classpulse/v1/#", qos=1)
-    time.sleep(0.3)
+    assert ok.wait(patient(5))
+    subscribe_acked(agg_c, "classpulse/v1/#")
     (tmp_path / "pwfile").write_text("pw-d1\n")
     cfg = AgentConfig.model_validate({
         "device": {"id": "d1", "site": "s1", "room": "r1"},
@@ -119,14 +110,13 @@ def test_wrong_password_and_no_cert_are_refused(secure_broker):
 def test_device_cannot_publish_or_read_as_another(secure_broker):
     b, pki = secure_broker
     agg_c, got, ok = client(b, pki, "aggregator", USERS["aggregator"])
-    assert ok.wait(5)
-    agg_c.subscribe("classpulse/v1/#", qos=1)
+    assert ok.wait(patient(5))
+    subscribe_acked(agg_c, "classpulse/v1/#")
     d2, d2_got, ok2 = client(b, pki, "d2", USERS["d2"])
     d1, _, ok1 = client(b, pki, "d1", USERS["d1"])
-    assert ok1.wait(5) and ok2.wait(5)
-    d2.subscribe(topic("s1", "r1", "d1", "cmd"), qos=1)  # snooping on d1's commands
-    d2.subscribe(topic("s1", "r1", "d1", "agg"), qos=1)
-    time.sleep(0.3)
+    assert ok1.wait(patient(5)) and ok2.wait(patient(5))
+    subscribe_acked(d2, topic("s1", "r1", "d1", "cmd"))  # snooping on d1's commands
+    subscribe_acked(d2, topic("s1", "r1", "d1", "agg"))
     forged = agg(7).model_copy(update={"device": "d2"})
     d1.publish(topic("s1", "r1", "d2", "agg"), dumps(forged), qos=1).wait_for_publish(5)  # d1 posing as d2
     d1.publish(topic("s1", "r1", "d1", "agg"), dumps(agg(8)), qos=1).wait_for_publish(5)  # its own: allowed

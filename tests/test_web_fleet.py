@@ -10,8 +10,9 @@ import pytest
 
 from classpulse_contract import Command, CommandResult, dumps, parse_message
 from cloud_aggregator.store import open_store
-from tests._broker import start_mosquitto
+from tests._broker import start_mosquitto, subscribe_acked
 from tests._dashboard_helpers import agg_config, copy_db, login, make_client, template_db
+from tests._procs import patient
 
 UPDATE = {"model": "expression", "version": "1.1.0", "url": "https://models.example.org/expression-1.1.0.tflite",
           "sha256": "a" * 64}
@@ -36,14 +37,13 @@ def test_model_update_reaches_device_and_result_is_recorded(env):
     dev = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="cp-north-r101")
     dev.on_message = lambda _c, _u, m: got.put(m)
     dev.connect("127.0.0.1", broker.port)
-    dev.subscribe("classpulse/v1/north/r101/cp-north-r101/cmd", qos=1)
     dev.loop_start()
-    time.sleep(0.3)
+    subscribe_acked(dev, "classpulse/v1/north/r101/cp-north-r101/cmd")
     c = client()
     csrf = login(c, "it")
     r = c.post("/api/fleet/cp-north-r101/model-update", json=UPDATE, headers={"X-CSRF-Token": csrf})
     assert r.status_code == 202 and r.json()["published"] is True
-    msg = got.get(timeout=5)
+    msg = got.get(timeout=patient(5))
     cmd, _ = parse_message(msg.payload, "classpulse.cmd")
     assert isinstance(cmd, Command) and cmd.command == "model_update" and cmd.args == UPDATE
     res = CommandResult(cmd_id=cmd.cmd_id, device="cp-north-r101", ok=True, detail="installed", ts=cmd.issued_at)

@@ -31,6 +31,17 @@ from .config import DashboardConfig
 log = logging.getLogger(__name__)
 
 
+#: A sensing device analysing fewer frames/s than this share of its target is marked "behind" (the last
+#: health interval's rate; 0.9 leaves room for the one frame a busy second costs).
+FPS_BEHIND_SHARE = 0.9
+
+
+def fps_behind(h: dict[str, Any]) -> bool:
+    """True when a sensing device's analysed frame rate is below its target (contract 1.1 ``target_fps``)."""
+    fps, target = h.get("fps"), h.get("target_fps")
+    return bool(h.get("sensing")) and fps is not None and bool(target) and fps < FPS_BEHIND_SHARE * target
+
+
 def fleet_rows(store: Any, cfg: DashboardConfig, now: datetime | None = None) -> list[dict[str, Any]]:  # noqa: ANN401
     now = now or datetime.now(timezone.utc)
     cutoff = iso(now - timedelta(seconds=cfg.offline_after_s))
@@ -42,13 +53,15 @@ def fleet_rows(store: Any, cfg: DashboardConfig, now: datetime | None = None) ->
         h = d.get("health") or {}
         online = d.get("state") != "offline" and bool(d.get("last_seen")) and d["last_seen"] >= cutoff
         out.append({"device": d["device"], "site": d["site"], "room": d["room"], "online": online,
-                    "room_name": names.get((d["site"], d["room"])), "fps_target": cfg.fleet_fps_target,
+                    "room_name": names.get((d["site"], d["room"])),
                     "state": d.get("state"), "last_seen": d.get("last_seen"), "temp_c": h.get("cpu_temp_c"),
                     "outbox_depth": h.get("outbox_depth"), "fps": h.get("fps"), "policy": h.get("policy"),
                     "model_versions": h.get("model_versions") or {}, "last_model_update": h.get("last_model_update"),
                     "sensing": h.get("sensing"),
                     "camera_ok": h.get("camera_ok"), "mic_ok": h.get("mic_ok"), "cpu_load": h.get("cpu_load"),
-                    "disk_free_mb": h.get("disk_free_mb"), "quality": h.get("quality") or []})
+                    "disk_free_mb": h.get("disk_free_mb"), "quality": h.get("quality") or [],
+                    "target_fps": h.get("target_fps"), "fps_behind": fps_behind(h),
+                    "vision_level": h.get("vision_level"), "vision_level_name": h.get("vision_level_name")})
     return out
 
 

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cloud_aggregator.store import iso
 from cloud_aggregator.timetable import SectionSession, find_session
-from edge_agent.engagement import participation_rate
+from edge_agent.engagement import measured_participation
 
 from . import db
 from .config import DashboardConfig
@@ -40,8 +40,8 @@ def window_view(payload: dict[str, Any], zone_k: int) -> dict[str, Any]:
     """One window for the page: participation derived as on the edge, zones under k faces blanked."""
     w = {k: payload.get(k) for k in WINDOW_FIELDS}
     span = (_dt(payload["window_end"]) - _dt(payload["window_start"])).total_seconds()
-    w["participation"] = participation_rate(int(payload.get("hand_raises") or 0), int(payload.get("n_faces") or 0),
-                                            span)
+    w["participation"] = measured_participation(payload.get("hand_raises"), payload.get("n_faces"), span)
+    w["coverage_flags"] = payload.get("coverage_flags") or []  # contract 1.1: which signals were not measured
     if payload.get("policy") != "full":
         w["tone_mix"] = None
     if w["zones"]:
@@ -130,7 +130,9 @@ def usual_level(store: Any, section_id: str, exclude_session: str | None, n_sess
             order.append(sid)
             per[sid] = {"attention_share": [], "engagement": [], "participation": [], "speech_share": []}
         span = (_dt(r["window_end"]) - _dt(r["window_start"])).total_seconds()
-        per[sid]["participation"].append(participation_rate(int(r["hand_raises"] or 0), int(r["n_faces"] or 0), span))
+        part = measured_participation(r["hand_raises"], r["n_faces"], span)
+        if part is not None:
+            per[sid]["participation"].append(part)
         for k in ("attention_share", "engagement", "speech_share"):
             if r[k] is not None:
                 per[sid][k].append(float(r[k]))

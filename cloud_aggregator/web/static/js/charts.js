@@ -21,10 +21,18 @@ export function lineChart({ series, usual = [], x0, x1, w = 800, h = 260, labels
     s += `<line x1="${L}" x2="${w - R}" y1="${f1(Y(u.y))}" y2="${f1(Y(u.y))}" stroke="${u.color}" stroke-width="2" stroke-dasharray="6 5"/>`;
   }
   for (const se of series) {
-    const pts = se.values.filter((p) => p.y !== null && p.y !== undefined);
+    // a window whose value was not measured (null) breaks the line: a gap, never a dip to 0
+    const runs = [[]];
+    for (const p of se.values) {
+      if (p.y === null || p.y === undefined) { if (runs[runs.length - 1].length) runs.push([]); } else runs[runs.length - 1].push(p);
+    }
+    const pts = runs.flat();
     if (!pts.length) continue;
-    const d = pts.map((p) => `${f1(X(p.x))},${f1(Y(p.y))}`).join(" ");
-    s += `<polyline fill="none" stroke="${se.color}" stroke-width="3" stroke-linejoin="round" points="${d}"/>`;
+    for (const run of runs.filter((r) => r.length)) {
+      const d = run.map((p) => `${f1(X(p.x))},${f1(Y(p.y))}`).join(" ");
+      s += run.length > 1 ? `<polyline fill="none" stroke="${se.color}" stroke-width="3" stroke-linejoin="round" points="${d}"/>`
+        : `<circle cx="${d.split(",")[0]}" cy="${d.split(",")[1]}" r="3" fill="${se.color}"/>`;
+    }
     const last = pts[pts.length - 1];
     s += `<circle cx="${f1(X(last.x))}" cy="${f1(Y(last.y))}" r="5" fill="${se.color}"/>`;
   }

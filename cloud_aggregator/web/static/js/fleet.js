@@ -3,6 +3,13 @@
 import { api, esc, toast } from "./api.js";
 import { ago, loadingBox, t } from "./i18n.js";
 
+// analysed frames/s; below the device's target it is marked in the warning colour and said in words
+function fpsCell(d) {
+  if (!d.fps_behind) return `<td data-k="fps">${num(d.fps, 1)}</td>`;
+  const level = d.vision_level ? `<br><span class="muted">${esc(t("fleet.fps.level", { name: d.vision_level_name || d.vision_level }))}</span>` : "";
+  return `<td class="warn" data-k="fps">${num(d.fps, 1)}<br><span>${esc(t("fleet.fps.behind", { target: num(d.target_fps, 1) }))}</span>${level}</td>`;
+}
+
 const num = (x, d = 0) => (x === null || x === undefined ? "–" : Number(x).toFixed(d));
 
 // Model versions are long build strings; the table shows a short form, the full string on hover/long-press.
@@ -16,12 +23,6 @@ function models(d) {
   const rows = Object.entries(d.model_versions).map(([k, v]) =>
     `<span class="model" title="${esc(v)}">${esc(k)} <span class="muted">${esc(shortVersion(v))}</span></span>`);
   return (rows.join("") || "–") + (d.last_model_update ? `<br><span class="muted" data-k="last-update">${esc(d.last_model_update)}</span>` : "");
-}
-
-function fps(d) {
-  const low = d.fps !== null && d.fps !== undefined && d.fps_target && d.fps < 0.5 * d.fps_target;
-  return low ? `<td class="warn" data-k="fps" title="${esc(t("fleet.fps.low", { target: d.fps_target }))}">${num(d.fps, 1)} ⚠</td>`
-    : `<td data-k="fps">${num(d.fps, 1)}</td>`;
 }
 
 export async function mount(el) {
@@ -52,7 +53,7 @@ export async function mount(el) {
       <td>${esc(d.device)}</td><td title="${esc(d.site)}/${esc(d.room)}">${esc(d.room_name || d.site + "/" + d.room)}</td>
       <td class="${d.online ? "ok" : "bad"}" data-k="status">${t(d.online ? "fleet.online" : "fleet.offline")}</td>
       <td>${esc(ago(d.last_seen))}</td><td>${num(d.temp_c, 1)}${d.temp_c === null || d.temp_c === undefined ? "" : " °C"}</td>
-      <td>${num(d.outbox_depth)}</td>${fps(d)}
+      <td>${num(d.outbox_depth)}</td>${fpsCell(d)}
       <td class="models">${models(d)}</td><td>${esc(d.policy || "–")}</td></tr>`).join("")}</table>`
       : `<p class="muted">${t("fleet.none")}</p>`;
     const sel = document.getElementById("update-device"), keep = sel.value;

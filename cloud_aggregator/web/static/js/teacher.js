@@ -22,7 +22,16 @@ function metric(key, label, value, cmp) {
     <div class="cmp ${cmp.cls}">${esc(cmp.text)}</div></div>`;
 }
 
+// contract 1.1: a signal its stage did not cover is null and flagged; the page says so instead of a number
+const flagged = (w, f) => (w.coverage_flags || []).includes(f);
+
+function qualityNote(w) {
+  const notes = ["vision_starved", "audio_starved", "vision_degraded"].filter((f) => flagged(w, f));
+  return notes.map((f) => `<p class="quality-note" data-k="quality" data-flag="${f}">${esc(t("live.quality." + f))}</p>`).join("");
+}
+
 function talk(w) {
+  if (flagged(w, "audio_starved")) return `<p class="quality-note" data-k="talk">${t("live.quality.audio_starved")}</p>`;
   if (w.speech_share === null || w.speech_share === undefined) return `<p class="muted">${t("live.talk.none")}</p>`;
   if (w.teacher_talk_share === null || w.teacher_talk_share === undefined) {
     return hbar([{ label: t("metric.talk"), value: w.speech_share, color: C.students }, { label: "", value: 1 - w.speech_share, color: C.quiet }]);
@@ -108,18 +117,20 @@ export async function mount(el, { bus }) {
     if (ws.length) {
       const w = ws[ws.length - 1], u = data.usual || {};
       const hands = ws.reduce((a, x) => a + (x.hand_raises || 0), 0);
+      const starved = flagged(w, "vision_starved"), paused = { text: t("live.quality.paused"), cls: "paused" };
       h += assistCard();
       h += `<div class="side"><div class="card chart"><h2>${t("live.chart")}</h2>${chart()}
         <div class="legend"><span><i class="att"></i>${t("metric.attention")}</span><span><i class="eng"></i>${t("metric.engagement")}</span>
         <span><i class="usual"></i>- - ${t("live.usual")}</span></div></div>
-        <div class="card zones"><h2>${t("live.zones")}</h2>${w.zones && w.zones.length
+        <div class="card zones"><h2>${t("live.zones")}</h2>${starved ? `<p class="quality-note">${t("live.quality.paused")}</p>` : w.zones && w.zones.length
           ? zoneMap(w.zones, { k: data.zone_k, frontLabel: t("live.zones.front") }) + `<p class="muted">${esc(t("live.zones.blank", { k: data.zone_k }))}</p>`
           : `<p class="muted">${t("live.zones.none")}</p>`}</div></div>`;
       h += `<div class="side"><div class="metrics">
-        ${metric("attention", t("metric.attention"), pct(w.attention_share), vsUsual(w.attention_share, u.attention_share))}
-        ${metric("participation", t("metric.participation"), pct(w.participation), vsUsual(w.participation, u.participation))}
-        ${metric("hands", t("metric.hands"), String(w.hand_raises ?? 0), { text: t("live.hands.lesson", { n: hands }), cls: "" })}
-        ${metric("faces", t("metric.faces"), String(w.n_faces ?? "–"), { text: "", cls: "" })}</div>
+        ${metric("attention", t("metric.attention"), pct(w.attention_share), starved ? paused : vsUsual(w.attention_share, u.attention_share))}
+        ${metric("participation", t("metric.participation"), pct(w.participation), starved ? paused : vsUsual(w.participation, u.participation))}
+        ${metric("hands", t("metric.hands"), String(w.hand_raises ?? "–"), starved ? paused : { text: t("live.hands.lesson", { n: hands }), cls: "" })}
+        ${metric("faces", t("metric.faces"), String(w.n_faces ?? "–"), starved ? paused : { text: "", cls: "" })}</div>
+        ${qualityNote(w)}
         <div class="card"><h2>${t("metric.talk")}</h2>${talk(w)}</div>
         <div class="card"><h2>${t("metric.tone")}</h2>${tone(w)}</div></div>`;
     }
