@@ -8,6 +8,7 @@ function roomCard(w) {
   const cls = w.section_title ? t("overview.room.class", { title: w.section_title }) : t("overview.room.no_class");
   return `<div class="card" data-room="${esc(w.room)}"><h2 title="${esc(w.site)} / ${esc(w.room)}">${esc(name)}</h2>
     <div data-k="class">${esc(cls)}</div><div class="muted">${esc(ago(w.window_end))}</div>
+    ${(w.coverage_flags || []).includes("vision_starved") ? `<p class="quality-note" data-k="quality">${t("live.quality.paused")}</p>` : ""}
     <div class="metrics"><div class="metric"><div class="num" data-k="engagement">${pct(w.engagement)}</div><div class="muted">${t("metric.engagement")}</div></div>
     <div class="metric"><div class="num" data-k="attention">${pct(w.attention_share)}</div><div class="muted">${t("metric.attention")}</div></div>
     <div class="metric"><div class="num" data-k="n_faces">${w.n_faces ?? "–"}</div><div class="muted">${t("metric.faces")}</div></div>
