@@ -41,7 +41,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from cloud_aggregator.demo import run_demo
 
-    return run_demo(Path(args.data), port=args.port, agents=args.agents, duration_s=args.duration)
+    return run_demo(Path(args.data), port=args.port, agents=args.agents, duration_s=args.duration, borrow=args.broker)
+
+
+def _host_port(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, e.g. 127.0.0.1:1883, not {text!r}")
+    return host or "127.0.0.1", int(port)
 
 
 def _cmd_device_acl(args: argparse.Namespace) -> int:
@@ -117,6 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--port", type=int, default=8080)
     d.add_argument("--agents", type=int, default=2, help="simulated classroom devices replaying the samples")
     d.add_argument("--duration", type=float, default=None, help="stop after N seconds (default: until Ctrl-C)")
+    d.add_argument("--broker", metavar="HOST:PORT", default=None, type=_host_port,
+                   help="use this running broker (cleaned of the demo's sessions and retained messages on exit) "
+                        "instead of a private one")
     d.set_defaults(func=_cmd_demo)
 
     c = sub.add_parser("config", help="configuration tools")

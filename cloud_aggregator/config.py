@@ -40,6 +40,8 @@ class MqttConfig(_Section):
                                             "then comes from the broker, e.g. mosquitto max_inflight_messages)")
     receive_maximum: int = Field(1000, ge=1, le=65535, description="unacked messages the broker may send us")
     session_expiry_s: int = Field(7 * 86400, ge=60, description="how long the broker keeps our queue while we are away")
+    persistent_session: bool = Field(True, description="keep a broker session (queue while away); false: a clean "
+                                     "session that leaves nothing on the broker (the demo on a borrowed broker)")
 
 
 class StoreConfig(_Section):

@@ -116,8 +116,8 @@ class IngestService:
             self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=m.client_id,
                                       protocol=mqtt.MQTTv5, manual_ack=True)
         else:
-            self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=m.client_id, clean_session=False,
-                                      protocol=mqtt.MQTTv311, manual_ack=True)
+            self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=m.client_id,
+                                      clean_session=not m.persistent_session, protocol=mqtt.MQTTv311, manual_ack=True)
         if m.username:
             pw = m.password_file.read_text(encoding="utf-8").strip() if m.password_file else None
             self.client.username_pw_set(m.username, pw)
@@ -171,10 +171,11 @@ class IngestService:
             from paho.mqtt.properties import Properties
 
             props = Properties(PacketTypes.CONNECT)
-            props.SessionExpiryInterval = m.session_expiry_s
+            props.SessionExpiryInterval = m.session_expiry_s if m.persistent_session else 0
             # how many unacked messages the broker may push; must exceed batch_size or batches wait for flush_ms
             props.ReceiveMaximum = m.receive_maximum
-            self.client.connect_async(m.host, m.port, keepalive=m.keepalive_s, clean_start=False, properties=props)
+            self.client.connect_async(m.host, m.port, keepalive=m.keepalive_s, clean_start=not m.persistent_session,
+                                      properties=props)
         else:
             self.client.connect_async(m.host, m.port, keepalive=m.keepalive_s)
         self.client.loop_start()

@@ -78,6 +78,8 @@ class VideoConfig(_Section):
     width: int = Field(1920, ge=160)
     height: int = Field(1080, ge=120)
     target_fps: float = Field(1.0, gt=0, le=30)
+    loop: bool = Field(False, description="a video file starts over at its end instead of ending the run (demos "
+                       "that replay a recording as a live room keep one connection)")
     nice: int = Field(5, ge=0, le=19, description="how much lower the vision thread's CPU priority is than "
                       "the agent's, so a short CPU slows frames (reported as coverage) and never the microphone")
 
@@ -86,6 +88,7 @@ class AudioConfig(_Section):
     source: str | None = Field("mic:default", description="'mic:default', 'mic:<index|name>', an audio file, or null")
     sample_rate: int = Field(16000, ge=8000, le=48000)
     chunk_s: float = Field(0.5, gt=0, le=5)
+    loop: bool = Field(False, description="an audio file starts over at its end (see video.loop)")
 
 
 class VisionConfig(_Section):

@@ -66,7 +66,8 @@ class VideoWorker(StageWorker):
         from edge_agent.sources.video import open_video_source
 
         cfg = self.agent.cfg
-        src = open_video_source(cfg.video.source or "", cfg.video.width, cfg.video.height, cfg.video.target_fps)
+        src = open_video_source(cfg.video.source or "", cfg.video.width, cfg.video.height, cfg.video.target_fps,
+                                cfg.video.loop)
         if cfg.video.nice:  # this thread (and inference that runs in it or threads it starts) yields the CPU to audio
             try:
                 tid = threading.get_native_id()
@@ -109,7 +110,7 @@ class AudioWorker(StageWorker):
         from edge_agent.sources.audio import open_audio_source
 
         cfg = self.agent.cfg
-        src = open_audio_source(cfg.audio.source or "", cfg.audio.sample_rate, cfg.audio.chunk_s)
+        src = open_audio_source(cfg.audio.source or "", cfg.audio.sample_rate, cfg.audio.chunk_s, cfg.audio.loop)
         try:
             for chunk in src.chunks():
                 if self._stop_evt.is_set():

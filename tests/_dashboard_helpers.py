@@ -40,7 +40,7 @@ def template_db(base: Path) -> dict[str, Any]:
         from cloud_aggregator.records.keys import ensure_key_file
         from cloud_aggregator.store import open_store
         from cloud_aggregator.web.db import ensure_web_tables
-        from cloud_aggregator.web.demo import seed_demo_users
+        from cloud_aggregator.web.demo import name_rooms, seed_demo_users
 
         base.mkdir(parents=True, exist_ok=True)
         school = generate_demo_school(base / "school", seed=7, students=60, weeks=6, sites=("north",))
@@ -51,6 +51,7 @@ def template_db(base: Path) -> dict[str, Any]:
             assert not rep.errors, rep.errors
             ensure_web_tables(store)
             users = seed_demo_users(store, rooms=ROOMS)
+            name_rooms(store, school)
         finally:
             store.close()
         _TEMPLATE.update(db=base / "template.db", key=base / "records.key", school=school, users=users)

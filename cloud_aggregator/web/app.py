@@ -33,6 +33,7 @@ from cloud_aggregator.warnings.config import warnings_config
 from cloud_aggregator.warnings.scheduler import WarningScheduler
 
 from . import assistant, auth, db, fleet, live, reports, scope, students
+from .audit import audit_events
 from .client_address import client_address, parse_networks
 from .config import DashboardConfig, dashboard_config
 from .download import attachment
@@ -247,7 +248,8 @@ def create_app(store: Any, config: Any, ingest: Any = None, *, command_sender: A
         nonlocal scheduler, warn_scheduler
         hub.bind_loop(asyncio.get_running_loop())
         if cfg.report_schedule == "weekly":
-            scheduler = reports.ReportScheduler(store, reports.report_dir(cfg, config), cfg.default_language)
+            scheduler = reports.ReportScheduler(store, reports.report_dir(cfg, config), cfg.default_language,
+                                               cfg.report_fonts)
             scheduler.start()
         if wcfg.schedule == "hourly" and getattr(config, "warnings", None) is not None:
             warn_scheduler = WarningScheduler(store, wcfg, keys)
@@ -466,8 +468,20 @@ def create_app(store: Any, config: Any, ingest: Any = None, *, command_sender: A
 
     @app.get("/api/rooms/latest", tags=["live"], summary="Latest window per room (school admin overview)")
     def rooms_latest(user: auth.User = role("admin")) -> list[dict[str, Any]]:
-        return [{**live.window_view(p, cfg.zone_k), "site": p["site"], "room": p["room"]}
-                for p in store.latest_per_room()]
+        rows = store.latest_per_room()
+        names = live.room_names(store)
+        sec = {(r["site"], r["room"]): r["section_id"] for r in db.query(
+            store, "SELECT a.site, a.room, a.section_id FROM aggregates a JOIN (SELECT site, room, MAX(window_start) "
+                   "AS ws FROM aggregates GROUP BY site, room) m ON a.site = m.site AND a.room = m.room AND "
+                   "a.window_start = m.ws")}
+        titles = live.section_titles(store, {s for s in sec.values() if s})
+        out = []
+        for p in rows:
+            sid = sec.get((p["site"], p["room"]))
+            out.append({**live.window_view(p, cfg.zone_k), "site": p["site"], "room": p["room"],
+                        "room_name": names.get((p["site"], p["room"])), "section_id": sid,
+                        "section_title": titles.get(sid) if sid else None})
+        return out
 
     @app.get("/api/rooms/{room}/aggregates", tags=["live"], summary="A room's windows (school admin)")
     def room_history(room: Id, since: str = Query("0000", max_length=40), until: str | None = Query(None, max_length=40),
@@ -640,10 +654,14 @@ def create_app(store: Any, config: Any, ingest: Any = None, *, command_sender: A
 
     @app.get("/api/audit", tags=["admin"], summary="Who viewed which student's warnings")
     def audit_log(student: str | None = Query(None, max_length=128), limit: int = Query(200, ge=1, le=5000),
+                  grouped: bool = Query(False, description="one entry per action (with its number of students)"),
                   user: auth.User = role("admin")) -> list[dict[str, Any]]:
         if student:
             return db.query(store, "SELECT * FROM audit_log WHERE student_pseudonym = ? ORDER BY ts DESC LIMIT ?",
                             (student, limit))
+        if grouped:  # one line per view: a list view writes a row per student it showed, all with one timestamp
+            return audit_events(db.query(store, "SELECT * FROM audit_log ORDER BY ts DESC LIMIT ?", (limit * 50,)),
+                                limit)
         return db.query(store, "SELECT * FROM audit_log ORDER BY ts DESC LIMIT ?", (limit,))
 
     # ------------------------------------------------------------------ IT fleet
@@ -780,7 +798,7 @@ def create_app(store: Any, config: Any, ingest: Any = None, *, command_sender: A
         if format == "csv":
             return Response(reports.to_csv(rep), media_type="text/csv; charset=utf-8",
                             headers={"Content-Disposition": attachment(fname, "csv")})
-        pdf = reports.to_pdf(rep, lang or user.language)
+        pdf = reports.to_pdf(rep, lang or user.language, cfg.report_fonts)
         return Response(pdf, media_type="application/pdf", headers={"Content-Disposition": attachment(fname, "pdf")})
 
     def _enrolled(secs: list[str]) -> set[str]:

@@ -84,6 +84,9 @@ class DashboardConfig(_Section):
     report_schedule: Literal["off", "weekly"] = Field("weekly", description="weekly: every Monday 06:00 site time")
     report_dir: str | None = Field(None, description="where scheduled reports are written (default: a 'reports' "
                                    "folder beside the SQLite database, else data/reports)")
+    report_fonts: list[str] | None = Field(None, description="CJK font files the PDF reports try in order (default: "
+                                           "the Noto Sans CJK paths of Debian's fonts-noto-cjk, which setup.sh "
+                                           "installs); none found: an English report in the bundled DejaVu Sans")
 
 
 def dashboard_config(config: Any) -> DashboardConfig:  # noqa: ANN401 - AggregatorConfig or None

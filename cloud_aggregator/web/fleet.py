@@ -45,11 +45,15 @@ def fps_behind(h: dict[str, Any]) -> bool:
 def fleet_rows(store: Any, cfg: DashboardConfig, now: datetime | None = None) -> list[dict[str, Any]]:  # noqa: ANN401
     now = now or datetime.now(timezone.utc)
     cutoff = iso(now - timedelta(seconds=cfg.offline_after_s))
+    from .live import room_names
+
+    names = room_names(store)
     out = []
     for d in store.devices():
         h = d.get("health") or {}
         online = d.get("state") != "offline" and bool(d.get("last_seen")) and d["last_seen"] >= cutoff
         out.append({"device": d["device"], "site": d["site"], "room": d["room"], "online": online,
+                    "room_name": names.get((d["site"], d["room"])),
                     "state": d.get("state"), "last_seen": d.get("last_seen"), "temp_c": h.get("cpu_temp_c"),
                     "outbox_depth": h.get("outbox_depth"), "fps": h.get("fps"), "policy": h.get("policy"),
                     "outbox_oldest_unconfirmed_s": h.get("outbox_oldest_unconfirmed_s"),

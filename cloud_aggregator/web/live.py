@@ -161,6 +161,11 @@ def section_titles(store: Any, sections: set[str]) -> dict[str, str]:  # noqa: A
     return {r["sourced_id"]: r["title"] or r["sourced_id"] for r in rows}
 
 
+def room_names(store: Any) -> dict[tuple[str, str], str]:  # noqa: ANN401
+    """(site, room) → the room's name from devices.yaml (the tablet shows names, never raw ids, where one exists)."""
+    return {(r["site"], r["room"]): r["name"] for r in store.rooms() if r.get("name")}
+
+
 def teacher_live(store: Any, cfg: DashboardConfig, sections: set[str], now: datetime | None = None  # noqa: ANN401
                  ) -> dict[str, Any]:
     """Everything the live page needs on load; later windows arrive by server-sent events."""
@@ -182,6 +187,7 @@ def teacher_live(store: Any, cfg: DashboardConfig, sections: set[str], now: date
     out.update(state=state, device=dev, windows=windows,
                lesson={"section_id": s.section_id, "session_id": s.session_id, "title": out["sections"].get(
                    s.section_id, s.section_id), "site": site, "room": room, "period": s.period,
+                   "room_name": room_names(store).get((site, room), room),
                    "start_utc": iso(start), "end_utc": iso(end), "start_local": s.start_local,
                    "end_local": s.end_local, "date": s.date},
                usual=usual_level(store, s.section_id, s.session_id, cfg.usual_sessions))

@@ -2,7 +2,7 @@
 // enrolment tokens (re-key only when asked), room moves (the only way a device changes room), model updates,
 // and recent dead letters (reasons, never payloads).
 import { api, ApiError, esc, toast } from "./api.js";
-import { ago, t } from "./i18n.js";
+import { ago, loadingBox, t } from "./i18n.js";
 
 const ID = "[a-z0-9][a-z0-9_\\-]{0,63}"; // the wire contract's id pattern (classpulse_contract.ID_PATTERN)
 // analysed frames/s; below the device's target it is marked in the warning colour and said in words
@@ -22,6 +22,19 @@ function outbox(d) {
     : s < 5400 ? t("fleet.outbox.oldest_m", { n: Math.round(s / 60) }) : t("fleet.outbox.oldest_h", { n: Math.round(s / 3600) });
   const broker = d.delivery_confirmation === "broker" ? `<br><span class="bad" data-k="puback-only">${esc(t("fleet.outbox.broker_only"))}</span>` : "";
   return `${num(d.outbox_depth)}${age ? `<br><span class="muted" data-k="outbox-age">${esc(age)}</span>` : ""}${broker}`;
+}
+
+// Model versions are long build strings; the table shows a short form, the full string on hover/long-press.
+function shortVersion(v) {
+  const s = String(v ?? "");
+  const m = /(\d+\.\d+(?:\.\d+)?)/.exec(s);
+  return m ? m[1] : s.slice(0, 14);
+}
+
+function models(d) {
+  const rows = Object.entries(d.model_versions).map(([k, v]) =>
+    `<span class="model" title="${esc(v)}">${esc(k)} <span class="muted">${esc(shortVersion(v))}</span></span>`);
+  return (rows.join("") || "–") + (d.last_model_update ? `<br><span class="muted" data-k="last-update">${esc(d.last_model_update)}</span>` : "");
 }
 
 export async function mount(el) {
@@ -46,12 +59,13 @@ export async function mount(el) {
         <label><span>${t("fleet.update.sha256")}</span><input name="sha256" required pattern="[0-9a-f]{64}"></label>
         <button class="btn primary" type="submit">${t("fleet.update.push")}</button></form>
     </div>
-    <div class="card grid1"><h2>${t("fleet.commands")}</h2><div class="tablewrap" id="cmds"></div></div>
+    <div class="card grid1"><h2>${t("fleet.commands")}</h2><div class="tablewrap" id="cmds">${loadingBox()}</div></div>
     <div class="card grid1" id="dead-letters"><h2>${t("fleet.dl.title")}</h2><p class="muted" id="dl-sum"></p>
       <div class="tablewrap" id="dl-table"></div>
       <p><button class="btn" type="button" id="dl-newer">${t("fleet.dl.newer")}</button>
         <span class="muted" id="dl-range"></span>
         <button class="btn" type="button" id="dl-older">${t("fleet.dl.older")}</button></p></div>`;
+  document.getElementById("fleet-table").innerHTML = loadingBox();
   let dlOffset = 0;
 
   async function loadDeadLetters() {
@@ -75,12 +89,11 @@ export async function mount(el) {
     document.getElementById("fleet-table").innerHTML = r.devices.length ? `<table><tr><th>${t("fleet.device")}</th><th>${t("fleet.room")}</th>
       <th>${t("fleet.status")}</th><th>${t("fleet.last_seen")}</th><th>${t("fleet.temp")}</th><th>${t("fleet.outbox")}</th><th>${t("fleet.fps")}</th>
       <th>${t("fleet.models")}</th><th>${t("fleet.policy")}</th></tr>${r.devices.map((d) => `<tr data-device="${esc(d.device)}">
-      <td>${esc(d.device)}</td><td>${esc(d.site)}/${esc(d.room)}</td>
+      <td>${esc(d.device)}</td><td title="${esc(d.site)}/${esc(d.room)}">${esc(d.room_name || d.site + "/" + d.room)}</td>
       <td class="${d.online ? "ok" : "bad"}" data-k="status">${t(d.online ? "fleet.online" : "fleet.offline")}</td>
       <td>${esc(ago(d.last_seen))}</td><td>${num(d.temp_c, 1)}${d.temp_c === null || d.temp_c === undefined ? "" : " °C"}</td>
       <td>${outbox(d)}</td>${fpsCell(d)}
-      <td>${Object.entries(d.model_versions).map(([k, v]) => `${esc(k)} ${esc(v)}`).join("<br>") || "–"}${d.last_model_update
-        ? `<br><span class="muted" data-k="last-update">${esc(d.last_model_update)}</span>` : ""}</td><td>${esc(d.policy || "–")}</td></tr>`).join("")}</table>`
+      <td class="models">${models(d)}</td><td>${esc(d.policy || "–")}</td></tr>`).join("")}</table>`
       : `<p class="muted">${t("fleet.none")}</p>`;
     for (const id of ["update-device", "move-device"]) {
       const sel = document.getElementById(id), keep = sel.value;

@@ -3,6 +3,7 @@
 // Below: the class-level warnings of the teacher's sections (sustained drops; never about a student).
 import { api, esc, toast } from "./api.js";
 import { hbar, lineChart, zoneMap } from "./charts.js";
+import { staleNotice } from "./counsellor.js";
 import { ago, hhmm, pct, t } from "./i18n.js";
 
 const C = { att: "#0b6e99", eng: "#e8a33d", usual: "#9aa5b1", teacher: "#0b6e99", students: "#2e7d32", quiet: "#cfd8dc" };
@@ -59,11 +60,10 @@ function classCard(list, sections) {
       <span class="lvl l${w.level}">${t("level." + w.level)}</span>
       <div><div class="who-s">${esc(sections[w.section] || w.section)} · ${t("type." + w.type)}</div>
         <div>${(w.reasons || []).map((r) => esc(t(r.key, r.params))).join(" ")}</div>
-        ${w.stale ? `<div class="stale">${esc(t("warn.stale", { as_of: w.data_as_of, sources: (w.stale_sources || []).join(", ") }))}</div>` : ""}
         ${w.intervention ? `<div class="muted">${t("warn.intervention")}: ${esc(ivText(w.intervention))}</div>` : ""}
         <div class="muted" data-k="state">${t("state." + w.state)}</div></div>
       ${w.state === "acknowledge" ? "" : `<div class="acts"><button class="btn" data-ack="1">${t("warn.ack")}</button></div>`}</div>`);
-  return `<div class="card class-warnings"><h2>${t("teacher.class_warnings")}</h2>
+  return `<div class="card class-warnings"><h2>${t("teacher.class_warnings")}</h2>${staleNotice(list)}
     ${items.length ? items.join("") : `<p class="muted">${t("teacher.no_class_warnings")}</p>`}</div>`;
 }
 
@@ -73,10 +73,13 @@ export async function mount(el, { bus }) {
 
   function chart() {
     const L = data.lesson, ws = data.windows;
-    // a lesson's own span; for long sessions (demo, all-day slots) the last 90 minutes around the data
+    // the x axis is the lesson, start to end, so "where are we in the lesson" reads at a glance; only a slot
+    // longer than three hours (an all-day slot) falls back to the last 90 minutes around the data
     const last = Math.max(...ws.map((w) => Date.parse(w.window_end))), MIN = 60000;
-    const x0 = Math.max(Date.parse(L.start_utc), Math.min(...ws.map((w) => Date.parse(w.window_start))), last - 90 * MIN);
-    const x1 = Math.max(last, Math.min(Date.parse(L.end_utc), Math.max(x0 + 45 * MIN, last + 5 * MIN)));
+    const s0 = Date.parse(L.start_utc), s1 = Date.parse(L.end_utc);
+    const long = s1 - s0 > 180 * MIN;
+    const x0 = long ? Math.max(s0, Math.min(...ws.map((w) => Date.parse(w.window_start))), last - 90 * MIN) : s0;
+    const x1 = long ? Math.max(last, Math.min(s1, Math.max(x0 + 45 * MIN, last + 5 * MIN))) : Math.max(s1, last);
     const pts = (k) => ws.map((w) => ({ x: Date.parse(w.window_end), y: w[k] }));
     const mid = (x0 + x1) / 2;
     return lineChart({ series: [{ values: pts("attention_share"), color: C.att }, { values: pts("engagement"), color: C.eng }],
@@ -102,7 +105,7 @@ export async function mount(el, { bus }) {
       el.innerHTML = h + classCard(classWarnings, data.sections || {}) + "</div>";
       return;
     }
-    h += `<div class="head"><h1>${esc(L.title)}</h1><span>${esc(t("live.room", { room: L.room }))} · ${esc(L.start_local)}–${esc(L.end_local)}</span>
+    h += `<div class="head"><h1>${esc(L.title)}</h1><span>${esc(t("live.room", { room: L.room_name || L.room }))} · ${esc(L.start_local)}–${esc(L.end_local)}</span>
       <span class="pill ${data.state}" data-k="state">${t("state." + data.state)}</span>
       ${ws.length ? `<span class="muted">${esc(t("live.updated", { time: hhmm(ws[ws.length - 1].window_end) }))}</span>` : ""}</div>`;
     if (data.state === "offline") {
