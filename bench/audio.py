@@ -1,8 +1,10 @@
 """Audio benchmark: real-time factor of the whole audio path and VAD accuracy vs baselines (one run, 1 thread).
 
 For each ``<file>`` with a ``<file-stem>.ref.csv`` next to it, runs
-  * ours: file source → AudioPipelineStage (Silero + hysteresis + noise gate, tone when available)
-    → window talk summary,
+  * ours: file source → AudioPipelineStage (Silero on a level-normalised signal + hysteresis + noise
+    gate, tone when available) → window talk summary,
+  * ``ours_unlevelled``: the same stage with the level normalisation off (``vad.level_target_dbfs: null``,
+    the previous default), so the soft-speech change is measured in the same run,
   * baseline ``silero``: Silero ONNX alone, thresholded at 0.5 (no hysteresis, no gate),
   * baseline ``energy``: the energy VAD against an adaptive floor,
 and reports frame accuracy, total-talk-time error and RTF. Where the reference has overlap labels
@@ -87,8 +89,8 @@ def overlap_scores(sp: np.ndarray, est: np.ndarray, ref_sp: np.ndarray, ref_ov: 
             "windows_true_vs_est": pairs}
 
 
-def run_stage(path: str, policy: str, overlap: bool) -> tuple[np.ndarray, np.ndarray | None, float, float, dict]:
-    cfg = AgentConfig(policy=policy, vad=VadConfig(overlap=overlap))
+def run_stage(path: str, policy: str, overlap: bool, **vad: object) -> tuple[np.ndarray, np.ndarray | None, float, float, dict]:
+    cfg = AgentConfig(policy=policy, vad=VadConfig(overlap=overlap, **vad))
     t0 = time.perf_counter()
     stage = AudioPipelineStage(cfg, None)
     src = AudioFileSource(path, 16000, cfg.audio.chunk_s)
@@ -121,10 +123,12 @@ def main(argv: list[str] | None = None) -> int:
     for f in a.files:
         ref = read_labels(str(Path(f).with_suffix(".ref.csv")))
         sp, est, rtf, tone_s, summ = run_stage(f, a.policy, a.overlap)
+        flat, _, flat_rtf, _, _ = run_stage(f, a.policy, False, level_target_dbfs=None)
         sil, sil_rtf = run_vad(f, threshold=0.5, neg_threshold=0.5, min_silence_ms=0, min_speech_ms=10,
-                               gate_db=0.0, stay_gate_db=0.0, noise_floor_dbfs=-200.0)
+                               gate_db=0.0, stay_gate_db=0.0, noise_floor_dbfs=-200.0, level_target_dbfs=None)
         en, en_rtf = run_vad(f, engine="energy", min_silence_ms=d.min_silence_ms)
         r = {"ours": {**score(sp, ref["speech"]), "rtf": round(rtf, 4), "tone_seconds": round(tone_s, 1)},
+             "ours_unlevelled": {**score(flat, ref["speech"]), "rtf": round(flat_rtf, 4)},
              "silero_alone": {**score(sil, ref["speech"]), "rtf": round(sil_rtf, 4)},
              "energy": {**score(en, ref["speech"]), "rtf": round(en_rtf, 4)},
              "summary": summ, "ref_speech_share": round(float(ref["speech"].mean()), 4),

@@ -15,6 +15,8 @@ Method (same for every consumer, so the ratios compare across machines):
 The bare consumer is a paho client that only counts (QoS 1, auto-ack). The aggregator is
 ``IngestService`` (manual ack after commit), checked to store exactly the unique messages.
 With ``--processes 2`` two aggregator processes share the load via ``$share/<group>/`` on PostgreSQL.
+The aggregator publishes its end-to-end acks (contract 1.2) as in production; ``--acks-off-too`` also
+runs SQLite with ``ingest.end_to_end_acks: false`` in the same sitting, to show what the acks cost.
 """
 
 from __future__ import annotations
@@ -150,9 +152,11 @@ def bare_drain(port: int, expected: int, timeout: float) -> dict:
     return {"received": n, "seconds": round(dt, 3), "per_s": round(n / dt)}
 
 
-def _ingest_cfg(port: int, store: StoreConfig, client_id: str, group: str | None) -> AggregatorConfig:
+def _ingest_cfg(port: int, store: StoreConfig, client_id: str, group: str | None,
+                acks: bool = True) -> AggregatorConfig:
     return AggregatorConfig(mqtt=MqttConfig(port=port, client_id=client_id, shared_group=group), store=store,
-                            ingest=IngestConfig(batch_size=500, flush_ms=50))
+                            ingest=IngestConfig(batch_size=500, flush_ms=50, end_to_end_acks=acks,
+                                                unregistered_devices="accept"))  # simulated devices: not enrolled
 
 
 def ingest_drain(cfg: AggregatorConfig, expected: int | None, timeout: float, result=None) -> dict:  # noqa: ANN001
@@ -214,7 +218,7 @@ def pg_drop(name: str) -> None:
 
 # --------------------------------------------------------------------------- main
 def run_one(broker: Broker, items, unique: int, publishers: int, consumer: str, store_cfg: StoreConfig | None,
-            timeout: float) -> dict:
+            timeout: float, acks: bool = True) -> dict:
     total = len(items)
     if consumer == "bare":
         create_session(broker.port, "bench-bare", [AGG_FILTER])
@@ -222,7 +226,7 @@ def run_one(broker: Broker, items, unique: int, publishers: int, consumer: str, 
         r = bare_drain(broker.port, total, timeout)
         return {**r, "publish_s": round(pub_s, 2)}
     cid = f"bench-agg-{uuid.uuid4().hex[:6]}"
-    cfg = _ingest_cfg(broker.port, store_cfg, cid, None)
+    cfg = _ingest_cfg(broker.port, store_cfg, cid, None, acks)
     create_session(broker.port, cid, IngestService(cfg, Store.__new__(Store)).topics())
     pub_s = publish_all(broker.port, items, publishers)
     r = _rate(ingest_drain(cfg, total, timeout))
@@ -271,6 +275,7 @@ def main() -> int:
                     help="2 also runs two aggregator processes on a $share subscription (PostgreSQL)")
     ap.add_argument("--publishers", type=int, default=3, choices=(2, 3, 4))
     ap.add_argument("--timeout", type=float, default=120.0, help="per consumer")
+    ap.add_argument("--acks-off-too", action="store_true", help="also SQLite without end-to-end acks")
     args = ap.parse_args()
 
     t_start = time.perf_counter()
@@ -302,6 +307,12 @@ def main() -> int:
                 r["ratio_to_bare"] = round(r["per_s"] / bare["per_s"], 3)
                 out[be] = r
                 print(f"{be}: {r}", file=sys.stderr)
+            if args.acks_off_too:
+                r = run_one(broker, items, unique, args.publishers, "ingest",
+                            StoreConfig(path=Path(tmp) / "agg-noack.db"), args.timeout, acks=False)
+                r["ratio_to_bare"] = round(r["per_s"] / bare["per_s"], 3)
+                out["sqlite_acks_off"] = r
+                print(f"sqlite_acks_off: {r}", file=sys.stderr)
             if args.processes == 2:
                 name = pg_create()
                 try:

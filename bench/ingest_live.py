@@ -151,7 +151,8 @@ def role_agg(port: int, total: int, timeout: float, store: str, target: str, gro
     if group:
         mqtt_cfg["shared_group"] = group
     store_cfg = {"backend": "postgres", "dsn": target} if store == "postgres" else {"path": target}
-    cfg = AggregatorConfig.model_validate({"mqtt": mqtt_cfg, "store": store_cfg})
+    cfg = AggregatorConfig.model_validate({"mqtt": mqtt_cfg, "store": store_cfg,  # simulated devices: not enrolled
+                                           "ingest": {"unregistered_devices": "accept"}})
     st = open_store(cfg.store)
     svc = IngestService(cfg, st)
     times = {"first": None, "last": None}

@@ -87,7 +87,8 @@ def main() -> int:
     cfg = AggregatorConfig.model_validate({
         "mqtt": {"host": broker.host, "port": broker.port, "client_id": "latency-agg"},
         "store": {"path": str(tmp / "agg.db")}, "web": {"host": "127.0.0.1", "port": port},
-        "records": {"key_file": str(tmp / "records.key")}, "dashboard": {"report_schedule": "off"}})
+        "records": {"key_file": str(tmp / "records.key")}, "dashboard": {"report_schedule": "off"},
+        "ingest": {"unregistered_devices": "accept"}})  # simulated devices, not enrolled
     store, ingest, server = build(cfg)
     ingest.start()
     web = threading.Thread(target=server.run, daemon=True)

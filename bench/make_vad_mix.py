@@ -4,6 +4,9 @@
   lines alternating with silences, fan noise and next-room babble at 5–10 dB SNR.
 * ``lesson``: a long lesson (default 10 min) in the style of ../shared/data/vad —
   Mandarin and English espeak-ng voices taking turns — at a given SNR.
+* ``quiet``: soft, low-arousal speech (EmoDB training speakers' sad, bored and neutral
+  clips, each 0 to −9 dB below the loudest) with 0.3–3 s pauses, in the lesson's
+  classroom noise at a given SNR over all speech — the voices a VAD tends to undercount.
 
 Writes ``<out>/<name>.flac`` and ``<out>/<name>.ref.csv`` (frame_10ms,speech,teacher,overlap).
 """
@@ -25,6 +28,7 @@ from edge_agent.audio.synth import (  # noqa: E402
     SR,
     Line,
     Scene,
+    _trim,
     active_frames,
     babble,
     brown_noise,
@@ -32,6 +36,7 @@ from edge_agent.audio.synth import (  # noqa: E402
     mix_at_snr,
     pink_noise,
     render,
+    render_clips,
     write_labels,
 )
 
@@ -76,15 +81,54 @@ def make_lesson(seconds: float, snr: float, seed: int) -> tuple[np.ndarray, Scen
     return mix_at_snr(scene.clean, scene.speech, bg, snr), scene
 
 
-def make_mixed(ser_dir: str, seconds: float, seed: int) -> tuple[np.ndarray, Scene]:
-    """Speech (EmoDB clips and espeak lines) alternating with silences and noises; SNR 10 dB then 5 dB halves."""
-    import soundfile as sf
+LOW_AROUSAL = "TLN"  # EmoDB emotion letters: sadness, boredom, neutral
 
-    rng = np.random.default_rng(seed)
+
+def ser_clips(ser_dir: str, emotions: str | None = None) -> list[str]:
+    """EmoDB-named clips under ``ser_dir`` (sorted), optionally only those whose emotion letter is in ``emotions``."""
     clips = sorted(glob.glob(os.path.join(ser_dir, "**", "*.flac"), recursive=True) +
                    glob.glob(os.path.join(ser_dir, "**", "*.wav"), recursive=True))
+    if emotions is not None:
+        clips = [c for c in clips if len(Path(c).stem) >= 6 and Path(c).stem[5] in emotions]
     if not clips:
         raise SystemExit(f"no speech clips under {ser_dir}")
+    return clips
+
+
+def read_clip(path: str, trim: bool = True) -> np.ndarray:
+    """A clip as float32 mono at 16 kHz, peak-normalised to 0.5 (padding trimmed unless ``trim=False``)."""
+    import soundfile as sf
+
+    x, sr = sf.read(path, dtype="float32", always_2d=True)
+    x = x.mean(axis=1)
+    if sr != SR:
+        import soxr
+
+        x = soxr.resample(x, sr, SR).astype(np.float32)
+    x = _trim(x) if trim else x
+    return x / (np.abs(x).max() + 1e-9) * 0.5
+
+
+def make_quiet(ser_dir: str, seconds: float, snr: float, seed: int) -> tuple[np.ndarray, Scene]:
+    """Low-arousal EmoDB speech at 0 to −9 dB per clip, 0.3–3 s pauses, in lesson classroom noise at ``snr``."""
+    rng = np.random.default_rng(seed)
+    clips = ser_clips(ser_dir, LOW_AROUSAL)
+
+    def gen():  # noqa: ANN202 - generator of render_clips' tuples
+        while True:
+            x = read_clip(clips[int(rng.integers(len(clips)))]) * 10 ** (-float(rng.uniform(0.0, 9.0)) / 20)
+            yield False, x.astype(np.float32), float(rng.uniform(0.3, 3.0))
+
+    scene = render_clips(gen(), seconds)
+    n = len(scene.clean)
+    bg = 0.5 * fan_noise(n, rng) + 0.5 * pink_noise(n, rng) + 0.7 * next_room(n, rng)
+    return mix_at_snr(scene.clean, scene.speech, bg, snr), scene
+
+
+def make_mixed(ser_dir: str, seconds: float, seed: int) -> tuple[np.ndarray, Scene]:
+    """Speech (EmoDB clips and espeak lines) alternating with silences and noises; SNR 10 dB then 5 dB halves."""
+    rng = np.random.default_rng(seed)
+    clips = ser_clips(ser_dir)
     n = int(seconds * SR) // FRAME * FRAME
     clean = np.zeros(n, np.float32)
     count = np.zeros(n // FRAME, np.int16)
@@ -94,12 +138,7 @@ def make_mixed(ser_dir: str, seconds: float, seed: int) -> tuple[np.ndarray, Sce
     while pos < n:
         if k % 2 == 0:
             if rng.random() < 0.6:
-                x, sr = sf.read(clips[int(rng.integers(len(clips)))], dtype="float32")
-                if sr != SR:
-                    import soxr
-
-                    x = soxr.resample(x, sr, SR).astype(np.float32)
-                x = x / (np.abs(x).max() + 1e-9) * 0.5
+                x = read_clip(clips[int(rng.integers(len(clips)))], trim=False)
             else:
                 from edge_agent.audio.synth import say
 
@@ -131,7 +170,7 @@ def make_mixed(ser_dir: str, seconds: float, seed: int) -> tuple[np.ndarray, Sce
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("kind", choices=["lesson", "mixed"])
+    ap.add_argument("kind", choices=["lesson", "mixed", "quiet"])
     ap.add_argument("--out", default="bench/out")
     ap.add_argument("--seconds", type=float, default=600.0)
     ap.add_argument("--snr", type=float, default=10.0)
@@ -144,6 +183,9 @@ def main(argv: list[str] | None = None) -> int:
     if a.kind == "lesson":
         y, scene = make_lesson(a.seconds, a.snr, a.seed)
         name = f"lesson_{int(a.seconds)}s_snr{a.snr:g}"
+    elif a.kind == "quiet":
+        y, scene = make_quiet(a.ser, a.seconds, a.snr, a.seed)
+        name = f"quiet_{int(a.seconds)}s_snr{a.snr:g}_seed{a.seed}"
     else:
         y, scene = make_mixed(a.ser, a.seconds, a.seed)
         name = f"mixed_{int(a.seconds)}s"

@@ -1,6 +1,7 @@
 """The vision stage on the whole sample classroom against its truth file: faces, attention, hand raises.
 
-Compares, in one run, the default grid (whole + 3×3 + refinement) with the room profile's perspective tiles.
+Turned-away students: ``turned_away_found`` of ``turned_away_truth`` (student-frames, summed), and
+``turned_away_over`` (frames × students reported away beyond the truth). Compares, in one run, the default grid (whole + 3×3 + refinement) with the room profile's perspective tiles.
 Run: OMP_NUM_THREADS=1 python bench/vision_sample.py [--profile calibration/rooms/sample-classroom.yaml]
 Prints one JSON object on its last line.
 """
@@ -27,7 +28,7 @@ def run(profile_path: str | None, every: int) -> dict:
     truth = json.loads((REPO / "samples" / "classroom.truth.json").read_text())
     stage = VisionPipelineStage(AgentConfig(policy="no-emotion"), load_profile(profile_path) if profile_path else None)
     cap = cv2.VideoCapture(str(REPO / "samples" / "classroom.mp4"))
-    obs, seen, facing, up_tp, up_truth = [], 0, 0, 0, 0
+    obs, seen, facing, up_tp, up_truth, away, away_truth, away_over = [], 0, 0, 0, 0, 0, 0, 0
     t0 = time.perf_counter()
     i = 0
     while True:
@@ -38,8 +39,12 @@ def run(profile_path: str | None, every: int) -> dict:
             o = stage.process(i / truth["fps"], frame)
             obs.append(o)
             t = truth["frames"][i]
-            seen += len(o.faces)
+            n_away = sum(not f.facing for f in o.faces)
+            seen += len(o.faces) - n_away
             facing += t["facing"]
+            away += n_away
+            away_truth += t["students"] - t["facing"]
+            away_over += max(0, n_away - (t["students"] - t["facing"]))
             up_tp += min(len(o.hands_raised), t["hands_up"])
             up_truth += t["hands_up"]
         i += 1
@@ -49,6 +54,7 @@ def run(profile_path: str | None, every: int) -> dict:
     return {"profile": profile_path, "frames": len(obs), "ms_per_frame": round(ms, 1),
             "faces_per_frame": round(seen / len(obs), 1), "facing_per_frame": round(facing / len(obs), 1),
             "attention_share": round(sum(posed) / len(posed), 3) if posed else None,
+            "turned_away_found": away, "turned_away_truth": away_truth, "turned_away_over": away_over,
             "hand_episodes": count_hand_raises(obs), "hand_episodes_truth": truth["hand_raise_episodes"],
             "raised_frames_found": up_tp, "raised_frames_truth": up_truth}
 

@@ -7,7 +7,7 @@ import importlib
 import logging
 import sys
 
-from classpulse_contract.config_io import ConfigError
+from classpulse_contract.config_io import EXAMPLES_HINT, ConfigError
 
 
 def dispatch(target: str, args: argparse.Namespace) -> int:
@@ -27,6 +27,7 @@ def run(parser: argparse.ArgumentParser, argv: list[str] | None, plain_errors: t
         print(f"{e.source}: {len(e.problems)} problem(s)", file=sys.stderr)
         for prob in e.problems:
             print(f"  {prob}", file=sys.stderr)
+        print(f"({EXAMPLES_HINT})", file=sys.stderr)
         return 2
     except (OSError, ValueError, *plain_errors) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -36,7 +36,10 @@ from pydantic import (
 )
 
 CONTRACT_MAJOR = 1
-CONTRACT_MINOR = 0
+#: 1.1 (additive): per-signal coverage (``vision_coverage``, ``audio_coverage``, ``vision_level``),
+#: ``coverage_flags`` and null counts for signals the device did not measure; see docs/wire-contract.md.
+#: 1.2 (additive): end-to-end acknowledgement (``ack`` topic, ``Ack``) and outbox confirmation in health.
+CONTRACT_MINOR = 2
 CONTRACT_VERSION = f"{CONTRACT_MAJOR}.{CONTRACT_MINOR}"
 TOPIC_ROOT = "classpulse/v1"
 #: Largest payload either side accepts. A real aggregate is under 2 KiB.
@@ -51,15 +54,19 @@ EXPRESSION_CLASSES: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad
 #: Voice-tone model classes (EmoDB), used in ``tone_mix``.
 TONE_CLASSES: tuple[str, ...] = ("angry", "boredom", "disgust", "fear", "happy", "neutral", "sad")
 
-Ident = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
+#: Site, room, zone and device ids: the one pattern topics and payloads use (enrolment checks new devices with it).
+ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+Ident = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
 Share = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False, strict=True)]
 Signed = Annotated[float, Field(ge=-1.0, le=1.0, allow_inf_nan=False, strict=True)]
 ShortText = Annotated[str, StringConstraints(max_length=64)]
 
-KINDS = ("agg", "status", "health", "cmd", "cmd/result")
+KINDS = ("agg", "status", "health", "cmd", "cmd/result", "ack")
+#: Most msg_ids one ack lists: more than a device keeps unconfirmed in flight (edge_agent outbox window).
+MAX_ACK_IDS = 256
 _TOPIC_RE = re.compile(
     r"^classpulse/v1/(?P<site>[a-z0-9][a-z0-9_-]{0,63})/(?P<room>[a-z0-9][a-z0-9_-]{0,63})"
-    r"/(?P<device>[a-z0-9][a-z0-9_-]{0,63})/(?P<kind>agg|status|health|cmd|cmd/result)$"
+    r"/(?P<device>[a-z0-9][a-z0-9_-]{0,63})/(?P<kind>agg|status|health|cmd|cmd/result|ack)$"
 )
 
 
@@ -92,6 +99,15 @@ class QualityFlag(str, Enum):
     FRAMES_DROPPED = "frames_dropped"
     AUDIO_OVERFLOW = "audio_overflow"
     PARTIAL_WINDOW = "partial_window"
+
+
+class CoverageFlag(str, Enum):
+    """Contract 1.1: why a signal's fields are null or less complete (kept apart from ``quality`` so a 1.0
+    reader, which validates ``quality`` strictly, ignores them instead of refusing the window)."""
+
+    VISION_STARVED = "vision_starved"  # the vision stage analysed too little of the window: its fields are null
+    AUDIO_STARVED = "audio_starved"  # the audio stage analysed too little of the window: its fields are null
+    VISION_DEGRADED = "vision_degraded"  # the vision stage shed optional work (``vision_level`` > 0)
 
 
 def topic(site: str, room: str, device: str, kind: str) -> str:
@@ -148,15 +164,16 @@ class Aggregate(_Strict):
     window_end: datetime
     policy: Literal["full", "no-emotion"]
     k_anonymity: int = Field(strict=True, ge=MIN_K_ANONYMITY, le=100)
-    n_faces: int = Field(strict=True, ge=0, le=500)
+    #: null (1.1) when the vision stage did not analyse enough of the window; 0 means it looked and saw nobody
+    n_faces: int | None = Field(strict=True, ge=0, le=500)
     attention_share: Share | None = None
     pose_unknown_share: Share | None = None
     expression_mix: dict[ShortText, Share] | None = Field(None, max_length=len(EXPRESSION_CLASSES))
     expression_valence: Signed | None = None
     expression_arousal: Signed | None = None
-    hand_raises: int = Field(0, strict=True, ge=0, le=10_000)
+    hand_raises: int | None = Field(0, strict=True, ge=0, le=10_000)  # null (1.1): vision not measured
     speech_share: Share | None = None
-    speech_turns: int = Field(0, strict=True, ge=0, le=10_000)
+    speech_turns: int | None = Field(0, strict=True, ge=0, le=10_000)  # null (1.1): audio not measured
     longest_silence_s: float | None = Field(None, strict=True, ge=0.0, le=600.0, allow_inf_nan=False)
     overlap_share: Share | None = None
     teacher_talk_share: Share | None = None
@@ -168,6 +185,14 @@ class Aggregate(_Strict):
     frames_processed: int = Field(0, strict=True, ge=0, le=1_000_000)
     model_versions: dict[ShortText, ShortText] = Field(default_factory=dict, max_length=16)
     quality: list[QualityFlag] = Field(default_factory=list, max_length=len(QualityFlag))
+    # --- contract 1.1 (optional; a 1.0 message has none of them) ---
+    #: share of the window within reach of an analysed frame (null: no camera configured)
+    vision_coverage: Share | None = None
+    #: seconds of audio the audio stage analysed over the window's length (null: no microphone configured)
+    audio_coverage: Share | None = None
+    #: highest vision degradation level in the window (0 = full work; docs/vision.md lists the levels)
+    vision_level: int | None = Field(None, strict=True, ge=0, le=16)
+    coverage_flags: list[CoverageFlag] = Field(default_factory=list, max_length=len(CoverageFlag))
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, str_max_length=256)
 
@@ -182,6 +207,9 @@ class Aggregate(_Strict):
     def _consistent(self) -> Aggregate:
         if self.window_end <= self.window_start:
             raise ValueError("window_end must be after window_start")
+        nulls = [f for f in ("n_faces", "hand_raises", "speech_turns") if getattr(self, f) is None]
+        if nulls and self.version == "1.0":
+            raise ValueError(f"{', '.join(nulls)} may be null (not measured) only from contract 1.1")
         if self.window_end - self.window_start > MAX_WINDOW:
             raise ValueError(f"window longer than {MAX_WINDOW}")
         emotional = (self.expression_mix, self.expression_valence, self.expression_arousal)
@@ -189,7 +217,7 @@ class Aggregate(_Strict):
             x is not None for x in (*emotional, self.tone_mix, self.tone_valence, self.tone_arousal)
         ):
             raise ValueError("policy no-emotion forbids expression and tone fields")
-        if any(x is not None for x in emotional) and self.n_faces < self.k_anonymity:
+        if any(x is not None for x in emotional) and (self.n_faces is None or self.n_faces < self.k_anonymity):
             raise ValueError(f"expression fields need at least k={self.k_anonymity} faces")
         for z in self.zones or ():
             if z.attention_share is not None and z.n_faces < self.k_anonymity:
@@ -229,6 +257,10 @@ class Health(_Strict):
     frames_dropped: int = Field(0, strict=True, ge=0)
     outbox_depth: int = Field(0, strict=True, ge=0)
     outbox_dropped: int = Field(0, strict=True, ge=0)
+    #: 1.2: age of the oldest aggregate the aggregator has not confirmed yet (null: outbox empty)
+    outbox_oldest_unconfirmed_s: float | None = Field(None, strict=True, ge=0, allow_inf_nan=False)
+    #: 1.2: "aggregator" once end-to-end acks are seen, "broker" while only PUBACKs count (older aggregator)
+    delivery_confirmation: Literal["aggregator", "broker"] | None = None
     camera_ok: bool | None = None
     mic_ok: bool | None = None
     sensing: bool = False
@@ -237,6 +269,12 @@ class Health(_Strict):
     model_versions: dict[ShortText, ShortText] = Field(default_factory=dict, max_length=16)
     last_model_update: ShortText | None = None
     quality: list[QualityFlag] = Field(default_factory=list, max_length=len(QualityFlag))
+    # --- contract 1.1 (optional) ---
+    #: frames per second the vision stage is set to analyse; ``fps`` below it means the box is behind
+    target_fps: float | None = Field(None, strict=True, gt=0, le=30)
+    #: the vision stage's current degradation level (0 = full work) and its name
+    vision_level: int | None = Field(None, strict=True, ge=0, le=16)
+    vision_level_name: ShortText | None = None
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -266,12 +304,26 @@ class CommandResult(_Strict):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
+class Ack(_Strict):
+    """1.2, cloud -> device, retained, after commit: the device's msg_ids the aggregator has committed lately
+    (stored, a duplicate of a stored one, or dead-lettered with a reason); the device may then forget them."""
+
+    schema_: Literal["classpulse.ack"] = Field("classpulse.ack", alias="schema")
+    version: Annotated[str, StringConstraints(pattern=r"^1\.\d{1,3}$")] = CONTRACT_VERSION
+    device: Ident
+    ts: datetime
+    msg_ids: list[Annotated[int, Field(strict=True, ge=0, le=2**53)]] = Field(max_length=MAX_ACK_IDS)
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
 MESSAGE_TYPES: dict[str, type[_Strict]] = {
     "classpulse.agg": Aggregate,
     "classpulse.status": Status,
     "classpulse.health": Health,
     "classpulse.cmd": Command,
     "classpulse.cmd_result": CommandResult,
+    "classpulse.ack": Ack,
 }
 KIND_SCHEMA = {
     "agg": "classpulse.agg",
@@ -279,6 +331,7 @@ KIND_SCHEMA = {
     "health": "classpulse.health",
     "cmd": "classpulse.cmd",
     "cmd/result": "classpulse.cmd_result",
+    "ack": "classpulse.ack",
 }
 
 

@@ -107,8 +107,16 @@ def start_embedded(port: int | None = None) -> BrokerHandle:
     return BrokerHandle("127.0.0.1", port, "embedded", _loop=loop)
 
 
-def ensure_broker(host: str = "127.0.0.1", port: int = 1883) -> BrokerHandle:
-    if port_answers(host, port):
+def ensure_broker(borrow: tuple[str, int] | None = None) -> BrokerHandle:
+    """A broker the demo owns (private mosquitto on a free port, else embedded), or ``borrow``'s if given.
+
+    The demo no longer borrows the system's broker by default: whatever it left there (sessions, retained
+    status) would outlive it. A borrowed broker is cleaned on exit by :func:`clear_demo_traces`.
+    """
+    if borrow is not None:
+        host, port = borrow
+        if not port_answers(host, port):
+            raise OSError(f"no MQTT broker answers on {host}:{port}")
         log.info("using the MQTT broker at %s:%s", host, port)
         return BrokerHandle(host, port, "existing")
     if shutil.which("mosquitto") or Path("/usr/sbin/mosquitto").exists():
@@ -118,3 +126,52 @@ def ensure_broker(host: str = "127.0.0.1", port: int = 1883) -> BrokerHandle:
     h = start_embedded()
     log.info("no broker installed: started an embedded broker on %s:%s", h.host, h.port)
     return h
+
+
+def clear_demo_traces(host: str, port: int, client_ids: list[str], devices: list[str], wait_s: float = 2.0) -> int:
+    """Leave nothing behind on a borrowed broker: end each client id's persistent session (connect with a clean
+    session, disconnect) and clear every retained message on a topic of one of ``devices``. Returns how many
+    retained messages were cleared."""
+    import paho.mqtt.client as mqtt
+
+    for cid in client_ids:
+        c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=cid, clean_session=True, protocol=mqtt.MQTTv311)
+        try:
+            c.connect(host, port, keepalive=10)
+            c.loop_start()
+            deadline = time.monotonic() + wait_s * 5
+            while not c.is_connected() and time.monotonic() < deadline:
+                time.sleep(0.05)
+        except OSError as e:
+            log.warning("could not end the session of %s: %s", cid, e)
+        finally:
+            c.disconnect()
+            c.loop_stop()
+    ours = set(devices)
+    retained: set[str] = set()
+    lock = threading.Lock()
+
+    def on_message(_c, _u, msg) -> None:  # noqa: ANN001
+        if msg.retain and msg.payload and ours & set(msg.topic.split("/")):
+            with lock:
+                retained.add(msg.topic)
+
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="", clean_session=True, protocol=mqtt.MQTTv311)
+    c.on_message = on_message
+    c.on_connect = lambda cl, *_a: cl.subscribe("classpulse/#", qos=1)
+    try:
+        c.connect(host, port, keepalive=10)
+    except OSError as e:
+        log.warning("could not clear retained messages: %s", e)
+        return 0
+    c.loop_start()
+    time.sleep(wait_s)  # retained messages arrive right after the subscription; nothing else is awaited
+    with lock:
+        topics = sorted(retained)
+    for t in topics:
+        c.publish(t, b"", qos=1, retain=True).wait_for_publish(5)
+    c.disconnect()
+    c.loop_stop()
+    if topics:
+        log.info("cleared %d retained message(s) the demo left on %s:%s", len(topics), host, port)
+    return len(topics)

@@ -1,4 +1,5 @@
-"""``cloud-aggregator`` command line: run, demo, config check, import, eval, notice, warnings, user.
+"""``cloud-aggregator`` command line: run, demo, config check, check, import, eval, notice, warnings, user,
+deadletters.
 
 Each command parses its arguments here and calls one function in the module that owns the work.
 """
@@ -14,14 +15,20 @@ from classpulse_contract.cli_support import dispatch, run
 
 
 def _cfg(path: str | None):
-    from cloud_aggregator.config import load_aggregator_config
+    from cloud_aggregator.config_check import load_checked
 
-    return load_aggregator_config(path)
+    return load_checked(path)
 
 
 def _cmd_config_check(args: argparse.Namespace) -> int:
-    cfg = _cfg(args.file)
-    print(json.dumps({"ok": True, "store": cfg.store.backend, "broker": f"{cfg.mqtt.host}:{cfg.mqtt.port}"}))
+    from cloud_aggregator.config_check import notes
+
+    cfg = _cfg(args.file)  # a ConfigError exits 2 with every problem (cli_support.run)
+    found = notes(cfg)
+    for n in found:
+        print(f"note: {n}", file=sys.stderr)
+    print(json.dumps({"ok": True, "store": cfg.store.backend, "broker": f"{cfg.mqtt.host}:{cfg.mqtt.port}",
+                      "notes": found}))
     return 0
 
 
@@ -34,7 +41,32 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from cloud_aggregator.demo import run_demo
 
-    return run_demo(Path(args.data), port=args.port, agents=args.agents, duration_s=args.duration)
+    return run_demo(Path(args.data), port=args.port, agents=args.agents, duration_s=args.duration, borrow=args.broker)
+
+
+def _host_port(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, e.g. 127.0.0.1:1883, not {text!r}")
+    return host or "127.0.0.1", int(port)
+
+
+def _cmd_device_acl(args: argparse.Namespace) -> int:
+    from cloud_aggregator.device_registry import write_acl
+    from cloud_aggregator.store import open_store
+
+    cfg = _cfg(args.config)
+    out = Path(args.out) if args.out else cfg.enrolment.acl_file
+    if out is None:
+        print("no --out and no enrolment.acl_file in the config", file=sys.stderr)
+        return 2
+    store = open_store(cfg.store)
+    try:
+        n = write_acl(store, out)
+    finally:
+        store.close()
+    print(json.dumps({"acl_file": str(out), "devices": n}))
+    return 0
 
 
 def _cmd_import(args: argparse.Namespace) -> int:
@@ -92,6 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--port", type=int, default=8080)
     d.add_argument("--agents", type=int, default=2, help="simulated classroom devices replaying the samples")
     d.add_argument("--duration", type=float, default=None, help="stop after N seconds (default: until Ctrl-C)")
+    d.add_argument("--broker", metavar="HOST:PORT", default=None, type=_host_port,
+                   help="use this running broker (cleaned of the demo's sessions and retained messages on exit) "
+                        "instead of a private one")
     d.set_defaults(func=_cmd_demo)
 
     c = sub.add_parser("config", help="configuration tools")
@@ -119,6 +154,12 @@ def build_parser() -> argparse.ArgumentParser:
     n.add_argument("--out", required=True)
     n.set_defaults(func=_cmd_notice)
 
+    da = sub.add_parser("device-acl", help="write the broker's device ACL from the device registry "
+                        "(each device pinned to its own site/room topics)")
+    da.add_argument("--config")
+    da.add_argument("--out", help="ACL file (default: enrolment.acl_file)")
+    da.set_defaults(func=_cmd_device_acl)
+
     e = sub.add_parser("eval", help="evaluate models on labelled data (prints JSON)")
     esub = e.add_subparsers(dest="eval_cmd", required=True)
     eo = esub.add_parser("oulad", help="early-warning model on the OULAD layout")
@@ -131,6 +172,17 @@ def build_parser() -> argparse.ArgumentParser:
     rt.add_argument("--config")
     rt.add_argument("--days", type=int, help="raw aggregates kept (default: retention_days from the config)")
     rt.set_defaults(func=lambda a: dispatch("cloud_aggregator.retention:main", a))
+
+    from cloud_aggregator.deadletters_cli import add_arguments as add_deadletter_arguments
+
+    dl = sub.add_parser("deadletters", help="refused messages: list, show one, purge (no payload bodies)")
+    add_deadletter_arguments(dl)
+    dl.set_defaults(func=lambda a: dispatch("cloud_aggregator.deadletters_cli:main", a))
+
+    ck = sub.add_parser("check", help="broker check: warn when it will not keep sessions across its own restart")
+    ck.add_argument("--config")
+    ck.add_argument("--wait", type=float, default=3.0, help="seconds to wait for the broker's answers")
+    ck.set_defaults(func=lambda a: dispatch("cloud_aggregator.broker_check:main", a))
 
     from cloud_aggregator.warnings.commands import add_arguments as add_warnings_arguments
 

@@ -40,6 +40,8 @@ class MqttConfig(_Section):
                                             "then comes from the broker, e.g. mosquitto max_inflight_messages)")
     receive_maximum: int = Field(1000, ge=1, le=65535, description="unacked messages the broker may send us")
     session_expiry_s: int = Field(7 * 86400, ge=60, description="how long the broker keeps our queue while we are away")
+    persistent_session: bool = Field(True, description="keep a broker session (queue while away); false: a clean "
+                                     "session that leaves nothing on the broker (the demo on a borrowed broker)")
 
 
 class StoreConfig(_Section):
@@ -59,11 +61,27 @@ class IngestConfig(_Section):
     flush_ms: int = Field(200, ge=1, le=10_000, description="longest a message waits before its batch commits")
     idle_flush_ms: int = Field(5, ge=1, le=10_000, description="commit early when no message came for this long")
     max_clock_skew_s: float = Field(300.0, ge=0, description="windows ending further in the future are rejected")
+    unregistered_devices: Literal["accept", "dead_letter"] = Field(
+        "dead_letter", description="messages from a device not in the registry: dead_letter (a real deployment) or "
+        "accept (a demo or test broker without enrolment); a registered device in the wrong room is always refused")
+    end_to_end_acks: bool = Field(True, description="after each commit publish the retained per-device ack "
+                                  "(contract 1.2) so devices keep windows until they are stored")
+    ack_flush_ms: int = Field(1000, ge=0, le=10_000, description="at most one ack per device this often; "
+                              "a device catching up gets one ack for many windows")
 
 
 class WebConfig(_Section):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=1, le=65535)
+    trusted_proxies: list[str] = Field(default_factory=list, description="addresses/networks of our own reverse "
+                                       "proxies; X-Forwarded-For is believed only from these (default: from nobody)")
+
+    @model_validator(mode="after")
+    def _proxies(self) -> WebConfig:
+        from cloud_aggregator.web.client_address import parse_networks
+
+        parse_networks(self.trusted_proxies)
+        return self
 
 
 class AggregatorConfig(_Section):

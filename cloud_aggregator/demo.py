@@ -1,15 +1,16 @@
 """The README's demo: broker → aggregator (+ dashboard) → simulated classroom agents on the sample media.
 
-Everything runs on this machine: the system's Mosquitto if one answers on
-127.0.0.1:1883, else a private one, else an embedded broker; a SQLite store under
-``data/demo``; the synthetic demo school's records imported into it; and a few
-``edge-agent`` processes replaying ``samples/`` as live devices (restarted when
-the recording ends). Ctrl-C stops everything.
+Everything runs on this machine: a private Mosquitto on a free port (else an embedded
+broker; ``--broker HOST:PORT`` borrows an existing one and cleans up after itself); a SQLite
+store under ``data/demo``; the synthetic demo school's records imported into it; and a few
+``edge-agent`` processes replaying ``samples/`` in a loop as live devices (one connection each,
+so the fleet shows them online throughout; restarted only if one exits). Ctrl-C stops everything.
 """
 
 from __future__ import annotations
 
 import logging
+import secrets
 import signal
 import subprocess
 import sys
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import yaml
 
-from cloud_aggregator.broker import ensure_broker
+from cloud_aggregator.broker import clear_demo_traces, ensure_broker
 from cloud_aggregator.config import AggregatorConfig
 
 log = logging.getLogger(__name__)
@@ -45,8 +46,16 @@ def _prepare_school(data: Path, cfg: AggregatorConfig, store) -> list[tuple[str,
         rep = import_records(store, school, "all", keys=keys, config=cfg.records, progress=False)
         log.info("%s", rep.summary())
         _first_warnings_run(store, cfg, keys)
+    from cloud_aggregator.web.demo import name_rooms
+
+    name_rooms(store, school)
     devices = load_devices(school / "devices.yaml")
-    return [(d, site, room) for d, (site, room) in sorted(devices.device_index().items())]
+    rooms = [(d, site, room) for d, (site, room) in sorted(devices.device_index().items())]
+    registered = {r["device"] for r in store.devices()}
+    for d, site, room in rooms:  # ingest refuses devices the registry does not know (device_registry)
+        if d not in registered:
+            store.upsert_device(d, site, room)
+    return rooms
 
 
 def _first_warnings_run(store, cfg: AggregatorConfig, keys) -> None:  # noqa: ANN001
@@ -84,9 +93,9 @@ def _agent_config(data: Path, port: int, host: str, device: str, site: str, room
         "device": {"id": device, "site": site, "room": room},
         "mqtt": {"host": host, "port": port},
         "policy": policy, "window_s": DEMO_WINDOW_S, "health_interval_s": 10,
-        "video": {"source": str(SAMPLES / "classroom.mp4"), "target_fps": 1},
+        "video": {"source": str(SAMPLES / "classroom.mp4"), "target_fps": 1, "loop": True},
         "calibration": str(ROOM_PROFILE),
-        "audio": {"source": str(SAMPLES / "classroom.wav")},
+        "audio": {"source": str(SAMPLES / "classroom.wav"), "loop": True},
         "schedule": {"always": True},
         "outbox": {"path": str(data / "agents" / device / "outbox.db")},
     }, sort_keys=False), encoding="utf-8")
@@ -94,7 +103,7 @@ def _agent_config(data: Path, port: int, host: str, device: str, site: str, room
 
 
 class AgentSupervisor(threading.Thread):
-    """Keeps one edge-agent process running (the sample recording ends every 75 s)."""
+    """Keeps one edge-agent process running (it loops the sample; restarted only if it exits)."""
 
     def __init__(self, config: Path, log_path: Path):
         super().__init__(daemon=True, name=f"agent-{config.stem}")
@@ -124,7 +133,8 @@ class AgentSupervisor(threading.Thread):
                 self.proc.kill()
 
 
-def run_demo(data: Path, port: int = 8080, agents: int = 2, duration_s: float | None = None) -> int:
+def run_demo(data: Path, port: int = 8080, agents: int = 2, duration_s: float | None = None,
+             borrow: tuple[str, int] | None = None) -> int:
     from cloud_aggregator.server import build
 
     data = data.resolve()
@@ -132,9 +142,11 @@ def run_demo(data: Path, port: int = 8080, agents: int = 2, duration_s: float | 
     from cloud_aggregator.records.keys import ensure_key_file
 
     ensure_key_file(data / "records.key")  # before the dashboard starts, so it can show names to counsellors
-    broker = ensure_broker()
+    broker = ensure_broker(borrow)
+    # a clean session under a fresh client id: the demo keeps no queue on a broker once it has gone
     cfg = AggregatorConfig.model_validate({
-        "mqtt": {"host": broker.host, "port": broker.port, "client_id": "classpulse-demo-aggregator"},
+        "mqtt": {"host": broker.host, "port": broker.port, "client_id": f"classpulse-demo-{secrets.token_hex(4)}",
+                 "persistent_session": False},
         "store": {"backend": "sqlite", "path": str(data / "aggregator.db")},
         "web": {"host": "127.0.0.1", "port": port},
         "records": {"key_file": str(data / "records.key")},
@@ -173,5 +185,8 @@ def run_demo(data: Path, port: int = 8080, agents: int = 2, duration_s: float | 
     web.join(timeout=10)
     ingest.stop()
     store.close()
+    if broker.kind == "existing":  # not ours: take back the agents' sessions and retained status messages
+        devices = [d for d, _, _ in rooms[:agents]]
+        clear_demo_traces(broker.host, broker.port, [f"cp-{d}" for d in devices], devices)
     broker.stop()
     return 0

@@ -3,9 +3,11 @@
 The device sends the token once (``edge-agent enroll``); the aggregator redeems it (atomic, one use,
 expiring), registers the device in its room, generates a random MQTT password, adds the device to
 Mosquitto's password file in Mosquitto's own PBKDF2-SHA512 format and asks Mosquitto to reload it
-(SIGHUP via its pid file). The password leaves the aggregator only in that one response. The broker's
-pattern ACL (``systemd/mosquitto/classpulse.acl``) already limits a user named after a device to its
-own topics, so no per-device ACL line is written.
+(SIGHUP via its pid file). The password leaves the aggregator only in that one response. The device
+listener's ACL is regenerated from the registry (``device_registry.write_acl``) before the reload, so
+the new device may write only its own ``<site>/<room>/<device>`` topics. This password file is the
+device namespace only: the aggregator's own broker account lives in the service listener's file,
+which this code never writes, and reserved names are refused here as well as when the token is issued.
 
 Limits: the aggregator must share a host (or the file) with Mosquitto; a district with a broker
 cluster provisions credentials through the cluster's own API instead (docs/scaling.md). Run it over
@@ -34,6 +36,9 @@ class EnrolmentConfig(BaseModel):
     password_file: Path | None = Field(None, description="Mosquitto password_file the aggregator may append to; "
                                        "enrolment is off while unset")
     mosquitto_pid_file: Path | None = Field(None, description="SIGHUP this pid so Mosquitto reloads the passwords")
+    acl_file: Path | None = Field(None, description="the device listener's acl_file, rewritten from the device "
+                                  "registry at start, on every enrolment and room move (each device pinned to its "
+                                  "own site/room topics)")
 
 
 def set_broker_password(password_file: Path, username: str, password: str) -> None:
@@ -66,14 +71,22 @@ def reload_mosquitto(pid_file: Path | None) -> bool:
     return True
 
 
-def enrol(store, token: str, cfg: EnrolmentConfig) -> dict:  # noqa: ANN001 - cloud_aggregator.store.Store
+def enrol(store, token: str, cfg: EnrolmentConfig,  # noqa: ANN001 - cloud_aggregator.store.Store
+          reserved: frozenset[str] = frozenset()) -> dict:
     """Redeem ``token`` and return the device's identity and broker credentials (raises TokenError)."""
+    from cloud_aggregator.device_registry import name_problem, sync_broker, token_device
+    from cloud_aggregator.store.base import TokenError
+
     if cfg.password_file is None or cfg.broker_host is None:
         raise RuntimeError("enrolment is not configured on this aggregator (enrolment.password_file, broker_host)")
+    named = token_device(store, token)
+    problem = name_problem(named, reserved) if named is not None else None
+    if problem:  # a token issued before names were checked: refused before it registers or writes anything
+        raise TokenError(problem)
     e = store.redeem_token(token)
     password = secrets.token_urlsafe(24)
     set_broker_password(cfg.password_file, e.device, password)
-    reloaded = reload_mosquitto(cfg.mosquitto_pid_file)
+    reloaded = sync_broker(store, cfg)
     out = {"device": e.device, "site": e.site, "room": e.room,
            "mqtt": {"host": cfg.broker_host, "port": cfg.broker_port, "username": e.device, "password": password},
            "broker_reloaded": reloaded}

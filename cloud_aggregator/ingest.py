@@ -1,10 +1,15 @@
 """MQTT ingest: validate with the wire contract, store once, dead-letter the rest, never crash.
 
+Each message's site/room/device is also checked against the device registry (``device_registry``):
+a device publishing as another room, or one never enrolled, is dead-lettered with the reason.
+
 Acknowledgement discipline: the client runs with ``manual_ack``; a message is
 PUBACKed only after the batch holding it is committed (stored or dead-lettered).
 With a persistent session (``clean_session=False``) a crash before the commit
-makes the broker deliver it again, and the ``(device, msg_id)`` key turns that
-redelivery into a no-op. So nothing acknowledged is lost and nothing is stored twice.
+makes the broker deliver it again, and the ``(device, msg_id)`` and
+``(device, window_start)`` keys turn that redelivery into a no-op. After the commit
+each device also gets an end-to-end ack (``cloud_aggregator.acks``), so a broker that
+loses messages (no persistence, restarted) only delays them: the device sends again.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ import paho.mqtt.client as mqtt
 
 from classpulse_contract import Aggregate, ContractError, parse_message, parse_topic
 from classpulse_contract.v1 import MAX_PAYLOAD_BYTES, TOPIC_ROOT
+from cloud_aggregator import device_registry
+from cloud_aggregator.acks import AckBook, dead_letter_key
 from cloud_aggregator.config import AggregatorConfig
 from cloud_aggregator.store import DeadLetter, Store, iso_ts
 
@@ -41,6 +48,7 @@ class IngestStats:
     max_lag_s: float | None = None  # largest receive lag of the last batch (late or replayed windows)
     batches: int = 0
     errors: int = 0
+    acks_published: int = 0
     started: float = field(default_factory=time.time)
 
 
@@ -100,6 +108,7 @@ class IngestService:
         self.resolve_session: Callable[[Aggregate], tuple[str | None, str | None]] | None = None
         self._stop = threading.Event()
         self._writer: threading.Thread | None = None
+        self.acks = AckBook(flush_s=cfg.ingest.ack_flush_ms / 1000)
         self.connected = threading.Event()
         m = cfg.mqtt
         self.v5 = m.protocol == "5"
@@ -107,8 +116,8 @@ class IngestService:
             self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=m.client_id,
                                       protocol=mqtt.MQTTv5, manual_ack=True)
         else:
-            self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=m.client_id, clean_session=False,
-                                      protocol=mqtt.MQTTv311, manual_ack=True)
+            self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=m.client_id,
+                                      clean_session=not m.persistent_session, protocol=mqtt.MQTTv311, manual_ack=True)
         if m.username:
             pw = m.password_file.read_text(encoding="utf-8").strip() if m.password_file else None
             self.client.username_pw_set(m.username, pw)
@@ -119,6 +128,7 @@ class IngestService:
         self.client.max_queued_messages_set(0)
         self.client.reconnect_delay_set(1, 8)
         self.client.on_connect = self._on_connect
+        self.client.on_subscribe = self._on_subscribe
         self.client.on_disconnect = lambda *a, **k: self.connected.clear()
         self.client.on_message = self._on_message
 
@@ -139,6 +149,12 @@ class IngestService:
             log.error("broker refused the aggregator: %s", reason_code)
             return
         client.subscribe([(t, 1) for t in self.topics()])
+
+    def _on_subscribe(self, client, userdata, mid, reason_codes, properties=None) -> None:  # noqa: ANN001
+        # ``connected`` means subscribed (the broker's SUBACK), so nothing published after it can be missed
+        refused = [str(rc) for rc in reason_codes if rc.is_failure]
+        if refused:
+            log.error("broker refused subscriptions: %s", ", ".join(refused))
         self.connected.set()
         log.info("ingest connected; subscribed to %s", ", ".join(self.topics()))
 
@@ -155,10 +171,11 @@ class IngestService:
             from paho.mqtt.properties import Properties
 
             props = Properties(PacketTypes.CONNECT)
-            props.SessionExpiryInterval = m.session_expiry_s
+            props.SessionExpiryInterval = m.session_expiry_s if m.persistent_session else 0
             # how many unacked messages the broker may push; must exceed batch_size or batches wait for flush_ms
             props.ReceiveMaximum = m.receive_maximum
-            self.client.connect_async(m.host, m.port, keepalive=m.keepalive_s, clean_start=False, properties=props)
+            self.client.connect_async(m.host, m.port, keepalive=m.keepalive_s, clean_start=not m.persistent_session,
+                                      properties=props)
         else:
             self.client.connect_async(m.host, m.port, keepalive=m.keepalive_s)
         self.client.loop_start()
@@ -167,6 +184,7 @@ class IngestService:
         self._stop.set()
         if self._writer is not None:
             self._writer.join(timeout=10)
+        self.flush_acks(force=True)
         self.client.disconnect()
         self.client.loop_stop()
 
@@ -198,11 +216,16 @@ class IngestService:
         dead: list[DeadLetter] = []
         statuses, healths = [], []
         now = datetime.now(timezone.utc)
+        registered = device_registry.lookup(self.store, (device_registry.topic_device(m.topic) for m in batch))
         for m in batch:
             self.stats.received += 1
             received_at = m.received_at or iso_ts(m.received_ts)
             try:
                 kind, site, room, model, ignored = classify_full(m, self.cfg.ingest.max_clock_skew_s, now)
+                problem = device_registry.identity_problem(model.device, site, room, registered,
+                                                           self.cfg.ingest.unregistered_devices)
+                if problem:
+                    raise ContractError(problem)
             except ContractError as e:
                 dead.append(DeadLetter(m.topic, m.payload, e.reason, received_at))
                 continue
@@ -218,36 +241,74 @@ class IngestService:
                 statuses.append((site, room, model))
             else:
                 healths.append((site, room, model))
+        committed = [(a.site, a.room, a.device, a.msg_id) for a, _ in aggs]
+        committed += [k for d in dead if (k := dead_letter_key(d.topic, d.payload)) is not None]
         sessions = None
         if self.resolve_session is not None and aggs:
             sessions = [self.resolve_session(a) for a, _ in aggs]
         t0 = time.perf_counter()
+        conflicts_before = self.store.window_conflicts
         new = self.store.write_batch(aggs, dead, statuses, healths, sessions, raw)
+        conflicts = self.store.window_conflicts - conflicts_before
         t1 = time.time()
         self.stats.last_store_ms = round((time.perf_counter() - t0) * 1000, 2)
         self.stats.batches += 1
-        self.stats.dead_letters += len(dead)
+        self.stats.dead_letters += len(dead) + conflicts
         self.stats.stored += len(new)
-        self.stats.duplicates += len(aggs) - len(new)
+        self.stats.duplicates += len(aggs) - len(new) - conflicts
         if aggs:
             lags = [r - a.window_end.timestamp() for (a, _), r in zip(aggs, recv, strict=True)]
             self.stats.last_lag_s = round(lags[-1], 3)
             self.stats.max_lag_s = round(max(lags), 3)
             self.stats.last_latency_ms = round((t1 - recv[-1]) * 1000, 2)
+        self._publish_acks(committed)
         return new
+
+    def _publish_acks(self, committed: list[tuple[str, str, str, int]]) -> None:
+        """After the commit only. Not connected: no ack, and the device's timeout sends the window again."""
+        if not self.cfg.ingest.end_to_end_acks:
+            return
+        self.acks.record(committed)
+        self.flush_acks()
+
+    def flush_acks(self, force: bool = False) -> None:
+        if not self.connected.is_set():
+            return
+        for t, body in self.acks.due(time.monotonic(), force):
+            self.client.publish(t, body, qos=0, retain=True)
+            self.stats.acks_published += 1
+
+    def _process_until_stored(self, batch: list[Incoming]) -> list[Aggregate] | None:
+        """Store failures are the database's (bad input never raises): keep the batch, reconnect, retry with
+        backoff, so a PostgreSQL outage delays ingest and loses nothing. None if stopped meanwhile."""
+        delay = 0.5
+        while True:
+            try:
+                return self.process(batch)
+            except Exception:  # noqa: BLE001 - a store failure must not kill ingest
+                self.stats.errors += 1
+                self.stats.received -= len(batch)  # counted again by the retry
+                (log.exception if delay == 0.5 else log.error)(  # the traceback once per outage
+                    "store failed; %d messages held unacknowledged, retrying in %.1f s", len(batch), delay)
+                if self._stop.wait(delay):
+                    return None
+                delay = min(delay * 2, 8.0)
+                reconnect = getattr(self.store, "reconnect", None)
+                if reconnect is not None:
+                    try:
+                        reconnect()
+                    except Exception as e:  # noqa: BLE001 - still down: the next round tries again
+                        log.warning("store still unreachable: %s", e)
 
     def _write_loop(self) -> None:
         while not self._stop.is_set() or not self._q.empty():
             batch = self._batch()
             if not batch:
+                self.flush_acks()  # acks recorded during a burst go out once it pauses
                 continue
-            try:
-                new = self.process(batch)
-            except Exception:  # noqa: BLE001 - a store failure must not kill ingest; unacked msgs come again
-                self.stats.errors += 1
-                log.exception("store failed; %d messages left unacknowledged for redelivery", len(batch))
-                time.sleep(1.0)
-                continue
+            new = self._process_until_stored(batch)
+            if new is None:
+                continue  # stopping with the store down: unacked, so the broker or the devices send them again
             for m in batch:
                 if m.qos > 0:
                     self.client.ack(m.mid, m.qos)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import grp
 import json
+import logging
 import os
 import re
 import shutil
@@ -244,10 +245,12 @@ def run_checks(cfg: AgentConfig, checks: list[Check] | None = None, echo: Callab
 
 
 def main(args: argparse.Namespace) -> int:
-    from edge_agent.config import load_agent_config
+    from edge_agent.config_check import load_checked
 
+    if not getattr(args, "verbose", False):  # the sources' retry warnings repeat what the verdict lines say
+        logging.getLogger("edge_agent.sources").setLevel(logging.ERROR)
     try:
-        cfg = load_agent_config(args.config)
+        cfg = load_checked(args.config)
         print(f"ok    {'config':<11} {args.config or '(defaults)'}: device {cfg.device.id} in "
               f"{cfg.device.site}/{cfg.device.room}, policy {cfg.policy}")
     except Exception as e:  # noqa: BLE001 - the config error is the answer

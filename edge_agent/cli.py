@@ -14,33 +14,24 @@ from datetime import datetime
 from pathlib import Path
 
 from classpulse_contract.cli_support import dispatch, run
-from classpulse_contract.config_io import ConfigError
 from edge_agent.inference.manifest import ModelIntegrityError
 
 
 def _cmd_config_check(args: argparse.Namespace) -> int:
-    from edge_agent.config import load_agent_config
+    from edge_agent.config_check import notes
 
-    try:
-        cfg = load_agent_config(args.file)
-    except ConfigError as e:
-        print(f"{e.source}: {len(e.problems)} problem(s)", file=sys.stderr)
-        for p in e.problems:
-            print(f"  {p}", file=sys.stderr)
-        return 2
-    notes = []
-    if not cfg.schedule.always and not cfg.schedule.periods and cfg.policy != "off":
-        notes.append("schedule has no periods and always=false: the agent will never sense")
-    for n in notes:
+    cfg = _load(args.file)  # a ConfigError exits 2 with every problem (cli_support.run)
+    found = notes(cfg)
+    for n in found:
         print(f"note: {n}", file=sys.stderr)
-    print(json.dumps({"ok": True, "device": cfg.device.id, "policy": cfg.policy, "notes": notes}))
+    print(json.dumps({"ok": True, "device": cfg.device.id, "policy": cfg.policy, "notes": found}))
     return 0
 
 
 def _load(path: str | None):
-    from edge_agent.config import load_agent_config
+    from edge_agent.config_check import load_checked
 
-    return load_agent_config(path)
+    return load_checked(path)
 
 
 def _cmd_replay(args: argparse.Namespace) -> int:
@@ -127,6 +118,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if argv is None:  # the console script: a process of its own (callers passing argv keep their stderr)
+        from edge_agent.quiet import quiet_native
+
+        quiet_native(verbose=bool({"-v", "--verbose"} & set(sys.argv[1:])))  # before cv2/mediapipe/pyaudio load
     return run(build_parser(), argv, (ModelIntegrityError,))
 
 if __name__ == "__main__":

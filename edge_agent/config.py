@@ -6,16 +6,42 @@ Loaded from YAML with ``CLASSPULSE__SECTION__KEY`` environment overrides
 
 from __future__ import annotations
 
+import difflib
+import re
 from datetime import time
 from pathlib import Path
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from classpulse_contract.config_io import load_config
 
 ENV_PREFIX = "CLASSPULSE"
-Ident = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
+_IDENT = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+
+
+def _ident(v: str) -> str:
+    if not _IDENT.fullmatch(v):
+        raise ValueError(f"{v[:70]!r}: must be lowercase letters, digits and dashes (underscores allowed), "
+                         "starting with a letter or digit, at most 64 characters, e.g. cp-north-r101")
+    return v
+
+
+def time_zone(v: str) -> str:
+    """An IANA zone name the agent can load (a misspelt one would only fail at the first window)."""
+    try:
+        ZoneInfo(v)
+        return v
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        pass
+    close = difflib.get_close_matches(v, sorted(available_timezones()), n=1)
+    hint = f"did you mean {close[0]}? " if close else ""
+    raise ValueError(f"unknown time zone {v[:70]!r}: {hint}use an IANA name such as Europe/London, "
+                     "Asia/Shanghai or UTC")
+
+
+Ident = Annotated[str, AfterValidator(_ident)]
 
 
 class _Section(BaseModel):
@@ -52,12 +78,17 @@ class VideoConfig(_Section):
     width: int = Field(1920, ge=160)
     height: int = Field(1080, ge=120)
     target_fps: float = Field(1.0, gt=0, le=30)
+    loop: bool = Field(False, description="a video file starts over at its end instead of ending the run (demos "
+                       "that replay a recording as a live room keep one connection)")
+    nice: int = Field(5, ge=0, le=19, description="how much lower the vision thread's CPU priority is than "
+                      "the agent's, so a short CPU slows frames (reported as coverage) and never the microphone")
 
 
 class AudioConfig(_Section):
     source: str | None = Field("mic:default", description="'mic:default', 'mic:<index|name>', an audio file, or null")
     sample_rate: int = Field(16000, ge=8000, le=48000)
     chunk_s: float = Field(0.5, gt=0, le=5)
+    loop: bool = Field(False, description="an audio file starts over at its end (see video.loop)")
 
 
 class VisionConfig(_Section):
@@ -72,8 +103,12 @@ class VisionConfig(_Section):
     mesh_min_face_px: float = Field(24.0, ge=8, description="faces this wide get face-mesh + solvePnP pose; "
                                     "smaller ones the detector-keypoint estimate")
     mesh_per_frame: int = Field(16, ge=0, le=200, description="face meshes per frame at most (largest first); 0 disables")
-    hand_raises: bool = Field(True, description="MediaPipe Pose on person regions above the faces")
+    hand_raises: bool = Field(True, description="BlazePose landmark model on face-anchored body regions")
     hand_checks_per_frame: int = Field(6, ge=1, le=64, description="person crops checked per frame, least recent first")
+    turned_away: bool = Field(True, description="a face track lost while its chest region still looks the same "
+                              "counts as a person not attending, not as nobody (docs/vision.md)")
+    degrade: bool = Field(True, description="when a frame costs more than the frame interval, shed hand raises, "
+                          "then face mesh, then expression before frames are dropped (docs/vision.md)")
     expression_flip_tta: bool = Field(True, description="policy full: also classify the mirrored face and average "
                                       "(+0.8 accuracy points on FER2013 PublicTest for a second ~0.2 ms per face)")
 
@@ -90,6 +125,9 @@ class VadConfig(_Section):
     gate_db: float = Field(10.0, ge=0, le=40, description="frame must be this far above the noise floor to start speech")
     stay_gate_db: float = Field(3.5, ge=0, le=40, description="... and this far to continue it")
     noise_floor_dbfs: float | None = Field(None, description="from calibration; estimated on the fly when null")
+    level_target_dbfs: float | None = Field(-8.0, ge=-40, le=0, description="Silero sees the signal with its loud end "
+                                            "lifted to this level (soft voices are scored late otherwise); null = off")
+    max_gain_db: float = Field(18.0, ge=0, le=40, description="most gain the level normalisation applies")
     tone_min_speech_s: float = Field(2.0, gt=0, le=10, description="speech collected before one tone prediction")
     overlap: bool = Field(False, description="estimate crosstalk (overlap_share) from pitch cues; off by default: "
                           "on held-out audio its error is too large to publish (bench/README.md, Audio)")
@@ -112,10 +150,36 @@ class EngagementWeights(_Section):
     valence: float = Field(0.15, ge=0)
 
 
+class CoverageConfig(_Section):
+    """When a signal counts as measured in a window (docs/engagement.md, "Coverage").
+
+    Below ``min_share`` a signal's fields are published as null with ``vision_starved``/``audio_starved``
+    instead of numbers from a few seconds of a minute. 0.5 is the same bar a live window must clear to be
+    published at all: a majority of the window stands for the window; less is a sample of a moment.
+    """
+
+    min_share: float = Field(0.5, gt=0, le=1, description="least share of the window a signal must cover")
+    frame_reach_s: float = Field(5.0, gt=0, le=60, description="an analysed frame stands for this many seconds "
+                                 "either side (class-level attention moves over tens of seconds, so one frame "
+                                 "every 10 s still covers the window)")
+    min_frames: int = Field(3, ge=1, le=600, description="fewer analysed frames than this: vision is starved")
+    min_engagement_weight: float = Field(0.5, gt=0, le=1, description="share of the index weight this box is "
+                                         "set up to measure that the measured signals must carry")
+
+
 class Period(_Section):
-    days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]]
+    days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = Field(min_length=1)
     start: time
     end: time
+
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _quoted(cls, v: object) -> object:
+        # YAML 1.1 reads an unquoted 10:15 as the number 615, which would become 00:10:15
+        if isinstance(v, int | float):
+            raise ValueError("write the time in quotes as 'HH:MM', e.g. '08:30' (YAML reads an unquoted "
+                             "8:30 as the number 510)")
+        return v
 
     @model_validator(mode="after")
     def _order(self) -> Period:
@@ -127,7 +191,7 @@ class Period(_Section):
 class ScheduleConfig(_Section):
     """Sensing happens only inside these periods (local time of ``timezone``)."""
 
-    timezone: str = "UTC"
+    timezone: Annotated[str, AfterValidator(time_zone)] = "UTC"
     always: bool = Field(False, description="sense at all times; only for demos and tests")
     periods: list[Period] = Field(default_factory=list)
 
@@ -135,6 +199,12 @@ class ScheduleConfig(_Section):
 class OutboxConfig(_Section):
     path: Path = Path("data/edge/outbox.db")
     max_messages: int = Field(100_000, ge=10)
+    confirm_timeout_s: float = Field(30.0, gt=0, le=3600, description="send an aggregate again when the "
+                                     "aggregator has not confirmed it this long after the broker's PUBACK")
+    ack_fallback_s: float = Field(600.0, gt=0, description="no aggregator ack this long while rows wait: "
+                                  "fall back to broker PUBACKs (an aggregator older than contract 1.2)")
+    max_unconfirmed: int = Field(64, ge=1, le=200, description="aggregates sent but not yet confirmed, at most "
+                                 "(below the 256 msg_ids an ack lists)")
 
 
 class ModelsConfig(_Section):
@@ -164,6 +234,7 @@ class AgentConfig(_Section):
     vision: VisionConfig = Field(default_factory=VisionConfig)
     vad: VadConfig = Field(default_factory=VadConfig)
     engagement: EngagementWeights = Field(default_factory=EngagementWeights)
+    coverage: CoverageConfig = Field(default_factory=CoverageConfig)
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     outbox: OutboxConfig = Field(default_factory=OutboxConfig)
     models: ModelsConfig = Field(default_factory=ModelsConfig)

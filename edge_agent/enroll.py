@@ -127,15 +127,19 @@ def broker_instructions(resp: dict, cfg_path: Path) -> tuple[str, str]:
     line = f"{dev}:{mosquitto_hash(resp['mqtt']['password'])}"
     steps = f"""Broker set-up for device {dev} ({resp['site']}/{resp['room']})
 
-1. On the broker, append this line to Mosquitto's password file (e.g. /etc/mosquitto/classpulse.passwd);
+1. On the broker, append this line to the device listener's password file
+   (e.g. /etc/mosquitto/classpulse-devices.passwd);
    it is a salted PBKDF2-SHA512 hash, not the password:
 
    {line}
 
-   (or run `mosquitto_passwd /etc/mosquitto/classpulse.passwd {dev}` and type the password from
+   (or run `mosquitto_passwd /etc/mosquitto/classpulse-devices.passwd {dev}` and type the password from
    {cfg_path.parent}/credentials/mqtt-password, which never leaves this box otherwise)
-2. Reload Mosquitto: `systemctl reload mosquitto` (or `kill -HUP <pid>`). The project's pattern ACL
-   (systemd/mosquitto/classpulse.acl) already limits user {dev} to its own topics.
+2. Register {dev} in {resp['site']}/{resp['room']} on the aggregator (devices.yaml or the fleet view) and
+   write the device ACL from its registry (`cloud-aggregator device-acl --config … --out
+   /etc/mosquitto/classpulse-devices.acl`): it pins user {dev} to its own room's topics, and the
+   aggregator refuses messages from devices it does not know. Then reload Mosquitto:
+   `systemctl reload mosquitto` (or `kill -HUP <pid>`).
 3. If the broker requires client certificates, issue one for CN={dev} and set mqtt.tls.cert_file/key_file.
 4. On this box: `edge-agent check --config {cfg_path}` must list broker as ok.
 """

@@ -1,18 +1,21 @@
 """MQTT session of one device: outbox draining at QoS 1, retained status with last will, health, commands.
 
 Limits, said plainly (as paho-mqtt's own docs do):
-* Delivery is at-least-once. A message whose PUBACK was lost is sent again after
-  reconnecting; the aggregator stores each ``(device, msg_id)`` once, so the store
-  sees it exactly once.
-* Messages leave strictly in outbox order, one in flight at a time: throughput is
-  bounded by the broker round trip (hundreds per second on a LAN), far above the
-  one aggregate per window a classroom produces, and it keeps ordering simple.
+* Delivery is at-least-once, end to end once the aggregator acks (contract 1.2, see
+  ``edge_agent.delivery``): a row leaves the outbox only when the aggregator lists its
+  msg_id as committed; unconfirmed rows go again after a reconnect or a timeout. The
+  aggregator stores each device and window once, so the store sees it exactly once.
+* Messages leave in outbox order, one awaiting PUBACK at a time and at most
+  ``outbox.max_unconfirmed`` awaiting the aggregator: throughput is bounded by the
+  broker round trip (hundreds per second on a LAN), far above the one aggregate per
+  window a classroom produces.
 * Health messages are not queued: a stale health reading is worth nothing.
 """
 
 from __future__ import annotations
 
 import logging
+import queue
 import random
 import threading
 import time
@@ -22,9 +25,20 @@ from datetime import datetime, timezone
 
 import paho.mqtt.client as mqtt
 
-from classpulse_contract import Aggregate, Command, CommandResult, ContractError, Health, Status, dumps, topic
+from classpulse_contract import (
+    Ack,
+    Aggregate,
+    Command,
+    CommandResult,
+    ContractError,
+    Health,
+    Status,
+    dumps,
+    topic,
+)
 from classpulse_contract.v1 import parse_message
 from edge_agent.config import AgentConfig, MqttConfig
+from edge_agent.delivery import ACK_MODE_KEY, Confirmations
 from edge_agent.outbox import Outbox
 
 log = logging.getLogger(__name__)
@@ -54,8 +68,16 @@ class Publisher:
     def __init__(self, cfg: AgentConfig, on_command: CommandHandler | None = None):
         self.cfg = cfg
         d = cfg.device
-        self.topics = {k: topic(d.site, d.room, d.id, k) for k in ("agg", "status", "health", "cmd", "cmd/result")}
+        self.topics = {k: topic(d.site, d.room, d.id, k)
+                       for k in ("agg", "status", "health", "cmd", "cmd/result", "ack")}
         self.outbox = Outbox(cfg.outbox.path, cfg.outbox.max_messages)
+        o = cfg.outbox
+        self.confirmations = Confirmations(ack_mode=self.outbox.get_meta(ACK_MODE_KEY) != 0,  # unknown: assume acks
+                                           confirm_timeout_s=o.confirm_timeout_s, ack_fallback_s=o.ack_fallback_s,
+                                           max_unconfirmed=o.max_unconfirmed)
+        self._acks: queue.SimpleQueue[list[int]] = queue.SimpleQueue()
+        self._acks_recorded = self.outbox.get_meta(ACK_MODE_KEY) == 1
+        self._reconnected = threading.Event()
         self.on_command = on_command
         self._commands = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cmd")
         self.connected = threading.Event()
@@ -97,7 +119,8 @@ class Publisher:
             return
         log.info("connected to %s:%s", self.cfg.mqtt.host, self.cfg.mqtt.port)
         client.publish(self.topics["status"], self._status("online"), qos=1, retain=True)
-        client.subscribe(self.topics["cmd"], qos=1)
+        client.subscribe([(self.topics["cmd"], 1), (self.topics["ack"], 1)])
+        self._reconnected.set()
         self.connected.set()
         self._wake.set()
 
@@ -108,6 +131,9 @@ class Publisher:
             log.warning("disconnected from broker (%s); will reconnect", reason_code)
 
     def _on_message(self, client, userdata, msg) -> None:  # noqa: ANN001
+        if msg.topic == self.topics["ack"]:
+            self._on_ack(msg.payload)
+            return
         if msg.topic != self.topics["cmd"]:
             return
         try:
@@ -118,6 +144,23 @@ class Publisher:
         assert isinstance(cmd, Command)  # noqa: S101
         # off paho's network thread: a model update may take a while, and the loop must keep the session alive
         self._commands.submit(self._run_command, cmd)
+
+    def _on_ack(self, payload: bytes) -> None:
+        """Hand the confirmed msg_ids to the drain thread (the only one that touches delivery state)."""
+        try:
+            ack, _ = parse_message(payload, "classpulse.ack")
+        except ContractError as e:
+            log.warning("ignored malformed ack: %s", e.reason)
+            return
+        assert isinstance(ack, Ack)  # noqa: S101
+        if ack.device == self.cfg.device.id:
+            self._acks.put(list(ack.msg_ids))
+            self._wake.set()
+
+    @property
+    def delivery_confirmation(self) -> str:
+        """"aggregator" (end-to-end acks) or "broker" (PUBACK only), for health and the fleet view."""
+        return "aggregator" if self.confirmations.ack_mode else "broker"
 
     def _run_command(self, cmd: Command) -> None:
         """Run one command (one at a time, in arrival order) and publish its result."""
@@ -139,7 +182,7 @@ class Publisher:
 
     def submit(self, agg: Aggregate) -> int:
         """Commit the aggregate to the outbox (durable when this returns), then wake the sender."""
-        rid = self.outbox.put(self.topics["agg"], dumps(agg))
+        rid = self.outbox.put(self.topics["agg"], dumps(agg), msg_id=agg.msg_id)
         self._wake.set()
         return rid
 
@@ -148,16 +191,53 @@ class Publisher:
             return False
         return self.client.publish(self.topics["health"], dumps(health), qos=1).rc == mqtt.MQTT_ERR_SUCCESS
 
+    def _take_acks(self, now: float) -> None:
+        c = self.confirmations
+        while True:
+            try:
+                ids = self._acks.get_nowait()
+            except queue.Empty:
+                break
+            if c.acked(self.outbox.confirm(ids), now) or not self._acks_recorded:
+                self.outbox.set_meta(ACK_MODE_KEY, 1)
+                self._acks_recorded = True
+                log.info("aggregator acknowledges end to end: rows wait for its confirmation")
+        if c.fallback_due(now):
+            log.warning("no acknowledgement from the aggregator for %.0f s: falling back to broker PUBACKs "
+                        "(an aggregator older than contract 1.2?)", c.ack_fallback_s)
+            for rid in c.fall_back():
+                self.outbox.delete(rid)
+            self.outbox.set_meta(ACK_MODE_KEY, 0)
+            self._acks_recorded = False
+
+    def _next_row(self, now: float):  # noqa: ANN202 - OutboxRow | None
+        c = self.confirmations
+        again = c.due_again(now)
+        if again is not None:
+            row = self.outbox.get(again)
+            if row is not None:
+                return row
+            c.forgotten({again})  # dropped by the bound meanwhile
+        if c.window_full():
+            return None
+        rows = self.outbox.oldest(1, after=c.sent_upto)
+        return rows[0] if rows else None
+
     def _drain(self) -> None:
+        c = self.confirmations
         while not self._stop.is_set():
             if not self.connected.wait(timeout=0.5):
                 continue
-            rows = self.outbox.oldest(1)
-            if not rows:
-                self._wake.wait(timeout=1.0)
+            if self._reconnected.is_set():
+                self._reconnected.clear()
+                c.reconnected()
+            now = time.monotonic()
+            self._take_acks(now)
+            row = self._next_row(now)
+            if row is None:
+                self._wake.wait(timeout=min(1.0, c.confirm_timeout_s / 4))
                 self._wake.clear()
                 continue
-            row = rows[0]
             info = self.client.publish(row.topic, row.payload, qos=1, retain=row.retain)
             if info.rc != mqtt.MQTT_ERR_SUCCESS:
                 time.sleep(0.5)
@@ -167,8 +247,9 @@ class Publisher:
             except (RuntimeError, ValueError):
                 pass
             if info.is_published():
-                self.outbox.delete(row.id)
                 self.published += 1
+                if row.msg_id is None or c.published(row.id, time.monotonic()):
+                    self.outbox.delete(row.id)
             else:
                 time.sleep(0.5)  # not acknowledged: it stays first in line and goes again
 

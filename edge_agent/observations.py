@@ -24,6 +24,9 @@ class FaceObservation:
     attentive: bool | None = None  # None: pose unknown (face too small or no landmarks)
     zone: str | None = None
     expression: np.ndarray | None = None  # probabilities in EXPRESSION_CLASSES order
+    #: False: no face seen, but the person is still there (turned away; see docs/vision.md). Such an
+    #: entry has no pose, ``attentive=False`` (counts against attention) and no expression.
+    facing: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +37,11 @@ class FrameObservation:
     quality: frozenset[str] = frozenset()
     width: int = 0
     height: int = 0
+    #: The vision stage's degradation level for this frame (0 = full work; edge_agent/vision/degrade.py),
+    #: its name, and the optional work it did not do on this frame ("hand_raises", "face_mesh", "expression").
+    degradation_level: int = 0
+    degradation: str = "full"
+    shed: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)

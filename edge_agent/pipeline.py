@@ -3,18 +3,25 @@
 Video and audio each run in their own thread and drop rather than queue: the
 camera source hands out its latest frame at the target rate, so a slow stage
 lowers the processed rate (reported in health) instead of building a backlog.
-The main thread closes windows on wall-clock boundaries, applies the timetable
-and policy gates, and feeds the systemd watchdog only while the stages make
-progress.
+Audio is never starved by vision: each stage has its own lock (a slow frame does
+not hold the microphone path), and the vision thread runs at a lower CPU priority
+(``video.nice``) so that when the CPU is short it is the frame rate that falls,
+which the window's coverage then reports.
+The main thread closes windows on wall-clock boundaries once every running stage
+has passed the window's end (or ``MAX_CLOSE_GRACE_S`` after it), applies the
+timetable and policy gates, and feeds the systemd watchdog only while the stages
+make progress.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 import time
 from datetime import datetime, timezone
+from functools import partial
 
 from classpulse_contract import Health
 from edge_agent.config import AgentConfig
@@ -27,6 +34,9 @@ from edge_agent.windowing import Windower
 log = logging.getLogger(__name__)
 #: Seconds after a window's end before it is closed, so late observations still land in it.
 CLOSE_GRACE_S = 1.5
+#: ... and at most this long while a stage is still working on an observation from inside the window
+#: (a frame that takes longer is dropped as late, counted in ``Windower.late``, never reopens the window).
+MAX_CLOSE_GRACE_S = 10.0
 #: A live window observed for less than this share of its length (the agent started or stopped inside it)
 #: is not published: ``msg_id`` is the window start, so a restarted agent's other part of the same window
 #: would otherwise collide with it, and a few seconds say little about a lesson.
@@ -43,6 +53,8 @@ class StageWorker(threading.Thread):
         self.dropped = 0
         self.last_progress = time.monotonic()
         self.source_ok: bool | None = None
+        #: no observation older than this will still come from this worker (None: nothing handed in yet)
+        self.watermark: float | None = None
         self._stop_evt = threading.Event()
 
     def stop(self) -> None:
@@ -54,7 +66,14 @@ class VideoWorker(StageWorker):
         from edge_agent.sources.video import open_video_source
 
         cfg = self.agent.cfg
-        src = open_video_source(cfg.video.source or "", cfg.video.width, cfg.video.height, cfg.video.target_fps)
+        src = open_video_source(cfg.video.source or "", cfg.video.width, cfg.video.height, cfg.video.target_fps,
+                                cfg.video.loop)
+        if cfg.video.nice:  # this thread (and inference that runs in it or threads it starts) yields the CPU to audio
+            try:
+                tid = threading.get_native_id()
+                os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + cfg.video.nice)
+            except OSError as e:
+                log.warning("could not lower the vision thread's priority: %s", e)
         t_start = time.monotonic()
         try:
             for frame in src.frames():
@@ -72,11 +91,13 @@ class VideoWorker(StageWorker):
                 if frame.image is None:
                     self.agent.flag(now, "no_camera")
                 else:
-                    with self.agent.stage_lock:
+                    self.watermark = now
+                    with self.agent.vision_lock:
                         obs = self.agent.vision.process(now, frame.image)
                     frame.image = None  # the frame leaves memory with this iteration
                     self.agent.add_frame(obs)
                     self.processed += 1
+                self.watermark = time.time() - 1.0 / cfg.video.target_fps
                 self.last_progress = time.monotonic()
                 expected = (time.monotonic() - t_start) * cfg.video.target_fps
                 self.dropped = max(0, int(expected) - self.processed)
@@ -89,7 +110,7 @@ class AudioWorker(StageWorker):
         from edge_agent.sources.audio import open_audio_source
 
         cfg = self.agent.cfg
-        src = open_audio_source(cfg.audio.source or "", cfg.audio.sample_rate, cfg.audio.chunk_s)
+        src = open_audio_source(cfg.audio.source or "", cfg.audio.sample_rate, cfg.audio.chunk_s, cfg.audio.loop)
         try:
             for chunk in src.chunks():
                 if self._stop_evt.is_set():
@@ -105,11 +126,13 @@ class AudioWorker(StageWorker):
                 if chunk.samples is None:
                     self.agent.flag(now, "no_mic")
                 else:
-                    with self.agent.stage_lock:
+                    self.watermark = now
+                    with self.agent.audio_lock:
                         obs = self.agent.audio.process(now, chunk.samples, chunk.sample_rate)
                     self.agent.add_chunk(obs)
                     chunk.samples = None
                     self.processed += 1
+                self.watermark = time.time() - 2 * cfg.audio.chunk_s
                 self.last_progress = time.monotonic()
         finally:
             src.close()
@@ -121,14 +144,18 @@ class Agent:
         from edge_agent.mqtt_session import Publisher
 
         self.cfg = cfg
-        self.stage_lock = threading.RLock()
+        # one lock per stage (held while it processes, and to rebuild it): audio never waits for a frame
+        self.vision_lock = threading.RLock()
+        self.audio_lock = threading.RLock()
+        self.vision_level: tuple[int, str] | None = None  # the vision stage's last reported degradation
+        self._fps_mark = (0, time.monotonic())  # (frames processed, when) at the last health message
         refused: list[str] = []
         cfg.models.manifest = effective_manifest(cfg, refused, starting=True)  # installed release, verified again
         self._models_since: float | None = time.monotonic()  # when the running release started (None: confirmed)
         #: outcome of the last model update (or of the start-time check), reported in health
         self.last_model_update: str | None = refused[-1] if refused else None
         self.calibration = load_calibration(cfg)
-        self.vision = make_vision_stage(cfg, self.calibration) if cfg.video.source else None
+        self.vision = make_vision_stage(cfg, self.calibration, live=True) if cfg.video.source else None
         self.audio = make_audio_stage(cfg, self.calibration) if cfg.audio.source else None
         self.ctx = window_context(cfg, self._versions())
         self.windower = Windower(cfg.window_s)
@@ -146,6 +173,7 @@ class Agent:
         self.started = time.monotonic()
 
     def add_frame(self, obs) -> None:  # noqa: ANN001
+        self.vision_level = (obs.degradation_level, obs.degradation)
         with self._lock:
             self.windower.add_frame(obs)
 
@@ -197,14 +225,14 @@ class Agent:
         if policy == old:
             return
         log.warning("policy changed from %s to %s", old, policy)
-        with self.stage_lock:
+        with self.vision_lock, self.audio_lock:
             self.cfg.policy = policy  # type: ignore[assignment]
             self.rebuild_stages()
 
     def rebuild_stages(self) -> None:
         """New stages from the current config (policy, models); the old ones are closed first."""
-        with self.stage_lock:
-            for attr, make in (("vision", make_vision_stage), ("audio", make_audio_stage)):
+        with self.vision_lock, self.audio_lock:
+            for attr, make in (("vision", partial(make_vision_stage, live=True)), ("audio", make_audio_stage)):
                 st = getattr(self, attr)
                 if st is not None:
                     st.close()
@@ -227,18 +255,25 @@ class Agent:
     def health(self) -> Health:
         w = {x.name: x for x in self.workers}
         fps = None
-        if "video" in w:
-            fps = round(w["video"].processed / max(1e-6, time.monotonic() - self.started), 3)
+        if "video" in w:  # analysed frames/s since the last health message (a lifetime mean hides a slow hour)
+            n, t = w["video"].processed, time.monotonic()
+            fps = round((n - self._fps_mark[0]) / max(1e-6, t - self._fps_mark[1]), 3)
+            self._fps_mark = (n, t)
+        level = self.vision_level if "video" in w else None
         return Health(
             device=self.cfg.device.id, ts=datetime.now(timezone.utc),
             uptime_s=round(time.monotonic() - self.started, 1), cpu_load=load1(), cpu_temp_c=cpu_temp_c(),
             mem_mb=rss_mb(), disk_free_mb=disk_free_mb(self.cfg.outbox.path.parent), fps=fps,
             frames_dropped=w["video"].dropped if "video" in w else 0,
             outbox_depth=self.publisher.outbox.depth(), outbox_dropped=self.publisher.outbox.dropped(),
+            outbox_oldest_unconfirmed_s=self.publisher.outbox.oldest_age_s(),
+            delivery_confirmation=self.publisher.delivery_confirmation,
             camera_ok=w["video"].source_ok if "video" in w else None,
             mic_ok=w["audio"].source_ok if "audio" in w else None,
             sensing=self.sensing.is_set(), policy=self.cfg.policy, model_versions=dict(self.ctx.model_versions),
             last_model_update=self.last_model_update[:64] if self.last_model_update else None,
+            target_fps=self.cfg.video.target_fps if "video" in w else None,
+            vision_level=level[0] if level else None, vision_level_name=level[1][:64] if level else None,
         )
 
     def _in_session(self, now: datetime) -> bool:
@@ -247,8 +282,15 @@ class Agent:
         return self.cfg.policy != "off" and in_session(self.cfg.schedule, now)
 
     def close_windows(self, now: float, final: bool = False) -> int:
+        cut = now - CLOSE_GRACE_S
+        if self.sensing.is_set():  # wait for stages still working on an observation from before the cut
+            marks = [w.watermark for w in self.workers if w.is_alive() and w.watermark is not None]
+            cut = max(min([cut, *marks]), now - MAX_CLOSE_GRACE_S)
         with self._lock:
-            done = self.windower.close_all() if final else self.windower.close_before(now - CLOSE_GRACE_S)
+            done = self.windower.close_all() if final else self.windower.close_before(cut)
+            late, self.windower.late = self.windower.late, 0
+        if late:
+            log.debug("%d observations arrived after their window closed (dropped)", late)
         for w in done:
             if not w.frames and not w.chunks and not w.quality:
                 continue

@@ -25,11 +25,28 @@ log = logging.getLogger(__name__)
 PARTIAL_SHARE = 0.9
 
 
-def window_context(cfg: AgentConfig, versions: dict[str, str]) -> WindowContext:
+def window_context(cfg: AgentConfig, versions: dict[str, str], camera: bool | None = None,
+                   mic: bool | None = None) -> WindowContext:
+    """``camera``/``mic``: whether the run has that source (default: the config names one)."""
     policy = cfg.policy if cfg.policy != "off" else "no-emotion"
     return WindowContext(site=cfg.device.site, room=cfg.device.room, device=cfg.device.id,
                          policy=policy, k=cfg.k_anonymity, weights=cfg.engagement, model_versions=versions,
-                         hands=cfg.vision.hand_raises)
+                         hands=cfg.vision.hand_raises, coverage=cfg.coverage,
+                         camera=bool(cfg.video.source) if camera is None else camera,
+                         mic=bool(cfg.audio.source) if mic is None else mic)
+
+
+#: An observation stands for this long after its timestamp when the observed span is measured (a frame
+#: or chunk at the window's last second still covers that second).
+TAIL_S = 1.0
+
+
+def observed_span(w: OpenWindow) -> tuple[float, float]:
+    """The part of the window the agent was sensing: from its first to just after its last observation."""
+    if w.first_ts is None or w.last_ts is None:
+        return w.start, w.end
+    first = w.start if w.first_ts - w.start <= TAIL_S else w.first_ts
+    return first, min(w.end, w.last_ts + TAIL_S) if w.end - w.last_ts > TAIL_S else w.end
 
 
 def finish_window(ctx: WindowContext, w: OpenWindow, window_s: float) -> Aggregate:
@@ -37,7 +54,8 @@ def finish_window(ctx: WindowContext, w: OpenWindow, window_s: float) -> Aggrega
     covered = (w.last_ts - w.start) if w.last_ts is not None else 0.0
     if covered < PARTIAL_SHARE * window_s - 1.0:
         flags.add("partial_window")
-    return build_aggregate(ctx, msg_id_for(w.start), to_dt(w.start), to_dt(w.end), w.frames, w.chunks, sorted(flags))
+    return build_aggregate(ctx, msg_id_for(w.start), to_dt(w.start), to_dt(w.end), w.frames, w.chunks,
+                           sorted(flags), observed=observed_span(w))
 
 
 def replay(cfg: AgentConfig, video: str | None, audio: str | None, out: Path,
@@ -66,7 +84,7 @@ def replay(cfg: AgentConfig, video: str | None, audio: str | None, out: Path,
     for st in (vstage, astage):
         if st is not None:
             versions.update(st.model_versions())
-    ctx = window_context(cfg, versions)
+    ctx = window_context(cfg, versions, camera=video is not None, mic=audio is not None)
     windower = Windower(cfg.window_s)
     results: list[Aggregate] = []
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -12,10 +12,12 @@ def load_calibration(cfg: AgentConfig) -> RoomCalibration | None:
     return None if cfg.calibration is None else load_profile(cfg.calibration)
 
 
-def make_vision_stage(cfg: AgentConfig, calibration: RoomCalibration | None) -> VisionStage:
+def make_vision_stage(cfg: AgentConfig, calibration: RoomCalibration | None, live: bool = False) -> VisionStage:
+    """``live``: frames arrive in real time and are dropped when the stage is slow, so its degradation ladder
+    may shed optional work (``vision.degrade``); offline (replay, check) every frame gets full work."""
     from edge_agent.vision.stage import VisionPipelineStage
 
-    return VisionPipelineStage(cfg, calibration)
+    return VisionPipelineStage(cfg, calibration, live=live)
 
 
 def make_audio_stage(cfg: AgentConfig, calibration: RoomCalibration | None) -> AudioStage:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from statistics import median
 
@@ -17,8 +17,9 @@ import numpy as np
 
 from classpulse_contract import EXPRESSION_CLASSES, TONE_CLASSES, Aggregate, ZoneStat
 from edge_agent.audio.talk import count_turns
-from edge_agent.config import EngagementWeights
-from edge_agent.engagement import engagement_index, participation_rate
+from edge_agent.config import CoverageConfig, EngagementWeights
+from edge_agent.coverage import measure
+from edge_agent.engagement import expected_signals, measured_participation, published_engagement
 from edge_agent.observations import AudioObservation, FrameObservation
 
 #: (valence, arousal) per class on the circumplex; used for the published summaries.
@@ -46,6 +47,9 @@ class WindowContext:
     weights: EngagementWeights
     model_versions: dict[str, str]
     hands: bool = True  # hand raises are being detected (else participation is unknown, not zero)
+    coverage: CoverageConfig = field(default_factory=CoverageConfig)
+    camera: bool = True  # the box has a video source (else vision fields are null, not starved)
+    mic: bool = True  # the box has an audio source
 
 
 def count_faces(frames: Sequence[FrameObservation]) -> int:
@@ -103,17 +107,19 @@ def speech_segments(speech: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(starts.tolist(), ends.tolist(), strict=True))
 
 
+NO_AUDIO: dict[str, float | int | None] = {"speech_share": None, "speech_turns": None, "longest_silence_s": None,
+                                           "overlap_share": None, "teacher_talk_share": None}
+
+
 def audio_summary(chunks: Sequence[AudioObservation]) -> dict[str, float | int | None]:
-    """Speech share, turns, longest silence, overlap and teacher share of one window."""
+    """Speech share, turns, longest silence, overlap and teacher share of one window (all null: no audio)."""
     chunks = sorted(chunks, key=lambda c: c.ts)
     if not chunks:
-        return {"speech_share": None, "speech_turns": 0, "longest_silence_s": None,
-                "overlap_share": None, "teacher_talk_share": None}
+        return dict(NO_AUDIO)
     frame_s = chunks[0].frame_s
     speech = np.concatenate([c.speech for c in chunks]) if chunks else np.zeros(0, bool)
     if speech.size == 0:
-        return {"speech_share": None, "speech_turns": 0, "longest_silence_s": None,
-                "overlap_share": None, "teacher_talk_share": None}
+        return dict(NO_AUDIO)
     te_all = (np.concatenate([c.teacher for c in chunks])  # type: ignore[misc]
               if all(c.teacher is not None for c in chunks) else None)
     silences = speech_segments(~speech)
@@ -143,17 +149,34 @@ def build_aggregate(
     frames: Sequence[FrameObservation],
     chunks: Sequence[AudioObservation],
     extra_quality: Sequence[str] = (),
+    observed: tuple[float, float] | None = None,
 ) -> Aggregate:
-    """One aggregate for [start, end). ``frames``/``chunks`` are everything observed in it."""
+    """One aggregate for [start, end). ``frames``/``chunks`` are everything observed in it.
+
+    ``observed`` (epoch seconds, default the whole window) is the part the agent was sensing; each
+    signal's coverage is measured against it, and a signal below ``ctx.coverage`` publishes nulls and a
+    coverage flag, never zeros (docs/engagement.md).
+    """
+    cov = measure(frames, chunks, observed or (start.timestamp(), end.timestamp()), ctx.coverage,
+                  ctx.camera, ctx.mic)
+    quality = set(extra_quality)  # a starved stage's frame/chunk flags still say what it saw
+    for fr in frames:
+        quality |= fr.quality
+    for c in chunks:
+        quality |= c.quality
+    if not cov.vision_ok:
+        frames = ()
+    if not cov.audio_ok:
+        chunks = ()
     emotion_allowed = ctx.policy == "full"
-    n_faces = count_faces(frames)
+    n_faces = count_faces(frames) if cov.vision_ok else None
     faces = [f for fr in frames for f in fr.faces]
     posed = [f for f in faces if f.attentive is not None]
     attention = round(sum(f.attentive for f in posed) / len(posed), 4) if posed else None
     pose_unknown = round(1 - len(posed) / len(faces), 4) if faces else None
 
     expr_mix = None
-    if emotion_allowed and n_faces >= ctx.k:
+    if emotion_allowed and n_faces is not None and n_faces >= ctx.k:
         vecs = [f.expression for f in faces if f.expression is not None]
         expr_mix = _mix(vecs, [1.0] * len(vecs), EXPRESSION_CLASSES)
     e_val, e_ar = _va(expr_mix, EXPRESSION_VA)
@@ -172,7 +195,7 @@ def build_aggregate(
             share = round(sum(f.attentive for f in zp) / len(zp), 4) if zp and nz >= ctx.k else None
             zones.append(ZoneStat(zone=z, n_faces=nz, attention_share=share))
 
-    audio = audio_summary(chunks)
+    audio = audio_summary(chunks) if cov.audio_ok else dict(NO_AUDIO)
     tone_mix = None
     if emotion_allowed:
         tvecs = [c.tone for c in chunks if c.tone is not None and c.tone_weight > 0]
@@ -181,18 +204,15 @@ def build_aggregate(
             tone_mix = _mix(tvecs, tw, TONE_CLASSES)
     t_val, t_ar = _va(tone_mix, TONE_VA)
 
-    hand_raises = count_hand_raises(frames)
+    hand_raises = count_hand_raises(frames) if cov.vision_ok and ctx.hands else None
     window_s = (end - start).total_seconds()
-    quality = set(extra_quality)
-    for fr in frames:
-        quality |= fr.quality
-    for c in chunks:
-        quality |= c.quality
     valence = e_val if e_val is not None else t_val
-    engagement = engagement_index(
+    engagement = published_engagement(
         ctx.weights,
+        expected_signals(camera=ctx.camera, mic=ctx.mic, hands=ctx.hands, emotion=emotion_allowed),
+        ctx.coverage.min_engagement_weight,
         attention_share=attention,
-        participation=participation_rate(hand_raises, n_faces, window_s) if n_faces and ctx.hands else None,
+        participation=measured_participation(hand_raises, n_faces, window_s),
         speech_share=audio["speech_share"],  # type: ignore[arg-type]
         valence=valence,
     )
@@ -207,7 +227,9 @@ def build_aggregate(
         longest_silence_s=audio["longest_silence_s"], overlap_share=audio["overlap_share"],
         teacher_talk_share=audio["teacher_talk_share"],
         tone_mix=tone_mix, tone_valence=t_val, tone_arousal=t_ar,
-        engagement=engagement, zones=zones, frames_processed=len(frames),
+        engagement=engagement, zones=zones, frames_processed=cov.vision_frames,
         model_versions=dict(sorted(ctx.model_versions.items())[:16]),
         quality=sorted(quality),
+        vision_coverage=cov.vision_share, audio_coverage=cov.audio_share, vision_level=cov.vision_level,
+        coverage_flags=cov.flags,
     )

@@ -44,37 +44,61 @@ class OpenWindow:
 
 
 class Windower:
-    """Collect observations; ``add_*`` returns windows that are complete and must be emitted."""
+    """Collect observations into open windows; ``close_*`` hands back the ones that are complete.
+
+    A window is closed once: an observation that arrives after its window was closed (a slow stage
+    finishing a frame captured before the cut) is counted in ``late`` and dropped, never used to reopen
+    the window — a reopened window would be a second, near-empty message with the same ``msg_id``.
+    """
 
     def __init__(self, window_s: float):
         self.window_s = window_s
         self._open: dict[float, OpenWindow] = {}
+        self._closed_until: float | None = None
+        self.late = 0
 
-    def _get(self, ts: float) -> OpenWindow:
+    def _get(self, ts: float) -> OpenWindow | None:
         start, end = window_bounds(ts, self.window_s)
+        if self._closed_until is not None and start < self._closed_until:
+            self.late += 1
+            return None
         w = self._open.get(start)
         if w is None:
             w = self._open[start] = OpenWindow(start, end)
         w.note(ts)
         return w
 
-    def add_frame(self, obs: FrameObservation) -> None:
-        self._get(obs.ts).frames.append(obs)
+    def add_frame(self, obs: FrameObservation) -> bool:
+        """False: the observation was late (its window is already closed) and was dropped."""
+        w = self._get(obs.ts)
+        if w is not None:
+            w.frames.append(obs)
+        return w is not None
 
-    def add_chunk(self, obs: AudioObservation) -> None:
-        self._get(obs.ts).chunks.append(obs)
+    def add_chunk(self, obs: AudioObservation) -> bool:
+        w = self._get(obs.ts)
+        if w is not None:
+            w.chunks.append(obs)
+        return w is not None
 
     def add_flag(self, ts: float, flag: str) -> None:
-        self._get(ts).quality.add(flag)
+        w = self._get(ts)
+        if w is not None:
+            w.quality.add(flag)
+
+    def _closed(self, done: list[OpenWindow], until: float) -> list[OpenWindow]:
+        """Remove ``done``; every window that ends at or before ``until`` now counts as closed."""
+        for w in done:
+            del self._open[w.start]
+        edge = window_bounds(until, self.window_s)[0]
+        self._closed_until = edge if self._closed_until is None else max(self._closed_until, edge)
+        return done
 
     def close_before(self, ts: float) -> list[OpenWindow]:
         """Windows that ended at or before ``ts`` (oldest first), removed from the open set."""
         done = sorted((w for w in self._open.values() if w.end <= ts), key=lambda w: w.start)
-        for w in done:
-            del self._open[w.start]
-        return done
+        return self._closed(done, ts)
 
     def close_all(self) -> list[OpenWindow]:
         done = sorted(self._open.values(), key=lambda w: w.start)
-        self._open.clear()
-        return done
+        return self._closed(done, done[-1].end) if done else done

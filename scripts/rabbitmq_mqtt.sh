@@ -3,14 +3,16 @@
 # Idempotent; does nothing without a running RabbitMQ or root. Never fails the caller: without the plugin
 # tests/test_ingest_rabbitmq.py skips and says why.
 set -uo pipefail
-command -v rabbitmqctl >/dev/null || exit 0
-[ "$(id -u)" = 0 ] || exit 0
+skip() { echo "rabbitmq: $1; tests/test_ingest_rabbitmq.py will skip (the rest of the suite runs)" >&2; exit 0; }
+if (exec 3<>/dev/tcp/127.0.0.1/1884) 2>/dev/null; then echo "rabbitmq: MQTT plugin on 127.0.0.1:1884" >&2; exit 0; fi
+command -v rabbitmqctl >/dev/null || skip "not installed"
+[ "$(id -u)" = 0 ] || skip "its MQTT plugin is off and enabling it needs root (sudo bash scripts/rabbitmq_mqtt.sh)"
 conf=/etc/rabbitmq/rabbitmq.conf
 # the listener must be in the config too, or a restarted node would try 1883 and fail to start the plugin
 if [ -d /etc/rabbitmq ] && ! grep -q '^mqtt.listeners.tcp' "$conf" 2>/dev/null; then
   echo 'mqtt.listeners.tcp.1 = 127.0.0.1:1884' >> "$conf"
 fi
-timeout 20 rabbitmqctl -q status >/dev/null 2>&1 || exit 0
+timeout 20 rabbitmqctl -q status >/dev/null 2>&1 || skip "installed but not running"
 if ! (exec 3<>/dev/tcp/127.0.0.1/1884) 2>/dev/null; then
   # a running node read its config before this line existed: set the listener, then start the plugin
   timeout 30 rabbitmqctl -q eval \
@@ -18,6 +20,6 @@ if ! (exec 3<>/dev/tcp/127.0.0.1/1884) 2>/dev/null; then
     >/dev/null 2>&1
   timeout 60 rabbitmq-plugins -q enable rabbitmq_mqtt >/dev/null 2>&1
 fi
-(exec 3<>/dev/tcp/127.0.0.1/1884) 2>/dev/null && echo "rabbitmq: MQTT plugin on 127.0.0.1:1884" || \
-  echo "rabbitmq: MQTT plugin not available (the RabbitMQ test will skip)"
+(exec 3<>/dev/tcp/127.0.0.1/1884) 2>/dev/null && echo "rabbitmq: MQTT plugin on 127.0.0.1:1884" >&2 || \
+  skip "the MQTT plugin did not start"
 exit 0

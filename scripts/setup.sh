@@ -8,8 +8,9 @@ cd "$(dirname "$0")/.."
 want_test=0
 [ "${1:-}" = "--with-test-tools" ] && want_test=1
 
-APT_RUNTIME="python3-venv python3-dev gcc portaudio19-dev libsndfile1 mosquitto"
-APT_TEST="chromium systemd espeak-ng sox openssl fonts-noto-cjk poppler-utils"
+# fonts-noto-cjk: Chinese text in the PDF reports and the classroom notice (reports fall back to English without it)
+APT_RUNTIME="python3-venv python3-dev gcc portaudio19-dev libsndfile1 mosquitto fonts-noto-cjk"
+APT_TEST="chromium systemd espeak-ng sox openssl poppler-utils"
 need=""
 for p in $APT_RUNTIME $([ $want_test = 1 ] && echo $APT_TEST); do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need="$need $p"

@@ -7,6 +7,9 @@ from datetime import datetime, timedelta, timezone
 
 from classpulse_contract import Aggregate
 
+#: Config for tests of ingest mechanics on a permissive test broker with no enrolment: devices not in the
+#: registry are stored (the deployed default dead-letters them; tests/test_security_broker.py covers that).
+ACCEPT_UNREGISTERED = {"ingest": {"unregistered_devices": "accept"}}
 BASE = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(hours=3)
 
 

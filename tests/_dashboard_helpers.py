@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from tests._broker import free_port, wait_port
+from tests._cloud_helpers import ACCEPT_UNREGISTERED
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -39,7 +40,7 @@ def template_db(base: Path) -> dict[str, Any]:
         from cloud_aggregator.records.keys import ensure_key_file
         from cloud_aggregator.store import open_store
         from cloud_aggregator.web.db import ensure_web_tables
-        from cloud_aggregator.web.demo import seed_demo_users
+        from cloud_aggregator.web.demo import name_rooms, seed_demo_users
 
         base.mkdir(parents=True, exist_ok=True)
         school = generate_demo_school(base / "school", seed=7, students=60, weeks=6, sites=("north",))
@@ -50,6 +51,7 @@ def template_db(base: Path) -> dict[str, Any]:
             assert not rep.errors, rep.errors
             ensure_web_tables(store)
             users = seed_demo_users(store, rooms=ROOMS)
+            name_rooms(store, school)
         finally:
             store.close()
         _TEMPLATE.update(db=base / "template.db", key=base / "records.key", school=school, users=users)
@@ -68,7 +70,8 @@ def agg_config(db: Path, key: Path, mqtt_port: int = 1, web_port: int = 1, **das
     cfg = AggregatorConfig.model_validate({
         "mqtt": {"host": "127.0.0.1", "port": mqtt_port, "client_id": f"dash-test-{web_port}"},
         "store": {"backend": "sqlite", "path": str(db)}, "web": {"host": "127.0.0.1", "port": web_port},
-        "records": {"key_file": str(key)}, "dashboard": {"report_schedule": "off", **dashboard}})
+        "records": {"key_file": str(key)}, "dashboard": {"report_schedule": "off", **dashboard},
+        **ACCEPT_UNREGISTERED})
     return cfg
 
 

@@ -204,6 +204,30 @@ def test_it_fleet_view_and_enrolment_token(env):
     token = page.inner_text('[data-k="token"]')
     assert env["srv"].store.redeem_token(token).device == "cp-north-r103"
     page.screenshot(path=str(env["art"] / "it_fleet.png"), full_page=True)
+    # the aggregator's broker name is refused, and the form says why
+    page.fill("#token-form input[name=device]", "aggregator")
+    page.click("#token-form button[type=submit]")
+    page.wait_for_selector('#token-out [data-k="refused"][data-code="reserved_name"]')
+    assert "device id" not in page.inner_text('#token-out [data-k="refused"]'), "our words, in the user's language"
+    # a room move is IT's, in this view (a spare device: the others' rooms stay as the other tests expect)
+    spare = {**health, "device": "cp-north-r109"}
+    env["pub"].publish("classpulse/v1/north/r109/cp-north-r109/health", json.dumps(spare), qos=1).wait_for_publish(5)
+    page.wait_for_selector('tr[data-device="cp-north-r109"]', timeout=15_000)
+    page.select_option("#move-device", "cp-north-r109")
+    page.fill("#move-form input[name=site]", "north")
+    page.fill("#move-form input[name=room]", "r110")
+    page.click("#move-form button[type=submit]")
+    assert "north/r109" in page.inner_text('#move-out [data-k="moved"]')
+    page.wait_for_function("() => document.querySelector('tr[data-device=\"cp-north-r109\"]').innerText"
+                           ".includes('north/r110')")
+    for _ in range(2):  # both languages, at the tablet size
+        page.set_viewport_size({"width": 1180, "height": 820})
+        lang = page.get_attribute("html", "lang")
+        page.locator("#move-form").scroll_into_view_if_needed()
+        page.screenshot(path=str(env["art"] / f"it_fleet_move_{lang}.png"))
+        page.click("#lang")
+        page.wait_for_function(f"() => document.documentElement.lang !== {lang!r}")
+        page.wait_for_selector("#move-form")
     # IT may not see class engagement
     assert page.evaluate("async () => (await fetch('/api/live')).status") == 403
     assert not errors, errors

@@ -29,7 +29,7 @@ def test_live_update_reaches_the_page(tmp_path, repo_root):
         "store": {"path": str(tmp_path / "a.db")}, "web": {"port": web_port}})
     from tests.test_end_to_end import ADMIN, seed_admin
 
-    seed_admin(tmp_path / "a.db")
+    seed_admin(tmp_path / "a.db", devices=[("dev-7", "s1", "room-7")])
     agg = spawn(["cloud-aggregator", "run", "--config", str(cfg)], tmp_path / "agg.log")
     try:
         assert wait_port(web_port, 30)

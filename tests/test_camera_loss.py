@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 import cv2
 import paho.mqtt.client as mqtt
@@ -51,10 +50,12 @@ def test_camera_unplugged_and_back(tmp_path, samples_dir):
     agent = spawn(["edge-agent", "run", "--config", str(cfg)], tmp_path / "agent.log")
     try:
         assert wait_for(lambda: any(h.get("camera_ok") is True for h in health), 60), (tmp_path / "agent.log").read_text()[-2000:]
+        n = len(health)
         cam.rename(tmp_path / "unplugged.mp4")  # the device disappears (the open capture runs out within 4 s)
-        t_gone = time.monotonic()
-        assert wait_for(lambda: any(h.get("camera_ok") is False for h in health[-2:]), 30)
-        assert time.monotonic() - t_gone < 4 + 5 + 5 + 2, "health must report the loss within about one window"
+        # idle machine: the clip runs out (4 s), then the next window (5 s) and health message (5 s) say so;
+        # under load the agent reads the clip slower than real time, so the deadline is stretched (wait_for)
+        assert wait_for(lambda: any(h.get("camera_ok") is False for h in health[n:]), 4 + 5 + 5 + 2), \
+            "health must report the loss within about one window: " + (tmp_path / "agent.log").read_text()[-2000:]
         assert wait_for(lambda: any("no_camera" in a["quality"] for a in aggs), 20)
         (tmp_path / "unplugged.mp4").rename(cam)  # plugged back in
         n = len(health)

@@ -42,4 +42,6 @@ def test_replay_writes_contract_lines(tmp_path, samples_dir):
     assert lines[0]["window_start"] == "2026-11-23T08:00:00Z" and lines[0]["n_faces"] >= 20
     assert "partial_window" in lines[1]["quality"]
     r = run("edge-agent", "replay", "--audio", str(samples_dir / "classroom.wav"), "--out", str(out))
-    assert r.returncode == 0 and all(json.loads(x)["n_faces"] == 0 for x in out.read_text().splitlines())
+    assert r.returncode == 0
+    for a in map(json.loads, out.read_text().splitlines()):  # no camera: not looked, so null, never 0 faces
+        assert a["n_faces"] is None and a["vision_coverage"] is None and a["speech_share"] is not None

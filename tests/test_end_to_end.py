@@ -11,7 +11,7 @@ import pytest
 
 from tests._broker import free_port, start_mosquitto, wait_port
 from tests._privacy_scan import scan_json_payload, scan_tree
-from tests._procs import spawn, stop, wait_for, write_yaml
+from tests._procs import patient, spawn, stop, wait_for, write_yaml
 
 
 def agent_config(tmp, port, samples, device="dev-a", room="room-101", policy="full", window_s=5):
@@ -22,6 +22,8 @@ def agent_config(tmp, port, samples, device="dev-a", room="room-101", policy="fu
         "video": {"source": str(samples / "classroom.mp4"), "target_fps": 2},
         "audio": {"source": str(samples / "classroom.wav")},
         "schedule": {"always": True},
+        # 5 s windows: one analysed frame may stand for one on this shared machine (default 3)
+        "coverage": {"min_frames": 1},
         "outbox": {"path": str(tmp / device / "outbox.db")},
     })
 
@@ -36,8 +38,8 @@ def broker(tmp_path):
 ADMIN = ("admin", "admin-e2e-password")
 
 
-def seed_admin(db_path) -> None:
-    """The dashboard needs a login: create the school admin in the store before the aggregator starts."""
+def seed_admin(db_path, devices=(("dev-a", "demo-school", "room-101"),)) -> None:
+    """The dashboard needs a login and the agent an enrolment: both go into the store before the aggregator starts."""
     from cloud_aggregator.config import StoreConfig
     from cloud_aggregator.store import Store
     from cloud_aggregator.web import auth
@@ -46,6 +48,8 @@ def seed_admin(db_path) -> None:
     s = Store.open(StoreConfig(path=db_path))
     ensure_web_tables(s)
     auth.create_user(s, *ADMIN, "admin")
+    for device, site, room in devices:  # enrolled: ingest refuses devices the registry does not know
+        s.upsert_device(device, site, room)
     s.close()
 
 
@@ -87,7 +91,7 @@ def test_sample_media_reaches_dashboard(tmp_path, broker, aggregator, samples_di
                         return
 
     threading.Thread(target=listen, daemon=True).start()
-    assert sse_open.wait(10)
+    assert sse_open.wait(patient(10))
 
     wire: list[bytes] = []
     spy = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
@@ -107,7 +111,9 @@ def test_sample_media_reaches_dashboard(tmp_path, broker, aggregator, samples_di
 
     e = events[-1]
     assert e["device"] == "dev-a" and e["room"] == "room-101"
-    assert e["n_faces"] >= 5, "the tiled or whole-frame detector must see the front rows"
+    for x in events:  # a window the vision stage did not cover says so; one it covered sees the room
+        assert x["n_faces"] is None if "vision_starved" in x["coverage_flags"] else x["n_faces"] >= 5, x
+    assert any(x["n_faces"] is not None for x in events), "no window had its vision measured"
     assert 0 < e["speech_share"] <= 1
 
     rooms = client.get("/api/rooms/latest").json()

@@ -21,8 +21,9 @@ import pytest
 import yaml
 
 from cloud_aggregator.enrolment import mosquitto_hash
-from tests._broker import free_port, start_mosquitto, wait_port
+from tests._broker import can_login, free_port, start_mosquitto, wait_port
 from tests._dashboard_helpers import PASSWORDS, agg_config, copy_db, template_db
+from tests._procs import patient, wait_for
 
 pytestmark = pytest.mark.security
 ACL = Path(__file__).resolve().parents[1] / "systemd" / "mosquitto" / "classpulse.acl"
@@ -47,7 +48,7 @@ def _connects(port: int, user: str, password: str) -> bool:
     c.on_connect = lambda cl, u, f, rc, p: (ok.append(not rc.is_failure), done.set())
     c.connect("127.0.0.1", port)
     c.loop_start()
-    done.wait(5)
+    done.wait(patient(5))
     c.loop_stop()
     c.disconnect()
     return bool(ok and ok[0])
@@ -101,14 +102,16 @@ def test_token_to_connected_device(tmp_path):
         assert secret.read_text() not in (out / "agent.yaml").read_text(), "the password stays out of the config"
         assert secret.read_text() not in pw.read_text(), "the broker keeps a hash only"
 
-        time.sleep(0.5)  # SIGHUP reload
         c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="cp-north-r105")
         c.username_pw_set(conf["mqtt"]["username"], secret.read_text())
         connected = threading.Event()
         c.on_connect = lambda cl, u, f, rc, p: connected.set() if not rc.is_failure else None
+        # the aggregator SIGHUPs Mosquitto; the reload takes a moment (longer on a busy machine)
+        assert wait_for(lambda: can_login(conf["mqtt"]["port"], conf["mqtt"]["username"], secret.read_text(),
+                                          "cp-north-r105-probe"), 10), "the enrolled device must be able to log in"
         c.connect("127.0.0.1", conf["mqtt"]["port"])
         c.loop_start()
-        assert connected.wait(5), "the enrolled device must be able to log in"
+        assert connected.wait(patient(5)), "the enrolled device must be able to log in"
         c.loop_stop()
         c.disconnect()
 
@@ -166,7 +169,7 @@ def test_enrol_without_the_aggregator_then_check_logs_in(tmp_path):
 
         pw.write_text(res["broker_passwd_line"] + "\n")  # what IT staff do on the broker
         b.proc.send_signal(signal.SIGHUP)
-        time.sleep(0.5)
+        assert wait_for(lambda: can_login(b.port, "cp-south-r2", secret), 10), "Mosquitto reloaded the passwords"
         res = check()
         assert res["ok"] and "broker" in res["passed"], res
 

@@ -12,7 +12,8 @@ import pytest
 from cloud_aggregator.config import AggregatorConfig
 from cloud_aggregator.ingest import IngestService
 from tests._broker import start_mosquitto
-from tests._procs import wait_for, write_yaml
+from tests._cloud_helpers import ACCEPT_UNREGISTERED
+from tests._procs import patient, wait_for, write_yaml
 from tests._store_helpers import store_for
 
 pytestmark = pytest.mark.slow
@@ -45,9 +46,9 @@ def broker(tmp_path):
 
 def test_broker_outage_buffers_then_delivers_in_order(tmp_path, broker):
     with store_for("sqlite", tmp_path) as store:
-        ingest = IngestService(AggregatorConfig.model_validate({"mqtt": {"port": broker.port}}), store)
+        ingest = IngestService(AggregatorConfig.model_validate({"mqtt": {"port": broker.port}, **ACCEPT_UNREGISTERED}), store)
         ingest.start()
-        assert ingest.connected.wait(10)
+        assert ingest.connected.wait(patient(10))
         cfg = agent_cfg(tmp_path, broker.port)
         # 10 windows of agent time before, 10 during and 5 after a broker outage, compressed
         p = driver(cfg, 0, 25, 0.2, tmp_path / "driver.log")
@@ -68,9 +69,9 @@ def test_broker_outage_buffers_then_delivers_in_order(tmp_path, broker):
 
 def test_sigkill_mid_stream_loses_nothing_committed(tmp_path, broker):
     with store_for("sqlite", tmp_path) as store:
-        ingest = IngestService(AggregatorConfig.model_validate({"mqtt": {"port": broker.port}}), store)
+        ingest = IngestService(AggregatorConfig.model_validate({"mqtt": {"port": broker.port}, **ACCEPT_UNREGISTERED}), store)
         ingest.start()
-        assert ingest.connected.wait(10)
+        assert ingest.connected.wait(patient(10))
         cfg = agent_cfg(tmp_path, broker.port)
         p = driver(cfg, 0, 100, 0.02, tmp_path / "driver.log")  # publishing while it is killed
         committed = []

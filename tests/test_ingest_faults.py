@@ -17,7 +17,7 @@ from cloud_aggregator.config import AggregatorConfig, StoreConfig
 from cloud_aggregator.ingest import Incoming, IngestService
 from cloud_aggregator.store import open_store
 from tests._broker import start_mosquitto
-from tests._cloud_helpers import payload
+from tests._cloud_helpers import ACCEPT_UNREGISTERED, payload
 from tests._procs import wait_for, write_yaml
 
 TOPIC = "classpulse/v1/s1/r1/d1/agg"
@@ -35,7 +35,8 @@ def fuzzed(rng: random.Random, i: int) -> tuple[str, bytes]:
     if kind == 1:
         d = json.loads(base)
         f = rng.choice(FIELDS)
-        d[f] = rng.choice([w for w in WRONG if w != d.get(f) and not (f in ("zones", "attention_share") and w in (None, []))])
+        d[f] = rng.choice([w for w in WRONG if w != d.get(f) and not (f in ("zones", "attention_share", "n_faces") and w in (None, []))
+                           and not (f == "version" and w == "1.0")])  # null counts and 1.0 are valid since 1.1
         return TOPIC, json.dumps(d, allow_nan=True).encode()
     if kind == 2:
         d = json.loads(base)
@@ -53,7 +54,7 @@ def test_ten_thousand_fuzzed_payloads_all_dead_lettered_no_crash(tmp_path):
     rng = random.Random(1234)
     store = open_store(StoreConfig(path=tmp_path / "f.db"))
     try:
-        svc = IngestService(AggregatorConfig(), store)
+        svc = IngestService(AggregatorConfig(**ACCEPT_UNREGISTERED), store)
         msgs = [Incoming(t, p, i, 1, None, 0.0) for i, (t, p) in enumerate(fuzzed(rng, i) for i in range(10_000))]
         for k in range(0, len(msgs), 500):
             svc.process(msgs[k:k + 500])  # must not raise
@@ -88,7 +89,7 @@ def _worker(tmp, port, db, idx=0, group=None):
     m = {"port": port, "client_id": f"agg-{idx}"}
     if group:
         m["shared_group"] = group
-    cfg = write_yaml(tmp / f"agg-{idx}.yaml", {"mqtt": m, "store": {"path": str(db)}})
+    cfg = write_yaml(tmp / f"agg-{idx}.yaml", {"mqtt": m, "store": {"path": str(db)}, **ACCEPT_UNREGISTERED})
     log = (tmp / f"agg-{idx}.log").open("ab")
     return subprocess.Popen([sys.executable, "-m", "cloud_aggregator.ingest", "--config", str(cfg)],
                             stdout=log, stderr=log)

@@ -9,7 +9,6 @@ Differences from Mosquitto are in docs/scaling.md (no $share groups; prefetch ca
 from __future__ import annotations
 
 import socket
-import time
 import uuid
 
 import paho.mqtt.client as mqtt
@@ -17,8 +16,8 @@ import pytest
 
 from cloud_aggregator.config import AggregatorConfig
 from cloud_aggregator.ingest import IngestService
-from tests._cloud_helpers import payload
-from tests._procs import wait_for
+from tests._cloud_helpers import ACCEPT_UNREGISTERED, payload
+from tests._procs import patient, wait_for
 from tests._store_helpers import store_for
 
 PORT = 1884
@@ -32,8 +31,8 @@ def _up() -> bool:
         return False
 
 
-pytestmark = pytest.mark.skipif(not _up(), reason="RabbitMQ MQTT plugin not listening on 127.0.0.1:1884 "
-                                "(rabbitmq-plugins enable rabbitmq_mqtt with mqtt.listeners.tcp.default = 1884)")
+pytestmark = pytest.mark.skipif(not _up(), reason="RabbitMQ MQTT plugin not listening on 127.0.0.1:1884; "
+                                "as root, bash scripts/rabbitmq_mqtt.sh enables it (scripts/test.sh runs it first)")
 
 
 def test_same_ingest_on_rabbitmq(tmp_path):
@@ -43,13 +42,12 @@ def test_same_ingest_on_rabbitmq(tmp_path):
     site = f"rq{uuid.uuid4().hex[:6]}"  # this broker is shared: a fresh topic subtree per run
     cfg = AggregatorConfig.model_validate({"mqtt": {
         "port": PORT, "username": "guest", "password_file": str(pw), "protocol": protocol,
-        "client_id": f"agg-{site}"}})
+        "client_id": f"agg-{site}"}, **ACCEPT_UNREGISTERED})
     with store_for("sqlite", tmp_path) as store:
         svc = IngestService(cfg, store)
         svc.start()
         try:
-            assert svc.connected.wait(15), "could not connect to RabbitMQ MQTT"
-            time.sleep(0.5)
+            assert svc.connected.wait(patient(15)), "could not connect to RabbitMQ MQTT"  # subscribed
             pub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"pub-{site}")
             pub.username_pw_set("guest", "guest")
             pub.connect("127.0.0.1", PORT)

@@ -361,3 +361,19 @@ def test_release_manager_cli_init_selftest_sign_pack_verify(tmp_path):
     assert r.returncode == 2 and "voice_tone-selftest.npz does not match its sha256" in r.stderr
     r = models("selftest", "--bundle", str(b), "--model", "nope", "--inputs", str(tmp_path / "x.npy"))
     assert r.returncode == 2 and "no model 'nope'" in r.stderr
+
+
+def test_declared_size_is_refused_before_inflating(tmp_path):
+    """A ~1 MiB archive whose entry declares 1 GiB (zeros, concatenated gzip members) is refused at its header."""
+    import gzip
+
+    info = tarfile.TarInfo("models/expression.tflite")
+    info.size = 2**30
+    header = info.tobuf(format=tarfile.USTAR_FORMAT)
+    zeros = gzip.compress(b"\0" * 2**20, compresslevel=9)
+    p = tmp_path / "bomb.tar.gz"
+    p.write_bytes(gzip.compress(header) + zeros * 1024)
+    assert p.stat().st_size < 2 * 2**20
+    with pytest.raises(BundleError, match="declares 1073741824 bytes"):
+        unpack(p, tmp_path / "out")
+    assert not (tmp_path / "out" / "models" / "expression.tflite").exists(), "nothing was written"

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from edge_agent.vision.bodypose import body_roi, roi_pixels
 from edge_agent.vision.faces import perspective_tiles
 from edge_agent.vision.hands import (
     L_ELBOW,
@@ -19,7 +20,6 @@ from edge_agent.vision.hands import (
     R_WRIST,
     RaiseState,
     mask_others,
-    person_region,
     raised_hand,
 )
 from edge_agent.vision.headpose import MODEL_3D, angles_from_rotation, camera_matrix, pose_from_points
@@ -106,12 +106,16 @@ def test_raise_state_picks_least_recently_checked():
     assert s.pick([5, 6, 7], 3) == [5, 6, 7] and not s.up
 
 
-def test_person_region_and_masking_keep_only_our_face():
+def test_body_roi_and_masking_keep_only_our_face():
     frame = np.full((200, 300, 3), 200, np.uint8)
     face, other = (100.0, 60.0, 30.0, 30.0), (140.0, 60.0, 30.0, 30.0)
-    x0, y0, w, h = person_region(face, 300, 200)
-    assert x0 <= face[0] and x0 + w >= face[0] + face[2] and y0 < face[1] - face[3] and y0 + h > face[1] + 2 * face[3]
-    crop = frame[y0:y0 + h, x0:x0 + w]
+    x0, y0, side = body_roi(face)
+    assert x0 <= face[0] and x0 + side >= face[0] + face[2], "the face is inside its ROI"
+    assert y0 < face[1] - face[3] and y0 + side > face[1] + 5 * face[3], "room above for a raised arm, torso below"
+    crop = roi_pixels(frame, x0, y0, side)
+    assert crop.shape == (side, side, 3) and crop[0, 0].tolist() == [0, 0, 0], "black where the ROI leaves the frame"
+    x0, y0 = max(0, x0), max(0, y0)
+    crop = frame[y0:y0 + side, x0:x0 + side]
     out = mask_others(crop, (x0, y0), face, [face, other])
     assert out is not crop and crop.min() == 200, "the frame itself is never painted"
     fx, fy = int(face[0] - x0 + 5), int(face[1] - y0 + 5)

@@ -214,18 +214,15 @@ def test_cli_run_on_demand_and_run_history(store, tmpl, tmp_path, capsys):
 
 
 def test_scheduler_runs_inside_the_server_process(store, tmpl, tmp_path):
-    import time
-
     from cloud_aggregator.web.app import create_app
+    from tests._procs import wait_for
 
     cfg = agg_config(tmp_path / "unused.db", tmpl["key"])
     cfg.warnings = WarningsConfig(first_run_delay_s=0, interval_min=60)
     from fastapi.testclient import TestClient
 
     with TestClient(create_app(store, cfg), base_url="http://dash.test"):  # lifespan starts the scheduler
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and not db.query(store, "SELECT 1 FROM warning_runs"):
-            time.sleep(0.1)
+        wait_for(lambda: db.query(store, "SELECT 1 FROM warning_runs"), 20)
     runs = db.query(store, "SELECT trigger, stale_sources, error FROM warning_runs")
     assert len(runs) == 1 and runs[0]["trigger"] == "schedule" and runs[0]["error"] is None
     assert "attendance" in runs[0]["stale_sources"]  # the demo records are from 2025: stale today, and said so

@@ -126,6 +126,7 @@ def test_train_then_runs_use_the_model_with_contribution_reasons(store, school):
         assert 1 <= len(reasons) - 1 <= 3
         assert all(x["key"].removeprefix("reason.risk.").removesuffix(".none") in FEATURE_NAMES and x["params"]["weight"] > 0
                    for x in reasons[1:])
+        assert not any(x["key"].endswith("_drop") and x["params"]["value"] <= 0 for x in reasons[1:])  # no "0 points below"
     assert any(json.loads(r["reasons"])[1]["params"]["value"] is not None for r in rws)
     # the rules keep running beside the model, and the dashboard shows both
     assert {"attendance", "academic"} & set(run["counts"]["by_type"])

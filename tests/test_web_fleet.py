@@ -10,8 +10,9 @@ import pytest
 
 from classpulse_contract import Command, CommandResult, dumps, parse_message
 from cloud_aggregator.store import open_store
-from tests._broker import start_mosquitto
+from tests._broker import start_mosquitto, subscribe_acked
 from tests._dashboard_helpers import agg_config, copy_db, login, make_client, template_db
+from tests._procs import patient
 
 UPDATE = {"model": "expression", "version": "1.1.0", "url": "https://models.example.org/expression-1.1.0.tflite",
           "sha256": "a" * 64}
@@ -36,14 +37,13 @@ def test_model_update_reaches_device_and_result_is_recorded(env):
     dev = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="cp-north-r101")
     dev.on_message = lambda _c, _u, m: got.put(m)
     dev.connect("127.0.0.1", broker.port)
-    dev.subscribe("classpulse/v1/north/r101/cp-north-r101/cmd", qos=1)
     dev.loop_start()
-    time.sleep(0.3)
+    subscribe_acked(dev, "classpulse/v1/north/r101/cp-north-r101/cmd")
     c = client()
     csrf = login(c, "it")
     r = c.post("/api/fleet/cp-north-r101/model-update", json=UPDATE, headers={"X-CSRF-Token": csrf})
     assert r.status_code == 202 and r.json()["published"] is True
-    msg = got.get(timeout=5)
+    msg = got.get(timeout=patient(5))
     cmd, _ = parse_message(msg.payload, "classpulse.cmd")
     assert isinstance(cmd, Command) and cmd.command == "model_update" and cmd.args == UPDATE
     res = CommandResult(cmd_id=cmd.cmd_id, device="cp-north-r101", ok=True, detail="installed", ts=cmd.issued_at)
@@ -84,3 +84,25 @@ def test_fleet_shows_the_last_model_update_from_health(env):
     row = next(d for d in c.get("/api/fleet").json()["devices"] if d["device"] == "cp-north-r101")
     assert row["last_model_update"] == "failed: release 7 failed to start"
     assert row["model_versions"] == {"tone": "voice-tone-1.1.0"}
+
+
+def test_it_lists_dead_letters_paged_without_bodies(env):
+    store, client, _ = env
+    secret = b'{"schema":"classpulse.agg","note":"' + b"S" * 1000 + b'"}'
+    for i in range(25):
+        store.dead_letter("classpulse/v1/north/r101/cp-north-r101/agg", secret + str(i).encode(), f"reason {i}",
+                          f"2026-01-01T00:00:{i:02d}.000000Z")
+    c = client()
+    login(c, "it")
+    first = c.get("/api/fleet/deadletters?limit=20").json()
+    assert first["total"] == 25 and len(first["items"]) == 20
+    assert first["items"][0]["reason"] == "reason 24" and first["items"][0]["device"] == "cp-north-r101"
+    assert all(set(i) == {"id", "received_at", "last_seen", "topic", "reason", "size", "count", "device"}
+               for i in first["items"])
+    assert b"SSSS" not in c.get("/api/fleet/deadletters?limit=200").content
+    second = c.get("/api/fleet/deadletters?limit=20&offset=20").json()
+    assert [i["reason"] for i in second["items"]] == [f"reason {i}" for i in range(4, -1, -1)]
+    assert c.get("/api/fleet/deadletters?device=Bad/../x").status_code == 422
+    t = client()
+    login(t, "teacher")
+    assert t.get("/api/fleet/deadletters").status_code == 403

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from cloud_aggregator.enrolment import EnrolmentConfig
 from cloud_aggregator.store import open_store
-from tests._dashboard_helpers import agg_config, copy_db, login, make_client, template_db
+from tests._dashboard_helpers import PASSWORDS, agg_config, copy_db, login, make_client, template_db
 
 pytestmark = pytest.mark.security
 #: which roles each operation is for; a new route must be added here, so the walk cannot miss it
@@ -52,6 +52,7 @@ ALLOWED: dict[str, set[str]] = {
     "GET /api/fleet/commands": {"it"},
     "POST /api/fleet/tokens": {"it"},
     "POST /api/fleet/{device}/model-update": {"it"},
+    "PUT /api/fleet/{device}/room": {"it"},
     "GET /api/ops/ingest": {"it", "admin"},
     "GET /api/reports/scopes": {"teacher", "admin"},
     "GET /api/reports/weekly": {"teacher", "admin"},
@@ -229,3 +230,75 @@ def test_fuzz_api_never_5xx(env):
         assert r.status_code < 500, f"{role} {m} {filled} {q} {body!r} -> {r.status_code} {r.text[:300]}"
 
     run()
+
+
+# ---------------------------------------------------------------- throttle against the real aggregator process
+@pytest.fixture(scope="module")
+def agg(tmp_path_factory, tmpl):
+    from tests._aggregator_proc import start_aggregator
+
+    a = start_aggregator(tmp_path_factory.mktemp("sec-proc"), tmpl, address_attempts=8, user_attempts=6)
+    yield a
+    a.stop()
+
+
+def _concurrently(n: int, fn: Any) -> list[Any]:  # noqa: ANN401
+    import threading
+
+    barrier, out, lock = threading.Barrier(n), [], threading.Lock()
+
+    def run(i: int) -> None:
+        barrier.wait()
+        r = fn(i)
+        with lock:
+            out.append(r)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    return out
+
+
+def test_concurrent_wrong_passwords_are_checked_at_most_the_limit(agg):
+    """20 wrong passwords at once for one user from one address: at most 5 are checked, the rest get 429."""
+    clients = [agg.client("127.0.0.4") for _ in range(20)]
+    codes = _concurrently(20, lambda i: clients[i].post("/api/login", json={"username": "teacher2",
+                                                                           "password": f"wrong-{i}"}).status_code)
+    assert len(codes) == 20 and set(codes) <= {401, 429}, codes
+    assert codes.count(401) <= 5, f"{codes.count(401)} wrong passwords were checked (limit 5)"
+    assert codes.count(429) >= 15
+    r = clients[0].post("/api/login", json={"username": "teacher2", "password": PASSWORDS["teacher2"]})
+    assert r.status_code == 429 and 1 <= int(r.headers["Retry-After"]) <= 901, "a delay, bounded by login_max_delay_s"
+
+
+def test_spoofed_forwarded_for_is_ignored_from_untrusted_peers(agg):
+    c = agg.client("127.0.0.1")  # the peer uvicorn's own proxy-header handling trusted by default
+    codes = [c.post("/api/login", json={"username": f"nobody-{i}", "password": "wrong-password"}).status_code
+             for i in range(10)]
+    assert codes[-1] == 429, codes  # the address is blocked (address_attempts 8)
+    for i in range(5):  # a made-up address in the header changes nothing
+        r = c.post("/api/login", json={"username": f"fresh-{i}", "password": "wrong-password"},
+                   headers={"X-Forwarded-For": f"203.0.113.{i + 1}"})
+        assert r.status_code == 429, f"spoofed X-Forwarded-For got {r.status_code}"
+    # enrolment guesses with a new made-up address each time are throttled all the same
+    e = agg.client("127.0.0.1")
+    codes = [e.post("/api/enrol", json={"token": f"{i:032d}"}, headers={"X-Forwarded-For": f"198.51.100.{i}"}
+                    ).status_code for i in range(20)]
+    assert set(codes) <= {403, 429} and codes.count(403) <= 5 and codes[-1] == 429, codes
+    assert not (agg.tmp / "passwd").exists()
+
+
+def test_forwarded_for_is_honoured_from_a_trusted_proxy(agg):
+    """Through the configured proxy (127.0.0.9) each client address is throttled on its own."""
+    proxy = agg.client("127.0.0.9")
+    xff = {"X-Forwarded-For": "192.0.2.50, 198.51.100.77"}  # the left entry is the client's own claim
+    codes = [proxy.post("/api/login", json={"username": f"spray-{i}", "password": "wrong-password"},
+                        headers=xff).status_code for i in range(9)]
+    assert codes[-1] == 429, codes
+    other = proxy.post("/api/login", json={"username": "spray-x", "password": "wrong-password"},
+                       headers={"X-Forwarded-For": "192.0.2.50, 198.51.100.78"})
+    assert other.status_code == 401, "another client behind the proxy is not blocked"
+    assert agg.client("127.0.0.9").post("/api/login", json={"username": "spray-y", "password": "wrong-password"}
+                                        ).status_code == 401, "the proxy itself (no header) is its own address"

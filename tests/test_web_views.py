@@ -62,7 +62,7 @@ def test_lesson_states(store, tmpl):
     later = now + timedelta(minutes=10)
     assert live.teacher_live(store, cfg, secs, later)["state"] == "offline"
     # without the demo slot and at 03:00 on a Sunday no lesson runs; the next one is named
-    store.db.execute("DELETE FROM timetable_slots WHERE period = 'demo'")
+    store.db.execute("DELETE FROM timetable_slots WHERE period LIKE 'demo%'")
     store.db.commit()
     sunday = datetime(2026, 3, 1, 3, 0, tzinfo=timezone.utc)
     st = live.teacher_live(store, cfg, secs, sunday)

@@ -18,14 +18,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from classpulse_contract import Aggregate, Health, Status, dumps
+from classpulse_contract import Aggregate, Health, Status, dumps, topic
 from cloud_aggregator.records.db import RecordsDB
 from cloud_aggregator.records.schema import ALL_TABLES
 
+from . import deadletters, windows
 from .migrations import AGGREGATES, migrate
 
-#: Dead letters keep a short printable preview only: enough to debug, too little to hold media.
-PREVIEW_BYTES = 256
+PREVIEW_BYTES = deadletters.PREVIEW_BYTES
 #: Rows per multi-row INSERT (17 columns x 500 stays far below both engines' parameter limits).
 INSERT_CHUNK = 500
 AGG_COLUMNS = (*AGGREGATES.column_names, "section_id", "session_id")
@@ -42,11 +42,6 @@ def iso_ts(ts: float) -> str:
 
 def now_iso() -> str:
     return iso(datetime.now(timezone.utc))
-
-
-def _preview(payload: bytes) -> str:
-    text = payload[:PREVIEW_BYTES].decode("utf-8", errors="replace")
-    return "".join(ch if ch.isprintable() else "\N{REPLACEMENT CHARACTER}" for ch in text)
 
 
 @dataclass(frozen=True)
@@ -79,6 +74,8 @@ class Store:
     def __init__(self, db: RecordsDB):
         self.db = db
         self.lock = threading.RLock()
+        #: messages refused because their window (or msg_id) was stored under another message
+        self.window_conflicts = 0
         with self.lock:
             pg = self.db.dialect == "postgres"
             if pg:  # processes starting together on a fresh database would race on CREATE TABLE (pg_type)
@@ -119,42 +116,47 @@ class Store:
     # ------------------------------------------------------------------ ingest (writes)
     def _insert_aggs(self, aggs: Sequence[tuple[Aggregate, str]], sessions: Sequence[tuple[str | None, str | None]]
                      | None, raw: Sequence[bytes | None] | None = None) -> list[Aggregate]:
+        """Insert new windows; a second message for a stored (device, window_start) or (device, msg_id) that
+        is not the same message is dead-lettered with its reason, so one window is never two rows."""
         stored_at = now_iso()
         by_key: dict[tuple[str, int], Aggregate] = {}
-        rows = []
+        seen: set[tuple[str, str]] = set()
+        rows, later = [], []  # later: (agg, window, received, body) to check against what is stored now
         for i, (a, received) in enumerate(aggs):
-            if (a.device, a.msg_id) in by_key:
-                continue  # duplicate inside one batch
+            ws = iso(a.window_start)
+            body = (raw[i] if raw and raw[i] is not None else dumps(a)).decode()
+            if (a.device, a.msg_id) in by_key or (a.device, ws) in seen:
+                later.append((a, ws, received, body))  # a twin inside this batch: judged after the insert
+                continue
             by_key[(a.device, a.msg_id)] = a
+            seen.add((a.device, ws))
             sec, ses = sessions[i] if sessions else (None, None)
-            rows.append((a.device, a.msg_id, a.site, a.room, iso(a.window_start), iso(a.window_end), a.policy,
+            rows.append((a.device, a.msg_id, a.site, a.room, ws, iso(a.window_end), a.policy,
                          a.n_faces, a.attention_share, a.speech_share, a.hand_raises, a.engagement,
-                         (raw[i] if raw and raw[i] is not None else dumps(a)).decode(), received, stored_at, sec, ses))
+                         body, received, stored_at, sec, ses))
         new_keys = self._insert_rows(rows)
+        later += [(by_key[(r[0], r[1])], r[4], r[13], r[12]) for r in rows if (r[0], r[1]) not in new_keys]
+        for (a, ws, received, body), other in windows.clashes(self.db, later, INSERT_CHUNK // 2):
+            self._dead_letter(DeadLetter(topic(a.site, a.room, a.device, "agg"), body.encode(),
+                                         windows.reason(a, ws, other), received or now_iso()))
+            self.window_conflicts += 1
         return [a for k, a in by_key.items() if k in new_keys]
 
     def _insert_rows(self, rows: list[tuple[Any, ...]]) -> set[tuple[str, int]]:
-        """Insert AGG_COLUMNS rows, skipping existing keys; returns the keys that were new."""
+        """Insert AGG_COLUMNS rows, skipping rows whose (device, msg_id) or (device, window_start) exists;
+        returns the keys that were new."""
         new_keys: set[tuple[str, int]] = set()
         one = "(" + ", ".join("?" for _ in AGG_COLUMNS) + ")"
         for i in range(0, len(rows), INSERT_CHUNK):
             chunk = rows[i:i + INSERT_CHUNK]
             sql = (f"INSERT INTO aggregates ({', '.join(AGG_COLUMNS)}) VALUES {', '.join(one for _ in chunk)} "  # noqa: S608
-                   "ON CONFLICT (device, msg_id) DO NOTHING RETURNING device, msg_id")
+                   "ON CONFLICT DO NOTHING RETURNING device, msg_id")
             for r in self.db.query(sql, [v for row in chunk for v in row]):
                 new_keys.add((r["device"], int(r["msg_id"])))
         return new_keys
 
     def _dead_letter(self, d: DeadLetter) -> None:
-        digest = hashlib.sha256(d.payload).hexdigest()
-        # one row per distinct (topic, payload): a device repeating the same garbage bumps a counter
-        key = hashlib.sha256(d.topic.encode("utf-8", "replace") + b"\0" + digest.encode()).hexdigest()
-        self.db.execute(
-            "INSERT INTO dead_letters (id, received_at, topic, reason, size, sha256, preview, count, last_seen) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?) ON CONFLICT (id) DO UPDATE SET "
-            "count = dead_letters.count + 1, last_seen = excluded.last_seen",
-            (key, d.received_at, d.topic[:512], d.reason[:2000], len(d.payload), digest, _preview(d.payload),
-             d.received_at))
+        self.db.execute(deadletters.UPSERT_SQL, deadletters.row(d.topic, d.payload, d.reason, d.received_at))
 
     def write_batch(self, aggs: Sequence[tuple[Aggregate, str]] = (), dead: Iterable[DeadLetter] = (),
                     statuses: Iterable[tuple[str, str, Status]] = (), healths: Iterable[tuple[str, str, Health]] = (),
@@ -191,7 +193,7 @@ class Store:
         now = now_iso()
         self.db.execute(
             "INSERT INTO devices (device, site, room, state, state_at, last_seen) VALUES (?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (device) DO UPDATE SET site=excluded.site, room=excluded.room, state=excluded.state, "
+            "ON CONFLICT (device) DO UPDATE SET state=excluded.state, "  # never the room: see device_registry
             "state_at=excluded.state_at, last_seen=excluded.last_seen",
             (st.device, site, room, st.state, iso(st.ts) if st.ts else now, now))
 
@@ -199,7 +201,7 @@ class Store:
         now, payload = now_iso(), dumps(h).decode()
         self.db.execute(
             "INSERT INTO devices (device, site, room, last_seen, health, health_at) VALUES (?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (device) DO UPDATE SET site=excluded.site, room=excluded.room, "
+            "ON CONFLICT (device) DO UPDATE SET "  # a device's own messages never move it (fleet view only)
             "last_seen=excluded.last_seen, health=excluded.health, health_at=excluded.health_at",
             (h.device, site, room, now, payload, iso(h.ts)))
         self.db.execute("INSERT INTO device_health (device, ts, payload) VALUES (?, ?, ?) "
@@ -331,6 +333,25 @@ class Store:
 
     def dead_letters(self, limit: int = 100) -> list[dict[str, Any]]:
         return self._query("SELECT * FROM dead_letters ORDER BY received_at DESC LIMIT ?", (limit,))
+
+    def dead_letter_page(self, limit: int = 50, offset: int = 0, device: str | None = None) -> dict[str, Any]:
+        """Recent dead letters for people: device, time, reason, size, count; never a body (see deadletters)."""
+        with self.lock:
+            out = deadletters.list_page(self.db, limit, offset, device)
+            if self.db.dialect == "postgres":
+                self.db.commit()
+            return out
+
+    def dead_letter_detail(self, key: str) -> dict[str, Any] | None:
+        with self.lock:
+            out = deadletters.get(self.db, key)
+            if self.db.dialect == "postgres":
+                self.db.commit()
+            return out
+
+    def purge_dead_letters(self, before: str | None = None, key: str | None = None) -> int:
+        with self.lock:
+            return deadletters.purge(self.db, before, key)
 
     def latest_per_room(self) -> list[dict[str, Any]]:
         rows = self._query(

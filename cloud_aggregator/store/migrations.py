@@ -103,6 +103,25 @@ def _seq(*steps: Callable[[RecordsDB], None]) -> Callable[[RecordsDB], None]:
     return run
 
 
+def _one_row_per_window(db: RecordsDB) -> None:
+    """Keep the first stored message of each (device, window_start); the others become dead letters with the
+    reason (nothing is dropped silently), then a unique index makes a second row impossible."""
+    from cloud_aggregator.store import deadletters
+
+    extra = db.query(
+        "SELECT a.device, a.msg_id, a.site, a.room, a.window_start, a.payload, a.received_at FROM aggregates a "
+        "WHERE EXISTS (SELECT 1 FROM aggregates b WHERE b.device = a.device AND b.window_start = a.window_start "
+        "AND (b.stored_at < a.stored_at OR (b.stored_at = a.stored_at AND b.msg_id < a.msg_id)))")
+    for r in extra:
+        why = (f"window {r['window_start']} of device {r['device']} was stored twice; msg_id {r['msg_id']} "
+               "removed by migration 6 (one row per device and window)")
+        db.execute(deadletters.UPSERT_SQL, deadletters.row(
+            f"classpulse/v1/{r['site']}/{r['room']}/{r['device']}/agg", (r["payload"] or "").encode(), why,
+            r["received_at"] or datetime.now(timezone.utc).isoformat()))
+        db.execute("DELETE FROM aggregates WHERE device = ? AND msg_id = ?", (r["device"], r["msg_id"]))
+    db.execute("CREATE UNIQUE INDEX IF NOT EXISTS ux_aggregates_device_window ON aggregates (device, window_start)")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "aggregates, dead letters, devices", _create(AGGREGATES, DEAD_LETTERS_V1, DEVICES)),
     Migration(2, "sites, rooms, health history, enrolment tokens; sessions on aggregates; dead-letter repeats",
@@ -113,6 +132,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(3, "session and week summaries (retention rollups)", _create(SESSION_SUMMARIES, WEEK_SUMMARIES)),
     Migration(4, "warnings engine: runs, warning log, delivery outbox, escalations", _create(*WARNING_TABLES)),
     Migration(5, "risk model versions, drift checks, intervention effects", _create(*RISK_TABLES)),
+    Migration(6, "one row per device and window (unique device + window_start)", _one_row_per_window),
 )
 LATEST = MIGRATIONS[-1].version
 

@@ -1,6 +1,6 @@
 """PostgreSQL backend (psycopg 3) for a district: several aggregator processes may share one database.
 
-The same SQL as SQLite; the ``(device, msg_id)`` primary key makes concurrent writers from a shared
+The same SQL as SQLite; the ``(device, msg_id)`` primary key and the unique ``(device, window_start)`` make concurrent writers from a shared
 MQTT subscription safe without coordination.
 """
 
@@ -18,6 +18,18 @@ _PG_TYPES = {"TEXT": "text", "INTEGER": "bigint", "REAL": "float8"}
 
 class PostgresStore(Store):
     backend = "postgres"
+    dsn: str | None = None
+
+    def reconnect(self) -> None:
+        """A fresh connection after the database went away (ingest calls this before retrying a batch)."""
+        if self.dsn is None:
+            return
+        with self.lock:
+            try:
+                self.db.close()
+            except Exception:  # noqa: BLE001, S110 - the old connection is already broken
+                pass
+            self.db = RecordsDB(_connect(self.dsn), "postgres", owns=True)
 
     def _insert_rows(self, rows: list[tuple[Any, ...]]) -> set[tuple[str, int]]:
         """One statement per batch: 17 array parameters unnested server-side (far fewer binds than VALUES)."""
@@ -27,14 +39,19 @@ class PostgresStore(Store):
         cols = list(zip(*rows, strict=True))
         sql = (f"INSERT INTO aggregates ({', '.join(AGG_COLUMNS)}) SELECT * FROM unnest("  # noqa: S608 - fixed names
                + ", ".join(f"%s::{t}[]" for t in types)
-               + ") ON CONFLICT (device, msg_id) DO NOTHING RETURNING device, msg_id")
+               + ") ON CONFLICT DO NOTHING RETURNING device, msg_id")
         with self.db.conn.cursor() as cur:
             cur.execute(sql, [list(c) for c in cols])
             return {(d, int(m)) for d, m in cur.fetchall()}
 
 
-def open_postgres(dsn: str) -> PostgresStore:
+def _connect(dsn: str) -> Any:  # noqa: ANN401 - psycopg.Connection
     import psycopg
 
-    conn = psycopg.connect(dsn, connect_timeout=10, application_name="classpulse-aggregator")
-    return PostgresStore(RecordsDB(conn, "postgres", owns=True))
+    return psycopg.connect(dsn, connect_timeout=10, application_name="classpulse-aggregator")
+
+
+def open_postgres(dsn: str) -> PostgresStore:
+    store = PostgresStore(RecordsDB(_connect(dsn), "postgres", owns=True))
+    store.dsn = dsn
+    return store

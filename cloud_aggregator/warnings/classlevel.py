@@ -16,7 +16,7 @@ from statistics import fmean
 from typing import Any
 
 from cloud_aggregator.web import db
-from edge_agent.engagement import participation_rate
+from edge_agent.engagement import measured_participation
 
 from .config import ClassRules, Tiers
 
@@ -79,7 +79,9 @@ def daily_series(store: Any, since: str) -> dict[str, dict[str, list[tuple[str, 
         if r["attention_share"] is not None:
             acc[key]["attention_share"].append(float(r["attention_share"]))
         span = (_dt(r["window_end"]) - _dt(r["window_start"])).total_seconds()
-        acc[key]["participation"].append(participation_rate(int(r["hand_raises"] or 0), int(r["n_faces"] or 0), span))
+        part = measured_participation(r["hand_raises"], r["n_faces"], span)  # null: not measured, no 0
+        if part is not None:
+            acc[key]["participation"].append(part)
     # tone only exists under policy "full"; negative = tone valence below zero in that window
     for r in db.query(store, "SELECT section_id, window_start, payload FROM aggregates WHERE section_id IS NOT NULL "
                              "AND window_start >= ? AND policy = ?", (since, "full")):

@@ -134,11 +134,13 @@ def reasons(am: ActiveModel, df: pd.DataFrame, top: int) -> list[list[dict[str, 
     for i in range(len(df)):
         order = np.argsort(-contrib[i])
         rs = []
-        for j in order[:top]:
-            if contrib[i, j] <= 0:
+        for j in order:
+            if contrib[i, j] <= 0 or len(rs) >= top:
                 break
             f = am.model.features[j]
             value = shown(f, float(df.iloc[i][f]))  # missing data can raise risk too: say so in words
+            if value is not None and f.endswith("_drop") and value <= 0:
+                continue  # "0 points below the term" (or below zero) is no reason to act on: take the next one
             rs.append({"key": f"reason.risk.{f}" + (".none" if value is None else ""),
                        "params": {"value": value, "weight": round(float(contrib[i, j]), 3)}})
         out.append(rs)

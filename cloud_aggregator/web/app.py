@@ -14,7 +14,7 @@ import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from http.cookies import SimpleCookie
 from importlib import resources
 from typing import Annotated, Any, Literal
@@ -24,7 +24,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from classpulse_contract import Aggregate
+from classpulse_contract import ID_PATTERN, Aggregate
+from cloud_aggregator import device_registry
 from cloud_aggregator.store import iso, now_iso
 from cloud_aggregator.timetable import SessionResolver
 from cloud_aggregator.warnings import risk
@@ -32,9 +33,14 @@ from cloud_aggregator.warnings.config import warnings_config
 from cloud_aggregator.warnings.scheduler import WarningScheduler
 
 from . import assistant, auth, db, fleet, live, reports, scope, students
+from .audit import audit_events
+from .client_address import client_address, parse_networks
 from .config import DashboardConfig, dashboard_config
+from .download import attachment
 from .events import EventHub
+from .ranges import Day
 from .tables import ASSISTANT_FEEDBACK, AUDIT_LOG, INTERVENTIONS, WARNING_ACTIONS
+from .throttle import LoginThrottle
 
 log = logging.getLogger(__name__)
 SSE_KEEPALIVE_S = 15.0
@@ -48,7 +54,12 @@ SECURITY_HEADERS = [(b"x-content-type-options", b"nosniff"), (b"x-frame-options"
                     (b"content-security-policy", b"default-src 'self'; img-src 'self' data: blob:; "
                                                  b"style-src 'self'; script-src 'self'; object-src 'none'; "
                                                  b"frame-ancestors 'none'; base-uri 'none'")]
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"description": "no live session (log in first)"},
+    403: {"description": "not allowed for your role or scope, a missing/wrong CSRF token, or a cross-origin request"}}
+THROTTLED = {429: {"description": "too many failed attempts; retry after the Retry-After header's seconds"}}
 Id = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:@-]+$")]
+ContractId = Annotated[str, Field(pattern=ID_PATTERN, description="a wire-contract id (site, room, device)")]
 
 
 class _In(BaseModel):
@@ -83,8 +94,8 @@ class InterventionIn(_In):
     kind: Literal["meeting", "call_home", "tutoring", "referral", "other"]
     note: str = Field("", max_length=4000)
     warning_id: str | None = Field(None, max_length=200)
-    at: date | None = Field(None, description="when it took place, if not now (recorded after the fact); "
-                            "never in the future — the effect on risk is measured from this day")
+    at: Day | None = Field(None, description="when it took place, if not now (recorded after the fact); "
+                           "never in the future — the effect on risk is measured from this day")
 
 
 class OutcomeIn(_In):
@@ -93,10 +104,16 @@ class OutcomeIn(_In):
 
 
 class TokenIn(_In):
-    site: Id
-    room: Id
-    device: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
-    ttl_h: float = Field(24.0, gt=0, le=24 * 14)
+    site: ContractId
+    room: ContractId
+    device: ContractId
+    ttl_h: int = Field(24, ge=1, le=24 * 14, strict=True, description="hours the token stays valid")
+    rekey: bool = Field(False, strict=True, description="replace the credentials of an already-enrolled device")
+
+
+class RoomIn(_In):
+    site: ContractId
+    room: ContractId
 
 
 class EnrolIn(_In):
@@ -149,12 +166,17 @@ class SessionGate:
             await self.app(scope, receive, send)
             return
 
+        path, method = scope["path"], scope["method"]
+        api = path.startswith("/api/")
+
         async def send_secure(msg: dict[str, Any]) -> None:
             if msg["type"] == "http.response.start":
-                msg = {**msg, "headers": [*msg.get("headers", []), *SECURITY_HEADERS]}
+                headers = [*msg.get("headers", []), *SECURITY_HEADERS]
+                if api and not any(k.lower() == b"cache-control" for k, _ in headers):
+                    headers.append((b"cache-control", b"no-store"))  # API answers are personal: never cached
+                msg = {**msg, "headers": headers}
             await send(msg)
 
-        path, method = scope["path"], scope["method"]
         if not path.startswith("/api/") or path in PUBLIC_API or path == "/api/openapi.json":
             if method in UNSAFE and not self._same_origin(scope):
                 await self._deny(send_secure, 403, "cross-origin request refused")
@@ -226,7 +248,8 @@ def create_app(store: Any, config: Any, ingest: Any = None, *, command_sender: A
         nonlocal scheduler, warn_scheduler
         hub.bind_loop(asyncio.get_running_loop())
         if cfg.report_schedule == "weekly":
-            scheduler = reports.ReportScheduler(store, reports.report_dir(cfg, config), cfg.default_language)
+            scheduler = reports.ReportScheduler(store, reports.report_dir(cfg, config), cfg.default_language,
+                                               cfg.report_fonts)
             scheduler.start()
         if wcfg.schedule == "hourly" and getattr(config, "warnings", None) is not None:
             warn_scheduler = WarningScheduler(store, wcfg, keys)
@@ -243,12 +266,18 @@ def create_app(store: Any, config: Any, ingest: Any = None, *, command_sender: A
 
     app = FastAPI(lifespan=lifespan, title="ClassPulse aggregator API", version="1.0.0", openapi_url="/api/openapi.json",
                   docs_url=None, redoc_url=None,  # Swagger UI would load from a CDN
+                  responses=ERROR_RESPONSES,
                   description="Anonymous classroom engagement aggregates, early warnings and the device fleet. "
                               "Log in with POST /api/login (cookie session); send the returned csrf token as "
                               "X-CSRF-Token on every POST/PUT/DELETE.")
     app.add_middleware(SessionGate, store=store, cfg=cfg)
     hub = EventHub()
-    throttle = auth.LoginThrottle(cfg.auth.login_attempts, cfg.auth.login_window_s)
+    throttle = LoginThrottle(store, cfg.auth)
+    proxies = parse_networks(getattr(getattr(config, "web", None), "trusted_proxies", []) or [])
+
+    def client_of(request: Request) -> str:
+        return client_address(request.client.host if request.client else None,
+                              request.headers.getlist("x-forwarded-for"), proxies)
     resolver = resolver or getattr(ingest, "resolve_session", None) or SessionResolver(store, refresh_s=30.0)
     keys = None
     try:
@@ -259,6 +288,7 @@ def create_app(store: Any, config: Any, ingest: Any = None, *, command_sender: A
         log.info("records key not available (%s): the dashboard shows pseudonyms instead of names", e)
     if command_sender is None and getattr(config, "mqtt", None) is not None:
         command_sender = fleet.CommandSender(store, config.mqtt)
+    reserved = device_registry.reserved_names(getattr(config, "mqtt", None))
     app.state.hub, app.state.store, app.state.cfg, app.state.throttle = hub, store, cfg, throttle
 
     def on_stored(aggs: list[Aggregate]) -> None:
@@ -348,20 +378,17 @@ def create_app(store: Any, config: Any, ingest: Any = None, *, command_sender: A
 
     # ------------------------------------------------------------------ auth
     @app.post("/api/login", tags=["auth"], summary="Log in (sets an HttpOnly session cookie; returns the CSRF token)",
-              responses={401: {"description": "wrong user name or password"},
-                         429: {"description": "too many failed attempts; see Retry-After"}})
+              responses={401: {"description": "wrong user name or password"}, **THROTTLED})
     def login(body: LoginIn, request: Request) -> JSONResponse:
-        client = f"ip:{request.client.host if request.client else '?'}"
-        name = f"user:{body.username.lower()}"
-        wait = throttle.retry_after(client, name)
-        if wait > 0:
+        client = client_of(request)
+        refused = throttle.begin(body.username, client)  # charged before the check: concurrent guesses count
+        if refused is not None:
             raise HTTPException(429, "too many failed logins; try again later",
-                                headers={"Retry-After": str(int(wait) + 1)})
+                                headers={"Retry-After": str(int(refused.retry_after_s) + 1)})
         user = auth.authenticate(store, body.username, body.password, cfg.auth)
         if user is None:
-            throttle.failed(client, name)
             raise HTTPException(401, "wrong user name or password")
-        throttle.succeeded(name)
+        throttle.succeeded(body.username, client)
         token, user = auth.start_session(store, user, cfg.auth)
         resp = JSONResponse({"user": _me(user), "csrf": user.csrf})
         resp.set_cookie(auth.COOKIE, token, httponly=True, samesite="strict", secure=cfg.auth.secure_cookies,
@@ -441,8 +468,20 @@ def create_app(store: Any, config: Any, ingest: Any = None, *, command_sender: A
 
     @app.get("/api/rooms/latest", tags=["live"], summary="Latest window per room (school admin overview)")
     def rooms_latest(user: auth.User = role("admin")) -> list[dict[str, Any]]:
-        return [{**live.window_view(p, cfg.zone_k), "site": p["site"], "room": p["room"]}
-                for p in store.latest_per_room()]
+        rows = store.latest_per_room()
+        names = live.room_names(store)
+        sec = {(r["site"], r["room"]): r["section_id"] for r in db.query(
+            store, "SELECT a.site, a.room, a.section_id FROM aggregates a JOIN (SELECT site, room, MAX(window_start) "
+                   "AS ws FROM aggregates GROUP BY site, room) m ON a.site = m.site AND a.room = m.room AND "
+                   "a.window_start = m.ws")}
+        titles = live.section_titles(store, {s for s in sec.values() if s})
+        out = []
+        for p in rows:
+            sid = sec.get((p["site"], p["room"]))
+            out.append({**live.window_view(p, cfg.zone_k), "site": p["site"], "room": p["room"],
+                        "room_name": names.get((p["site"], p["room"])), "section_id": sid,
+                        "section_title": titles.get(sid) if sid else None})
+        return out
 
     @app.get("/api/rooms/{room}/aggregates", tags=["live"], summary="A room's windows (school admin)")
     def room_history(room: Id, since: str = Query("0000", max_length=40), until: str | None = Query(None, max_length=40),
@@ -537,6 +576,8 @@ def create_app(store: Any, config: Any, ingest: Any = None, *, command_sender: A
         check_student(user, pseudonym)
         if body.warning_id is not None and not body.warning_id.startswith(pseudonym + ":"):
             raise HTTPException(422, "warning_id belongs to another student")
+        if body.warning_id is not None and not students.warning_exists(store, body.warning_id, wcfg.students):
+            raise HTTPException(404, "no such warning")
         if body.at is not None and body.at > datetime.now(timezone.utc).date():
             raise HTTPException(422, "an intervention cannot be recorded for a future day")
         iid = db.new_id()
@@ -578,6 +619,8 @@ def create_app(store: Any, config: Any, ingest: Any = None, *, command_sender: A
             raise HTTPException(403, "class warnings are acknowledged by their teacher")
         else:
             check_student(user, subject)
+        if not students.warning_exists(store, warning_id, wcfg.students):  # scope first: no existence oracle
+            raise HTTPException(404, "no such warning")
         pseudonym = None if is_class else subject
         db.insert(store, WARNING_ACTIONS, [{"id": db.new_id(), "warning_id": warning_id, "student_pseudonym": pseudonym,
                                             "by_user": user.username, "ts": now_iso(), "action": body.action,
@@ -611,10 +654,14 @@ def create_app(store: Any, config: Any, ingest: Any = None, *, command_sender: A
 
     @app.get("/api/audit", tags=["admin"], summary="Who viewed which student's warnings")
     def audit_log(student: str | None = Query(None, max_length=128), limit: int = Query(200, ge=1, le=5000),
+                  grouped: bool = Query(False, description="one entry per action (with its number of students)"),
                   user: auth.User = role("admin")) -> list[dict[str, Any]]:
         if student:
             return db.query(store, "SELECT * FROM audit_log WHERE student_pseudonym = ? ORDER BY ts DESC LIMIT ?",
                             (student, limit))
+        if grouped:  # one line per view: a list view writes a row per student it showed, all with one timestamp
+            return audit_events(db.query(store, "SELECT * FROM audit_log ORDER BY ts DESC LIMIT ?", (limit * 50,)),
+                                limit)
         return db.query(store, "SELECT * FROM audit_log ORDER BY ts DESC LIMIT ?", (limit,))
 
     # ------------------------------------------------------------------ IT fleet
@@ -623,6 +670,13 @@ def create_app(store: Any, config: Any, ingest: Any = None, *, command_sender: A
         rows = fleet.fleet_rows(store, cfg)
         return {"devices": rows, "online": sum(r["online"] for r in rows), "total": len(rows)}
 
+    @app.get("/api/fleet/deadletters", tags=["fleet"],
+             summary="Recent refused messages: device, time, reason, size, repeats (paged; never a payload body)")
+    def fleet_dead_letters(limit: int = Query(20, ge=1, le=200), offset: int = Query(0, ge=0, le=10_000_000),
+                           device: str | None = Query(None, max_length=64, pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$"),
+                           user: auth.User = role("it")) -> dict[str, Any]:
+        return store.dead_letter_page(limit, offset, device)
+
     @app.get("/api/fleet/commands", tags=["fleet"])
     def fleet_commands(device: str | None = Query(None, max_length=64), user: auth.User = role("it")) -> list[dict[str, Any]]:
         return fleet.commands(store, device)
@@ -630,27 +684,54 @@ def create_app(store: Any, config: Any, ingest: Any = None, *, command_sender: A
     @app.post("/api/fleet/tokens", tags=["fleet"], status_code=201,
               summary="Issue a one-time enrolment token for a new device (shown once; only its hash is stored)")
     def issue_token(body: TokenIn, user: auth.User = role("it")) -> dict[str, Any]:
+        ecfg = getattr(config, "enrolment", None)
+        try:
+            old = device_registry.check_token_request(store, body.device, body.site, body.room, body.rekey,
+                                                      reserved, getattr(ecfg, "password_file", None))
+        except device_registry.RegistryError as e:
+            raise HTTPException(e.status, e.reason, headers={"X-Refusal": e.code}) from None
         token = store.issue_token(body.site, body.room, body.device, timedelta(hours=body.ttl_h))
-        audit(user, "issue_enrolment_token", [], f"{body.site}/{body.room}/{body.device}")
+        new = f"{body.site}/{body.room}/{body.device}"
+        if body.rekey:
+            audit(user, "rekey_device", [], f"{body.device}: old {json.dumps(old, sort_keys=True)}; new {new}, "
+                                            f"token for {body.ttl_h} h")
+        else:
+            audit(user, "issue_enrolment_token", [], new)
         return {"token": token, "device": body.device, "site": body.site, "room": body.room,
-                "expires_in_h": body.ttl_h}
+                "expires_in_h": body.ttl_h, "rekey": body.rekey}
 
-    @app.post("/api/enrol", tags=["fleet"], summary="A new device redeems its one-time token for broker credentials")
+    @app.put("/api/fleet/{device}/room", tags=["fleet"],
+             summary="Move a device to another room (the only way its room changes; audited, broker ACL updated)")
+    def move_device(device: ContractId, body: RoomIn, user: auth.User = role("it")) -> dict[str, Any]:
+        try:
+            old = device_registry.move_device(store, device, body.site, body.room)
+        except device_registry.RegistryError as e:
+            raise HTTPException(e.status, e.reason, headers={"X-Refusal": e.code}) from None
+        audit(user, "move_device", [], f"{device}: {old[0]}/{old[1]} -> {body.site}/{body.room}")
+        reloaded = device_registry.sync_broker(store, getattr(config, "enrolment", None))
+        return {"device": device, "site": body.site, "room": body.room,
+                "previous": {"site": old[0], "room": old[1]}, "broker_reloaded": reloaded}
+
+    @app.post("/api/enrol", tags=["fleet"], summary="A new device redeems its one-time token for broker credentials",
+              responses=THROTTLED)
     def enrol_device(body: EnrolIn, request: Request) -> dict[str, Any]:
         from cloud_aggregator.enrolment import enrol
         from cloud_aggregator.store.base import TokenError
 
         ecfg = getattr(config, "enrolment", None)
-        client = request.client.host if request.client else "?"
-        if throttle.retry_after(f"enrol:{client}") > 0:
-            raise HTTPException(429, "too many enrolment attempts; wait and retry")
+        client = client_of(request)
+        refused = throttle.begin_enrol(client)
+        if refused is not None:
+            raise HTTPException(429, "too many enrolment attempts; wait and retry",
+                                headers={"Retry-After": str(int(refused.retry_after_s) + 1)})
         try:
-            out = enrol(store, body.token, ecfg) if ecfg is not None else None
+            out = enrol(store, body.token, ecfg, reserved) if ecfg is not None else None
         except TokenError as e:
-            throttle.failed(f"enrol:{client}")
             raise HTTPException(403, str(e)) from None
         except RuntimeError as e:  # not configured: the feature is absent here, not broken (no 5xx)
+            throttle.enrol_succeeded(client)  # not a guess
             raise HTTPException(404, str(e)) from None
+        throttle.enrol_succeeded(client)  # a good token, or no enrolment here: not a guess
         if out is None:
             raise HTTPException(404, "enrolment is not configured on this aggregator")
         log.warning("device %s enrolled in %s/%s from %s", out["device"], out["site"], out["room"], client)
@@ -694,7 +775,7 @@ def create_app(store: Any, config: Any, ingest: Any = None, *, command_sender: A
     @app.get("/api/reports/weekly", tags=["reports"], summary="Weekly report (PDF or CSV) for a section, department or the school",
              responses={200: {"content": {"application/pdf": {}, "text/csv": {}}}})
     def weekly_report(report_scope: str = Query(..., alias="scope", max_length=200),
-                      week: date | None = Query(None, description="any day of the week (default: this week)"),
+                      week: Day | None = Query(None, description="any day of the week (default: this week)"),
                       format: Literal["pdf", "csv"] = "pdf",  # noqa: A002
                       lang: Literal["en", "zh-CN"] | None = None,
                       user: auth.User = role("teacher", "admin")) -> Response:
@@ -716,10 +797,9 @@ def create_app(store: Any, config: Any, ingest: Any = None, *, command_sender: A
         fname = f"classpulse-{report_scope.replace(':', '-')}-{rep.week_start.isoformat()}"
         if format == "csv":
             return Response(reports.to_csv(rep), media_type="text/csv; charset=utf-8",
-                            headers={"Content-Disposition": f'attachment; filename="{fname}.csv"'})
-        pdf = reports.to_pdf(rep, lang or user.language)
-        return Response(pdf, media_type="application/pdf",
-                        headers={"Content-Disposition": f'attachment; filename="{fname}.pdf"'})
+                            headers={"Content-Disposition": attachment(fname, "csv")})
+        pdf = reports.to_pdf(rep, lang or user.language, cfg.report_fonts)
+        return Response(pdf, media_type="application/pdf", headers={"Content-Disposition": attachment(fname, "pdf")})
 
     def _enrolled(secs: list[str]) -> set[str]:
         out: set[str] = set()

@@ -1,11 +1,11 @@
-"""Users, password hashing, sessions, CSRF tokens and login throttling.
+"""Users, password hashing, sessions and CSRF tokens.
 
 Passwords are stored as scrypt hashes (stdlib ``hashlib.scrypt``, per-user salt, cost in the
 hash so it can be raised later). A session is a random token in an HttpOnly SameSite=Strict
 cookie; only its SHA-256 is stored, so a database leak does not hand out live sessions. Every
 state-changing request must also echo the session's CSRF token in a header. Failed logins are
-counted per user name and per client address; past the limit the answer is 429 until the window
-passes, and an unknown user costs the same scrypt work as a known one (no user enumeration by timing).
+throttled in ``throttle.py``, and an unknown user costs the same scrypt work as a known one (no user
+enumeration by timing).
 """
 
 from __future__ import annotations
@@ -14,9 +14,6 @@ import base64
 import hashlib
 import hmac
 import secrets
-import threading
-import time
-from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -25,11 +22,11 @@ from cloud_aggregator.store import iso, now_iso
 
 from . import db
 from .config import AuthConfig
+from .passwords import password_problem
 from .tables import ROLES, WEB_USERS
 
 COOKIE = "cp_session"
 CSRF_HEADER = "X-CSRF-Token"
-MIN_PASSWORD = 8
 _R, _P = 8, 1
 
 
@@ -72,8 +69,7 @@ def create_user(store: Any, username: str, password: str, role: str, *, staff_so
         raise AuthError(f"unknown role {role!r}; one of {', '.join(ROLES)}")
     if not username or len(username) > 64 or not all(c.isalnum() or c in "._-@" for c in username):
         raise AuthError("user name: 1-64 letters, digits or . _ - @")
-    if len(password) < MIN_PASSWORD:
-        raise AuthError(f"password must have at least {MIN_PASSWORD} characters")
+    check_password(password, username)
     if role in ("teacher", "advisor", "counsellor") and not staff_sourced_id:
         raise AuthError(f"a {role} must be linked to a staff sourced id from the records")
     if language not in ("en", "zh-CN"):
@@ -81,7 +77,20 @@ def create_user(store: Any, username: str, password: str, role: str, *, staff_so
     db.insert(store, WEB_USERS, [{"username": username, "pw_hash": hash_password(password, scrypt_n), "role": role,
                                   "staff_sourced_id": staff_sourced_id, "display_name": display_name or username,
                                   "language": language, "disabled": 0, "created_at": now_iso()}])
+    end_user_sessions(store, username)  # a replaced user (new password, role or staff link) starts afresh
     return User(username, role, staff_sourced_id, display_name or username, language)
+
+
+def check_password(password: str, username: str) -> None:
+    """Raise AuthError when the password rule (``passwords.py``) refuses ``password`` for ``username``."""
+    problem = password_problem(password, username)
+    if problem:
+        raise AuthError(problem)
+
+
+def end_user_sessions(store: Any, username: str) -> int:  # noqa: ANN401
+    """Log ``username`` out everywhere (after any credential or role change); returns sessions ended."""
+    return db.write(store, "DELETE FROM web_sessions WHERE username = ?", (username,))
 
 
 def _user(row: dict[str, Any], csrf: str = "") -> User:
@@ -152,38 +161,3 @@ def set_language(store: Any, username: str, language: str) -> None:  # noqa: ANN
 
 def csrf_ok(user: User, header: str | None) -> bool:
     return bool(header) and bool(user.csrf) and hmac.compare_digest(header.encode(), user.csrf.encode())
-
-
-class LoginThrottle:
-    """Sliding-window count of failed logins per key (user name, client address); in memory, per process."""
-
-    def __init__(self, attempts: int, window_s: float):
-        self.attempts, self.window_s = attempts, window_s
-        self._fails: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def _recent(self, key: str, now: float) -> deque[float]:
-        q = self._fails.setdefault(key, deque())
-        while q and q[0] <= now - self.window_s:
-            q.popleft()
-        return q
-
-    def retry_after(self, *keys: str) -> float:
-        """Seconds until another attempt is allowed (0: allowed now)."""
-        now = time.monotonic()
-        with self._lock:
-            waits = [q[0] + self.window_s - now for k in keys if len(q := self._recent(k, now)) >= self.attempts]
-        return max(waits, default=0.0)
-
-    def failed(self, *keys: str) -> None:
-        now = time.monotonic()
-        with self._lock:
-            for k in keys:
-                self._recent(k, now).append(now)
-            if len(self._fails) > 10_000:  # bounded memory under a spray of names
-                for k in [k for k, q in self._fails.items() if not q]:
-                    del self._fails[k]
-
-    def succeeded(self, key: str) -> None:
-        with self._lock:
-            self._fails.pop(key, None)

@@ -56,8 +56,19 @@ class AssistantConfig(_Section):
 class AuthConfig(_Section):
     session_ttl_h: float = Field(12.0, gt=0, le=24 * 30, description="a session ends this long after login")
     idle_timeout_min: float = Field(120.0, gt=0, description="…or after this long without a request")
-    login_attempts: int = Field(5, ge=1, le=100, description="failed logins allowed per user name and per client")
-    login_window_s: float = Field(300.0, gt=0)
+    login_attempts: int = Field(5, ge=1, le=100, description="failed logins per (user name, client address) before "
+                                "each further one waits (see web/throttle.py); also enrolment guesses per address")
+    login_window_s: float = Field(300.0, gt=0, description="window of the per-address counters; a (user, address) "
+                                  "delay is forgotten after this long without attempts")
+    login_delay_s: float = Field(30.0, gt=0, le=3600, description="first delay past login_attempts; doubles each failure")
+    login_max_delay_s: float = Field(900.0, gt=0, le=86400, description="longest delay for one (user, address)")
+    address_attempts: int = Field(30, ge=1, le=10_000, description="failed logins per address per login_window_s "
+                                  "(pairs that logged in before are exempt)")
+    user_attempts: int = Field(100, ge=1, le=10_000, description="failed logins per user name per user_window_s "
+                               "from addresses it never logged in from (ASVS 2.2.1: ≤ 100 per hour)")
+    user_window_s: float = Field(3600.0, gt=0)
+    known_days: float = Field(30.0, ge=0, le=365, description="a (user, address) that logged in this recently "
+                              "is exempt from the address and user blocks")
     secure_cookies: bool = Field(False, description="set the Secure flag (serve over HTTPS in production)")
     scrypt_n: int = Field(2**14, ge=2**10, le=2**20, description="scrypt cost; 2^14 ≈ 50 ms on a Pi-class CPU")
 
@@ -73,6 +84,9 @@ class DashboardConfig(_Section):
     report_schedule: Literal["off", "weekly"] = Field("weekly", description="weekly: every Monday 06:00 site time")
     report_dir: str | None = Field(None, description="where scheduled reports are written (default: a 'reports' "
                                    "folder beside the SQLite database, else data/reports)")
+    report_fonts: list[str] | None = Field(None, description="CJK font files the PDF reports try in order (default: "
+                                           "the Noto Sans CJK paths of Debian's fonts-noto-cjk, which setup.sh "
+                                           "installs); none found: an English report in the bundled DejaVu Sans")
 
 
 def dashboard_config(config: Any) -> DashboardConfig:  # noqa: ANN401 - AggregatorConfig or None

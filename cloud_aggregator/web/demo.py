@@ -2,8 +2,9 @@
 
 DEMO ONLY — the passwords below are public. ``seed_demo_users`` links the users to staff of the
 imported demo school (teacher of a class taught in the first demo room, the site's counsellor and
-class advisor), adds an all-day "demo" timetable slot for the demo rooms (the sample agents run
-at any hour, while the real timetable only covers school hours of its own term), and writes a
+class advisor), adds hourly "demo-HH" lessons round the clock for the demo rooms (the sample agents
+run at any hour, while the real timetable only covers school hours of its own term; an hour, not one
+all-day slot, so the live view spans a lesson as it would in school), and writes a
 few past lessons of synthetic class-level windows (device ``demo-history``) so the live view has
 a "usual level" to compare with. Never call it on a real school's database.
 """
@@ -35,10 +36,26 @@ def demo_rooms(school: Path | None, n: int = 2) -> list[tuple[str, str]]:
     return [(site, room) for _d, (site, room) in sorted(devices.device_index().items())][:n]
 
 
+def name_rooms(store: Any, school: Path | str) -> int:  # noqa: ANN401
+    """Room names (and kinds) of devices.yaml into the store's ``rooms``, so pages say "Room 101 教室", not "r101".
+
+    Only names: the devices themselves appear in the fleet when they first report, not as 'offline' rows.
+    """
+    from cloud_aggregator.records.timetable import load_devices
+
+    devices = load_devices(Path(school) / "devices.yaml")
+    n = 0
+    for site, s in devices.sites.items():
+        for room, r in s.rooms.items():
+            store.upsert_room(site, room, r.name, r.kind)
+            n += 1
+    return n
+
+
 def _main_section(store: Any, site: str, room: str, exclude_teachers: set[str]) -> dict[str, Any] | None:  # noqa: ANN401
     rows = db.query(store, "SELECT section_sourced_id, teacher_sourced_id, COUNT(*) AS n FROM timetable_slots WHERE "
-                           "site = ? AND room = ? AND period <> ? GROUP BY section_sourced_id, teacher_sourced_id "
-                           "ORDER BY COUNT(*) DESC, section_sourced_id", (site, room, "demo"))
+                           "site = ? AND room = ? AND period NOT LIKE ? GROUP BY section_sourced_id, teacher_sourced_id "
+                           "ORDER BY COUNT(*) DESC, section_sourced_id", (site, room, "demo%"))
     return next((r for r in rows if r["teacher_sourced_id"] and r["teacher_sourced_id"] not in exclude_teachers), None)
 
 
@@ -50,7 +67,7 @@ def _history(section: str, site: str, room: str, days: int = 6, windows: int = 1
     msg = int(today.timestamp()) % 10_000_000
     for d in range(days, 0, -1):
         start = today - timedelta(days=d)
-        session = f"{section}:{start.date().isoformat()}:demo"
+        session = f"{section}:{start.date().isoformat()}:demo-{start.hour:02d}"
         for w in range(windows):
             ws = start + timedelta(seconds=60 * w)
             att = min(1.0, max(0.0, rng.gauss(0.72, 0.06)))
@@ -85,12 +102,16 @@ def seed_demo_users(store: Any, school: Path | str | None = None, rooms: list[tu
         auth.create_user(store, name, DEMO_PASSWORDS[name], "teacher", staff_sourced_id=sec["teacher_sourced_id"],
                          display_name=f"Demo teacher {i + 1} ({sec['teacher_sourced_id']})", language="zh-CN")
         dev = db.query(store, "SELECT device_id FROM timetable_slots WHERE site = ? AND room = ? LIMIT 1", (site, room))
+        db.write(store, "DELETE FROM timetable_slots WHERE site = ? AND room = ? AND period = ?",
+                 (site, room, "demo"))  # the all-day slot of earlier demo databases
         for weekday in range(1, 8):
-            store.upsert_timetable_slot({"site": site, "room": room, "device_id": dev[0]["device_id"] if dev else "",
-                                         "weekday": weekday, "period": "demo", "start_time": "00:00",
-                                         "end_time": "23:59", "section_sourced_id": sec["section_sourced_id"],
-                                         "course_code": "", "teacher_sourced_id": sec["teacher_sourced_id"],
-                                         "term_sourced_id": ""})
+            for hour in range(24):
+                store.upsert_timetable_slot({
+                    "site": site, "room": room, "device_id": dev[0]["device_id"] if dev else "", "weekday": weekday,
+                    "period": f"demo-{hour:02d}", "start_time": f"{hour:02d}:00",
+                    "end_time": f"{hour + 1:02d}:00" if hour < 23 else "23:59",
+                    "section_sourced_id": sec["section_sourced_id"], "course_code": "",
+                    "teacher_sourced_id": sec["teacher_sourced_id"], "term_sourced_id": ""})
         if history and not db.query(store, "SELECT 1 FROM aggregates WHERE device = ? AND section_id = ? LIMIT 1",
                                     (HISTORY_DEVICE, sec["section_sourced_id"])):
             rows = _history(sec["section_sourced_id"], site, room, seed=i)

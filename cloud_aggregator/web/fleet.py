@@ -31,20 +31,39 @@ from .config import DashboardConfig
 log = logging.getLogger(__name__)
 
 
+#: A sensing device analysing fewer frames/s than this share of its target is marked "behind" (the last
+#: health interval's rate; 0.9 leaves room for the one frame a busy second costs).
+FPS_BEHIND_SHARE = 0.9
+
+
+def fps_behind(h: dict[str, Any]) -> bool:
+    """True when a sensing device's analysed frame rate is below its target (contract 1.1 ``target_fps``)."""
+    fps, target = h.get("fps"), h.get("target_fps")
+    return bool(h.get("sensing")) and fps is not None and bool(target) and fps < FPS_BEHIND_SHARE * target
+
+
 def fleet_rows(store: Any, cfg: DashboardConfig, now: datetime | None = None) -> list[dict[str, Any]]:  # noqa: ANN401
     now = now or datetime.now(timezone.utc)
     cutoff = iso(now - timedelta(seconds=cfg.offline_after_s))
+    from .live import room_names
+
+    names = room_names(store)
     out = []
     for d in store.devices():
         h = d.get("health") or {}
         online = d.get("state") != "offline" and bool(d.get("last_seen")) and d["last_seen"] >= cutoff
         out.append({"device": d["device"], "site": d["site"], "room": d["room"], "online": online,
+                    "room_name": names.get((d["site"], d["room"])),
                     "state": d.get("state"), "last_seen": d.get("last_seen"), "temp_c": h.get("cpu_temp_c"),
                     "outbox_depth": h.get("outbox_depth"), "fps": h.get("fps"), "policy": h.get("policy"),
+                    "outbox_oldest_unconfirmed_s": h.get("outbox_oldest_unconfirmed_s"),
+                    "delivery_confirmation": h.get("delivery_confirmation"),
                     "model_versions": h.get("model_versions") or {}, "last_model_update": h.get("last_model_update"),
                     "sensing": h.get("sensing"),
                     "camera_ok": h.get("camera_ok"), "mic_ok": h.get("mic_ok"), "cpu_load": h.get("cpu_load"),
-                    "disk_free_mb": h.get("disk_free_mb"), "quality": h.get("quality") or []})
+                    "disk_free_mb": h.get("disk_free_mb"), "quality": h.get("quality") or [],
+                    "target_fps": h.get("target_fps"), "fps_behind": fps_behind(h),
+                    "vision_level": h.get("vision_level"), "vision_level_name": h.get("vision_level_name")})
     return out
 
 
@@ -87,8 +106,10 @@ class CommandSender:
 
     def _on_result(self, _client: Any, _userdata: Any, msg: Any) -> None:  # noqa: ANN401
         try:
-            parse_topic(msg.topic)
+            where = parse_topic(msg.topic)
             res, _ = parse_message(msg.payload, "classpulse.cmd_result")
+            if res.device != where["device"]:  # a device answers only for itself (the ACL pins its topic)
+                raise ContractError(f"result for {res.device!r} on {where['device']!r}'s topic")
         except ContractError as e:
             log.warning("bad command result on %s: %s", msg.topic, e)
             return

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cloud_aggregator.store import iso
 from cloud_aggregator.timetable import SectionSession, find_session
-from edge_agent.engagement import participation_rate
+from edge_agent.engagement import measured_participation
 
 from . import db
 from .config import DashboardConfig
@@ -40,8 +40,8 @@ def window_view(payload: dict[str, Any], zone_k: int) -> dict[str, Any]:
     """One window for the page: participation derived as on the edge, zones under k faces blanked."""
     w = {k: payload.get(k) for k in WINDOW_FIELDS}
     span = (_dt(payload["window_end"]) - _dt(payload["window_start"])).total_seconds()
-    w["participation"] = participation_rate(int(payload.get("hand_raises") or 0), int(payload.get("n_faces") or 0),
-                                            span)
+    w["participation"] = measured_participation(payload.get("hand_raises"), payload.get("n_faces"), span)
+    w["coverage_flags"] = payload.get("coverage_flags") or []  # contract 1.1: which signals were not measured
     if payload.get("policy") != "full":
         w["tone_mix"] = None
     if w["zones"]:
@@ -130,7 +130,9 @@ def usual_level(store: Any, section_id: str, exclude_session: str | None, n_sess
             order.append(sid)
             per[sid] = {"attention_share": [], "engagement": [], "participation": [], "speech_share": []}
         span = (_dt(r["window_end"]) - _dt(r["window_start"])).total_seconds()
-        per[sid]["participation"].append(participation_rate(int(r["hand_raises"] or 0), int(r["n_faces"] or 0), span))
+        part = measured_participation(r["hand_raises"], r["n_faces"], span)
+        if part is not None:
+            per[sid]["participation"].append(part)
         for k in ("attention_share", "engagement", "speech_share"):
             if r[k] is not None:
                 per[sid][k].append(float(r[k]))
@@ -159,6 +161,11 @@ def section_titles(store: Any, sections: set[str]) -> dict[str, str]:  # noqa: A
     return {r["sourced_id"]: r["title"] or r["sourced_id"] for r in rows}
 
 
+def room_names(store: Any) -> dict[tuple[str, str], str]:  # noqa: ANN401
+    """(site, room) → the room's name from devices.yaml (the tablet shows names, never raw ids, where one exists)."""
+    return {(r["site"], r["room"]): r["name"] for r in store.rooms() if r.get("name")}
+
+
 def teacher_live(store: Any, cfg: DashboardConfig, sections: set[str], now: datetime | None = None  # noqa: ANN401
                  ) -> dict[str, Any]:
     """Everything the live page needs on load; later windows arrive by server-sent events."""
@@ -180,6 +187,7 @@ def teacher_live(store: Any, cfg: DashboardConfig, sections: set[str], now: date
     out.update(state=state, device=dev, windows=windows,
                lesson={"section_id": s.section_id, "session_id": s.session_id, "title": out["sections"].get(
                    s.section_id, s.section_id), "site": site, "room": room, "period": s.period,
+                   "room_name": room_names(store).get((site, room), room),
                    "start_utc": iso(start), "end_utc": iso(end), "start_local": s.start_local,
                    "end_local": s.end_local, "date": s.date},
                usual=usual_level(store, s.section_id, s.session_id, cfg.usual_sessions))

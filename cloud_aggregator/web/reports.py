@@ -13,6 +13,7 @@ import io
 import logging
 import threading
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -21,11 +22,15 @@ from typing import Any
 from cloud_aggregator.timetable import parse_session_id
 
 from . import db
+from .download import safe_stem
 from .i18n import catalogue
+from .report_fonts import ReportFont, pick_font, safe_text
 
 log = logging.getLogger(__name__)
 logging.getLogger("fontTools").setLevel(logging.WARNING)  # fpdf2's font subsetting logs every table at INFO
 TREND_WEEKS = 8
+MIN_TREND_WEEKS = 3  # fewer weeks with data than this: the PDF says the trend is not yet one
+MAX_ROWS = 400  # per-lesson rows in the PDF (the CSV has them all)
 
 
 @dataclass
@@ -38,6 +43,7 @@ class ReportData:
     heatmap: dict[tuple[str, int], float] = field(default_factory=dict)  # (period, weekday 1-7) -> engagement
     trend: list[dict[str, Any]] = field(default_factory=list)
     warning_counts: dict[int, int] | None = None
+    names: dict[str, str] = field(default_factory=dict)  # section id -> its title (the table shows names)
 
 
 def week_monday(d: date) -> date:
@@ -77,10 +83,26 @@ def session_rows(store: Any, sections: list[str], since: date, until: date) -> l
     return sorted(per.values(), key=lambda s: (s["date"], str(s["period"]), s["section_id"]))
 
 
+def section_names(store: Any, sections: list[str]) -> dict[str, str]:  # noqa: ANN401
+    out: dict[str, str] = {}
+    for i in range(0, len(sections), 400):
+        chunk = sections[i:i + 400]
+        for r in db.query(store, f"SELECT sourced_id, title FROM sections WHERE sourced_id IN {db.in_list(chunk)}",  # noqa: S608
+                          chunk):
+            if r["title"]:
+                out[r["sourced_id"]] = r["title"]
+    return out
+
+
+def trend_weeks_with_data(rep: ReportData) -> int:
+    return sum(1 for t in rep.trend if t["sessions"])
+
+
 def build_report(store: Any, scope: str, title: str, sections: list[str], week_start: date,  # noqa: ANN401
                  warning_counts: dict[int, int] | None = None) -> ReportData:
     week_start = week_monday(week_start)
     rep = ReportData(scope, title, week_start, sorted(sections), warning_counts=warning_counts)
+    rep.names = section_names(store, rep.sections)
     rep.sessions = session_rows(store, rep.sections, week_start, week_start + timedelta(days=7))
     cells: dict[tuple[str, int], list[float]] = defaultdict(list)
     for s in rep.sessions:
@@ -104,10 +126,10 @@ def to_csv(rep: ReportData) -> str:
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow(["# ClassPulse weekly report", rep.title, "week of", rep.week_start.isoformat()])
-    w.writerow(["section_id", "date", "weekday", "period", "room", "windows", "attention", "engagement", "talk",
-                "hand_raises"])
+    w.writerow(["section_id", "section", "date", "weekday", "period", "room", "windows", "attention", "engagement",
+                "talk", "hand_raises"])
     for s in rep.sessions:
-        w.writerow([s["section_id"], s["date"], s["weekday"], s["period"], s["room"], s["windows"],
+        w.writerow([s["section_id"], rep.names.get(s["section_id"], ""), s["date"], s["weekday"], s["period"], s["room"], s["windows"],
                     _fmt(s["attention"]), _fmt(s["engagement"]), _fmt(s["talk"]), s["hand_raises"]])
     w.writerow([])
     w.writerow(["week", "sessions", "engagement", "attention"])
@@ -125,7 +147,30 @@ def _fmt(x: float | None) -> str:
     return "" if x is None else f"{x:.3f}"
 
 
-def _plots(rep: ReportData, t: dict[str, str], font: Path | None) -> list[bytes]:
+def heatmap_figure(rep: ReportData, t: dict[str, str], font: ReportFont, props: Any = None) -> Any:  # noqa: ANN401
+    """Engagement per period × weekday, each filled cell labelled with its value (colour alone is not a number)."""
+    import matplotlib.pyplot as plt
+
+    s = lambda x: safe_text(font, x)  # noqa: E731
+    periods = sorted({p for p, _ in rep.heatmap}, key=lambda p: (len(p), p)) or ["-"]
+    days = list(range(1, 6)) + [d for d in (6, 7) if any(k[1] == d for k in rep.heatmap)]
+    grid = [[rep.heatmap.get((p, d), float("nan")) for d in days] for p in periods]
+    fig, ax = plt.subplots(figsize=(6.5, 0.45 * len(periods) + 1.6))
+    im = ax.imshow(grid, vmin=0, vmax=1, cmap="viridis", aspect="auto")
+    for i, row in enumerate(grid):
+        for j, v in enumerate(row):
+            if v == v:  # not NaN: the cell's value, dark text on the light end of the scale
+                ax.text(j, i, f"{round(v * 100)}%", ha="center", va="center", fontsize=9,
+                        color="black" if v > 0.6 else "white")
+    ax.set_xticks(range(len(days)), [s(t[f"weekday.{d}"]) for d in days], fontproperties=props)
+    ax.set_yticks(range(len(periods)), periods)
+    ax.set_ylabel(s(t["report.col.period"]), fontproperties=props)
+    ax.set_title(s(t["report.heatmap"]), fontproperties=props)
+    fig.colorbar(im, ax=ax, label=None)
+    return fig
+
+
+def _plots(rep: ReportData, t: dict[str, str], font: ReportFont) -> list[bytes]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -133,9 +178,10 @@ def _plots(rep: ReportData, t: dict[str, str], font: Path | None) -> list[bytes]
     from matplotlib import font_manager
 
     props = None
-    if font is not None:
-        font_manager.fontManager.addfont(str(font))
-        props = font_manager.FontProperties(fname=str(font))
+    if font.cjk:
+        font_manager.fontManager.addfont(str(font.path))
+        props = font_manager.FontProperties(fname=str(font.path))
+    s = lambda x: safe_text(font, x)  # noqa: E731 - the plots print only catalogue text
     out: list[bytes] = []
 
     def png(fig: Any) -> None:  # noqa: ANN401
@@ -144,87 +190,102 @@ def _plots(rep: ReportData, t: dict[str, str], font: Path | None) -> list[bytes]
         plt.close(fig)
         out.append(b.getvalue())
 
-    periods = sorted({p for p, _ in rep.heatmap}, key=lambda p: (len(p), p)) or ["-"]
-    days = list(range(1, 6)) + [d for d in (6, 7) if any(k[1] == d for k in rep.heatmap)]
-    grid = [[rep.heatmap.get((p, d), float("nan")) for d in days] for p in periods]
-    fig, ax = plt.subplots(figsize=(6.5, 0.45 * len(periods) + 1.6))
-    im = ax.imshow(grid, vmin=0, vmax=1, cmap="viridis", aspect="auto")
-    ax.set_xticks(range(len(days)), [t[f"weekday.{d}"] for d in days], fontproperties=props)
-    ax.set_yticks(range(len(periods)), periods)
-    ax.set_title(t["report.heatmap"], fontproperties=props)
-    fig.colorbar(im, ax=ax, label=None)
-    png(fig)
+    png(heatmap_figure(rep, t, font, props))
 
     fig, ax = plt.subplots(figsize=(6.5, 2.6))
     xs = list(range(len(rep.trend)))
     for key, label in (("engagement", t["metric.engagement"]), ("attention", t["metric.attention"])):
         ys = [x[key] if x[key] is not None else float("nan") for x in rep.trend]
-        ax.plot(xs, ys, marker="o", label=label)
+        ax.plot(xs, ys, marker="o", label=s(label))
     ax.set_xticks(xs, [x["week"][5:] for x in rep.trend])
     ax.set_xlim(-0.5, len(xs) - 0.5)
     ax.set_ylim(0, 1)
-    ax.set_title(t["report.trend"], fontproperties=props)
+    ax.set_title(s(t["report.trend"]), fontproperties=props)
     ax.legend(prop=props)
     png(fig)
 
     if rep.warning_counts is not None:
         fig, ax = plt.subplots(figsize=(6.5, 2.2))
         lv = [3, 2, 1]
-        ax.bar([t[f"level.{x}"] for x in lv], [rep.warning_counts.get(x, 0) for x in lv],
-               color=["#b3261e", "#e8a33d", "#5b8def"])
+        bars = ax.bar([s(t[f"level.{x}"]) for x in lv], [rep.warning_counts.get(x, 0) for x in lv],
+                      color=["#b3261e", "#e8a33d", "#5b8def"])
+        ax.bar_label(bars)
         for lab in ax.get_xticklabels():
             lab.set_fontproperties(props)
-        ax.set_title(t["report.warnings"], fontproperties=props)
+        ax.set_title(s(t["report.warnings"]), fontproperties=props)
         png(fig)
     return out
 
 
-def to_pdf(rep: ReportData, lang: str = "en") -> bytes:
+def to_pdf(rep: ReportData, lang: str = "en", fonts: Sequence[str | Path] | None = None) -> bytes:
+    """The report as PDF; ``fonts`` are CJK font candidates (default: the Debian Noto CJK paths).
+
+    Without a CJK font the report is in English and every string is reduced to what DejaVu Sans covers,
+    so it never fails on a glyph (see :mod:`report_fonts`).
+    """
     from fpdf import FPDF
     from fpdf.fonts import FontFace
 
-    from cloud_aggregator.notice import SC_INDEX_IN_TTC, find_cjk_font
-
+    font = pick_font(fonts)
     t = catalogue(lang)
-    try:
-        font: Path | None = find_cjk_font()
-    except FileNotFoundError:
-        font = None
-        if lang != "en":
-            t = catalogue("en")  # no CJK font on this machine: an English report rather than empty boxes
+    no_cjk_note = None
+    if not font.cjk and lang != "en":
+        t = catalogue("en")  # an English report rather than empty boxes
+        no_cjk_note = t["report.no_cjk_font"]
+    s = lambda x, alt=None: safe_text(font, x, alt)  # noqa: E731
     pdf = FPDF(format="A4")
     pdf.set_auto_page_break(True, margin=15)
     pdf.add_page()
-    if font is not None:
-        pdf.add_font("cjk", fname=str(font), collection_font_number=SC_INDEX_IN_TTC)
-        family = "cjk"
-    else:
-        family = "helvetica"
-    pdf.set_font(family, size=18)
-    pdf.multi_cell(0, 10, f"{t['report.title']}: {rep.title}", new_x="LMARGIN", new_y="NEXT")
-    pdf.set_font(family, size=11)
+    pdf.add_font("body", fname=str(font.path), collection_font_number=font.index)
+    font = ReportFont(font.path, font.index, font.cjk, frozenset(pdf.fonts["body"].cmap))  # parsed once, by fpdf
+    pdf.set_font("body", size=18)
+    title = t["report.scope.school"] if rep.scope == "school" else rep.title
+    pdf.multi_cell(0, 10, s(f"{t['report.title']}: {title}", f"{t['report.title']}: {rep.scope}"),
+                   new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("body", size=11)
     end = rep.week_start + timedelta(days=6)
-    pdf.multi_cell(0, 6, f"{t['report.week']}: {rep.week_start.isoformat()} – {end.isoformat()} · "
-                         f"{t['report.sessions']}: {len(rep.sessions)}", new_x="LMARGIN", new_y="NEXT")
+    pdf.multi_cell(0, 6, s(f"{t['report.week']}: {rep.week_start.isoformat()} – {end.isoformat()} · "
+                           f"{t['report.sessions']}: {len(rep.sessions)}"), new_x="LMARGIN", new_y="NEXT")
     pdf.set_text_color(90, 90, 90)
-    pdf.multi_cell(0, 5, t["report.privacy"], new_x="LMARGIN", new_y="NEXT")
+    pdf.multi_cell(0, 5, s(t["report.privacy"]), new_x="LMARGIN", new_y="NEXT")
+    if no_cjk_note:
+        pdf.multi_cell(0, 5, s(no_cjk_note), new_x="LMARGIN", new_y="NEXT")
     pdf.set_text_color(0, 0, 0)
-    for img in _plots(rep, t, font):
+    plots = _plots(rep, t, font)
+    for i, img in enumerate(plots):
         pdf.ln(2)
         pdf.image(io.BytesIO(img), w=170)
-    pdf.ln(3)
-    pdf.set_font(family, size=9)
+        if i == 1:  # under the trend: say why it is short rather than let two points look like a trend
+            n = trend_weeks_with_data(rep)
+            if n < MIN_TREND_WEEKS:
+                pdf.set_text_color(90, 90, 90)
+                pdf.multi_cell(0, 5, s(t["report.trend.short"].replace("{n}", str(n))
+                                       .replace("{w}", str(TREND_WEEKS)).replace("{min}", str(MIN_TREND_WEEKS))),
+                               new_x="LMARGIN", new_y="NEXT")
+                pdf.set_text_color(0, 0, 0)
+    # the per-lesson table starts on a fresh page unless a heading and several rows fit here
+    if pdf.will_page_break(45):
+        pdf.add_page()
+    else:
+        pdf.ln(4)
+    pdf.set_font("body", size=13)
+    pdf.multi_cell(0, 8, s(t["report.lessons"]), new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("body", size=9)
     head = [t["report.col.section"], t["report.col.date"], t["report.col.period"], t["metric.attention"],
             t["metric.engagement"], t["metric.hands"]]
     widths = [62, 24, 16, 24, 24, 20]
-    with pdf.table(col_widths=widths, text_align="LEFT", first_row_as_headings=True,
+    with pdf.table(col_widths=widths, text_align="LEFT", first_row_as_headings=True, repeat_headings=1,
                    headings_style=FontFace(emphasis="", fill_color=(230, 234, 238))) as table:
-        table.row(head)
-        for s in rep.sessions[:200]:
-            table.row([s["section_id"], s["date"], str(s["period"]), _pct(s["attention"]), _pct(s["engagement"]),
-                       str(s["hand_raises"])])
+        table.row([s(h) for h in head])
+        for r in rep.sessions[:MAX_ROWS]:
+            sid = r["section_id"]
+            table.row([s(rep.names.get(sid, sid), sid), r["date"], s(str(r["period"])), _pct(r["attention"]),
+                       _pct(r["engagement"]), str(r["hand_raises"])])
     if not rep.sessions:
-        pdf.multi_cell(0, 6, t["state.no_data"], new_x="LMARGIN", new_y="NEXT")
+        pdf.multi_cell(0, 6, s(t["state.no_data"]), new_x="LMARGIN", new_y="NEXT")
+    elif len(rep.sessions) > MAX_ROWS:
+        pdf.multi_cell(0, 6, s(t["report.more_rows"].replace("{n}", str(len(rep.sessions) - MAX_ROWS))),
+                       new_x="LMARGIN", new_y="NEXT")
     return bytes(pdf.output())
 
 
@@ -243,7 +304,8 @@ def departments(store: Any) -> list[str]:  # noqa: ANN401
     return sorted({(r["course_code"] or "").split("-")[0] for r in rows if r["course_code"]})
 
 
-def run_scheduled(store: Any, out_dir: Path, today: date, lang: str = "zh-CN") -> list[Path]:  # noqa: ANN401
+def run_scheduled(store: Any, out_dir: Path, today: date, lang: str = "zh-CN",  # noqa: ANN401
+                  fonts: Sequence[str | Path] | None = None) -> list[Path]:
     """Reports of the week before ``today`` (school + each department), written once as PDF and CSV."""
     week = week_monday(today) - timedelta(days=7)
     all_sections = sorted(r["sourced_id"] for r in db.query(store, "SELECT sourced_id FROM sections"))
@@ -252,13 +314,14 @@ def run_scheduled(store: Any, out_dir: Path, today: date, lang: str = "zh-CN") -
     written: list[Path] = []
     folder = out_dir / week.isoformat()
     for name, title, secs in scopes:
-        pdf_path, csv_path = folder / f"{name}.pdf", folder / f"{name}.csv"
+        stem = safe_stem(name)  # department names come from imported course codes
+        pdf_path, csv_path = folder / f"{stem}.pdf", folder / f"{stem}.csv"
         if pdf_path.exists() and csv_path.exists():
             continue
         rep = build_report(store, name, title, secs, week)
         folder.mkdir(parents=True, exist_ok=True)
         csv_path.write_text(to_csv(rep), encoding="utf-8")
-        pdf_path.write_bytes(to_pdf(rep, lang))
+        pdf_path.write_bytes(to_pdf(rep, lang, fonts))
         written += [pdf_path, csv_path]
     return written
 
@@ -276,9 +339,10 @@ class ReportScheduler(threading.Thread):
     """Checks hourly (first a minute after start-up, so it never competes with it); from Monday 06:00 (UTC)
     on, writes last week's reports once."""
 
-    def __init__(self, store: Any, out_dir: Path, lang: str):  # noqa: ANN401
+    def __init__(self, store: Any, out_dir: Path, lang: str,  # noqa: ANN401
+                 fonts: Sequence[str | Path] | None = None):
         super().__init__(daemon=True, name="report-scheduler")
-        self.store, self.out_dir, self.lang = store, out_dir, lang
+        self.store, self.out_dir, self.lang, self.fonts = store, out_dir, lang, fonts
         self.stop_evt = threading.Event()
 
     def run(self) -> None:
@@ -286,7 +350,7 @@ class ReportScheduler(threading.Thread):
             now = datetime.now(timezone.utc)
             if now.weekday() > 0 or now.hour >= 6:
                 try:
-                    run_scheduled(self.store, self.out_dir, now.date(), self.lang)
+                    run_scheduled(self.store, self.out_dir, now.date(), self.lang, self.fonts)
                 except Exception:  # a report failure must not take the dashboard down
                     log.exception("scheduled report failed")
             self.stop_evt.wait(3600.0)

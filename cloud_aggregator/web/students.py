@@ -183,3 +183,11 @@ def profile(store: Any, pseudonym: str, as_of: str | None = None,  # noqa: ANN40
             "indicators": {k: v for k, v in asdict(ind).items() if k not in ("extra", "pseudonym")},
             "trends": weekly_trends(store, pseudonym, as_of), "sections": sections,
             "warnings": warnings_for(store, [pseudonym], as_of, rules)}
+
+
+def warning_exists(store: Any, warning_id: str, rules: StudentRules | None = None) -> bool:  # noqa: ANN401
+    """Whether ``warning_id`` names a warning the engine stored or the rules raise now (actions on others: 404)."""
+    if db.query(store, "SELECT 1 FROM warning_log WHERE id = ? LIMIT 1", (warning_id,)):
+        return True
+    subject = warning_id.split(":", 1)[0]
+    return any(w["id"] == warning_id for w in warnings_for(store, [subject], rules=rules))

@@ -31,7 +31,10 @@ ASSISTANT_FEEDBACK = _t("assistant_feedback", "id text, ts text, username text, 
 DEVICE_COMMANDS = _t("device_commands", "cmd_id text, device text, site text, room text, command text, args text, "
                      "issued_by text, issued_at text, result_ok integer, result_detail text, result_at text",
                      "cmd_id", (("device",),))
+# login/enrolment throttle counters (web.throttle) and the (user, address) pairs that logged in; addresses hashed
+WEB_THROTTLE = _t("web_throttle", "tkey text, fails integer, window_start real, blocked_until real", "tkey")
+WEB_LOGIN_KNOWN = _t("web_login_known", "username text, addr text, last_ok real", "username,addr")
 
 WEB_TABLES: tuple[Table, ...] = (WEB_USERS, WEB_SESSIONS, AUDIT_LOG, INTERVENTIONS, WARNING_ACTIONS,
-                                 ASSISTANT_FEEDBACK, DEVICE_COMMANDS)
+                                 ASSISTANT_FEEDBACK, DEVICE_COMMANDS, WEB_THROTTLE, WEB_LOGIN_KNOWN)
 ROLES = ("teacher", "advisor", "counsellor", "it", "admin")

@@ -54,16 +54,15 @@ def add(store: Any, args: argparse.Namespace, scrypt_n: int) -> dict[str, Any]: 
 
 
 def set_password(store: Any, args: argparse.Namespace, scrypt_n: int) -> dict[str, Any]:  # noqa: ANN401
-    from .auth import MIN_PASSWORD, hash_password
+    from .auth import check_password, end_user_sessions, hash_password
 
     if not db.query(store, "SELECT username FROM web_users WHERE username = ?", (args.username,)):
         raise AuthError(f"no user {args.username!r}")
     password, generated = _password(args)
-    if len(password) < MIN_PASSWORD:
-        raise AuthError(f"password must have at least {MIN_PASSWORD} characters")
+    check_password(password, args.username)
     db.write(store, "UPDATE web_users SET pw_hash = ? WHERE username = ?", (hash_password(password, scrypt_n),
                                                                            args.username))
-    db.write(store, "DELETE FROM web_sessions WHERE username = ?", (args.username,))  # log out everywhere
+    end_user_sessions(store, args.username)  # log out everywhere
     return {"ok": True, "username": args.username, **({"password": password} if generated else {})}
 
 
@@ -73,7 +72,9 @@ def disable(store: Any, args: argparse.Namespace) -> dict[str, Any]:  # noqa: AN
     if not n:
         raise AuthError(f"no user {args.username!r}")
     if not args.enable:
-        db.write(store, "DELETE FROM web_sessions WHERE username = ?", (args.username,))
+        from .auth import end_user_sessions
+
+        end_user_sessions(store, args.username)
     return {"ok": True, "username": args.username, "disabled": not args.enable}
 
 

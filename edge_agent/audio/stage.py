@@ -91,7 +91,8 @@ class AudioPipelineStage:
         floor = cal.get("noise_floor_dbfs", v.noise_floor_dbfs)
         self.vad = Vad(threshold=v.threshold, neg_threshold=v.neg_threshold, min_silence_ms=v.min_silence_ms,
                        min_speech_ms=v.min_speech_ms, gate_db=v.gate_db, stay_gate_db=v.stay_gate_db,
-                       noise_floor_dbfs=floor, engine=v.engine, threads=cfg.models.threads)
+                       noise_floor_dbfs=floor, engine=v.engine, threads=cfg.models.threads,
+                       level_target_dbfs=v.level_target_dbfs, max_gain_db=v.max_gain_db)
         teacher = cal.get("teacher") or {}
         self.teacher_level = teacher.get("level_dbfs")
         self.teacher_margin = float(teacher.get("margin_db", 3.0))

@@ -56,9 +56,10 @@ class AudioFileSource:
 
     is_live = False
 
-    def __init__(self, path: str, sample_rate: int, chunk_s: float):
+    def __init__(self, path: str, sample_rate: int, chunk_s: float, loop: bool = False):
         import soundfile as sf
 
+        self.loop = loop  # start over at the end; the stream (and its time) continues across the seam
         self.path = path
         self.sample_rate = sample_rate
         self.chunk_s = chunk_s
@@ -85,20 +86,24 @@ class AudioFileSource:
             rs = soxr.ResampleStream(self.native_rate, self.sample_rate, 1, dtype="float32")
         pending = np.zeros(0, np.float32)
         pos = 0
-        with sf.SoundFile(self.path) as f:
-            while not self._closed:
-                data = f.read(block, dtype="float32", always_2d=True)
-                last = len(data) < block
-                x = data.mean(axis=1).astype(np.float32)
-                if rs is not None:
-                    x = rs.resample_chunk(x, last=last)
-                pending = np.concatenate([pending, x])
-                while len(pending) >= n or (last and len(pending)):
-                    yield AudioChunk(pos / self.sample_rate, pending[:n], self.sample_rate)
-                    pos += min(n, len(pending))
-                    pending = pending[n:]
-                if last:
-                    break
+        while not self._closed:
+            with sf.SoundFile(self.path) as f:
+                while not self._closed:
+                    data = f.read(block, dtype="float32", always_2d=True)
+                    end = len(data) < block
+                    last = end and not self.loop  # a looping stream never flushes: the next pass continues it
+                    x = data.mean(axis=1).astype(np.float32)
+                    if rs is not None:
+                        x = rs.resample_chunk(x, last=last)
+                    pending = np.concatenate([pending, x])
+                    while len(pending) >= n or (last and len(pending)):
+                        yield AudioChunk(pos / self.sample_rate, pending[:n], self.sample_rate)
+                        pos += min(n, len(pending))
+                        pending = pending[n:]
+                    if end:
+                        break
+            if not self.loop or self._frames == 0:
+                break
 
     def close(self) -> None:
         self._closed = True
@@ -267,8 +272,9 @@ class MicSource:
         self._close_stream()
 
 
-def open_audio_source(spec: str, sample_rate: int = 16000, chunk_s: float = 0.5) -> AudioFileSource | MicSource:
+def open_audio_source(spec: str, sample_rate: int = 16000, chunk_s: float = 0.5,
+                      loop: bool = False) -> AudioFileSource | MicSource:
     """``mic:default`` / ``mic:<index|name>`` → microphone; anything else is a file path."""
     if spec.startswith("mic:"):
         return MicSource(spec.split(":", 1)[1] or "default", sample_rate, chunk_s)
-    return AudioFileSource(spec, sample_rate, chunk_s)
+    return AudioFileSource(spec, sample_rate, chunk_s, loop)

@@ -25,13 +25,18 @@ class VideoFrame:
 
 
 class VideoFileSource:
-    """Decode a file and yield frames at ``target_fps`` of media time (dropping the rest)."""
+    """Decode a file and yield frames at ``target_fps`` of media time (dropping the rest).
+
+    With ``loop`` the file starts over at its end and media time keeps counting (a recording replayed as a
+    live room: timestamps stay monotonic, so windows continue instead of the run ending).
+    """
 
     is_live = False
 
-    def __init__(self, path: str, target_fps: float):
+    def __init__(self, path: str, target_fps: float, loop: bool = False):
         self.path = path
         self.target_fps = target_fps
+        self.loop = loop
         cap = cv2.VideoCapture(path)
         if not cap.isOpened():
             raise OSError(f"cannot open video file {path!r}")
@@ -44,9 +49,22 @@ class VideoFileSource:
         return self._n / self._fps if self._n else 0.0
 
     def frames(self) -> Iterator[VideoFrame]:
-        cap = cv2.VideoCapture(self.path)
         step = 1.0 / self.target_fps
         next_t = 0.0
+        offset = 0.0  # media seconds of the passes already played
+        while True:
+            played = 0
+            for t, img in self._one_pass(step, next_t - offset):
+                played += 1
+                next_t = offset + t + step
+                yield VideoFrame(offset + t, img)
+            if not self.loop or played == 0:
+                return
+            offset += self.duration_s or next_t - offset
+
+    def _one_pass(self, step: float, first_t: float) -> Iterator[tuple[float, np.ndarray]]:
+        cap = cv2.VideoCapture(self.path)
+        next_t = max(0.0, first_t)
         idx = 0
         try:
             while True:
@@ -60,7 +78,7 @@ class VideoFileSource:
                 if not ok:
                     return
                 next_t += step
-                yield VideoFrame(t, img)
+                yield t, img
         finally:
             cap.release()
 
@@ -131,10 +149,10 @@ class CameraSource:
 
 
 def open_video_source(spec: str, width: int = 1920, height: int = 1080,
-                      target_fps: float = 1.0) -> VideoFileSource | CameraSource:
+                      target_fps: float = 1.0, loop: bool = False) -> VideoFileSource | CameraSource:
     """``camera:<index>`` or ``/dev/videoN`` → camera; anything else is a file path."""
     if spec.startswith("camera:"):
         return CameraSource(spec.split(":", 1)[1] or "0", width, height, target_fps)
     if spec.startswith("/dev/video"):
         return CameraSource(spec, width, height, target_fps)
-    return VideoFileSource(spec, target_fps)
+    return VideoFileSource(spec, target_fps, loop)

@@ -18,6 +18,7 @@ class Track:
     id: int
     box: Box
     missed: int = 0
+    hits: int = 1  # frames in which a face was matched to this track
 
 
 def _centre_dist(a: Box, b: Box) -> float:
@@ -52,6 +53,7 @@ class FaceTracker:
             assigned[i] = t.id
             used.add(t.id)
             t.box, t.missed = boxes[i], 0
+            t.hits += 1
         for t in self.tracks:
             if t.id not in used:
                 t.missed += 1

@@ -1,6 +1,6 @@
 // App shell: login, language, role-based navigation, one server-sent-event stream shared by the views.
-import { api, ApiError, setCsrf } from "./api.js";
-import { apply, lang, loadLang, t } from "./i18n.js";
+import { api, ApiError, esc, setCsrf } from "./api.js";
+import { apply, failedBox, lang, loadingBox, loadLang, t } from "./i18n.js";
 
 const VIEWS = {
   live: { roles: ["teacher"], label: "nav.live", load: () => import("./teacher.js") },
@@ -11,7 +11,7 @@ const VIEWS = {
   reports: { roles: ["teacher", "admin"], label: "nav.reports", load: () => import("./reports.js") },
 };
 
-const state = { user: null, es: null, listeners: new Set(), unmount: null, nav: 0 };
+const state = { user: null, es: null, listeners: new Set(), unmount: null, nav: 0, conn: null };
 export const bus = {
   on(fn) { state.listeners.add(fn); return () => state.listeners.delete(fn); },
 };
@@ -23,13 +23,21 @@ function connect() {
   const conn = document.getElementById("conn");
   conn.hidden = false;
   const es = new EventSource("/api/events");
-  es.onopen = () => { conn.textContent = t("conn.live"); conn.className = "conn on"; };
-  es.onerror = () => { conn.textContent = t("conn.off"); conn.className = "conn off"; };
+  es.onopen = () => { state.conn = "live"; renderConn(); };
+  es.onerror = () => { state.conn = "off"; renderConn(); };
   es.addEventListener("agg", (e) => {
     const ev = JSON.parse(e.data);
     for (const fn of state.listeners) fn(ev);
   });
   state.es = es;
+}
+
+// the pill keeps its state, not its words: a language switch re-words it
+function renderConn() {
+  const conn = document.getElementById("conn");
+  if (!state.conn) return;
+  conn.textContent = t("conn." + state.conn);
+  conn.className = "conn " + (state.conn === "live" ? "on" : "off");
 }
 
 async function route() {
@@ -46,10 +54,17 @@ async function route() {
   // detached box instead of over the newer one (login + deep link, quick clicks).
   const my = ++state.nav;
   const host = document.createElement("div");
+  host.innerHTML = loadingBox();  // until the view has its data: never a blank page
   document.getElementById("view").replaceChildren(host);
-  const mod = await entry[1].load();
-  if (my !== state.nav) return;
-  const unmount = (await mod[entry[1].fn || "mount"](host, { user: state.user, bus, arg })) || null;
+  let unmount = null;
+  try {
+    const mod = await entry[1].load();
+    if (my !== state.nav) return;
+    unmount = (await mod[entry[1].fn || "mount"](host, { user: state.user, bus, arg })) || null;
+  } catch (ex) {
+    if (my === state.nav) host.innerHTML = failedBox(esc(ex.message || String(ex)));
+    return;
+  }
   if (my !== state.nav) { if (unmount) unmount(); return; }
   state.unmount = unmount;
 }
@@ -76,6 +91,7 @@ async function enter(me) {
 function showLogin() {
   state.user = null;
   if (state.es) { state.es.close(); state.es = null; }
+  state.conn = null;
   if (state.unmount) { state.unmount(); state.unmount = null; }
   document.getElementById("view").innerHTML = "";
   document.getElementById("nav").hidden = true;
@@ -116,6 +132,7 @@ async function init() {
       state.user = { ...state.user, language: next };
       await loadLang(next);
       renderNav();
+      renderConn();
       await route();
     } else {
       await loadLang(next);

@@ -2,14 +2,33 @@
 // acknowledge/escalate, and the student profile with interventions and their outcomes.
 import { api, esc, toast } from "./api.js";
 import { radar, smallLines } from "./charts.js";
-import { t } from "./i18n.js";
+import { lang, loadingBox, t } from "./i18n.js";
 
 const KINDS = ["meeting", "call_home", "tutoring", "referral", "other"];
 const OUTCOMES = ["improved", "no_change", "worse", "closed"];
 
+// A reason that says nothing ("attendance 0 points below the term") is not a reason a person can act on.
+const trivial = (r) => /_drop$/.test(r.key) && r.params && Number(r.params.value) <= 0;
+
 // A risk warning's reasons: the score line ("… main reasons:"), then the top features joined by " · ".
+// The model's version is said once per page (modelLine), not on every card.
 function riskText([head, ...rest]) {
-  return [esc(t(head.key, head.params)), rest.map((x) => esc(t(x.key, x.params))).join(" · ")].join(" ");
+  const shown = rest.filter((x) => !trivial(x));
+  return [esc(t("reason.risk.short", head.params)), shown.map((x) => esc(t(x.key, x.params))).join(" · ")].join(" ");
+}
+
+function modelOf(warnings) {
+  const w = warnings.find((x) => x.type === "risk" && x.reasons && x.reasons[0] && x.reasons[0].params);
+  return w ? w.reasons[0].params.model : null;
+}
+
+// Staleness is a property of the records, not of each warning: one notice per page, sources in words.
+export function staleNotice(warnings) {
+  const st = warnings.filter((w) => w.stale);
+  if (!st.length) return "";
+  const sources = [...new Set(st.flatMap((w) => w.stale_sources || []))].map((x) => t("source." + x));
+  const asOf = st.map((w) => w.data_as_of).filter(Boolean).sort()[0];
+  return `<p class="stale-note" data-k="stale">${esc(t("warn.stale.page", { sources: sources.join(lang === "zh-CN" ? "、" : ", "), as_of: asOf }))}</p>`;
 }
 
 // Built-in catalogue entries are translated by id; a school's own entries (own ids) show their own text.
@@ -39,11 +58,15 @@ export async function mount(el) {
   const f = { level: "", type: "", state: "" };
   async function load() {
     const q = new URLSearchParams(Object.entries(f).filter(([, v]) => v));
+    const list = el.querySelector(".wlist");
+    if (list) list.innerHTML = loadingBox();  // a filter change: keep the filters, show that the list is coming
     const [r, runs] = await Promise.all([api("/api/warnings?" + q), api("/api/warnings/runs?limit=1").catch(() => null)]);
     const d = runs && runs.drift;
+    const model = modelOf(r.warnings);
     const modelNote = !runs ? "" : runs.rules_only ? `<p class="muted" data-k="model">${t("warn.rules_only")}</p>`
-      : d && d.flagged ? `<p class="stale" data-k="drift">${esc(t("warn.drift", { psi: d.max_psi, action: d.action }))}</p>` : "";
-    el.innerHTML = `<div class="card"><h1>${t("warn.title")}</h1>${modelNote}
+      : (model ? `<p class="muted" data-k="model">${esc(t("warn.model", { model }))}</p>` : "")
+        + (d && d.flagged ? `<p class="stale" data-k="drift">${esc(t("warn.drift", { psi: d.max_psi, action: d.action }))}</p>` : "");
+    el.innerHTML = `<div class="card"><h1>${t("warn.title")}</h1>${staleNotice(r.warnings)}${modelNote}
       <p class="muted">${esc(t("warn.count", { n: r.warnings.length, s: r.students }))}</p>
       <div class="filters">
         <label><span>${t("warn.filter.level")}</span><select data-f="level">${options([3, 2, 1], "level.", f.level)}</select></label>
@@ -56,12 +79,11 @@ export async function mount(el) {
           <div><div class="who-s">${esc(studentName(w))} · ${t("type." + w.type)}</div>
             <div>${w.type === "risk" ? riskText(w.reasons) : esc(t(w.reason_key, w.params))}</div>
             ${(w.tags || []).length ? `<div class="muted">${w.tags.map((g) => `<span class="tag" title="${esc(t(g.evidence_key, g.evidence))}">${esc(t("tag." + g.id))}</span>`).join(" ")}</div>` : ""}
-            ${w.stale ? `<div class="stale">${esc(t("warn.stale", { as_of: w.data_as_of, sources: w.stale_sources.join(", ") }))}</div>` : ""}
             ${w.intervention ? `<div class="muted">${t("warn.intervention")}: ${esc(ivText(w.intervention))}</div>` : ""}
             <div class="muted" data-k="state">${t("state." + w.state)}${w.by ? " · " + esc(w.by) : ""}</div></div>
           <div class="acts"><a class="btn" href="#student/${encodeURIComponent(w.student)}">${t("warn.open")}</a>
-            <button class="btn" data-act="acknowledge">${t("warn.ack")}</button>
-            <button class="btn bad" data-act="escalate">${t("warn.escalate")}</button></div>
+            ${w.state === "acknowledge" ? "" : `<button class="btn" data-act="acknowledge">${t("warn.ack")}</button>`}
+            ${w.state === "escalate" ? "" : `<button class="btn bad" data-act="escalate">${t("warn.escalate")}</button>`}</div>
         </div>`).join("") : `<div class="card"><p>${t("warn.none")}</p></div>`}</div>`;
   }
   el.addEventListener("change", (e) => {
@@ -89,12 +111,15 @@ export async function mountProfile(el, { arg }) {
     const trendRows = r.trends.map((w) => ({ label: w.week.slice(5), attendance: w.attendance, ontime: w.ontime,
       score: w.score === null ? null : w.score / 100 }));
     const keys = [{ key: "attendance", color: "#0b6e99" }, { key: "ontime", color: "#2e7d32" }, { key: "score", color: "#e8a33d" }];
+    const noClass = r.radar.class_engagement === null || r.radar.class_engagement === undefined;
     el.innerHTML = `<p><a class="btn" href="#warnings">← ${t("profile.back")}</a></p>
       <div class="profile">
         <div class="card wide"><h1>${t("profile.title")}: ${esc(studentName({ name: r.name, student: r.student }))}</h1>
           <p class="muted">${r.grade ? esc(t("profile.grade", { g: r.grade })) + " · " : ""}${esc(t("profile.as_of", { d: r.as_of }))}</p>
+          ${staleNotice(r.warnings)}
           ${r.warnings.map((w) => `<p><span class="lvl l${w.level}">${t("level." + w.level)}</span> ${t("type." + w.type)}: ${w.type === "risk" ? riskText(w.reasons) : esc(t(w.reason_key, w.params))}</p>`).join("")}</div>
-        <div class="card radar"><h2>${t("profile.radar")}</h2>${radar(axes)}<p class="muted">${t("profile.class_context")}</p></div>
+        <div class="card radar"><h2>${t("profile.radar")}</h2>${radar(axes)}<p class="muted">${t("profile.class_context")}</p>
+          ${noClass ? `<p class="muted" data-k="class-none">${t("profile.class_context.none")}</p>` : ""}</div>
         <div class="card trend"><h2>${t("profile.trends")}</h2>${smallLines(trendRows, keys)}
           <div class="legend"><span><i class="att"></i>${t("trend.attendance")}</span><span><i class="ontime"></i>${t("trend.ontime")}</span><span><i class="eng"></i>${t("trend.score")}</span></div>
           <table><tr><th></th>${r.trends.map((w) => `<th>${esc(w.week.slice(5))}</th>`).join("")}</tr>

@@ -31,3 +31,7 @@ export function ago(iso) {
 }
 
 export const hhmm = (iso) => new Date(iso).toLocaleTimeString(lang, { hour: "2-digit", minute: "2-digit" });
+
+// One loading and one failure box for every view, so no page is ever blank while it waits.
+export const loadingBox = (key = "state.loading") => `<div class="card loading" data-k="loading" role="status"><p class="muted">${t(key)}</p></div>`;
+export const failedBox = (msg) => `<div class="card" data-k="load-failed" role="alert"><p class="stale">${t("state.load_failed", { msg })}</p></div>`;

@@ -4,6 +4,10 @@ import { lang, t } from "./i18n.js";
 
 export async function mount(el) {
   const scopes = await api("/api/reports/scopes");
+  if (!scopes.length) {  // a teacher with no timetabled class yet: say so instead of an empty picker
+    el.innerHTML = `<div class="card"><h1>${t("reports.title")}</h1><p class="muted" data-k="empty">${t("reports.none")}</p></div>`;
+    return;
+  }
   const today = new Date().toISOString().slice(0, 10);
   el.innerHTML = `<div class="card"><h1>${t("reports.title")}</h1>
     <div class="row"><label class="grow"><span>${t("reports.scope")}</span><select id="rep-scope">${scopes.map((s) =>

@@ -3,6 +3,7 @@
 // Below: the class-level warnings of the teacher's sections (sustained drops; never about a student).
 import { api, esc, toast } from "./api.js";
 import { hbar, lineChart, zoneMap } from "./charts.js";
+import { staleNotice } from "./counsellor.js";
 import { ago, hhmm, pct, t } from "./i18n.js";
 
 const C = { att: "#0b6e99", eng: "#e8a33d", usual: "#9aa5b1", teacher: "#0b6e99", students: "#2e7d32", quiet: "#cfd8dc" };
@@ -21,7 +22,16 @@ function metric(key, label, value, cmp) {
     <div class="cmp ${cmp.cls}">${esc(cmp.text)}</div></div>`;
 }
 
+// contract 1.1: a signal its stage did not cover is null and flagged; the page says so instead of a number
+const flagged = (w, f) => (w.coverage_flags || []).includes(f);
+
+function qualityNote(w) {
+  const notes = ["vision_starved", "vision_degraded"].filter((f) => flagged(w, f));  // audio: in the talk card
+  return notes.map((f) => `<p class="quality-note" data-k="quality" data-flag="${f}">${esc(t("live.quality." + f))}</p>`).join("");
+}
+
 function talk(w) {
+  if (flagged(w, "audio_starved")) return `<p class="quality-note" data-k="talk" data-flag="audio_starved">${t("live.quality.audio_starved")}</p>`;
   if (w.speech_share === null || w.speech_share === undefined) return `<p class="muted">${t("live.talk.none")}</p>`;
   if (w.teacher_talk_share === null || w.teacher_talk_share === undefined) {
     return hbar([{ label: t("metric.talk"), value: w.speech_share, color: C.students }, { label: "", value: 1 - w.speech_share, color: C.quiet }]);
@@ -50,11 +60,10 @@ function classCard(list, sections) {
       <span class="lvl l${w.level}">${t("level." + w.level)}</span>
       <div><div class="who-s">${esc(sections[w.section] || w.section)} · ${t("type." + w.type)}</div>
         <div>${(w.reasons || []).map((r) => esc(t(r.key, r.params))).join(" ")}</div>
-        ${w.stale ? `<div class="stale">${esc(t("warn.stale", { as_of: w.data_as_of, sources: (w.stale_sources || []).join(", ") }))}</div>` : ""}
         ${w.intervention ? `<div class="muted">${t("warn.intervention")}: ${esc(ivText(w.intervention))}</div>` : ""}
         <div class="muted" data-k="state">${t("state." + w.state)}</div></div>
       ${w.state === "acknowledge" ? "" : `<div class="acts"><button class="btn" data-ack="1">${t("warn.ack")}</button></div>`}</div>`);
-  return `<div class="card class-warnings"><h2>${t("teacher.class_warnings")}</h2>
+  return `<div class="card class-warnings"><h2>${t("teacher.class_warnings")}</h2>${staleNotice(list)}
     ${items.length ? items.join("") : `<p class="muted">${t("teacher.no_class_warnings")}</p>`}</div>`;
 }
 
@@ -64,10 +73,13 @@ export async function mount(el, { bus }) {
 
   function chart() {
     const L = data.lesson, ws = data.windows;
-    // a lesson's own span; for long sessions (demo, all-day slots) the last 90 minutes around the data
+    // the x axis is the lesson, start to end, so "where are we in the lesson" reads at a glance; only a slot
+    // longer than three hours (an all-day slot) falls back to the last 90 minutes around the data
     const last = Math.max(...ws.map((w) => Date.parse(w.window_end))), MIN = 60000;
-    const x0 = Math.max(Date.parse(L.start_utc), Math.min(...ws.map((w) => Date.parse(w.window_start))), last - 90 * MIN);
-    const x1 = Math.max(last, Math.min(Date.parse(L.end_utc), Math.max(x0 + 45 * MIN, last + 5 * MIN)));
+    const s0 = Date.parse(L.start_utc), s1 = Date.parse(L.end_utc);
+    const long = s1 - s0 > 180 * MIN;
+    const x0 = long ? Math.max(s0, Math.min(...ws.map((w) => Date.parse(w.window_start))), last - 90 * MIN) : s0;
+    const x1 = long ? Math.max(last, Math.min(s1, Math.max(x0 + 45 * MIN, last + 5 * MIN))) : Math.max(s1, last);
     const pts = (k) => ws.map((w) => ({ x: Date.parse(w.window_end), y: w[k] }));
     const mid = (x0 + x1) / 2;
     return lineChart({ series: [{ values: pts("attention_share"), color: C.att }, { values: pts("engagement"), color: C.eng }],
@@ -93,7 +105,7 @@ export async function mount(el, { bus }) {
       el.innerHTML = h + classCard(classWarnings, data.sections || {}) + "</div>";
       return;
     }
-    h += `<div class="head"><h1>${esc(L.title)}</h1><span>${esc(t("live.room", { room: L.room }))} · ${esc(L.start_local)}–${esc(L.end_local)}</span>
+    h += `<div class="head"><h1>${esc(L.title)}</h1><span>${esc(t("live.room", { room: L.room_name || L.room }))} · ${esc(L.start_local)}–${esc(L.end_local)}</span>
       <span class="pill ${data.state}" data-k="state">${t("state." + data.state)}</span>
       ${ws.length ? `<span class="muted">${esc(t("live.updated", { time: hhmm(ws[ws.length - 1].window_end) }))}</span>` : ""}</div>`;
     if (data.state === "offline") {
@@ -105,18 +117,20 @@ export async function mount(el, { bus }) {
     if (ws.length) {
       const w = ws[ws.length - 1], u = data.usual || {};
       const hands = ws.reduce((a, x) => a + (x.hand_raises || 0), 0);
+      const starved = flagged(w, "vision_starved"), paused = { text: t("live.quality.paused"), cls: "paused" };
       h += assistCard();
       h += `<div class="side"><div class="card chart"><h2>${t("live.chart")}</h2>${chart()}
         <div class="legend"><span><i class="att"></i>${t("metric.attention")}</span><span><i class="eng"></i>${t("metric.engagement")}</span>
         <span><i class="usual"></i>- - ${t("live.usual")}</span></div></div>
-        <div class="card zones"><h2>${t("live.zones")}</h2>${w.zones && w.zones.length
+        <div class="card zones"><h2>${t("live.zones")}</h2>${starved ? `<p class="quality-note">${t("live.quality.paused")}</p>` : w.zones && w.zones.length
           ? zoneMap(w.zones, { k: data.zone_k, frontLabel: t("live.zones.front") }) + `<p class="muted">${esc(t("live.zones.blank", { k: data.zone_k }))}</p>`
           : `<p class="muted">${t("live.zones.none")}</p>`}</div></div>`;
       h += `<div class="side"><div class="metrics">
-        ${metric("attention", t("metric.attention"), pct(w.attention_share), vsUsual(w.attention_share, u.attention_share))}
-        ${metric("participation", t("metric.participation"), pct(w.participation), vsUsual(w.participation, u.participation))}
-        ${metric("hands", t("metric.hands"), String(w.hand_raises ?? 0), { text: t("live.hands.lesson", { n: hands }), cls: "" })}
-        ${metric("faces", t("metric.faces"), String(w.n_faces ?? "–"), { text: "", cls: "" })}</div>
+        ${metric("attention", t("metric.attention"), pct(w.attention_share), starved ? paused : vsUsual(w.attention_share, u.attention_share))}
+        ${metric("participation", t("metric.participation"), pct(w.participation), starved ? paused : vsUsual(w.participation, u.participation))}
+        ${metric("hands", t("metric.hands"), String(w.hand_raises ?? "–"), starved ? paused : { text: t("live.hands.lesson", { n: hands }), cls: "" })}
+        ${metric("faces", t("metric.faces"), String(w.n_faces ?? "–"), starved ? paused : { text: "", cls: "" })}</div>
+        ${qualityNote(w)}
         <div class="card"><h2>${t("metric.talk")}</h2>${talk(w)}</div>
         <div class="card"><h2>${t("metric.tone")}</h2>${tone(w)}</div></div>`;
     }

@@ -1,0 +1,57 @@
+"""What ``config check``, ``check`` and ``run`` know about a config before sensing starts.
+
+Pydantic checks the shape (``edge_agent.config``); this module checks the config against the box:
+files it names exist and can be read, the calibration profile parses, the outbox folder can be
+created. Everything ``run`` would otherwise fail on minutes later is reported here, all at once,
+with its key path.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from pydantic import ValidationError
+
+from classpulse_contract.config_io import file_problems, format_errors, load_config
+from edge_agent.config import ENV_PREFIX, AgentConfig
+
+#: Files the agent reads at start-up (dotted key paths; list fields fan out).
+INPUT_FILES = ("mqtt.password_file", "mqtt.tls.ca_file", "mqtt.tls.cert_file", "mqtt.tls.key_file",
+               "models.manifest", "models.trusted_keys", "calibration")
+#: Files the agent creates (their folder must be creatable and writable).
+OUTPUT_FILES = ("outbox.path",)
+
+
+def problems(cfg: AgentConfig) -> list[str]:
+    """Every reason ``run`` would stop on this box, as ``key.path: words`` lines."""
+    found = file_problems(cfg, INPUT_FILES, OUTPUT_FILES)
+    if cfg.calibration is not None and not any(p.startswith("calibration:") for p in found):
+        from calibration.profile import load_profile
+
+        try:
+            load_profile(cfg.calibration)
+        except (ValueError, OSError, yaml.YAMLError) as e:
+            cause = e.__cause__
+            lines = format_errors(cause) if isinstance(cause, ValidationError) else [" ".join(str(e).split())[:200]]
+            found += [f"calibration: {cfg.calibration} is not a usable room profile: {line}" for line in lines]
+    return found
+
+
+def notes(cfg: AgentConfig) -> list[str]:
+    """Legal but probably unintended settings; printed, never fatal."""
+    out = []
+    if not cfg.schedule.always and not cfg.schedule.periods and cfg.policy != "off":
+        out.append("schedule has no periods and always=false: the agent will never sense")
+    if cfg.mqtt.tls is None and cfg.mqtt.port == 8883:
+        out.append("mqtt.port 8883 is the usual TLS port but mqtt.tls is not set")
+    if cfg.mqtt.tls is not None and cfg.mqtt.port == 1883:
+        out.append("mqtt.tls is set but mqtt.port is 1883, the usual plain-text port")
+    if cfg.mqtt.reconnect_min_s > cfg.mqtt.reconnect_max_s:
+        out.append("mqtt.reconnect_min_s exceeds reconnect_max_s: every retry waits reconnect_max_s")
+    return out
+
+
+def load_checked(path: str | Path | None) -> AgentConfig:
+    """Load and validate ``path`` against this box; :class:`ConfigError` lists every problem."""
+    return load_config(AgentConfig, path, ENV_PREFIX, check=problems)
