@@ -17,12 +17,18 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests._broker import free_port, wait_port
 from tests._cloud_helpers import ACCEPT_UNREGISTERED
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
+#: marks of every Chromium test module: ``pytestmark = BROWSER_MARKS``
+BROWSER_MARKS = [pytest.mark.browser,
+                 pytest.mark.skipif(not Path(CHROMIUM).exists() and not shutil.which("chromium"), reason="no chromium")]
+TABLET = {"width": 1180, "height": 820}  # the tablet the views are judged at
 ROOMS = [("north", "r101"), ("north", "r102")]  # the two demo rooms of the small school
 PASSWORDS = {"teacher": "teacher-demo", "teacher2": "teacher2-demo", "advisor": "advisor-demo",
              "counsellor": "counsellor-demo", "it": "it-fleet-demo", "admin": "admin-demo"}

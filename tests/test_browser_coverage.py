@@ -4,18 +4,12 @@ a gap in the chart; the fleet view marks a device analysing fewer frames than it
 from __future__ import annotations
 
 import json
-import shutil
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
-import pytest
-
-from tests._dashboard_helpers import CHROMIUM, aggregate, publish, ui_login
+from tests._dashboard_helpers import BROWSER_MARKS, TABLET, aggregate, publish, ui_login
 from tests.test_browser_dashboard import env  # noqa: F401 - the same real server, broker and Chromium
 
-pytestmark = [pytest.mark.browser,
-              pytest.mark.skipif(not Path(CHROMIUM).exists() and not shutil.which("chromium"), reason="no chromium")]
-TABLET = {"width": 1180, "height": 820}
+pytestmark = BROWSER_MARKS
 ATT = "#0b6e99"  # the attention line's colour in teacher.js
 STARVED = {"version": "1.1", "n_faces": None, "attention_share": None, "hand_raises": None, "engagement": None,
            "zones": None, "frames_processed": 1, "vision_coverage": 0.1, "audio_coverage": 1.0, "vision_level": 0,

@@ -8,14 +8,13 @@ intervention, download reports, watch the fleet. Screenshots go to test-artifact
 from __future__ import annotations
 
 import json
-import shutil
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 
 from tests._broker import start_mosquitto
 from tests._dashboard_helpers import (
+    BROWSER_MARKS,
     CHROMIUM,
     CHROMIUM_ARGS,
     DashServer,
@@ -27,8 +26,7 @@ from tests._dashboard_helpers import (
     ui_login,
 )
 
-pytestmark = [pytest.mark.browser,
-              pytest.mark.skipif(not Path(CHROMIUM).exists() and not shutil.which("chromium"), reason="no chromium")]
+pytestmark = BROWSER_MARKS
 TABLET = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 

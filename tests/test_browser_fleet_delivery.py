@@ -4,16 +4,14 @@
 from __future__ import annotations
 
 import json
-import shutil
 from datetime import datetime, timezone
-from pathlib import Path
-
-import pytest
 
 from tests._broker import start_mosquitto
 from tests._dashboard_helpers import (
+    BROWSER_MARKS,
     CHROMIUM,
     CHROMIUM_ARGS,
+    TABLET,
     DashServer,
     copy_db,
     publisher,
@@ -21,9 +19,7 @@ from tests._dashboard_helpers import (
     ui_login,
 )
 
-pytestmark = [pytest.mark.browser,
-              pytest.mark.skipif(not Path(CHROMIUM).exists() and not shutil.which("chromium"), reason="no chromium")]
-TABLET = {"width": 1180, "height": 820}
+pytestmark = BROWSER_MARKS
 
 
 def test_fleet_shows_outbox_age_and_dead_letters(tmp_path, tmp_path_factory, repo_root):

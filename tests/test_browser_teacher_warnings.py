@@ -4,9 +4,7 @@ sections; the counsellor sees the risk model's reasons and an intervention's eff
 from __future__ import annotations
 
 import json
-import shutil
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -15,10 +13,17 @@ from cloud_aggregator.warnings.config import WarningsConfig
 from cloud_aggregator.warnings.tables import WARNING_LOG
 from cloud_aggregator.web import db
 from tests._broker import start_mosquitto
-from tests._dashboard_helpers import CHROMIUM, CHROMIUM_ARGS, DashServer, copy_db, template_db, ui_login
+from tests._dashboard_helpers import (
+    BROWSER_MARKS,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    DashServer,
+    copy_db,
+    template_db,
+    ui_login,
+)
 
-pytestmark = [pytest.mark.browser,
-              pytest.mark.skipif(not Path(CHROMIUM).exists() and not shutil.which("chromium"), reason="no chromium")]
+pytestmark = BROWSER_MARKS
 
 
 def _class_warning(section: str, wtype: str, level: int) -> dict:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -21,9 +20,11 @@ import pytest
 
 from tests._broker import start_mosquitto
 from tests._dashboard_helpers import (
+    BROWSER_MARKS,
     CHROMIUM,
     CHROMIUM_ARGS,
     PASSWORDS,
+    TABLET,
     DashServer,
     aggregate,
     copy_db,
@@ -32,9 +33,7 @@ from tests._dashboard_helpers import (
     template_db,
 )
 
-pytestmark = [pytest.mark.browser,
-              pytest.mark.skipif(not Path(CHROMIUM).exists() and not shutil.which("chromium"), reason="no chromium")]
-TABLET = {"width": 1180, "height": 820}
+pytestmark = BROWSER_MARKS
 STATIC = Path(__file__).resolve().parents[1] / "cloud_aggregator" / "web" / "static"
 VIEWS = [("teacher", "live"), ("teacher", "reports"), ("counsellor", "warnings"), ("counsellor", "student"),
          ("advisor", "warnings"), ("it", "fleet"), ("admin", "overview"), ("admin", "reports")]
