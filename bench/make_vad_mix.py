@@ -28,10 +28,10 @@ from edge_agent.audio.synth import (  # noqa: E402
     SR,
     Line,
     Scene,
-    _trim,
     active_frames,
     babble,
     brown_noise,
+    conform,
     fan_noise,
     mix_at_snr,
     pink_noise,
@@ -100,13 +100,7 @@ def read_clip(path: str, trim: bool = True) -> np.ndarray:
     import soundfile as sf
 
     x, sr = sf.read(path, dtype="float32", always_2d=True)
-    x = x.mean(axis=1)
-    if sr != SR:
-        import soxr
-
-        x = soxr.resample(x, sr, SR).astype(np.float32)
-    x = _trim(x) if trim else x
-    return x / (np.abs(x).max() + 1e-9) * 0.5
+    return conform(x.mean(axis=1), sr, trim)
 
 
 def make_quiet(ser_dir: str, seconds: float, snr: float, seed: int) -> tuple[np.ndarray, Scene]:

@@ -26,15 +26,21 @@ FRAME = 160  # 10 ms at 16 kHz
 def say(text: str, voice: str, speed: int = 150, pitch: int = 50) -> np.ndarray:
     """espeak-ng speech as float32 mono at 16 kHz, peak-normalised to 0.5."""
     import soundfile as sf
-    import soxr
 
     with tempfile.TemporaryDirectory() as td:
         path = os.path.join(td, "u.wav")
         subprocess.run(["espeak-ng", "-v", voice, "-s", str(speed), "-p", str(pitch), "-w", path, text],  # noqa: S603, S607 - fixed argv, test tool
                        check=True, capture_output=True)
         x, sr = sf.read(path, dtype="float32")
+    return conform(x, sr)
+
+
+def conform(x: np.ndarray, sr: int, trim: bool = True) -> np.ndarray:
+    """Mono ``x`` at ``sr`` as float32 at 16 kHz, padding trimmed (unless ``trim=False``), peak-normalised to 0.5."""
+    import soxr
+
     x = soxr.resample(x, sr, SR).astype(np.float32) if sr != SR else x
-    x = _trim(x)
+    x = _trim(x) if trim else x
     return (0.5 * x / (np.abs(x).max() + 1e-9)).astype(np.float32)
 
 
