@@ -15,7 +15,7 @@ from cloud_aggregator.config import AggregatorConfig, StoreConfig
 from cloud_aggregator.ingest import IngestService
 from cloud_aggregator.store import open_store
 from tests._broker import start_mosquitto
-from tests._cloud_helpers import payload
+from tests._cloud_helpers import ACCEPT_UNREGISTERED, payload
 from tests._procs import wait_for, write_yaml
 from tests.test_ingest_faults import _publish
 
@@ -37,7 +37,7 @@ def test_check_names_a_broker_that_forgets_at_restart(tmp_path, persistent):
     db = tmp_path / "agg.db"
     try:
         store = open_store(StoreConfig(path=db))
-        svc = IngestService(AggregatorConfig.model_validate({"mqtt": {"port": broker.port}}), store)
+        svc = IngestService(AggregatorConfig.model_validate({"mqtt": {"port": broker.port}, **ACCEPT_UNREGISTERED}), store)
         svc.start()
         assert svc.connected.wait(10)
         _publish(broker.port, [("classpulse/v1/s1/r1/d1/agg", payload(1))])

@@ -35,7 +35,7 @@ def agent_cfg(tmp, port, **outbox):
 def aggregator(tmp, port, db, idx=0, acks=True, group=None, store=None):
     m = {"port": port, "client_id": f"agg-{idx}", **({"shared_group": group} if group else {})}
     cfg = write_yaml(tmp / f"agg-{idx}.yaml", {"mqtt": m, "store": store or {"path": str(db)},
-                                                "ingest": {"end_to_end_acks": acks}})
+                                                "ingest": {"end_to_end_acks": acks, "unregistered_devices": "accept"}})
     log = (tmp / f"agg-{idx}.log").open("ab")
     return subprocess.Popen([sys.executable, "-m", "cloud_aggregator.ingest", "--config", str(cfg)],
                             stdout=log, stderr=log)

@@ -12,6 +12,7 @@ import pytest
 from cloud_aggregator.config import AggregatorConfig
 from cloud_aggregator.ingest import Incoming, IngestService
 from cloud_aggregator.store.migrations import MIGRATIONS
+from tests._cloud_helpers import ACCEPT_UNREGISTERED
 from tests._store_helpers import store_for
 
 START = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(hours=2)
@@ -34,7 +35,7 @@ def inc(p: bytes) -> Incoming:
 def test_same_window_other_msg_id_is_a_dead_letter_not_a_second_row(tmp_path, backend):
     ws = int(START.timestamp())
     with store_for(backend, tmp_path) as store:
-        svc = IngestService(AggregatorConfig(), store)
+        svc = IngestService(AggregatorConfig(**ACCEPT_UNREGISTERED), store)
         assert [a.msg_id for a in svc.process([inc(agg(ws))])] == [ws]
         # later batch: same window, another msg_id; and the same msg_id again (a redelivery)
         assert svc.process([inc(agg(ws + 7, attention_share=0.1)), inc(agg(ws))]) == []
@@ -83,7 +84,7 @@ def test_deadletters_cli_lists_shows_and_purges(tmp_path):
 
     ws = int(START.timestamp())
     with store_for("sqlite", tmp_path) as store:
-        svc = IngestService(AggregatorConfig(), store)
+        svc = IngestService(AggregatorConfig(**ACCEPT_UNREGISTERED), store)
         svc.process([inc(agg(ws)), inc(agg(ws + 1)), inc(b"garbage \x00 bytes")])
     cfg = write_yaml(tmp_path / "a.yaml", {"store": {"path": str(tmp_path / "store.db")}})
 

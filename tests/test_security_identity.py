@@ -280,7 +280,7 @@ _ids = st.one_of(st.from_regex(ID_PATTERN, fullmatch=True), st.text(max_size=80)
                  st.sampled_from(["aggregator", "x\n", "a b", "a\ntopic readwrite #", "", "-a", "A"]))
 _ACL_LINE = re.compile(
     r"(#.*|user [a-z0-9][a-z0-9_-]{0,63}|topic (write|read) classpulse/v1/[a-z0-9][a-z0-9_-]{0,63}"
-    r"/[a-z0-9][a-z0-9_-]{0,63}/[a-z0-9][a-z0-9_-]{0,63}/(agg|status|health|cmd/result|cmd)|)")
+    r"/[a-z0-9][a-z0-9_-]{0,63}/[a-z0-9][a-z0-9_-]{0,63}/(agg|status|health|cmd/result|cmd|ack)|)")
 
 
 @settings(max_examples=300, deadline=None)

@@ -49,6 +49,7 @@ ALLOWED: dict[str, set[str]] = {
     "GET /api/warnings/classes": {"teacher", "admin"},
     "GET /api/audit": {"admin"},
     "GET /api/fleet": {"it"},
+    "GET /api/fleet/deadletters": {"it"},
     "GET /api/fleet/commands": {"it"},
     "POST /api/fleet/tokens": {"it"},
     "POST /api/fleet/{device}/model-update": {"it"},
