@@ -32,7 +32,7 @@ R=$WORK/root
 BROKER_PID=""
 cleanup() {
   [ -z "$BROKER_PID" ] || kill "$BROKER_PID" 2>/dev/null || true
-  for m in dev/pts dev proc; do umount -l "$R/$m" 2>/dev/null || true; done
+  for m in dev/pts dev proc sys; do umount -l "$R/$m" 2>/dev/null || true; done
   [ "${CLASSPULSE_AARCH64_KEEP:-0}" = 1 ] && echo "kept $WORK" >&2 || rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -62,12 +62,7 @@ else
 fi
 [ -x "$R$INTERP" ] || { mkdir -p "$R$(dirname "$INTERP")"; cp /usr/bin/qemu-aarch64-static "$R$INTERP"; }
 [ "$(chroot "$R" uname -m)" = aarch64 ] || { echo "check-aarch64: the root does not run as aarch64" >&2; exit 1; }
-# No /sys in the root. With the host's /sys, cpuinfo initialises, TFLite (MediaPipe's graphs, LiteRT) creates
-# its XNNPACK delegate, and under qemu-user 7.2 the face detector then finds no face at all (27 on x86) —
-# with every -cpu model (max, cortex-a76, cortex-a72) and even with an aarch64 /proc/cpuinfo and a minimal
-# /sys. Without /sys cpuinfo cannot start, TFLite runs its built-in kernels, and the replay matches x86.
-# So this check covers the models and the agent on aarch64, not XNNPACK's kernels (real hardware only).
-mount -t proc proc "$R/proc"; mount --bind /dev "$R/dev"; mount --bind /dev/pts "$R/dev/pts"
+mount -t proc proc "$R/proc"; mount --bind /sys "$R/sys"; mount --bind /dev "$R/dev"; mount --bind /dev/pts "$R/dev/pts"
 IN() { chroot "$R" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 OMP_NUM_THREADS=1 "$@"; }
 
 # --- 3. the package, installed as on a box
