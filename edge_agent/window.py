@@ -16,10 +16,11 @@ from statistics import median
 import numpy as np
 
 from classpulse_contract import EXPRESSION_CLASSES, TONE_CLASSES, Aggregate, ZoneStat
+from classpulse_contract.participation import measured_participation
 from edge_agent.audio.talk import count_turns
 from edge_agent.config import CoverageConfig, EngagementWeights
 from edge_agent.coverage import measure
-from edge_agent.engagement import expected_signals, measured_participation, published_engagement
+from edge_agent.engagement import expected_signals, published_engagement
 from edge_agent.observations import AudioObservation, FrameObservation
 
 #: (valence, arousal) per class on the circumplex; used for the published summaries.

@@ -45,7 +45,7 @@ def template_db(base: Path) -> dict[str, Any]:
         from cloud_aggregator.records.api import generate_demo_school, import_records
         from cloud_aggregator.records.keys import ensure_key_file
         from cloud_aggregator.store import open_store
-        from cloud_aggregator.web.db import ensure_web_tables
+        from cloud_aggregator.store.db import ensure_web_tables
         from cloud_aggregator.web.demo import name_rooms, seed_demo_users
 
         base.mkdir(parents=True, exist_ok=True)

@@ -42,8 +42,8 @@ def seed_admin(db_path, devices=(("dev-a", "demo-school", "room-101"),)) -> None
     """The dashboard needs a login and the agent an enrolment: both go into the store before the aggregator starts."""
     from cloud_aggregator.config import StoreConfig
     from cloud_aggregator.store import Store
+    from cloud_aggregator.store.db import ensure_web_tables
     from cloud_aggregator.web import auth
-    from cloud_aggregator.web.db import ensure_web_tables
 
     s = Store.open(StoreConfig(path=db_path))
     ensure_web_tables(s)

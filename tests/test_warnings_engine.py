@@ -11,13 +11,12 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from cloud_aggregator.config import AggregatorConfig
-from cloud_aggregator.store import open_store
+from cloud_aggregator.store import db, open_store
 from cloud_aggregator.warnings import classlevel, engine, freshness, routing
 from cloud_aggregator.warnings.catalogue import recommend
 from cloud_aggregator.warnings.config import ClassRules, Freshness, TagRules, Tiers, WarningsConfig
 from cloud_aggregator.warnings.student_rules import Indicators, rule_warnings
 from cloud_aggregator.warnings.tags import student_tags
-from cloud_aggregator.web import db
 from tests._dashboard_helpers import agg_config, copy_db
 
 
@@ -230,7 +229,7 @@ def test_scheduler_runs_inside_the_server_process(store, tmpl, tmp_path):
 
 def test_escalate_pressed_in_the_dashboard_moves_on_at_the_next_tick(store):
     from cloud_aggregator.store import iso
-    from cloud_aggregator.web.tables import WARNING_ACTIONS
+    from cloud_aggregator.store.web_tables import WARNING_ACTIONS
 
     cfg = WarningsConfig.model_validate({"schedule": "off", "routing": [{"min_level": 1, "roles": ["teacher"]}]})
     now = records_now(store)

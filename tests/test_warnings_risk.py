@@ -18,13 +18,12 @@ from cloud_aggregator.config import AggregatorConfig, StoreConfig
 from cloud_aggregator.records.api import generate_demo_school, import_records
 from cloud_aggregator.records.keys import ensure_key_file
 from cloud_aggregator.retention import run_retention
-from cloud_aggregator.store import iso, open_store
+from cloud_aggregator.store import db, iso, open_store
+from cloud_aggregator.store.db import ensure_web_tables
 from cloud_aggregator.warnings import engine, risk
 from cloud_aggregator.warnings import risk_model as rm
 from cloud_aggregator.warnings.config import Retention, WarningsConfig
 from cloud_aggregator.warnings.risk_features import FEATURE_NAMES
-from cloud_aggregator.web import db
-from cloud_aggregator.web.db import ensure_web_tables
 from cloud_aggregator.web.demo import seed_demo_users
 from tests._dashboard_helpers import ROOMS, login, make_client
 from tests._records_helpers import fixed_key_file

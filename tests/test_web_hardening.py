@@ -77,8 +77,8 @@ def test_a_distributed_guess_blocks_new_addresses_not_the_users_own(agg):
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 def test_pair_delay_doubles_is_capped_and_expires(tmp_path, backend):
+    from cloud_aggregator.store.db import ensure_web_tables
     from cloud_aggregator.web.config import AuthConfig
-    from cloud_aggregator.web.db import ensure_web_tables
     from cloud_aggregator.web.throttle import charge_delay, prune
 
     with store_for(backend, tmp_path) as store:
@@ -111,7 +111,7 @@ def _hammer(store_cfg: dict, n: int, q: multiprocessing.Queue) -> None:
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 def test_counters_hold_across_processes(tmp_path, backend):
     """Four processes on one database charge one key 25 times each: exactly the limit (10) get through."""
-    from cloud_aggregator.web.db import ensure_web_tables
+    from cloud_aggregator.store.db import ensure_web_tables
 
     with store_for(backend, tmp_path) as store:
         ensure_web_tables(store)

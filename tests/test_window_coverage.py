@@ -94,7 +94,7 @@ def test_nulls_flags_and_engagement_follow_the_rule(fr, ch, policy, camera, mic,
     w = EngagementWeights().model_dump()
     expected = expected_signals(camera=camera, mic=mic, hands=hands, emotion=policy == "full")
     valence = a.expression_valence if a.expression_valence is not None else a.tone_valence
-    from edge_agent.engagement import participation_rate
+    from classpulse_contract.participation import participation_rate
     part = participation_rate(a.hand_raises, a.n_faces, W) if a.n_faces and a.hand_raises is not None else None
     present = {"attention": a.attention_share, "participation": part, "speech": a.speech_share, "valence": valence}
     have = sum(w[k] for k in expected if present[k] is not None)

@@ -124,7 +124,8 @@ class Store:
         rows, later = [], []  # later: (agg, window, received, body) to check against what is stored now
         for i, (a, received) in enumerate(aggs):
             ws = iso(a.window_start)
-            body = (raw[i] if raw and raw[i] is not None else dumps(a)).decode()
+            given = raw[i] if raw else None
+            body = (given if given is not None else dumps(a)).decode()
             if (a.device, a.msg_id) in by_key or (a.device, ws) in seen:
                 later.append((a, ws, received, body))  # a twin inside this batch: judged after the insert
                 continue

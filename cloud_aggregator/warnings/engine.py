@@ -17,15 +17,22 @@ import logging
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from cloud_aggregator.store import iso, now_iso
-from cloud_aggregator.web import db
-from cloud_aggregator.web.db import ensure_web_tables
+from cloud_aggregator.store import db, iso, now_iso
+from cloud_aggregator.store.db import ensure_web_tables
+from cloud_aggregator.store.warning_tables import WARNING_ESCALATIONS, WARNING_LOG, WARNING_RUNS
 
 from . import catalogue, delivery, freshness, risk, routing
 from .classlevel import class_findings
 from .config import RULE_TYPES, TYPE_SOURCE, WarningsConfig
-from .student_rules import Indicators, _minus, as_of_date, indicators, iso_week, rule_warnings
-from .tables import WARNING_ESCALATIONS, WARNING_LOG, WARNING_RUNS
+from .student_rules import (
+    Indicators,
+    _minus,
+    as_of_date,
+    cohort_lms_median,
+    indicators,
+    iso_week,
+    rule_warnings,
+)
 from .tags import student_tags
 
 log = logging.getLogger(__name__)
@@ -81,8 +88,6 @@ def current_warnings(store: Any, cfg: WarningsConfig, now: datetime,  # noqa: AN
     """(warning rows, types evaluated, students scored) as of ``now``; nothing is written. With a risk model
     (``am``) each student also gets a ``risk`` warning when the score reaches a level; ``scored`` receives the
     features and scores (for the drift check)."""
-    from cloud_aggregator.web.students import cohort_lms_median
-
     today = now.date().isoformat()
     r_asof = min(as_of_date(store), today)
     current, enrolled = routing.current_sections(store, r_asof)
@@ -208,12 +213,10 @@ def _store_warnings(store: Any, cfg: WarningsConfig, run_id: str, rows: list[dic
 def escalate(store: Any, cfg: WarningsConfig, now: datetime | None = None) -> int:  # noqa: ANN401
     """Acknowledged warnings stop; unacknowledged ones past ``escalation.after_h`` (or escalated by hand in the
     dashboard) go to the next role in their chain. Returns the number escalated."""
-    from cloud_aggregator.web.students import warning_states
-
     now = now or datetime.now(timezone.utc)
     ensure_web_tables(store)
     rows = db.query(store, "SELECT * FROM warning_log WHERE state = ? AND active = 1", ("open",))
-    states = warning_states(store, [r["id"] for r in rows])
+    states = routing.warning_states(store, [r["id"] for r in rows])
     n = 0
     for r in rows:
         act = states.get(r["id"])

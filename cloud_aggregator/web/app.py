@@ -26,20 +26,20 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from classpulse_contract import ID_PATTERN, Aggregate
 from cloud_aggregator import device_registry
-from cloud_aggregator.store import iso, now_iso
+from cloud_aggregator.store import db, iso, now_iso
+from cloud_aggregator.store.web_tables import ASSISTANT_FEEDBACK, AUDIT_LOG, INTERVENTIONS, WARNING_ACTIONS
 from cloud_aggregator.timetable import SessionResolver
 from cloud_aggregator.warnings import risk
 from cloud_aggregator.warnings.config import warnings_config
 from cloud_aggregator.warnings.scheduler import WarningScheduler
 
-from . import assistant, auth, db, fleet, live, reports, scope, students
+from . import assistant, auth, fleet, live, reports, scope, students
 from .audit import audit_events
 from .client_address import client_address, parse_networks
 from .config import DashboardConfig, dashboard_config
 from .download import attachment
 from .events import EventHub
 from .ranges import Day
-from .tables import ASSISTANT_FEEDBACK, AUDIT_LOG, INTERVENTIONS, WARNING_ACTIONS
 from .throttle import LoginThrottle
 
 log = logging.getLogger(__name__)

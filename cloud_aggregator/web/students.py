@@ -14,7 +14,9 @@ import json
 from dataclasses import asdict
 from typing import Any
 
+from cloud_aggregator.store import db
 from cloud_aggregator.warnings.config import StudentRules
+from cloud_aggregator.warnings.routing import warning_states
 from cloud_aggregator.warnings.student_rules import (  # noqa: F401 - re-exported for the web layer and tests
     LEVELS,
     RECENT_DAYS,
@@ -23,25 +25,11 @@ from cloud_aggregator.warnings.student_rules import (  # noqa: F401 - re-exporte
     _minus,
     _ratio,
     as_of_date,
+    cohort_lms_median,
     indicators,
     iso_week,
     rule_warnings,
 )
-
-from . import db
-
-
-def warning_states(store: Any, ids: list[str]) -> dict[str, dict[str, Any]]:  # noqa: ANN401
-    """Latest acknowledge/escalate action per warning id."""
-    if not ids:
-        return {}
-    out: dict[str, dict[str, Any]] = {}
-    for i in range(0, len(ids), 500):
-        chunk = ids[i:i + 500]
-        for r in db.query(store, "SELECT warning_id, action, by_user, ts FROM warning_actions "  # noqa: S608
-                                 f"WHERE warning_id IN {db.in_list(chunk)} ORDER BY ts", chunk):
-            out[r["warning_id"]] = {"state": r["action"], "by": r["by_user"], "at": r["ts"]}
-    return out
 
 
 def stored_warnings(store: Any, ids: list[str]) -> dict[str, dict[str, Any]]:  # noqa: ANN401
@@ -124,13 +112,6 @@ def class_engagement(store: Any, sections: list[str], since: str) -> float | Non
     rows = db.query(store, f"SELECT AVG(engagement) AS e FROM aggregates WHERE section_id IN {db.in_list(sections)} "  # noqa: S608
                            "AND window_start >= ? AND engagement IS NOT NULL", [*sections, since])
     return float(rows[0]["e"]) if rows and rows[0]["e"] is not None else None
-
-
-def cohort_lms_median(store: Any, as_of: str) -> float | None:  # noqa: ANN401
-    rows = db.query(store, "SELECT student_pseudonym AS p, SUM(minutes) AS m FROM lms_activity WHERE date > ? AND "
-                           "date <= ? GROUP BY student_pseudonym", (_minus(as_of, 14), as_of))
-    vals = sorted(float(r["m"] or 0) / 2.0 for r in rows)
-    return vals[len(vals) // 2] if vals else None
 
 
 def weekly_trends(store: Any, pseudonym: str, as_of: str, weeks: int = 8) -> list[dict[str, Any]]:  # noqa: ANN401

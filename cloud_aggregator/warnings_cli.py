@@ -80,7 +80,7 @@ def cmd_deliver(args: argparse.Namespace) -> int:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    from cloud_aggregator.web import db
+    from cloud_aggregator.store import db
 
     _cfg, store, _keys = _open(args)
     try:
