@@ -112,9 +112,16 @@ class ShippedBroker:
         self.broker.stop()
 
 
-def render_shipped_conf(etc: Path, pki: Path, devices_port: int, services_port: int) -> str:
-    """systemd/mosquitto/classpulse.conf with its paths under ``etc`` and its ports free ones (nothing else)."""
+#: The shipped config's TLS settings; ``tls=False`` drops exactly these (the layout and the rest stay).
+_TLS_KEYS = ("cafile", "certfile", "keyfile", "tls_version", "require_certificate", "use_identity_as_username")
+
+
+def render_shipped_conf(etc: Path, pki: Path | None, devices_port: int, services_port: int, tls: bool = True) -> str:
+    """systemd/mosquitto/classpulse.conf with its paths under ``etc`` and its ports free ones (nothing else;
+    ``tls=False``: without its TLS lines, for a test of the layout, users and ACLs alone)."""
     text = SHIPPED_CONF.read_text(encoding="utf-8")
+    if not tls:
+        text = "".join(ln for ln in text.splitlines(keepends=True) if not ln.startswith(_TLS_KEYS))
     text = text.replace("/etc/mosquitto/certs/", f"{pki}/").replace("/etc/mosquitto/", f"{etc}/")
     text = text.replace("listener 8883\n", f"listener {devices_port} 127.0.0.1\n")
     text = text.replace("listener 8884\n", f"listener {services_port} 127.0.0.1\n")
@@ -124,7 +131,7 @@ def render_shipped_conf(etc: Path, pki: Path, devices_port: int, services_port: 
     return "\n".join(head) + "\n" + text
 
 
-def start_shipped_mosquitto(etc: Path, pki: Path) -> ShippedBroker:
+def start_shipped_mosquitto(etc: Path, pki: Path | None, tls: bool = True) -> ShippedBroker:
     """Start the shipped config. Empty password files and the shipped services ACL are created when absent;
     the device ACL is the aggregator's to write (an empty one here until it does)."""
     etc.mkdir(parents=True, exist_ok=True)
@@ -134,7 +141,7 @@ def start_shipped_mosquitto(etc: Path, pki: Path) -> ShippedBroker:
         shutil.copy(SHIPPED_ACL, etc / "classpulse.acl")
     dev, svc = free_port(), free_port()
     conf = etc / "mosquitto.conf"
-    conf.write_text(render_shipped_conf(etc, pki, dev, svc), encoding="utf-8")
+    conf.write_text(render_shipped_conf(etc, pki, dev, svc, tls), encoding="utf-8")
     b = Broker(dev, conf).start()
     if not wait_port(svc, patient(10)):
         b.stop()

@@ -1,5 +1,6 @@
 """First-boot enrolment from the boot-partition file, against a real aggregator and a real Mosquitto
-(password file + the project's ACL, reloaded by SIGHUP), both on loopback.
+(the shipped two-listener config: the device password file and ACL written by enrolment and reloaded by
+SIGHUP, the aggregator on the services listener), both on loopback.
 
 ``edge-agent firstboot`` runs as its own process: on this machine, and — when scripts/check-aarch64.sh
 hands over its emulated root in CLASSPULSE_AARCH64_ROOT — inside the arm64 root with the installed
@@ -25,45 +26,44 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from classpulse_contract.broker_auth import mosquitto_hash
 from edge_agent.firstboot import Card, FirstbootError, parse_card
-from tests._broker import free_port, start_mosquitto, wait_port
+from tests._broker import free_port, start_shipped_mosquitto, wait_port
 from tests._dashboard_helpers import PASSWORDS, agg_config, copy_db, template_db
-from tests._procs import wait_for
+from tests._procs import patient, wait_for
 from tests.conftest import REPO
 
-ACL = REPO / "systemd" / "mosquitto" / "classpulse.acl"
 ROOT = os.environ.get("CLASSPULSE_AARCH64_ROOT")
 
 
 @pytest.fixture
 def site(tmp_path):
-    """Mosquitto (passwords + ACL) and the aggregator (enrolment on, ingest logged in as `aggregator`)."""
+    """The shipped two-listener Mosquitto (devices: password file + device ACL written by enrolment; services:
+    the aggregator's own account and the shipped classpulse.acl) and the aggregator (ingest on the services
+    listener, enrolment on, reloading the broker by SIGHUP through its pid file)."""
     from cloud_aggregator.config import AggregatorConfig
     from cloud_aggregator.server import build
 
-    pw, acl, pid = tmp_path / "passwd", tmp_path / "acl", tmp_path / "mosquitto.pid"
-    pw.write_text(f"aggregator:{mosquitto_hash('aggregator-secret-pw')}\n")
+    etc = tmp_path / "mosquitto"
+    b = start_shipped_mosquitto(etc, None, tls=False)
+    b.add_user("services", "aggregator", "aggregator-secret-pw")
+    b.reload()
     (tmp_path / "agg-pw").write_text("aggregator-secret-pw")
-    shutil.copy(ACL, acl)
-    b = start_mosquitto(tmp_path / "b", persistence=False,
-                        extra=f"listener {{port}} 127.0.0.1\nallow_anonymous false\npassword_file {pw}\n"
-                              f"acl_file {acl}\n")
-    pid.write_text(str(b.proc.pid))
     tmpl = template_db(tmp_path / "tmpl")
     base = agg_config(copy_db(tmpl, tmp_path / "agg.db"), tmpl["key"]).model_dump(mode="json")
     web_port = free_port()
-    base.update(mqtt={"host": "127.0.0.1", "port": b.port, "client_id": "aggregator", "username": "aggregator",
-                      "password_file": str(tmp_path / "agg-pw")},
+    base.update(mqtt={"host": "127.0.0.1", "port": b.services_port, "client_id": "aggregator",
+                      "username": "aggregator", "password_file": str(tmp_path / "agg-pw")},
                 web={"host": "127.0.0.1", "port": web_port},
-                enrolment={"broker_host": "127.0.0.1", "broker_port": b.port, "password_file": str(pw),
-                           "mosquitto_pid_file": str(pid)})
+                enrolment={"broker_host": "127.0.0.1", "broker_port": b.devices_port,
+                           "password_file": str(etc / "classpulse-devices.passwd"),
+                           "acl_file": str(etc / "classpulse-devices.acl"), "mosquitto_pid_file": str(b.pid_file)})
     store, ingest, server = build(AggregatorConfig.model_validate(base))
     ingest.start()
     web = threading.Thread(target=server.run, daemon=True)
     web.start()
     url = f"http://127.0.0.1:{web_port}"
     assert wait_port(web_port, 30)
+    assert ingest.connected.wait(patient(30)), "aggregator up on the services listener"
     client = httpx.Client(base_url=url)
     csrf = client.post("/api/login", json={"username": "it", "password": PASSWORDS["it"]}).json()["csrf"]
     client.headers["X-CSRF-Token"] = csrf
