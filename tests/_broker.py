@@ -112,16 +112,9 @@ class ShippedBroker:
         self.broker.stop()
 
 
-#: The shipped config's TLS settings; ``tls=False`` drops exactly these (the layout and the rest stay).
-_TLS_KEYS = ("cafile", "certfile", "keyfile", "tls_version", "require_certificate", "use_identity_as_username")
-
-
-def render_shipped_conf(etc: Path, pki: Path | None, devices_port: int, services_port: int, tls: bool = True) -> str:
-    """systemd/mosquitto/classpulse.conf with its paths under ``etc`` and its ports free ones (nothing else;
-    ``tls=False``: without its TLS lines, for a test of the layout, users and ACLs alone)."""
+def render_shipped_conf(etc: Path, pki: Path, devices_port: int, services_port: int) -> str:
+    """systemd/mosquitto/classpulse.conf with its paths under ``etc`` and its ports free ones (nothing else)."""
     text = SHIPPED_CONF.read_text(encoding="utf-8")
-    if not tls:
-        text = "".join(ln for ln in text.splitlines(keepends=True) if not ln.startswith(_TLS_KEYS))
     text = text.replace("/etc/mosquitto/certs/", f"{pki}/").replace("/etc/mosquitto/", f"{etc}/")
     text = text.replace("listener 8883\n", f"listener {devices_port} 127.0.0.1\n")
     text = text.replace("listener 8884\n", f"listener {services_port} 127.0.0.1\n")
@@ -131,7 +124,7 @@ def render_shipped_conf(etc: Path, pki: Path | None, devices_port: int, services
     return "\n".join(head) + "\n" + text
 
 
-def start_shipped_mosquitto(etc: Path, pki: Path | None, tls: bool = True) -> ShippedBroker:
+def start_shipped_mosquitto(etc: Path, pki: Path) -> ShippedBroker:
     """Start the shipped config. Empty password files and the shipped services ACL are created when absent;
     the device ACL is the aggregator's to write (an empty one here until it does)."""
     etc.mkdir(parents=True, exist_ok=True)
@@ -141,7 +134,7 @@ def start_shipped_mosquitto(etc: Path, pki: Path | None, tls: bool = True) -> Sh
         shutil.copy(SHIPPED_ACL, etc / "classpulse.acl")
     dev, svc = free_port(), free_port()
     conf = etc / "mosquitto.conf"
-    conf.write_text(render_shipped_conf(etc, pki, dev, svc, tls), encoding="utf-8")
+    conf.write_text(render_shipped_conf(etc, pki, dev, svc), encoding="utf-8")
     b = Broker(dev, conf).start()
     if not wait_port(svc, patient(10)):
         b.stop()
@@ -159,14 +152,15 @@ def subscribe_acked(client: mqtt.Client, sub: str, qos: int = 1, timeout: float 
 
 
 def can_login(port: int, username: str, password: str, client_id: str = "", timeout: float = 2.0,
-              tls: tuple[Path, Path, Path] | None = None) -> bool:
+              tls: tuple[Path, Path | None, Path | None] | None = None) -> bool:
     """True once the broker accepts this login (e.g. after a password-file reload by SIGHUP);
-    ``tls`` = (CA, client certificate, key) for a TLS listener."""
+    ``tls`` = (CA, client certificate, key) for a TLS listener (None, None: no client certificate)."""
     ok = threading.Event()
     c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
     c.username_pw_set(username, password)
     if tls is not None:
-        c.tls_set(ca_certs=str(tls[0]), certfile=str(tls[1]), keyfile=str(tls[2]))
+        c.tls_set(ca_certs=str(tls[0]), certfile=str(tls[1]) if tls[1] else None,
+                  keyfile=str(tls[2]) if tls[2] else None)
     c.on_connect = lambda _c, _u, _f, rc, _p=None: ok.set() if not rc.is_failure else None
     try:
         c.connect("127.0.0.1", port)

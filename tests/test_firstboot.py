@@ -26,9 +26,11 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from edge_agent.device_cert import cert_matches_key
 from edge_agent.firstboot import Card, FirstbootError, parse_card
-from tests._broker import free_port, start_shipped_mosquitto, wait_port
+from tests._broker import can_login, free_port, start_shipped_mosquitto, wait_port
 from tests._dashboard_helpers import PASSWORDS, agg_config, copy_db, template_db
+from tests._ops_pki import make_pki
 from tests._procs import patient, wait_for
 from tests.conftest import REPO
 
@@ -37,14 +39,15 @@ ROOT = os.environ.get("CLASSPULSE_AARCH64_ROOT")
 
 @pytest.fixture
 def site(tmp_path):
-    """The shipped two-listener Mosquitto (devices: password file + device ACL written by enrolment; services:
-    the aggregator's own account and the shipped classpulse.acl) and the aggregator (ingest on the services
-    listener, enrolment on, reloading the broker by SIGHUP through its pid file)."""
+    """The shipped two-listener Mosquitto, TLS with client certificates required on both (devices: password
+    file + device ACL written by enrolment; services: the aggregator's own account and the shipped
+    classpulse.acl) and the aggregator (ingest on the services listener, enrolment on, signing device CSRs
+    with the client CA, reloading the broker by SIGHUP through its pid file)."""
     from cloud_aggregator.config import AggregatorConfig
     from cloud_aggregator.server import build
 
-    etc = tmp_path / "mosquitto"
-    b = start_shipped_mosquitto(etc, None, tls=False)
+    etc, pki = tmp_path / "mosquitto", make_pki(tmp_path / "pki", ["aggregator"])
+    b = start_shipped_mosquitto(etc, pki)
     b.add_user("services", "aggregator", "aggregator-secret-pw")
     b.reload()
     (tmp_path / "agg-pw").write_text("aggregator-secret-pw")
@@ -52,11 +55,15 @@ def site(tmp_path):
     base = agg_config(copy_db(tmpl, tmp_path / "agg.db"), tmpl["key"]).model_dump(mode="json")
     web_port = free_port()
     base.update(mqtt={"host": "127.0.0.1", "port": b.services_port, "client_id": "aggregator",
-                      "username": "aggregator", "password_file": str(tmp_path / "agg-pw")},
+                      "username": "aggregator", "password_file": str(tmp_path / "agg-pw"),
+                      "tls": {"ca_file": str(pki / "ca.crt"), "cert_file": str(pki / "aggregator.crt"),
+                              "key_file": str(pki / "aggregator.key")}},
                 web={"host": "127.0.0.1", "port": web_port},
                 enrolment={"broker_host": "127.0.0.1", "broker_port": b.devices_port,
                            "password_file": str(etc / "classpulse-devices.passwd"),
-                           "acl_file": str(etc / "classpulse-devices.acl"), "mosquitto_pid_file": str(b.pid_file)})
+                           "acl_file": str(etc / "classpulse-devices.acl"), "mosquitto_pid_file": str(b.pid_file),
+                           "ca_file": str(pki / "ca.crt"), "client_ca_cert": str(pki / "ca.crt"),
+                           "client_ca_key": str(pki / "ca.key"), "client_cert_days": 30})
     store, ingest, server = build(AggregatorConfig.model_validate(base))
     ingest.start()
     web = threading.Thread(target=server.run, daemon=True)
@@ -67,7 +74,7 @@ def site(tmp_path):
     client = httpx.Client(base_url=url)
     csrf = client.post("/api/login", json={"username": "it", "password": PASSWORDS["it"]}).json()["csrf"]
     client.headers["X-CSRF-Token"] = csrf
-    yield url, client
+    yield url, client, b
     client.close()
     server.should_exit = True
     web.join(timeout=10)
@@ -144,7 +151,7 @@ class Box:
 
 @pytest.mark.security
 def test_first_boot_fails_safely_then_enrols(site, tmp_path):
-    url, client = site
+    url, client, broker = site
     box = Box(tmp_path)
     token = issue(client, "cp-north-r101", "r101")
     etc_before = box.path("etc/agent.yaml").read_text()
@@ -179,6 +186,12 @@ def test_first_boot_fails_safely_then_enrols(site, tmp_path):
         assert conf["policy"] == "no-emotion" and conf["window_s"] == 5, "package defaults + the card's settings"
         secret = box.path("etc/credentials/mqtt-password")
         assert stat.S_IMODE(secret.stat().st_mode) == 0o600
+        key, crt = box.path("etc/credentials/mqtt-client.key"), box.path("etc/credentials/mqtt-client.crt")
+        assert stat.S_IMODE(key.stat().st_mode) == 0o600, "the box's own key, made on the box"
+        assert conf["mqtt"]["tls"]["key_file"].endswith("credentials/mqtt-client.key")
+        assert conf["mqtt"]["tls"]["cert_file"].endswith("credentials/mqtt-client.crt")
+        assert cert_matches_key(crt.read_text(), key.read_bytes(), "cp-north-r101") is None
+        assert not list(box.path("state").glob("*.key")), "no second copy of the key"
         assert not box.path("boot/classpulse.yaml").exists()
         for f in box.path("boot").iterdir():
             assert token not in f.read_text(), f"{f.name} still holds the token"
@@ -189,6 +202,8 @@ def test_first_boot_fails_safely_then_enrols(site, tmp_path):
             return any(d["device"] == "cp-north-r101" and d["online"] for d in rows)
         assert wait_for(online, 120, 1), (client.get("/api/fleet").json(),
                                           box.path("data/agent.log").read_text()[-3000:])
+        assert not can_login(broker.devices_port, "cp-north-r101", secret.read_text(),
+                             tls=(box.path("etc/ca.crt"), None, None)), "the password alone is not enough"
         r2 = box.run()  # a later boot: no card any more, nothing to do, nothing changed
         assert r2.returncode == 1 and "no classpulse.yaml" in (r2.stdout + r2.stderr)
         assert json.loads(json.dumps(conf)) == yaml.safe_load(box.path("etc/agent.yaml").read_text())
