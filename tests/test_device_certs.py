@@ -225,3 +225,27 @@ def test_offline_enrolment_csr_signed_by_the_printed_command_opens_the_shipped_b
         assert chk.returncode == 0, chk.stdout + chk.stderr
     finally:
         b.stop()
+
+
+def test_the_service_reads_systemds_copies_of_credentials_it_cannot_read(tmp_path, monkeypatch):
+    """The unit passes /etc/classpulse/credentials whole (LoadCredential=classpulse:…); the dynamic user
+    cannot read the originals (root's, 0700), so the agent uses $CREDENTIALS_DIRECTORY/classpulse_<name>."""
+    from edge_agent.config import AgentConfig
+
+    creds = tmp_path / "run-credentials"
+    creds.mkdir()
+    for name in ("mqtt-password", "mqtt-client.key", "mqtt-client.crt"):
+        (creds / f"classpulse_{name}").write_text("x")
+    gone = tmp_path / "root-only" / "credentials"  # unreadable for the service: here, absent
+    readable = tmp_path / "ca.crt"
+    readable.write_text("ca")
+    mqtt = {"password_file": str(gone / "mqtt-password"),
+            "tls": {"ca_file": str(readable), "cert_file": str(gone / "mqtt-client.crt"),
+                    "key_file": str(gone / "mqtt-client.key")}}
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(creds))
+    m = AgentConfig.model_validate({"mqtt": mqtt}).mqtt
+    assert m.password_file == creds / "classpulse_mqtt-password"
+    assert (m.tls.cert_file, m.tls.key_file) == (creds / "classpulse_mqtt-client.crt", creds / "classpulse_mqtt-client.key")
+    assert m.tls.ca_file == readable, "a file the service can read is used as named"
+    monkeypatch.delenv("CREDENTIALS_DIRECTORY")
+    assert AgentConfig.model_validate({"mqtt": mqtt}).mqtt.password_file == gone / "mqtt-password", "outside systemd"
