@@ -49,8 +49,8 @@ def check_csr(pem: str, device: str) -> x509.CertificateSigningRequest:
     if not (isinstance(key, ec.EllipticCurvePublicKey) and isinstance(key.curve, ec.SECP256R1)):
         raise CsrError("the CSR's key must be EC P-256 (edge-agent makes one)")
     if len(attrs) != 1 or attrs[0].oid != NameOID.COMMON_NAME or attrs[0].value != device:
-        got = ", ".join(a.rfc4514_string() for a in attrs).encode("unicode_escape").decode("ascii")
-        raise CsrError(f"the CSR's subject must be exactly CN={device} (the token's device), not {got or 'an empty subject'}"[:300])
+        got = ", ".join(a.rfc4514_string() for a in attrs).encode("unicode_escape").decode("ascii") or "empty"
+        raise CsrError(f"the CSR's subject must be exactly CN={device} (the token's device), not {got}"[:300])
     return csr
 
 

@@ -70,7 +70,8 @@ def request_enrolment(server: str, token: str, timeout: float = 30.0, cafile: st
     url = server.rstrip("/") + "/api/enrol"
     if urllib.parse.urlparse(url).scheme not in ("https", "http"):
         raise ValueError("--server must be an https:// (or, on a lab network, http://) URL")
-    req = urllib.request.Request(url, data=json.dumps({"token": token, **({"csr_pem": csr} if csr else {})}).encode(),  # noqa: S310 - scheme checked
+    body = {"token": token, **({"csr_pem": csr} if csr else {})}
+    req = urllib.request.Request(url, data=json.dumps(body).encode(),  # noqa: S310 - scheme checked
                                  headers={"Content-Type": "application/json"}, method="POST")
     ctx = ssl.create_default_context(cafile=cafile) if cafile else None
     try:
