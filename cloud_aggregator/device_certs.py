@@ -59,7 +59,10 @@ class ClientCA:
 
     def __init__(self, cert_file: Path, key_file: Path, days: int) -> None:
         self.cert = x509.load_pem_x509_certificate(Path(cert_file).read_bytes())
-        key = serialization.load_pem_private_key(Path(key_file).read_bytes(), password=None)
+        try:
+            key = serialization.load_pem_private_key(Path(key_file).read_bytes(), password=None)
+        except (TypeError, UnsupportedAlgorithm) as e:  # TypeError: an encrypted key
+            raise ValueError(f"{key_file}: not an unencrypted PEM private key ({e})") from None
         if not isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
             raise ValueError(f"{key_file}: the client CA key must be EC or RSA")
         if key.public_key().public_numbers() != self.cert.public_key().public_numbers():

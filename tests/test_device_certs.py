@@ -250,3 +250,19 @@ def test_the_service_reads_systemds_copies_of_credentials_it_cannot_read(tmp_pat
     assert m.tls.ca_file == readable, "a file the service can read is used as named"
     monkeypatch.delenv("CREDENTIALS_DIRECTORY")
     assert AgentConfig.model_validate({"mqtt": mqtt}).mqtt.password_file == gone / "mqtt-password", "outside systemd"
+
+
+def test_config_check_names_a_client_ca_key_that_is_not_the_certificates(tmp_path):
+    from cloud_aggregator.config import AggregatorConfig
+    from cloud_aggregator.config_check import problems
+
+    a, b = make_pki(tmp_path / "a", []), make_pki(tmp_path / "b", [])
+
+    def check(key: str) -> list[str]:
+        return problems(AggregatorConfig.model_validate({"store": {"path": str(tmp_path / "x.db")}, "enrolment": {
+            "ca_file": str(a / "ca.crt"), "client_ca_cert": str(a / "ca.crt"), "client_ca_key": key}}))
+    assert not [p for p in check(str(a / "ca.key")) if "client_ca" in p]
+    assert [p for p in check(str(b / "ca.key")) if p.startswith("enrolment.client_ca_key:") and "not the key" in p]
+    assert [p for p in check(str(tmp_path / "missing.key")) if p.startswith("enrolment.client_ca_key")]
+    with pytest.raises(ValueError, match="go together"):
+        AggregatorConfig.model_validate({"enrolment": {"ca_file": str(a / "ca.crt"), "client_ca_cert": str(a / "ca.crt")}})
