@@ -106,7 +106,8 @@ def enrol(store, token: str, cfg: EnrolmentConfig,  # noqa: ANN001 - cloud_aggre
     cert_pem = None
     if cfg.client_ca_cert is not None and named is not None:  # unknown token: redeem_token refuses it below
         if not csr_pem:
-            raise CsrError("this aggregator issues device certificates: send csr_pem (edge-agent enroll does)")
+            raise CsrError("this aggregator issues device certificates: send csr_pem (edge-agent enroll "
+                           "--device-id <the token's device>, or first boot)")
         ca = ClientCA(cfg.client_ca_cert, cfg.client_ca_key, cfg.client_cert_days)
         cert_pem = ca.sign(check_csr(csr_pem, named))
     e = store.redeem_token(token)

@@ -5,8 +5,11 @@
   stored (token still redeemable, no device registered, broker password file and ACL untouched); then the
   good CSR gets a client-auth-only certificate from the client CA, whatever extensions the CSR asked for;
 - without a client CA the aggregator ignores a CSR (as before: no certificate, the box writes no key);
+- ``edge-agent enroll --server --device-id`` (own process, real aggregator over http) gets a certificate the
+  shipped broker (``require_certificate true``) takes; without ``--device-id`` a clear 422, nothing written;
 - offline ``edge-agent enroll --ca`` leaves a key (0600) and a CSR; the printed ``openssl`` command signs
-  it and the shipped broker (``require_certificate true``) lets the box in with that certificate.
+  it and the shipped broker lets the box in with that certificate;
+- the service reads systemd's copies of the credentials folder; config check names a mismatched CA key.
 """
 
 from __future__ import annotations
@@ -18,7 +21,9 @@ import stat
 import subprocess
 import sys
 
+import httpx
 import pytest
+import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -266,3 +271,57 @@ def test_config_check_names_a_client_ca_key_that_is_not_the_certificates(tmp_pat
     assert [p for p in check(str(tmp_path / "missing.key")) if p.startswith("enrolment.client_ca_key")]
     with pytest.raises(ValueError, match="go together"):
         AggregatorConfig.model_validate({"enrolment": {"ca_file": str(a / "ca.crt"), "client_ca_cert": str(a / "ca.crt")}})
+
+
+def test_enroll_with_server_and_device_id_gets_a_certificate_the_shipped_broker_takes(tmp_path):
+    """``edge-agent enroll --server … --device-id …`` as its own process against the real aggregator (http) and
+    the shipped two-listener broker with TLS: the box's key stays on it, its certificate opens the device port."""
+    import threading
+
+    from cloud_aggregator.config import AggregatorConfig
+    from cloud_aggregator.server import build
+    from tests._broker import free_port, wait_port
+
+    pki = make_pki(tmp_path / "pki", [])
+    b = start_shipped_mosquitto(tmp_path / "mosquitto", pki)
+    tmpl = template_db(tmp_path / "tmpl")
+    base = agg_config(copy_db(tmpl, tmp_path / "agg.db"), tmpl["key"]).model_dump(mode="json")
+    port = free_port()
+    base.update(web={"host": "127.0.0.1", "port": port}, enrolment={
+        "broker_host": "127.0.0.1", "broker_port": b.devices_port, "ca_file": str(pki / "ca.crt"),
+        "password_file": str(b.etc / "classpulse-devices.passwd"), "acl_file": str(b.etc / "classpulse-devices.acl"),
+        "mosquitto_pid_file": str(b.pid_file), "client_ca_cert": str(pki / "ca.crt"),
+        "client_ca_key": str(pki / "ca.key")})
+    store, _ingest, server = build(AggregatorConfig.model_validate(base))
+    web = threading.Thread(target=server.run, daemon=True)
+    web.start()
+    url, out = f"http://127.0.0.1:{port}", tmp_path / "box"
+    try:
+        assert wait_port(port, 30)
+        with httpx.Client(base_url=url) as c:
+            c.headers["X-CSRF-Token"] = c.post("/api/login", json={"username": "it", "password": PASSWORDS["it"]}
+                                               ).json()["csrf"]
+            token = c.post("/api/fleet/tokens", json={"site": "north", "room": "r101", "device": DEV}).json()["token"]
+
+        def enroll(*extra: str) -> subprocess.CompletedProcess:
+            return subprocess.run([sys.executable, "-m", "edge_agent.cli", "enroll", "--server", url, "--out",
+                                   str(out), *extra], input=token + "\n", capture_output=True, text=True, timeout=60)
+        r = enroll()
+        assert r.returncode == 2 and "422" in r.stderr and "--device-id" in r.stderr, r.stderr
+        assert not (out / "credentials" / "mqtt-password").exists(), "refused: nothing written, token kept"
+        r = enroll("--device-id", DEV)
+        assert r.returncode == 0, r.stderr
+        key, crt = out / "credentials" / "mqtt-client.key", out / "credentials" / "mqtt-client.crt"
+        assert stat.S_IMODE(key.stat().st_mode) == 0o600
+        conf = yaml.safe_load((out / "agent.yaml").read_text())
+        assert conf["mqtt"]["tls"] == {"ca_file": str(out / "ca.crt"), "cert_file": str(crt), "key_file": str(key)}
+        secret = (out / "credentials" / "mqtt-password").read_text()
+        assert wait_for(lambda: can_login(b.devices_port, DEV, secret, tls=(out / "ca.crt", crt, key)), 10)
+        chk = subprocess.run([sys.executable, "-m", "edge_agent.cli", "config", "check", str(out / "agent.yaml")],
+                             capture_output=True, text=True, timeout=60)
+        assert chk.returncode == 0, chk.stdout + chk.stderr
+    finally:
+        server.should_exit = True
+        web.join(timeout=10)
+        store.close()
+        b.stop()
