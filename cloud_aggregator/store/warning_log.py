@@ -30,6 +30,13 @@ def last_run(store: Store) -> dict[str, Any] | None:
     return r
 
 
+def run_view(run: dict[str, Any] | None) -> dict[str, Any] | None:
+    """What a page says about the run it shows: when, which rules, whether it failed, what was stale."""
+    if run is None:
+        return None
+    return {k: run[k] for k in ("run_id", "started_at", "finished_at", "version", "error", "stale_sources")}
+
+
 def _decode(r: dict[str, Any]) -> dict[str, Any]:
     r["reasons"] = json.loads(r["reasons"] or "[]")
     r["tags"] = json.loads(r["tags"] or "[]")

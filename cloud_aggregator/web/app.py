@@ -524,14 +524,9 @@ def create_app(store: Any, config: Any, ingest: Any = None, *, command_sender: A
         for c in cards:
             c["name"] = nm.get(c["student"])
         audit(user, "view_warnings", [c["student"] for c in cards], f"{len(cards)} cards")
-        return {"warnings": cards, "students": len(ps), "source": "engine", "run": _run_view(run),
+        return {"warnings": cards, "students": len(ps), "source": "engine", "run": warning_log.run_view(run),
                 "note": None if run else "the warnings engine has not run yet: no warnings exist until its first "
                                          "run (scheduled hourly, or `cloud-aggregator warnings run`)"}
-
-    def _run_view(run: dict[str, Any] | None) -> dict[str, Any] | None:
-        if run is None:
-            return None
-        return {k: run[k] for k in ("run_id", "started_at", "finished_at", "version", "error", "stale_sources")}
 
     @app.get("/api/warnings/summary", tags=["warnings"], summary="Warning counts by level and type (no names)")
     def warnings_summary(user: auth.User = role("advisor", "counsellor", "admin")) -> dict[str, Any]:

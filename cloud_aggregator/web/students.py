@@ -10,7 +10,6 @@ student with the rule warnings and the risk model's side by side, so the list is
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 from datetime import date
 from typing import Any
@@ -153,7 +152,7 @@ def profile(store: Any, pseudonym: str, cfg: WarningsConfig | None = None) -> di
     return {"student": pseudonym, "as_of": as_of, "grade": user[0]["grades"] if user else None, "radar": radar,
             "indicators": {k: v for k, v in asdict(ind).items() if k not in ("extra", "pseudonym")},
             "trends": weekly_trends(store, pseudonym, as_of), "sections": sections,
-            "card": cards[0] if cards else None, "run": warning_log.last_run(store)}
+            "card": cards[0] if cards else None, "run": warning_log.run_view(warning_log.last_run(store))}
 
 
 def warning_exists(store: Any, warning_id: str) -> bool:  # noqa: ANN401

@@ -90,7 +90,7 @@ export async function mount(el) {
       : (model ? `<p class="muted" data-k="model">${esc(t("warn.model", { model }))}</p>` : "")
         + (d && d.flagged ? `<p class="stale" data-k="drift">${esc(t("warn.drift", { psi: d.max_psi, action: d.action }))}</p>` : "");
     el.innerHTML = `<div class="card"><h1>${t("warn.title")}</h1>${runNote(r)}${staleNotice(r.warnings)}${modelNote}
-      <p class="muted">${esc(t("warn.count", { n: r.warnings.length, s: r.students }))}</p>
+      <p class="muted">${esc(t("warn.count", { n: r.warnings.length, w: r.warnings.reduce((k, c) => k + c.ids.length, 0), s: r.students }))}</p>
       <div class="filters">
         <label><span>${t("warn.filter.level")}</span><select data-f="level">${options([3, 2, 1], "level.", f.level)}</select></label>
         <label><span>${t("warn.filter.type")}</span><select data-f="type">${options(["attendance", "submissions", "academic", "lms", "risk"], "type.", f.type)}</select></label>
