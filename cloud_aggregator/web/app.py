@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from classpulse_contract import ID_PATTERN, Aggregate
 from cloud_aggregator import device_registry
+from cloud_aggregator.device_certs import CSR_MAX_CHARS, CsrError
 from cloud_aggregator.store import iso, now_iso, warning_log
 from cloud_aggregator.timetable import SessionResolver
 from cloud_aggregator.warnings import risk
@@ -118,6 +119,9 @@ class RoomIn(_In):
 
 class EnrolIn(_In):
     token: str = Field(min_length=16, max_length=128)
+    csr_pem: str | None = Field(None, max_length=CSR_MAX_CHARS, description="the box's certificate request "
+                                "(PEM, EC P-256, CN = its device id); required when the aggregator signs device "
+                                "certificates (enrolment.client_ca_cert), ignored otherwise")
 
 
 class ModelUpdateIn(_In):
@@ -729,9 +733,12 @@ def create_app(store: Any, config: Any, ingest: Any = None, *, command_sender: A
             raise HTTPException(429, "too many enrolment attempts; wait and retry",
                                 headers={"Retry-After": str(int(refused.retry_after_s) + 1)})
         try:
-            out = enrol(store, body.token, ecfg, reserved) if ecfg is not None else None
+            out = enrol(store, body.token, ecfg, reserved, body.csr_pem) if ecfg is not None else None
         except TokenError as e:
             raise HTTPException(403, str(e)) from None
+        except CsrError as e:  # a known token with a bad CSR: nothing redeemed or written, and not a guess
+            throttle.enrol_succeeded(client)
+            raise HTTPException(422, str(e)) from None
         except RuntimeError as e:  # not configured: the feature is absent here, not broken (no 5xx)
             throttle.enrol_succeeded(client)  # not a guess
             raise HTTPException(404, str(e)) from None

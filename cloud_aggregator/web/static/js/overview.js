@@ -61,9 +61,9 @@ export async function mount(el, { bus }) {
   render();
   const [feedback, audit] = await Promise.all([api("/api/assistant/feedback/summary"), api("/api/audit?limit=20&grouped=true")]);
   extra = `<div class="grid2"><div class="card"><h2>${t("overview.feedback")}</h2>${feedback.length ? `<table>${feedback.map((f) =>
-      `<tr><td>${esc(ruleName(f.rule_id))}</td><td>${t("assist." + (f.verdict === "useful" ? "useful" : "dismiss"))}</td><td>${f.n}</td></tr>`).join("")}</table>` : "–"}</div>
+      `<tr><td>${esc(ruleName(f.rule_id))}</td><td>${t("assist." + (f.verdict === "useful" ? "useful" : "dismiss"))}</td><td>${f.n}</td></tr>`).join("")}</table>` : `<p class="muted">${t("overview.feedback.none")}</p>`}</div>
     <div class="card"><h2>${t("overview.audit")}</h2><div class="tablewrap">${audit.length ? `<table data-k="audit">${audit.map((a) =>
-      `<tr><td>${esc(a.ts.slice(0, 16).replace("T", " "))}</td><td>${esc(a.username)}</td><td data-k="action">${esc(auditText(a))}</td></tr>`).join("")}</table>` : "–"}</div></div></div>`;
+      `<tr><td>${esc(a.ts.slice(0, 16).replace("T", " "))}</td><td>${esc(a.username)}</td><td data-k="action">${esc(auditText(a))}</td></tr>`).join("")}</table>` : `<p class="muted">${t("overview.audit.none")}</p>`}</div></div></div>`;
   render();
   return off;
 }
