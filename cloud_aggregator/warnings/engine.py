@@ -19,6 +19,7 @@ from typing import Any
 
 from cloud_aggregator.store import db, iso, now_iso
 from cloud_aggregator.store.db import ensure_web_tables
+from cloud_aggregator.store.warning_log import warning_states
 from cloud_aggregator.store.warning_tables import WARNING_ESCALATIONS, WARNING_LOG, WARNING_RUNS
 
 from . import catalogue, delivery, freshness, risk, routing
@@ -82,6 +83,21 @@ def _merged_indicators(store: Any, students: list[str], as_of: dict[str, str], d
     return merged
 
 
+def type_dates(latest: dict[str, str | None], today: str) -> dict[str, str]:
+    """Each rule type's as-of day: its own source's latest date, never after today; types without data are absent."""
+    return {t: min(d, today) for t in RULE_TYPES if (d := latest.get(TYPE_SOURCE[t]))}
+
+
+def student_indicators(store: Any, students: list[str], today: str, days: int,  # noqa: ANN401
+                       latest: dict[str, str | None] | None = None
+                       ) -> tuple[dict[str, Indicators], dict[str, str], float | None]:
+    """(indicators, each type's as-of day, cohort LMS median): what the rules, the tags and the student profile
+    all read, so a tag never says what the profile contradicts."""
+    dates = type_dates(freshness.latest_dates(store) if latest is None else latest, today)
+    median = cohort_lms_median(store, dates["lms"]) if "lms" in dates else None
+    return _merged_indicators(store, students, dates, days), dates, median
+
+
 def current_warnings(store: Any, cfg: WarningsConfig, now: datetime,  # noqa: ANN401, C901, PLR0913
                      fresh: dict[str, freshness.SourceFreshness], am: risk.ActiveModel | None = None,
                      scored: dict[str, Any] | None = None) -> tuple[list[dict[str, Any]], set[str], list[str]]:
@@ -94,11 +110,8 @@ def current_warnings(store: Any, cfg: WarningsConfig, now: datetime,  # noqa: AN
     # students enrolled on the day (or with no enrolments recorded at all): not those who withdrew or finished
     students = [p for p in analysable(store) if p in current or p not in enrolled]
     days = cfg.students.recent_days
-    type_asof = {t: min(fresh[TYPE_SOURCE[t]].latest or "", today) for t in RULE_TYPES
-                 if fresh[TYPE_SOURCE[t]].latest}
     week = iso_week(min(as_of_date(store), today))  # the dashboard's week, so its acknowledgements match
-    inds = _merged_indicators(store, students, type_asof, days)
-    median = cohort_lms_median(store, type_asof["lms"]) if "lms" in type_asof else None
+    inds, type_asof, median = student_indicators(store, students, today, days, {s: f.latest for s, f in fresh.items()})
     rows: list[dict[str, Any]] = []
     by_type: dict[str, list[dict[str, Any]]] = {}
     tags_of: dict[str, list[dict[str, Any]]] = {}
@@ -216,7 +229,7 @@ def escalate(store: Any, cfg: WarningsConfig, now: datetime | None = None) -> in
     now = now or datetime.now(timezone.utc)
     ensure_web_tables(store)
     rows = db.query(store, "SELECT * FROM warning_log WHERE state = ? AND active = 1", ("open",))
-    states = routing.warning_states(store, [r["id"] for r in rows])
+    states = warning_states(store, [r["id"] for r in rows])
     n = 0
     for r in rows:
         act = states.get(r["id"])

@@ -174,16 +174,3 @@ def focus_sections(store: Any, wtype: str, students: list[str], since: str, as_o
         if r["s"] is not None and r["v"] is not None:
             per.setdefault(r["p"], []).append((float(r["v"]) * (-1 if worst is max else 1), r["s"]))
     return {p: min(vals)[1] for p, vals in per.items()}  # worst value first, then the smallest section id
-
-
-def warning_states(store: Any, ids: list[str]) -> dict[str, dict[str, Any]]:  # noqa: ANN401
-    """Latest acknowledge/escalate action per warning id."""
-    if not ids:
-        return {}
-    out: dict[str, dict[str, Any]] = {}
-    for i in range(0, len(ids), 500):
-        chunk = ids[i:i + 500]
-        for r in db.query(store, "SELECT warning_id, action, by_user, ts FROM warning_actions "  # noqa: S608
-                                 f"WHERE warning_id IN {db.in_list(chunk)} ORDER BY ts", chunk):
-            out[r["warning_id"]] = {"state": r["action"], "by": r["by_user"], "at": r["ts"]}
-    return out
