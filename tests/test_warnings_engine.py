@@ -73,6 +73,9 @@ def test_tags_carry_their_evidence():
     fine = Indicators("q", att_recent=0.98, missing_recent=0.0, score_recent=80, score_term=78, lms_recent_wk=50,
                       lms_before_wk=45)
     assert student_tags(fine, TagRules(), 40, 28) == []
+    # late arrivals count as attended: a punctual-enough rate is "often late", never "irregular attendance"
+    late = {t.id: t for t in student_tags(Indicators("r", att_recent=1.0, late_recent=3), TagRules(), None, 28)}
+    assert set(late) == {"often_late"} and late["often_late"].evidence == {"recent": 100, "late": 3, "days": 28}
 
 
 def test_catalogue_defaults_and_overrides():

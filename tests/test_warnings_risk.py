@@ -132,8 +132,10 @@ def test_train_then_runs_use_the_model_with_contribution_reasons(store, school):
     assert {"attendance", "academic"} & set(run["counts"]["by_type"])
     cl = _client(store, school)
     login(cl, "counsellor")
-    ws = cl.get("/api/warnings").json()["warnings"]
-    assert {"risk"} < {w["type"] for w in ws}
+    cards = cl.get("/api/warnings").json()["warnings"]
+    assert {"risk"} < {t for c in cards for t in c["types"]}
+    both = [c for c in cards if c["model"] and c["rules"]]  # one card: the rules' reasons beside the model's
+    assert both and all(c["model"]["type"] == "risk" and "risk" not in {w["type"] for w in c["rules"]} for c in both)
     body = cl.get("/api/warnings/runs").json()
     assert body["rules_only"] is False and body["risk_model"]["version"] == res["version"]
     assert body["drift"]["flagged"] is False  # the first run with a model checks drift: same data, none

@@ -18,7 +18,7 @@ from urllib.parse import quote, unquote
 import pytest
 
 from tests._aggregator_proc import start_aggregator
-from tests._dashboard_helpers import PASSWORDS
+from tests._dashboard_helpers import PASSWORDS, run_warnings
 from tests._store_helpers import store_for
 
 pytestmark = pytest.mark.security
@@ -27,12 +27,20 @@ CHINESE = "高一(3)班-化学"
 
 
 def _sections(db: Path) -> None:
-    """Imported class ids that once broke the download header (finding 5)."""
+    """Imported class ids that once broke the download header (finding 5), and a warnings run to act on."""
+    from cloud_aggregator.config import StoreConfig
+    from cloud_aggregator.store import open_store
+
     con = sqlite3.connect(db)
     for sid in (EVIL, CHINESE):
         con.execute("INSERT INTO sections (sourced_id, title) VALUES (?, ?)", (sid, sid))
     con.commit()
     con.close()
+    store = open_store(StoreConfig(path=db))
+    try:
+        run_warnings(store)
+    finally:
+        store.close()
 
 
 @pytest.fixture(scope="module")

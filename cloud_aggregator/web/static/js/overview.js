@@ -20,6 +20,7 @@ function roomCard(w) {
 function summaryBox(summary) {
   if (!summary) return `<div data-k="summary">${loadingBox("overview.warnings.loading")}</div>`;
   if (summary.failed) return `<div data-k="summary">${failedBox(esc(summary.failed))}</div>`;
+  if (summary.engine_ran === false) return `<div data-k="summary"><p class="muted" data-k="no-run">${esc(t("warn.no_run"))}</p></div>`;
   const byLevel = (l) => Object.values(summary.counts[l] || {}).reduce((a, b) => a + b, 0);
   return `<div data-k="summary"><p data-k="students-with-warnings">${esc(t("overview.students_with_warnings", { n: summary.students_with_warnings, s: summary.students }))}</p>
     <p>${t("overview.by_level")} ${[3, 2, 1].map((l) => `<span class="lvl l${l}" data-k="level-${l}">${t("level." + l)}: ${byLevel(l)}</span>`).join(" ")}</p></div>`;
