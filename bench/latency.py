@@ -51,7 +51,7 @@ def setup_school(tmp: Path):  # noqa: ANN201
     from cloud_aggregator.records.api import generate_demo_school, import_records
     from cloud_aggregator.records.keys import ensure_key_file
     from cloud_aggregator.store import open_store
-    from cloud_aggregator.web.db import ensure_web_tables
+    from cloud_aggregator.store.db import ensure_web_tables
     from cloud_aggregator.web.demo import seed_demo_users
 
     school = generate_demo_school(tmp / "school", seed=7, students=60, weeks=6, sites=("north",))

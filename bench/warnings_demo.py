@@ -26,10 +26,12 @@ from cloud_aggregator.config import StoreConfig  # noqa: E402
 from cloud_aggregator.records import import_records  # noqa: E402
 from cloud_aggregator.records.demo_school import DemoSpec, write_demo_school  # noqa: E402
 from cloud_aggregator.records.keys import ensure_key_file  # noqa: E402
-from cloud_aggregator.store import open_store  # noqa: E402
+from cloud_aggregator.store import (
+    db,  # noqa: E402
+    open_store,  # noqa: E402
+)
 from cloud_aggregator.warnings import engine  # noqa: E402
 from cloud_aggregator.warnings.config import WarningsConfig  # noqa: E402
-from cloud_aggregator.web import db  # noqa: E402
 from tests._warnings_helpers import SmtpSink, WebhookSink  # noqa: E402
 
 

@@ -32,10 +32,12 @@ from cloud_aggregator.records import import_records  # noqa: E402
 from cloud_aggregator.records.keys import RecordsKeys  # noqa: E402
 from cloud_aggregator.records.oulad import day_to_date  # noqa: E402
 from cloud_aggregator.records.oulad_staff import write_staff_roster  # noqa: E402
-from cloud_aggregator.store import open_store  # noqa: E402
+from cloud_aggregator.store import (
+    db,  # noqa: E402
+    open_store,  # noqa: E402
+)
 from cloud_aggregator.warnings import engine, risk  # noqa: E402
 from cloud_aggregator.warnings.config import WarningsConfig  # noqa: E402
-from cloud_aggregator.web import db  # noqa: E402
 
 AT_RISK = ("fail", "withdrawn")
 RULE_TYPES = ("academic", "submissions", "attendance", "lms")

@@ -29,11 +29,13 @@ from cloud_aggregator.config import StoreConfig  # noqa: E402
 from cloud_aggregator.records import import_records  # noqa: E402
 from cloud_aggregator.records.demo_school import DemoSpec, write_demo_school  # noqa: E402
 from cloud_aggregator.records.keys import RecordsKeys  # noqa: E402
-from cloud_aggregator.store import open_store  # noqa: E402
+from cloud_aggregator.store import (
+    db,  # noqa: E402
+    open_store,  # noqa: E402
+)
 from cloud_aggregator.warnings import engine, risk  # noqa: E402
 from cloud_aggregator.warnings import risk_model as rm  # noqa: E402
 from cloud_aggregator.warnings.config import WarningsConfig  # noqa: E402
-from cloud_aggregator.web import db  # noqa: E402
 
 
 def main() -> int:

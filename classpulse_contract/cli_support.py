@@ -19,6 +19,7 @@ def dispatch(target: str, args: argparse.Namespace) -> int:
 def run(parser: argparse.ArgumentParser, argv: list[str] | None, plain_errors: tuple[type[Exception], ...] = ()) -> int:
     """Parse, set up logging, run ``args.func``; config problems exit 2, expected failures exit 1 in plain words."""
     args = parser.parse_args(argv)
+    plain: tuple[type[Exception], ...] = (OSError, ValueError, *plain_errors)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
@@ -29,6 +30,6 @@ def run(parser: argparse.ArgumentParser, argv: list[str] | None, plain_errors: t
             print(f"  {prob}", file=sys.stderr)
         print(f"({EXAMPLES_HINT})", file=sys.stderr)
         return 2
-    except (OSError, ValueError, *plain_errors) as e:
+    except plain as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

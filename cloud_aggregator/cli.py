@@ -1,4 +1,4 @@
-"""``cloud-aggregator`` command line: run, demo, config check, check, import, eval, notice, warnings, user,
+"""``cloud-aggregator`` command line: run, demo, config check, check, import, eval, warnings, user,
 deadletters.
 
 Each command parses its arguments here and calls one function in the module that owns the work.
@@ -93,17 +93,6 @@ def _cmd_oulad_staff(args: argparse.Namespace) -> int:
     return run_oulad_staff(args)
 
 
-def _cmd_notice(args: argparse.Namespace) -> int:
-    from cloud_aggregator.notice import render_notice
-    from edge_agent.config import load_agent_config
-
-    out = render_notice(load_agent_config(args.agent_config), args.contact, Path(args.out))
-    print(json.dumps({"notice": str(out)}))
-    return 0
-
-
-
-
 def build_parser() -> argparse.ArgumentParser:
     from cloud_aggregator.records.api import (
         add_demo_arguments,
@@ -148,12 +137,6 @@ def build_parser() -> argparse.ArgumentParser:
     add_oulad_staff_arguments(os_)
     os_.set_defaults(func=_cmd_oulad_staff)
 
-    n = sub.add_parser("notice", help="printable bilingual classroom notice (PDF) from a room's agent config")
-    n.add_argument("--agent-config", required=True)
-    n.add_argument("--contact", required=True, help="who to ask: name, e-mail, phone")
-    n.add_argument("--out", required=True)
-    n.set_defaults(func=_cmd_notice)
-
     da = sub.add_parser("device-acl", help="write the broker's device ACL from the device registry "
                         "(each device pinned to its own site/room topics)")
     da.add_argument("--config")
@@ -184,7 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     ck.add_argument("--wait", type=float, default=3.0, help="seconds to wait for the broker's answers")
     ck.set_defaults(func=lambda a: dispatch("cloud_aggregator.broker_check:main", a))
 
-    from cloud_aggregator.warnings.commands import add_arguments as add_warnings_arguments
+    from cloud_aggregator.warnings_cli import add_arguments as add_warnings_arguments
 
     add_warnings_arguments(sub)
 

@@ -15,7 +15,8 @@ from cloud_aggregator.config import ENV_PREFIX, AggregatorConfig
 
 #: Files the aggregator reads (dotted key paths).
 INPUT_FILES = ("mqtt.password_file", "mqtt.tls.ca_file", "mqtt.tls.cert_file", "mqtt.tls.key_file",
-               "records.key_file", "enrolment.ca_file", "warnings.delivery.email.password_file",
+               "records.key_file", "enrolment.ca_file", "enrolment.client_ca_cert",
+               "enrolment.client_ca_key", "warnings.delivery.email.password_file",
                "warnings.delivery.webhook.secret_file")
 
 
@@ -23,7 +24,15 @@ def problems(cfg: AggregatorConfig) -> list[str]:
     """Every reason ``run`` would stop on this server, as ``key.path: words`` lines."""
     outputs = ("store.path", "enrolment.password_file") if cfg.store.backend == "sqlite" else \
         ("enrolment.password_file",)
-    return file_problems(cfg, INPUT_FILES, outputs)
+    out = file_problems(cfg, INPUT_FILES, outputs)
+    e = cfg.enrolment
+    if e.client_ca_cert is not None and not any(p.startswith("enrolment.client_ca") for p in out):
+        from cloud_aggregator.device_certs import ClientCA
+        try:
+            ClientCA(e.client_ca_cert, e.client_ca_key, e.client_cert_days)
+        except ValueError as err:
+            out.append(f"enrolment.client_ca_key: {err}")
+    return out
 
 
 def notes(cfg: AggregatorConfig) -> list[str]:

@@ -9,6 +9,9 @@ the new device may write only its own ``<site>/<room>/<device>`` topics. This pa
 device namespace only: the aggregator's own broker account lives in the service listener's file,
 which this code never writes, and reserved names are refused here as well as when the token is issued.
 
+With ``client_ca_cert``/``client_ca_key`` set, the request also carries the box's CSR and the answer its
+client certificate (``device_certs``: checked and signed before the token is redeemed).
+
 Limits: the aggregator must share a host (or the file) with Mosquitto; a district with a broker
 cluster provisions credentials through the cluster's own API instead (docs/scaling.md). Run it over
 https: the response carries a secret.
@@ -22,7 +25,7 @@ import secrets
 import signal
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from classpulse_contract.broker_auth import mosquitto_hash  # one format for the box and the aggregator
 
@@ -39,6 +42,21 @@ class EnrolmentConfig(BaseModel):
     acl_file: Path | None = Field(None, description="the device listener's acl_file, rewritten from the device "
                                   "registry at start, on every enrolment and room move (each device pinned to its "
                                   "own site/room topics)")
+    client_ca_cert: Path | None = Field(None, description="CA that signs device client certificates (the device "
+                                        "listener's cafile trusts it); with client_ca_key, every enrolment must "
+                                        "send a CSR and gets a certificate back; unset: no certificates issued")
+    client_ca_key: Path | None = Field(None, description="that CA's private key (PEM, unencrypted, 0600, "
+                                       "readable by the aggregator only)")
+    client_cert_days: int = Field(825, ge=1, le=3650, description="validity of a device certificate (never past "
+                                  "the CA's own); a box re-enrols (re-key token) before it ends")
+
+    @model_validator(mode="after")
+    def _ca_pair(self) -> EnrolmentConfig:
+        if (self.client_ca_cert is None) != (self.client_ca_key is None):
+            raise ValueError("client_ca_cert and client_ca_key go together")
+        if self.client_ca_cert is not None and self.ca_file is None:
+            raise ValueError("client_ca_cert needs ca_file too (the box verifies the broker with it over TLS)")
+        return self
 
 
 def set_broker_password(password_file: Path, username: str, password: str) -> None:
@@ -72,8 +90,10 @@ def reload_mosquitto(pid_file: Path | None) -> bool:
 
 
 def enrol(store, token: str, cfg: EnrolmentConfig,  # noqa: ANN001 - cloud_aggregator.store.Store
-          reserved: frozenset[str] = frozenset()) -> dict:
-    """Redeem ``token`` and return the device's identity and broker credentials (raises TokenError)."""
+          reserved: frozenset[str] = frozenset(), csr_pem: str | None = None) -> dict:
+    """Redeem ``token`` and return the device's identity and broker credentials (raises TokenError), and
+    with a client CA configured the certificate for ``csr_pem`` (raises CsrError before redeeming anything)."""
+    from cloud_aggregator.device_certs import ClientCA, CsrError, check_csr
     from cloud_aggregator.device_registry import name_problem, sync_broker, token_device
     from cloud_aggregator.store.base import TokenError
 
@@ -83,6 +103,13 @@ def enrol(store, token: str, cfg: EnrolmentConfig,  # noqa: ANN001 - cloud_aggre
     problem = name_problem(named, reserved) if named is not None else None
     if problem:  # a token issued before names were checked: refused before it registers or writes anything
         raise TokenError(problem)
+    cert_pem = None
+    if cfg.client_ca_cert is not None and named is not None:  # unknown token: redeem_token refuses it below
+        if not csr_pem:
+            raise CsrError("this aggregator issues device certificates: send csr_pem (edge-agent enroll "
+                           "--device-id <the token's device>, or first boot)")
+        ca = ClientCA(cfg.client_ca_cert, cfg.client_ca_key, cfg.client_cert_days)
+        cert_pem = ca.sign(check_csr(csr_pem, named))
     e = store.redeem_token(token)
     password = secrets.token_urlsafe(24)
     set_broker_password(cfg.password_file, e.device, password)
@@ -92,4 +119,6 @@ def enrol(store, token: str, cfg: EnrolmentConfig,  # noqa: ANN001 - cloud_aggre
            "broker_reloaded": reloaded}
     if cfg.ca_file is not None:
         out["mqtt"]["ca_pem"] = Path(cfg.ca_file).read_text(encoding="utf-8")
+    if cert_pem is not None:
+        out["mqtt"]["cert_pem"] = cert_pem
     return out

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 import paho.mqtt.client as mqtt
+from pydantic import BaseModel
 
 from classpulse_contract import Aggregate, ContractError, parse_message, parse_topic
 from classpulse_contract.v1 import MAX_PAYLOAD_BYTES, TOPIC_ROOT
@@ -74,7 +75,7 @@ def classify_full(msg: Incoming, max_skew_s: float, now: datetime | None = None)
     if kind not in ("agg", "status", "health"):
         raise ContractError(f"devices may not publish {kind!r} messages")
     expected = {"agg": "classpulse.agg", "status": "classpulse.status", "health": "classpulse.health"}[kind]
-    model = None
+    model: BaseModel | None = None
     ignored: list[str] = []
     if kind == "agg" and len(msg.payload) <= MAX_PAYLOAD_BYTES:
         # Fast path (about 1.7x): pydantic's own JSON parser on the strict model. It only ever ACCEPTS

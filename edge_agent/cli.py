@@ -56,13 +56,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
 TOOLS = [
     ("calibrate-audio", "edge_agent.audio.calibrate",
      "measure the room's noise floor (and teacher level) into a calibration file"),
-    ("calibrate-camera", "calibration.camera",
+    ("calibrate-camera", "edge_agent.vision.calibrate",
      "find the seated area, face sizes and board direction per zone from faces (stores numbers, never a frame)"),
     ("check", "edge_agent.check", "pre-flight for IT staff: config, camera, mic, groups, broker, clock, models, disk, temperature"),
     ("enroll", "edge_agent.enroll", "device identity + broker login: a one-time token from the fleet view, or --device-id without it"),
     ("firstboot", "edge_agent.firstboot",
      "enrol this box from classpulse.yaml on the boot partition (the classpulse-firstboot unit runs it)"),
     ("models", "edge_agent.models_cli", "signed model bundles: keygen, init, selftest, sign, pack, verify"),
+    ("notice", "edge_agent.notice", "printable bilingual classroom notice (PDF) from this room's agent config"),
 ]
 
 

@@ -7,6 +7,7 @@ Loaded from YAML with ``CLASSPULSE__SECTION__KEY`` environment overrides
 from __future__ import annotations
 
 import difflib
+import os
 import re
 from datetime import time
 from pathlib import Path
@@ -43,6 +44,23 @@ def time_zone(v: str) -> str:
 
 Ident = Annotated[str, AfterValidator(_ident)]
 
+#: The agent's unit passes the box's credentials folder whole (``LoadCredential=classpulse:/etc/classpulse/
+#: credentials``): systemd copies each file to ``$CREDENTIALS_DIRECTORY/classpulse_<name>``, readable by the
+#: service's dynamic user only, and a missing optional file (the client key) does not stop the unit.
+CREDENTIALS_ID = "classpulse"
+
+
+def service_copy(p: Path | None) -> Path | None:
+    """Inside the service, systemd's copy of a credential file the service cannot read itself (root's, 0700)."""
+    d = os.environ.get("CREDENTIALS_DIRECTORY")
+    if p is None or not d or os.access(p, os.R_OK):
+        return p
+    copy = Path(d) / f"{CREDENTIALS_ID}_{p.name}"
+    return copy if copy.is_file() else p
+
+
+CredentialFile = Annotated[Path | None, AfterValidator(service_copy)]
+
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -56,8 +74,8 @@ class DeviceConfig(_Section):
 
 class TlsConfig(_Section):
     ca_file: Path
-    cert_file: Path | None = None
-    key_file: Path | None = None
+    cert_file: CredentialFile = Field(None, description="client certificate (enrolment writes it)")
+    key_file: CredentialFile = Field(None, description="client key (made on this box, 0600)")
     insecure_skip_verify: bool = False
 
 
@@ -65,7 +83,8 @@ class MqttConfig(_Section):
     host: str = "127.0.0.1"
     port: int = Field(1883, ge=1, le=65535)
     username: str | None = None
-    password_file: Path | None = Field(None, description="file holding the password (systemd LoadCredential)")
+    password_file: CredentialFile = Field(None, description="file holding the password (0600; the service "
+                                          "reads systemd's copy, see service_copy)")
     tls: TlsConfig | None = None
     keepalive_s: int = Field(30, ge=5, le=600)
     qos: Literal[1] = 1

@@ -29,6 +29,8 @@ class SignalCoverage:
     vision_ok: bool
     audio_ok: bool
     vision_level: int | None
+    #: hand raises were looked for (not shed by the degradation ladder) on enough of the window
+    hands_ok: bool = False
 
     @property
     def flags(self) -> list[str]:
@@ -80,9 +82,18 @@ def measure(frames: Sequence[FrameObservation], chunks: Sequence[AudioObservatio
     secs = audio_seconds(chunks, observed)
     au = round(min(1.0, secs / span), 4) if mic else None
     level = max((f.degradation_level for f in frames), default=0) if camera else None
+    handed = hand_frames(frames)
+    hands_share = vision_share(handed, observed, cfg.frame_reach_s) if camera else 0.0
     return SignalCoverage(
         vision_share=v, audio_share=au, vision_frames=len(frames), audio_s=round(secs, 2),
         vision_ok=camera and v is not None and v >= cfg.min_share and len(frames) >= cfg.min_frames,
         audio_ok=mic and au is not None and au >= cfg.min_share,
         vision_level=level,
+        hands_ok=camera and hands_share >= cfg.min_share and len(handed) >= cfg.min_frames,
     )
+
+
+def hand_frames(frames: Sequence[FrameObservation]) -> list[FrameObservation]:
+    """The frames on which hand raises were looked for: a shed frame's empty ``hands_raised`` means "not
+    looked", and counted as "hand down" it would split one raised hand into two episodes."""
+    return [f for f in frames if "hand_raises" not in f.shed]

@@ -2,7 +2,8 @@
 
 With the aggregator (one-time token from the fleet view)::
 
-    edge-agent enroll --server https://aggregator.school.example --token <token> --out /etc/classpulse
+    edge-agent enroll --server https://aggregator.school.example --token <token> \
+        [--device-id cp-north-r101] --out /etc/classpulse
 
 Without it (a broker the school runs by hand)::
 
@@ -16,13 +17,18 @@ agent.yaml is kept. The token works once; a second try is refused by the aggrega
 aggregator a random password is generated (or taken from ``--password-file``) and the line for
 Mosquitto's password file is printed and written to ``<out>/broker-setup.txt``; it holds the
 password's salted hash, never the password.
+
+Client certificates (the shipped broker requires one): the box makes its EC P-256 key here and writes it
+to ``<out>/credentials/mqtt-client.key`` (0600); it never leaves the box. With ``--server --device-id``
+the request carries a CSR for ``CN=<device id>`` and an aggregator with a client CA answers with the
+certificate (``credentials/mqtt-client.crt``). Offline with ``--ca``, the CSR is left in
+``<out>/mqtt-client.csr`` and the steps print the one ``openssl`` command that signs it.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import secrets
 import ssl
 import sys
@@ -35,6 +41,15 @@ import yaml
 
 from classpulse_contract.broker_auth import mosquitto_hash
 from edge_agent.config import AgentConfig
+from edge_agent.device_cert import (
+    CERT_NAME,
+    CSR_NAME,
+    KEY_NAME,
+    cert_matches_key,
+    csr_pem,
+    new_key_pem,
+    write_secret,
+)
 
 
 class EnrolmentRefused(OSError):
@@ -45,15 +60,18 @@ class EnrolmentRefused(OSError):
         self.status = status
 
 
-def request_enrolment(server: str, token: str, timeout: float = 30.0, cafile: str | None = None) -> dict:
+def request_enrolment(server: str, token: str, timeout: float = 30.0, cafile: str | None = None,
+                      csr: str | None = None) -> dict:
     """POST the token to ``<server>/api/enrol``; a refusal raises EnrolmentRefused with the server's reason.
 
-    ``cafile``: the CA that signed the aggregator's https certificate (a school CA the box does not yet trust).
+    ``cafile``: the CA that signed the aggregator's https certificate (a school CA the box does not yet trust);
+    ``csr``: this box's certificate request (device_cert.csr_pem), signed when the aggregator has a client CA.
     """
     url = server.rstrip("/") + "/api/enrol"
     if urllib.parse.urlparse(url).scheme not in ("https", "http"):
         raise ValueError("--server must be an https:// (or, on a lab network, http://) URL")
-    req = urllib.request.Request(url, data=json.dumps({"token": token}).encode(),  # noqa: S310 - scheme checked
+    body = {"token": token, **({"csr_pem": csr} if csr else {})}
+    req = urllib.request.Request(url, data=json.dumps(body).encode(),  # noqa: S310 - scheme checked
                                  headers={"Content-Type": "application/json"}, method="POST")
     ctx = ssl.create_default_context(cafile=cafile) if cafile else None
     try:
@@ -67,8 +85,12 @@ def request_enrolment(server: str, token: str, timeout: float = 30.0, cafile: st
         raise EnrolmentRefused(e.code, detail or str(e.reason)) from None
 
 
-def write_device_files(resp: dict, out: Path) -> Path:
-    """Merge the enrolment into ``out/agent.yaml`` and write the credential files; returns the config path."""
+def write_device_files(resp: dict, out: Path, key_pem: bytes | None = None) -> Path:
+    """Merge the enrolment into ``out/agent.yaml`` and write the credential files; returns the config path.
+
+    ``key_pem``: this box's client key; written (0600, ``credentials/mqtt-client.key``) with the certificate the
+    answer carries (``mqtt.cert_pem``), or with the CSR an offline enrolment leaves for IT (``csr_pem``).
+    """
     out.mkdir(parents=True, exist_ok=True)
     cfg_path = out / "agent.yaml"
     data = yaml.safe_load(cfg_path.read_text(encoding="utf-8")) if cfg_path.exists() else {}
@@ -77,14 +99,24 @@ def write_device_files(resp: dict, out: Path) -> Path:
     creds = out / "credentials"
     creds.mkdir(mode=0o700, exist_ok=True)
     pw = creds / "mqtt-password"
-    fd = os.open(pw, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(resp["mqtt"]["password"])
+    write_secret(pw, resp["mqtt"]["password"].encode("utf-8"))
     mqtt = {**(data.get("mqtt") or {}), "host": resp["mqtt"]["host"], "port": resp["mqtt"]["port"],
             "username": resp["mqtt"]["username"], "password_file": str(pw)}
     if resp["mqtt"].get("ca_pem"):
         (out / "ca.crt").write_text(resp["mqtt"]["ca_pem"], encoding="utf-8")
         mqtt["tls"] = {**(mqtt.get("tls") or {}), "ca_file": str(out / "ca.crt")}
+    cert_pem = resp["mqtt"].get("cert_pem")
+    if key_pem is not None and (cert_pem or resp.get("csr_pem")):
+        if "tls" not in mqtt:
+            raise ValueError("a client certificate needs TLS: the answer has no CA (enrolment.ca_file / --ca)")
+        if cert_pem and (why := cert_matches_key(cert_pem, key_pem, resp["device"])):
+            raise ValueError(why)
+        write_secret(creds / KEY_NAME, key_pem)
+        if cert_pem:
+            write_secret(creds / CERT_NAME, cert_pem.encode("ascii"))
+        else:
+            (out / CSR_NAME).write_text(resp["csr_pem"], encoding="utf-8")
+        mqtt["tls"].update(cert_file=str(creds / CERT_NAME), key_file=str(creds / KEY_NAME))
     data["mqtt"] = mqtt
     AgentConfig.model_validate(data)  # never leave a config the agent would refuse
     tmp = cfg_path.with_suffix(".yaml.tmp")
@@ -121,10 +153,23 @@ def offline_enrolment(device: str, site: str, room: str, broker: str, password_f
             "mqtt": {"host": host, "port": port, "username": device, "password": password, "ca_pem": ca_pem}}
 
 
+def sign_command(device: str, csr: Path, days: int = 825) -> str:
+    """The one command IT runs on the machine holding the client CA (files named as IT keeps them)."""
+    return (f"openssl x509 -req -in {csr.name} -CA client-ca.crt -CAkey client-ca.key -CAcreateserial "
+            f"-days {days} -sha256 -out {device}.crt")
+
+
 def broker_instructions(resp: dict, cfg_path: Path) -> tuple[str, str]:
     """(the password-file line, the steps for whoever runs the broker)."""
     dev = resp["device"]
     line = f"{dev}:{mosquitto_hash(resp['mqtt']['password'])}"
+    if resp.get("csr_pem"):
+        csr = cfg_path.parent / CSR_NAME
+        certs = (f"3. The broker requires a client certificate: copy {csr} (the request; this box's key\n"
+                 f"   never leaves it) to the client CA, sign it there:\n\n   {sign_command(dev, csr)}\n\n"
+                 f"   and put {dev}.crt on this box as {cfg_path.parent}/credentials/{CERT_NAME}.\n")
+    else:
+        certs = "3. (No --ca: no TLS, no client certificate. The shipped broker needs both.)\n"
     steps = f"""Broker set-up for device {dev} ({resp['site']}/{resp['room']})
 
 1. On the broker, append this line to the device listener's password file
@@ -140,24 +185,26 @@ def broker_instructions(resp: dict, cfg_path: Path) -> tuple[str, str]:
    /etc/mosquitto/classpulse-devices.acl`): it pins user {dev} to its own room's topics, and the
    aggregator refuses messages from devices it does not know. Then reload Mosquitto:
    `systemctl reload mosquitto` (or `kill -HUP <pid>`).
-3. If the broker requires client certificates, issue one for CN={dev} and set mqtt.tls.cert_file/key_file.
-4. On this box: `edge-agent check --config {cfg_path}` must list broker as ok.
+{certs}4. On this box: `edge-agent check --config {cfg_path}` must list broker as ok.
 """
     return line, steps
 
 
 def main(args: argparse.Namespace) -> int:
     try:
+        key_pem = new_key_pem() if args.device_id else None
         if args.server:
             token = args.token or sys.stdin.readline().strip()
-            resp = request_enrolment(args.server, token)
+            resp = request_enrolment(args.server, token, csr=csr_pem(key_pem, args.device_id) if key_pem else None)
         else:
-            if not (args.site and args.room and args.broker):
+            if not (args.device_id and args.site and args.room and args.broker):
                 raise ValueError("--device-id needs --site, --room and --broker (or use --server with a token)")
             resp = offline_enrolment(args.device_id, args.site, args.room, args.broker,
                                      Path(args.password_file) if args.password_file else None,
                                      Path(args.ca) if args.ca else None)
-        cfg_path = write_device_files(resp, Path(args.out))
+            if args.ca:  # TLS: the shipped broker also wants a client certificate, signed by IT from this CSR
+                resp["csr_pem"] = csr_pem(key_pem, args.device_id)
+        cfg_path = write_device_files(resp, Path(args.out), key_pem)
     except (OSError, ValueError, KeyError) as e:
         print(f"enrolment failed: {e}", file=sys.stderr)
         return 2
@@ -176,9 +223,10 @@ def main(args: argparse.Namespace) -> int:
 
 
 def add_arguments(ap: argparse.ArgumentParser) -> None:
-    how = ap.add_mutually_exclusive_group(required=True)
-    how.add_argument("--server", help="the aggregator's dashboard URL (enrol with a one-time token)")
-    how.add_argument("--device-id", help="enrol without the aggregator: this device's id (also its broker user)")
+    ap.add_argument("--server", help="the aggregator's dashboard URL (enrol with a one-time token)")
+    ap.add_argument("--device-id", help="this device's id (also its broker user); alone: enrol without the "
+                    "aggregator; with --server: the token's device, so that the box sends a CSR for it and gets "
+                    "a client certificate where the aggregator signs them")
     ap.add_argument("--token", help="one-time enrolment token (read from stdin when left out)")
     ap.add_argument("--site", help="with --device-id: the site id")
     ap.add_argument("--room", help="with --device-id: the room id")

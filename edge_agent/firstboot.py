@@ -5,9 +5,9 @@ site-wide file whose ``boxes`` map each box's serial number or MAC address to it
 and the ``classpulse-firstboot`` oneshot runs this at every boot until it succeeds:
 
 1. wait for a synchronised clock (TLS and the aggregates' UTC times need it);
-2. redeem the one-time token at the aggregator (``edge-agent enroll``'s request) — unless an earlier
-   boot already did and kept the answer (0600, in ``--state-dir``): a redeemed token cannot be redeemed
-   again, so a later failure must not lose the credentials;
+2. redeem the one-time token at the aggregator (``edge-agent enroll``'s request, with a CSR for a client
+   key made here) — unless an earlier boot already did and kept the answer and the key (0600, in
+   ``--state-dir``): a redeemed token cannot be redeemed again, so a later failure must not lose them;
 3. refuse an answer for another device, site or room than the card names (the card is wrong);
 4. write the config and credential into a staging copy and run ``edge-agent check`` on it;
 5. only then install them in ``/etc/classpulse``, start the agent, delete the token from the card
@@ -37,6 +37,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from edge_agent.config import Ident
+from edge_agent.device_cert import KEY_NAME, csr_pem, load_or_create_key
 from edge_agent.enroll import EnrolmentRefused, request_enrolment, write_device_files
 
 CARD = "classpulse.yaml"
@@ -160,30 +161,35 @@ def deep_merge(base: dict, over: dict) -> dict:
     return out
 
 
-def write_config(etc: Path, out: Path, card: Card, resp: dict) -> Path:
+def write_config(etc: Path, out: Path, card: Card, resp: dict, key_pem: bytes) -> Path:
     """``etc/agent.yaml`` + the card's ``agent`` settings + the enrolment, written under ``out``."""
     base = yaml.safe_load((etc / "agent.yaml").read_text(encoding="utf-8")) if (etc / "agent.yaml").exists() else {}
     out.mkdir(parents=True, exist_ok=True)
     (out / "agent.yaml").write_text(yaml.safe_dump(deep_merge(base or {}, card.agent), sort_keys=False),
                                     encoding="utf-8")
-    return write_device_files(resp, out)
+    return write_device_files(resp, out, key_pem)
 
 
-def redeem(card: Card, box: Box, boot: Path, state: Path) -> dict:
-    """The enrolment answer: the one an earlier boot kept, or a new one for the card's token."""
-    staged = state / "enrolment.json"
+def redeem(card: Card, box: Box, boot: Path, state: Path) -> tuple[dict, bytes]:
+    """The enrolment answer and this box's client key: the ones an earlier boot kept, or a new answer for the
+    card's token (with a CSR from the kept or a new key: the key is on disk, 0600, before the request)."""
+    staged, key_file = state / "enrolment.json", state / KEY_NAME
     if staged.exists():
         resp = json.loads(staged.read_text(encoding="utf-8"))
-        if resp.get("device") == box.device_id:
-            return resp
+        if resp.get("device") == box.device_id and key_file.is_file():
+            return resp, key_file.read_bytes()
         staged.unlink()  # a different box's card: start over
+        key_file.unlink(missing_ok=True)
     if not box.token:
         raise FirstbootError("no token on the card for this box: issue one in the fleet view", retry=False)
     cafile = str(boot / card.ca) if card.ca else None
     if cafile and not Path(cafile).is_file():
         raise FirstbootError(f"the card names CA file {card.ca}, which is not on the boot partition", retry=False)
+    state.mkdir(mode=0o700, parents=True, exist_ok=True)
+    key_pem = load_or_create_key(key_file)
     try:
-        resp = request_enrolment(card.server, box.token, timeout=30, cafile=cafile)
+        resp = request_enrolment(card.server, box.token, timeout=30, cafile=cafile,
+                                 csr=csr_pem(key_pem, box.device_id))
     except EnrolmentRefused as e:
         if e.status in (401, 403):
             raise FirstbootError(f"wrong token: the aggregator refused it ({e}); it is unknown, expired or "
@@ -192,14 +198,13 @@ def redeem(card: Card, box: Box, boot: Path, state: Path) -> dict:
     except (urllib.error.URLError, OSError, TimeoutError) as e:
         reason = getattr(e, "reason", e)
         raise FirstbootError(f"no network: cannot reach {card.server} ({reason})") from None
-    state.mkdir(mode=0o700, parents=True, exist_ok=True)
     fd = os.open(staged.with_suffix(".tmp"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         json.dump(resp, f)
         f.flush()
         os.fsync(f.fileno())
     staged.with_suffix(".tmp").replace(staged)
-    return resp
+    return resp, key_pem
 
 
 def retire_card(boot: Path) -> None:
@@ -226,7 +231,7 @@ def firstboot(boot: Path, etc: Path, state: Path, agent: list[str], start: list[
     card = parse_card(card_file.read_text(encoding="utf-8"))
     box = card.this_box(ids if ids is not None else box_ids())
     wait_clock(clock_flag, card.clock_wait_s)
-    resp = redeem(card, box, boot, state)
+    resp, key_pem = redeem(card, box, boot, state)
     got, want = (resp["site"], resp["room"], resp["device"]), (box.site, box.room, box.device_id)
     if got != want:
         raise FirstbootError(f"wrong room: the token is for {got[2]} in {got[0]}/{got[1]}, the card says "
@@ -234,20 +239,20 @@ def firstboot(boot: Path, etc: Path, state: Path, agent: list[str], start: list[
                              "answer already received; no new token needed)")
     staging = state / "etc"
     shutil.rmtree(staging, ignore_errors=True)
-    cfg = write_config(etc, staging, card, resp)
+    cfg = write_config(etc, staging, card, resp, key_pem)
     chk = subprocess.run([*agent, "check", "--config", str(cfg)], capture_output=True, text=True,  # noqa: S603 - our own CLI
                          timeout=900)
     failed = [ln[6:].strip() for ln in chk.stdout.splitlines() if ln.startswith("FAIL")]
     if chk.returncode != 0:
         raise FirstbootError("edge-agent check failed: " + ("; ".join(failed) or chk.stderr.strip()[-300:]))
-    write_config(etc, etc, card, resp)
-    os.chmod(etc / "credentials" / "mqtt-password", 0o600)
+    write_config(etc, etc, card, resp, key_pem)
     shutil.rmtree(staging, ignore_errors=True)
     started = subprocess.run(start, capture_output=True, text=True, timeout=120)  # noqa: S603 - --start, given by the unit
     if started.returncode != 0:
         raise FirstbootError(f"enrolled, but starting the agent failed: {started.stderr.strip()[-300:]}")
     retire_card(boot)
     (state / "enrolment.json").unlink(missing_ok=True)
+    (state / KEY_NAME).unlink(missing_ok=True)  # installed in etc/credentials; no second copy
     return f"OK enrolled {resp['device']} in {resp['site']}/{resp['room']}; edge-agent check passed; agent started"
 
 

@@ -16,10 +16,11 @@ from statistics import median
 import numpy as np
 
 from classpulse_contract import EXPRESSION_CLASSES, TONE_CLASSES, Aggregate, ZoneStat
+from classpulse_contract.participation import measured_participation
 from edge_agent.audio.talk import count_turns
 from edge_agent.config import CoverageConfig, EngagementWeights
-from edge_agent.coverage import measure
-from edge_agent.engagement import expected_signals, measured_participation, published_engagement
+from edge_agent.coverage import hand_frames, measure
+from edge_agent.engagement import expected_signals, published_engagement
 from edge_agent.observations import AudioObservation, FrameObservation
 
 #: (valence, arousal) per class on the circumplex; used for the published summaries.
@@ -204,7 +205,8 @@ def build_aggregate(
             tone_mix = _mix(tvecs, tw, TONE_CLASSES)
     t_val, t_ar = _va(tone_mix, TONE_VA)
 
-    hand_raises = count_hand_raises(frames) if cov.vision_ok and ctx.hands else None
+    # a hand-raise count from part of the window would read as a quiet class: null unless looked for enough
+    hand_raises = count_hand_raises(hand_frames(frames)) if cov.vision_ok and cov.hands_ok and ctx.hands else None
     window_s = (end - start).total_seconds()
     valence = e_val if e_val is not None else t_val
     engagement = published_engagement(

@@ -152,14 +152,15 @@ def subscribe_acked(client: mqtt.Client, sub: str, qos: int = 1, timeout: float 
 
 
 def can_login(port: int, username: str, password: str, client_id: str = "", timeout: float = 2.0,
-              tls: tuple[Path, Path, Path] | None = None) -> bool:
+              tls: tuple[Path, Path | None, Path | None] | None = None) -> bool:
     """True once the broker accepts this login (e.g. after a password-file reload by SIGHUP);
-    ``tls`` = (CA, client certificate, key) for a TLS listener."""
+    ``tls`` = (CA, client certificate, key) for a TLS listener (None, None: no client certificate)."""
     ok = threading.Event()
     c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
     c.username_pw_set(username, password)
     if tls is not None:
-        c.tls_set(ca_certs=str(tls[0]), certfile=str(tls[1]), keyfile=str(tls[2]))
+        c.tls_set(ca_certs=str(tls[0]), certfile=str(tls[1]) if tls[1] else None,
+                  keyfile=str(tls[2]) if tls[2] else None)
     c.on_connect = lambda _c, _u, _f, rc, _p=None: ok.set() if not rc.is_failure else None
     try:
         c.connect("127.0.0.1", port)

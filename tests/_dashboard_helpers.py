@@ -45,7 +45,7 @@ def template_db(base: Path) -> dict[str, Any]:
         from cloud_aggregator.records.api import generate_demo_school, import_records
         from cloud_aggregator.records.keys import ensure_key_file
         from cloud_aggregator.store import open_store
-        from cloud_aggregator.web.db import ensure_web_tables
+        from cloud_aggregator.store.db import ensure_web_tables
         from cloud_aggregator.web.demo import name_rooms, seed_demo_users
 
         base.mkdir(parents=True, exist_ok=True)
@@ -79,6 +79,25 @@ def agg_config(db: Path, key: Path, mqtt_port: int = 1, web_port: int = 1, **das
         "records": {"key_file": str(key)}, "dashboard": {"report_schedule": "off", **dashboard},
         **ACCEPT_UNREGISTERED})
     return cfg
+
+
+def records_now(store: Any) -> datetime:  # noqa: ANN401
+    """The day after the demo school's last attendance, at noon UTC: its records are fresh then."""
+    last = store.db.query("SELECT MAX(date) AS d FROM attendance")[0]["d"]
+    return datetime.fromisoformat(last + "T12:00:00+00:00") + timedelta(days=1)
+
+
+def run_warnings(store: Any, with_model: bool = False, **cfg: Any) -> dict[str, Any]:  # noqa: ANN401
+    """One warnings engine run (no delivery) at ``records_now``, after training the risk model if asked: the
+    dashboard shows only what a run stored."""
+    from cloud_aggregator.warnings import engine, risk
+    from cloud_aggregator.warnings.config import WarningsConfig
+
+    wcfg = WarningsConfig.model_validate({"schedule": "off", **cfg})
+    now = records_now(store)
+    if with_model:
+        risk.train(store, wcfg, now)
+    return engine.run(store, wcfg, now=now, deliver=False)
 
 
 def make_client(store: Any, cfg: Any, **kw: Any) -> Any:  # noqa: ANN401

@@ -22,6 +22,7 @@ from tests._dashboard_helpers import (
     copy_db,
     publish,
     publisher,
+    run_warnings,
     template_db,
     ui_login,
 )
@@ -39,6 +40,7 @@ def env(tmp_path_factory, repo_root):
     tmpl = template_db(tmp_path_factory.getbasetemp() / "dash-template")
     broker = start_mosquitto(tmp / "broker")
     srv = DashServer(copy_db(tmpl, tmp / "a.db"), tmpl["key"], broker.port).start()
+    run_warnings(srv.store)  # the counsellor's list is what a run stored
     pub = publisher(broker.port)
     pw = sync_playwright().start()
     browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)

@@ -30,6 +30,7 @@ from tests._dashboard_helpers import (
     copy_db,
     publish,
     publisher,
+    run_warnings,
     template_db,
 )
 
@@ -89,6 +90,7 @@ def env(tmp_path_factory, repo_root):
     srv = DashServer(copy_db(tmpl, tmp / "a.db"), tmpl["key"], broker.port).start()
     pub = publisher(broker.port)
     assert srv.ingest.connected.wait(30)
+    run_warnings(srv.store, with_model=True)  # the counsellor's pages show what a run stored: rules and model
     now = datetime.now(timezone.utc).replace(microsecond=0)
     for i, (site, room) in enumerate([("north", "r101"), ("north", "r102")]):
         dev = f"cp-{site}-{room}"

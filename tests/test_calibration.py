@@ -12,8 +12,8 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from calibration.camera import MIN_FACES, FaceSample, propose_camera_section
 from calibration.profile import RoomCalibration, as_profile, load_profile, merge_section
+from edge_agent.vision.calibrate import MIN_FACES, FaceSample, propose_camera_section
 
 
 def _room(rows: int = 4, per_row: int = 8, w: int = 1920, h: int = 1080) -> list[FaceSample]:

@@ -124,3 +124,28 @@ def test_fuzz_mutated_fields_never_crash(over):
         parse_message(json.dumps(agg(**over), allow_nan=True))
     except ContractError:
         pass
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.dictionaries(st.sampled_from(list(agg().keys()) + ["x", "zones", "quality", "hand_raises", "vision_level"]),
+                       json_values, max_size=6),
+       st.sampled_from(["1.0", "1.2", "1.9"]))
+def test_fast_json_path_accepts_only_what_parse_message_accepts(over, version):
+    """Ingest validates aggregates with ``Aggregate.model_validate_json`` first (no json.loads; same strict model)
+    and falls back to ``parse_message`` for anything it refuses. So whatever the fast path accepts, parse_message
+    must accept too, as the same message with nothing ignored."""
+    body = {**agg(version=version), **over}
+    payload = json.dumps(body, allow_nan=True).encode()
+    try:
+        fast = Aggregate.model_validate_json(payload)
+    except ValueError:
+        return  # refused: ingest takes parse_message's verdict and reason
+    slow, ignored = parse_message(payload, "classpulse.agg")
+    assert slow == fast
+    assert ignored == []
+
+
+@pytest.mark.parametrize("version", ["1.0", "1.2"])
+def test_fast_json_path_takes_a_valid_window(version):
+    payload = json.dumps(agg(version=version)).encode()
+    assert Aggregate.model_validate_json(payload) == parse_message(payload, "classpulse.agg")[0]

@@ -23,6 +23,7 @@ import yaml
 from cloud_aggregator.config import AggregatorConfig
 from cloud_aggregator.ingest import IngestService
 from tests._broker import free_port, start_mosquitto
+from tests._cloud_helpers import ACCEPT_UNREGISTERED
 from tests._procs import wait_for
 from tests._store_helpers import store_for
 from tests.conftest import REPO
@@ -148,7 +149,7 @@ def test_install_upgrade_with_queued_outbox_remove_purge(debs, tmp_path):
                              extra=f"listener {port} 127.0.0.1\nallow_anonymous true\n")
     try:
         with store_for("sqlite", tmp_path) as store:
-            ingest = IngestService(AggregatorConfig.model_validate({"mqtt": {"port": port}}), store)
+            ingest = IngestService(AggregatorConfig.model_validate({"mqtt": {"port": port}, **ACCEPT_UNREGISTERED}), store)
             ingest.start()
             assert ingest.connected.wait(10)
             conf["audio"] = {"source": None}  # drain only: no new windows

@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from datetime import datetime, timedelta, timezone
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -187,14 +188,11 @@ def test_postgres_down_mid_stream_loses_nothing(tmp_path):
             c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def _old_agent_publish(port: int, n: int) -> None:
-    """An agent from before 1.2: contract 1.0 payloads, QoS 1, never subscribes to acks."""
-    from datetime import datetime, timedelta, timezone
-
+def _old_agent_publish(port: int, n: int, base: datetime) -> None:
+    """An agent from before 1.2: contract 1.0 payloads, QoS 1, never subscribes to acks; windows from ``base``."""
     c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="old-agent")
     c.connect("127.0.0.1", port)
     c.loop_start()
-    base = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(hours=1)
     for i in range(n):
         ws = base + timedelta(minutes=i)
         body = {"schema": "classpulse.agg", "version": "1.0", "msg_id": int(ws.timestamp()), "site": "s1",
@@ -210,9 +208,11 @@ def test_old_agent_with_new_aggregator(tmp_path):
     broker = start_mosquitto(tmp_path / "b")
     db = tmp_path / "agg.db"
     agg = aggregator(tmp_path, broker.port, db)
+    # one base for every probe: a probe repeated while the aggregator subscribes is the same window 0 again
+    base = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(hours=1)
     try:
-        assert wait_for(lambda: (_old_agent_publish(broker.port, 1), len(stored(db)) >= 1)[1], 30)
-        _old_agent_publish(broker.port, 10)
+        assert wait_for(lambda: (_old_agent_publish(broker.port, 1, base), len(stored(db)) >= 1)[1], 30)
+        _old_agent_publish(broker.port, 10, base)
         assert wait_for(lambda: len(stored(db)) == 10, 30), stored(db)  # the probe was window 0 again: a duplicate
     finally:
         agg.terminate()

@@ -1,5 +1,6 @@
 """First-boot enrolment from the boot-partition file, against a real aggregator and a real Mosquitto
-(password file + the project's ACL, reloaded by SIGHUP), both on loopback.
+(the shipped two-listener config: the device password file and ACL written by enrolment and reloaded by
+SIGHUP, the aggregator on the services listener), both on loopback.
 
 ``edge-agent firstboot`` runs as its own process: on this machine, and — when scripts/check-aarch64.sh
 hands over its emulated root in CLASSPULSE_AARCH64_ROOT — inside the arm64 root with the installed
@@ -25,49 +26,55 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from classpulse_contract.broker_auth import mosquitto_hash
+from edge_agent.device_cert import cert_matches_key
 from edge_agent.firstboot import Card, FirstbootError, parse_card
-from tests._broker import free_port, start_mosquitto, wait_port
+from tests._broker import can_login, free_port, start_shipped_mosquitto, wait_port
 from tests._dashboard_helpers import PASSWORDS, agg_config, copy_db, template_db
-from tests._procs import wait_for
+from tests._ops_pki import make_pki
+from tests._procs import patient, wait_for
 from tests.conftest import REPO
 
-ACL = REPO / "systemd" / "mosquitto" / "classpulse.acl"
 ROOT = os.environ.get("CLASSPULSE_AARCH64_ROOT")
 
 
 @pytest.fixture
 def site(tmp_path):
-    """Mosquitto (passwords + ACL) and the aggregator (enrolment on, ingest logged in as `aggregator`)."""
+    """The shipped two-listener Mosquitto, TLS with client certificates required on both (devices: password
+    file + device ACL written by enrolment; services: the aggregator's own account and the shipped
+    classpulse.acl) and the aggregator (ingest on the services listener, enrolment on, signing device CSRs
+    with the client CA, reloading the broker by SIGHUP through its pid file)."""
     from cloud_aggregator.config import AggregatorConfig
     from cloud_aggregator.server import build
 
-    pw, acl, pid = tmp_path / "passwd", tmp_path / "acl", tmp_path / "mosquitto.pid"
-    pw.write_text(f"aggregator:{mosquitto_hash('aggregator-secret-pw')}\n")
+    etc, pki = tmp_path / "mosquitto", make_pki(tmp_path / "pki", ["aggregator"])
+    b = start_shipped_mosquitto(etc, pki)
+    b.add_user("services", "aggregator", "aggregator-secret-pw")
+    b.reload()
     (tmp_path / "agg-pw").write_text("aggregator-secret-pw")
-    shutil.copy(ACL, acl)
-    b = start_mosquitto(tmp_path / "b", persistence=False,
-                        extra=f"listener {{port}} 127.0.0.1\nallow_anonymous false\npassword_file {pw}\n"
-                              f"acl_file {acl}\n")
-    pid.write_text(str(b.proc.pid))
     tmpl = template_db(tmp_path / "tmpl")
     base = agg_config(copy_db(tmpl, tmp_path / "agg.db"), tmpl["key"]).model_dump(mode="json")
     web_port = free_port()
-    base.update(mqtt={"host": "127.0.0.1", "port": b.port, "client_id": "aggregator", "username": "aggregator",
-                      "password_file": str(tmp_path / "agg-pw")},
+    base.update(mqtt={"host": "127.0.0.1", "port": b.services_port, "client_id": "aggregator",
+                      "username": "aggregator", "password_file": str(tmp_path / "agg-pw"),
+                      "tls": {"ca_file": str(pki / "ca.crt"), "cert_file": str(pki / "aggregator.crt"),
+                              "key_file": str(pki / "aggregator.key")}},
                 web={"host": "127.0.0.1", "port": web_port},
-                enrolment={"broker_host": "127.0.0.1", "broker_port": b.port, "password_file": str(pw),
-                           "mosquitto_pid_file": str(pid)})
+                enrolment={"broker_host": "127.0.0.1", "broker_port": b.devices_port,
+                           "password_file": str(etc / "classpulse-devices.passwd"),
+                           "acl_file": str(etc / "classpulse-devices.acl"), "mosquitto_pid_file": str(b.pid_file),
+                           "ca_file": str(pki / "ca.crt"), "client_ca_cert": str(pki / "ca.crt"),
+                           "client_ca_key": str(pki / "ca.key"), "client_cert_days": 30})
     store, ingest, server = build(AggregatorConfig.model_validate(base))
     ingest.start()
     web = threading.Thread(target=server.run, daemon=True)
     web.start()
     url = f"http://127.0.0.1:{web_port}"
     assert wait_port(web_port, 30)
+    assert ingest.connected.wait(patient(30)), "aggregator up on the services listener"
     client = httpx.Client(base_url=url)
     csrf = client.post("/api/login", json={"username": "it", "password": PASSWORDS["it"]}).json()["csrf"]
     client.headers["X-CSRF-Token"] = csrf
-    yield url, client
+    yield url, client, b
     client.close()
     server.should_exit = True
     web.join(timeout=10)
@@ -144,7 +151,7 @@ class Box:
 
 @pytest.mark.security
 def test_first_boot_fails_safely_then_enrols(site, tmp_path):
-    url, client = site
+    url, client, broker = site
     box = Box(tmp_path)
     token = issue(client, "cp-north-r101", "r101")
     etc_before = box.path("etc/agent.yaml").read_text()
@@ -179,6 +186,12 @@ def test_first_boot_fails_safely_then_enrols(site, tmp_path):
         assert conf["policy"] == "no-emotion" and conf["window_s"] == 5, "package defaults + the card's settings"
         secret = box.path("etc/credentials/mqtt-password")
         assert stat.S_IMODE(secret.stat().st_mode) == 0o600
+        key, crt = box.path("etc/credentials/mqtt-client.key"), box.path("etc/credentials/mqtt-client.crt")
+        assert stat.S_IMODE(key.stat().st_mode) == 0o600, "the box's own key, made on the box"
+        assert conf["mqtt"]["tls"]["key_file"].endswith("credentials/mqtt-client.key")
+        assert conf["mqtt"]["tls"]["cert_file"].endswith("credentials/mqtt-client.crt")
+        assert cert_matches_key(crt.read_text(), key.read_bytes(), "cp-north-r101") is None
+        assert not list(box.path("state").glob("*.key")), "no second copy of the key"
         assert not box.path("boot/classpulse.yaml").exists()
         for f in box.path("boot").iterdir():
             assert token not in f.read_text(), f"{f.name} still holds the token"
@@ -189,6 +202,8 @@ def test_first_boot_fails_safely_then_enrols(site, tmp_path):
             return any(d["device"] == "cp-north-r101" and d["online"] for d in rows)
         assert wait_for(online, 120, 1), (client.get("/api/fleet").json(),
                                           box.path("data/agent.log").read_text()[-3000:])
+        assert not can_login(broker.devices_port, "cp-north-r101", secret.read_text(),
+                             tls=(box.path("etc/ca.crt"), None, None)), "the password alone is not enough"
         r2 = box.run()  # a later boot: no card any more, nothing to do, nothing changed
         assert r2.returncode == 1 and "no classpulse.yaml" in (r2.stdout + r2.stderr)
         assert json.loads(json.dumps(conf)) == yaml.safe_load(box.path("etc/agent.yaml").read_text())

@@ -8,8 +8,8 @@ import subprocess
 import cv2
 import pytest
 
-from cloud_aggregator.notice import notice_lines, render_notice
 from edge_agent.config import AgentConfig
+from edge_agent.notice import notice_lines, render_notice
 
 pytestmark = pytest.mark.privacy
 

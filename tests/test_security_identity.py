@@ -50,8 +50,8 @@ class System:
         from cloud_aggregator.config import AggregatorConfig, StoreConfig
         from cloud_aggregator.server import build
         from cloud_aggregator.store import Store
+        from cloud_aggregator.store.db import ensure_web_tables
         from cloud_aggregator.web import auth
-        from cloud_aggregator.web.db import ensure_web_tables
 
         self.pki = make_pki(tmp / "pki", ["aggregator", "device"])
         etc = tmp / "etc"

@@ -26,7 +26,7 @@ def test_user_add_login_passwd_disable(tmp_path):
 
     cfg = agg_config(db, tmpl["key"])
     store = open_store(cfg.store)
-    from cloud_aggregator.web import db as webdb
+    from cloud_aggregator.store import db as webdb
 
     staff = webdb.query(store, "SELECT sourced_id FROM users WHERE role = ? LIMIT 1", ("teacher",))[0]["sourced_id"]
     store.close()

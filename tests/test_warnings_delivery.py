@@ -14,12 +14,11 @@ import pytest
 
 from classpulse_contract import Aggregate
 from cloud_aggregator.records.keys import RecordsKeys
-from cloud_aggregator.store import open_store
+from cloud_aggregator.store import db, open_store
 from cloud_aggregator.warnings import delivery, engine
 from cloud_aggregator.warnings.config import WarningsConfig
 from cloud_aggregator.warnings.delivery import Contacts
 from cloud_aggregator.warnings.messages import say
-from cloud_aggregator.web import db
 from tests._dashboard_helpers import agg_config, copy_db, login, make_client
 from tests._warnings_helpers import SmtpSink, WebhookSink
 

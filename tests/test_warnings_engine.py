@@ -11,13 +11,12 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from cloud_aggregator.config import AggregatorConfig
-from cloud_aggregator.store import open_store
+from cloud_aggregator.store import db, open_store
 from cloud_aggregator.warnings import classlevel, engine, freshness, routing
 from cloud_aggregator.warnings.catalogue import recommend
 from cloud_aggregator.warnings.config import ClassRules, Freshness, TagRules, Tiers, WarningsConfig
 from cloud_aggregator.warnings.student_rules import Indicators, rule_warnings
 from cloud_aggregator.warnings.tags import student_tags
-from cloud_aggregator.web import db
 from tests._dashboard_helpers import agg_config, copy_db
 
 
@@ -73,6 +72,9 @@ def test_tags_carry_their_evidence():
     fine = Indicators("q", att_recent=0.98, missing_recent=0.0, score_recent=80, score_term=78, lms_recent_wk=50,
                       lms_before_wk=45)
     assert student_tags(fine, TagRules(), 40, 28) == []
+    # late arrivals count as attended: a punctual-enough rate is "often late", never "irregular attendance"
+    late = {t.id: t for t in student_tags(Indicators("r", att_recent=1.0, late_recent=3), TagRules(), None, 28)}
+    assert set(late) == {"often_late"} and late["often_late"].evidence == {"recent": 100, "late": 3, "days": 28}
 
 
 def test_catalogue_defaults_and_overrides():
@@ -230,7 +232,7 @@ def test_scheduler_runs_inside_the_server_process(store, tmpl, tmp_path):
 
 def test_escalate_pressed_in_the_dashboard_moves_on_at_the_next_tick(store):
     from cloud_aggregator.store import iso
-    from cloud_aggregator.web.tables import WARNING_ACTIONS
+    from cloud_aggregator.store.web_tables import WARNING_ACTIONS
 
     cfg = WarningsConfig.model_validate({"schedule": "off", "routing": [{"min_level": 1, "roles": ["teacher"]}]})
     now = records_now(store)

@@ -18,13 +18,12 @@ from cloud_aggregator.config import AggregatorConfig, StoreConfig
 from cloud_aggregator.records.api import generate_demo_school, import_records
 from cloud_aggregator.records.keys import ensure_key_file
 from cloud_aggregator.retention import run_retention
-from cloud_aggregator.store import iso, open_store
+from cloud_aggregator.store import db, iso, open_store
+from cloud_aggregator.store.db import ensure_web_tables
 from cloud_aggregator.warnings import engine, risk
 from cloud_aggregator.warnings import risk_model as rm
 from cloud_aggregator.warnings.config import Retention, WarningsConfig
 from cloud_aggregator.warnings.risk_features import FEATURE_NAMES
-from cloud_aggregator.web import db
-from cloud_aggregator.web.db import ensure_web_tables
 from cloud_aggregator.web.demo import seed_demo_users
 from tests._dashboard_helpers import ROOMS, login, make_client
 from tests._records_helpers import fixed_key_file
@@ -132,8 +131,10 @@ def test_train_then_runs_use_the_model_with_contribution_reasons(store, school):
     assert {"attendance", "academic"} & set(run["counts"]["by_type"])
     cl = _client(store, school)
     login(cl, "counsellor")
-    ws = cl.get("/api/warnings").json()["warnings"]
-    assert {"risk"} < {w["type"] for w in ws}
+    cards = cl.get("/api/warnings").json()["warnings"]
+    assert {"risk"} < {t for c in cards for t in c["types"]}
+    both = [c for c in cards if c["model"] and c["rules"]]  # one card: the rules' reasons beside the model's
+    assert both and all(c["model"]["type"] == "risk" and "risk" not in {w["type"] for w in c["rules"]} for c in both)
     body = cl.get("/api/warnings/runs").json()
     assert body["rules_only"] is False and body["risk_model"]["version"] == res["version"]
     assert body["drift"]["flagged"] is False  # the first run with a model checks drift: same data, none

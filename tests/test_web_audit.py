@@ -6,13 +6,14 @@ import pytest
 
 from cloud_aggregator.store import open_store
 from cloud_aggregator.web.audit import audit_events
-from tests._dashboard_helpers import agg_config, copy_db, login, make_client
+from tests._dashboard_helpers import agg_config, copy_db, login, make_client, run_warnings
 
 
 @pytest.fixture
 def dash(tmpl, tmp_path):
     cfg = agg_config(copy_db(tmpl, tmp_path / "a.db"), tmpl["key"])
     store = open_store(cfg.store)
+    run_warnings(store)
     app, client = make_client(store, cfg)
     yield store, client
     store.close()

@@ -18,7 +18,7 @@ from urllib.parse import quote, unquote
 import pytest
 
 from tests._aggregator_proc import start_aggregator
-from tests._dashboard_helpers import PASSWORDS
+from tests._dashboard_helpers import PASSWORDS, run_warnings
 from tests._store_helpers import store_for
 
 pytestmark = pytest.mark.security
@@ -27,12 +27,20 @@ CHINESE = "高一(3)班-化学"
 
 
 def _sections(db: Path) -> None:
-    """Imported class ids that once broke the download header (finding 5)."""
+    """Imported class ids that once broke the download header (finding 5), and a warnings run to act on."""
+    from cloud_aggregator.config import StoreConfig
+    from cloud_aggregator.store import open_store
+
     con = sqlite3.connect(db)
     for sid in (EVIL, CHINESE):
         con.execute("INSERT INTO sections (sourced_id, title) VALUES (?, ?)", (sid, sid))
     con.commit()
     con.close()
+    store = open_store(StoreConfig(path=db))
+    try:
+        run_warnings(store)
+    finally:
+        store.close()
 
 
 @pytest.fixture(scope="module")
@@ -77,8 +85,8 @@ def test_a_distributed_guess_blocks_new_addresses_not_the_users_own(agg):
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 def test_pair_delay_doubles_is_capped_and_expires(tmp_path, backend):
+    from cloud_aggregator.store.db import ensure_web_tables
     from cloud_aggregator.web.config import AuthConfig
-    from cloud_aggregator.web.db import ensure_web_tables
     from cloud_aggregator.web.throttle import charge_delay, prune
 
     with store_for(backend, tmp_path) as store:
@@ -111,7 +119,7 @@ def _hammer(store_cfg: dict, n: int, q: multiprocessing.Queue) -> None:
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 def test_counters_hold_across_processes(tmp_path, backend):
     """Four processes on one database charge one key 25 times each: exactly the limit (10) get through."""
-    from cloud_aggregator.web.db import ensure_web_tables
+    from cloud_aggregator.store.db import ensure_web_tables
 
     with store_for(backend, tmp_path) as store:
         ensure_web_tables(store)

@@ -6,7 +6,7 @@ from cloud_aggregator.config import AggregatorConfig
 from cloud_aggregator.records.api import import_records
 from cloud_aggregator.records.keys import ensure_key_file
 from cloud_aggregator.web.demo import seed_demo_users
-from tests._dashboard_helpers import ROOMS, login, make_client, template_db
+from tests._dashboard_helpers import ROOMS, login, make_client, run_warnings, template_db
 from tests._store_helpers import store_for
 
 
@@ -20,6 +20,7 @@ def test_all_views_on_postgres(tmp_path, tmp_path_factory):
                                                "dashboard": {"report_schedule": "off"}})
         app, client = make_client(store, cfg)
         users = seed_demo_users(store, rooms=ROOMS)
+        run_warnings(store)
         own = next(u["section"] for u in users if u["username"] == "teacher")
         t = client()
         h = {"X-CSRF-Token": login(t, "teacher")}

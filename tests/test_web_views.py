@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from classpulse_contract import Aggregate, Status
+from cloud_aggregator.i18n import LANGUAGES, catalogue
 from cloud_aggregator.store import open_store
 from cloud_aggregator.web import live, reports, scope, students
 from cloud_aggregator.web.config import DashboardConfig
-from cloud_aggregator.web.i18n import LANGUAGES, catalogue
-from tests._dashboard_helpers import agg_config, aggregate, copy_db
+from tests._dashboard_helpers import agg_config, aggregate, copy_db, run_warnings
 
 STATIC = Path(live.__file__).parent / "static"
 
@@ -97,7 +97,8 @@ def test_drifting_students_are_flagged_more_than_others(store, tmpl):
     truth = list(csv.DictReader((Path(tmpl["school"]) / "_truth" / "students.csv").open()))
     drift = {keys.pseudonym(r["studentSourcedId"]) for r in truth if r["drifting"] == "1"}
     steady = {keys.pseudonym(r["studentSourcedId"]) for r in truth if r["drifting"] == "0"}
-    flagged = {w["student"] for w in students.warnings_for(store, sorted(drift | steady)) if w["level"] >= 2}
+    run_warnings(store)
+    flagged = {c["student"] for c in students.warning_cards(store, sorted(drift | steady)) if c["level"] >= 2}
     assert drift, "the demo school has drifting students"
     assert len(flagged & drift) / len(drift) > len(flagged & steady) / len(steady)
 

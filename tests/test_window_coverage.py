@@ -11,10 +11,11 @@ from hypothesis import strategies as st
 
 from classpulse_contract import dumps, parse_aggregate
 from edge_agent.config import CoverageConfig, EngagementWeights
-from edge_agent.coverage import audio_seconds, vision_share
+from edge_agent.coverage import audio_seconds, hand_frames, vision_share
 from edge_agent.engagement import engagement_index, expected_signals
 from edge_agent.observations import AudioObservation, FaceObservation, FrameObservation
-from edge_agent.window import WindowContext, build_aggregate
+from edge_agent.vision.degrade import SHED_AT
+from edge_agent.window import WindowContext, build_aggregate, count_hand_raises
 
 T0 = datetime(2026, 11, 25, 8, 0, tzinfo=timezone.utc)
 S0 = T0.timestamp()
@@ -43,9 +44,14 @@ def frames(draw):
     b = draw(st.floats(a, W))
     ts = sorted(draw(st.lists(st.floats(a, b), max_size=40)))
     level = draw(st.integers(0, 3))
-    return [FrameObservation(ts=S0 + t, faces=tuple(draw(st.lists(face, max_size=6))),
-                             hands_raised=tuple(draw(st.lists(st.integers(0, 8), max_size=2, unique=True))),
-                             degradation_level=draw(st.sampled_from([0, level]))) for t in ts]
+    out = []
+    for t in ts:
+        lvl = draw(st.sampled_from([0, level]))
+        shed = SHED_AT[lvl] & {"hand_raises", "face_mesh"}  # what the stage sheds on a no-emotion box
+        raised = () if "hand_raises" in shed else tuple(draw(st.lists(st.integers(0, 8), max_size=2, unique=True)))
+        out.append(FrameObservation(ts=S0 + t, faces=tuple(draw(st.lists(face, max_size=6))), hands_raised=raised,
+                                    degradation_level=lvl, shed=shed))
+    return out
 
 
 @st.composite
@@ -80,7 +86,11 @@ def test_nulls_flags_and_engagement_follow_the_rule(fr, ch, policy, camera, mic,
     if not vision_ok:  # a stage that did not look publishes no vision number, and never a 0
         assert measured(a, VISION_FIELDS) == []
     else:
-        assert a.n_faces is not None and (a.hand_raises is not None) == hands
+        handed = hand_frames(fr)
+        hands_ok = vision_share(handed, span, cov.frame_reach_s) >= min_share and len(handed) >= cov.min_frames
+        assert a.n_faces is not None and (a.hand_raises is not None) == (hands and hands_ok)
+        if a.hand_raises is not None:
+            assert a.hand_raises == count_hand_raises(handed), "episodes counted only where hands were looked for"
     assert ("vision_degraded" in a.coverage_flags) == (camera and max((f.degradation_level for f in fr), default=0) > 0)
 
     audio_ok = mic and audio_seconds(ch, span) / W >= min_share
@@ -94,7 +104,7 @@ def test_nulls_flags_and_engagement_follow_the_rule(fr, ch, policy, camera, mic,
     w = EngagementWeights().model_dump()
     expected = expected_signals(camera=camera, mic=mic, hands=hands, emotion=policy == "full")
     valence = a.expression_valence if a.expression_valence is not None else a.tone_valence
-    from edge_agent.engagement import participation_rate
+    from classpulse_contract.participation import participation_rate
     part = participation_rate(a.hand_raises, a.n_faces, W) if a.n_faces and a.hand_raises is not None else None
     present = {"attention": a.attention_share, "participation": part, "speech": a.speech_share, "valence": valence}
     have = sum(w[k] for k in expected if present[k] is not None)
@@ -145,3 +155,18 @@ def test_a_slow_box_still_covers_the_window():
     assert a.vision_coverage == 1.0 and a.n_faces == 6 and a.attention_share == 0.5
     assert a.coverage_flags == ["vision_degraded"] and a.vision_level == 2 and a.engagement is not None
     assert a.speech_share is None and a.audio_coverage is None  # no microphone: null, not starved
+
+
+def test_hands_shed_for_a_frame_do_not_split_one_raise_or_count_a_busy_window():
+    """The ladder sheds hand raises under load: a frame that did not look is neither "hand down" (one raise
+    would count twice) nor, over most of the window, a measured zero."""
+    face = (FaceObservation((0.0, 0.0, 20.0, 20.0), 0.9, track_id=1, attentive=True),)
+    up = {"faces": face, "hands_raised": (1,)}
+    shed = {"faces": face, "degradation_level": 1, "degradation": "no_hands", "shed": frozenset({"hand_raises"})}
+    seq = [FrameObservation(ts=S0 + t, **(shed if t == 30 else up)) for t in range(0, 60, 5)]
+    a = build_aggregate(ctx(), 1, T0, T0 + timedelta(seconds=W), seq, [])
+    assert a.hand_raises == 1 and "vision_degraded" in a.coverage_flags
+    busy = [FrameObservation(ts=S0 + t, **(up if t < 10 else shed)) for t in range(0, 60, 5)]
+    b = build_aggregate(ctx(), 1, T0, T0 + timedelta(seconds=W), busy, [])
+    assert b.n_faces == 1 and b.attention_share == 1.0, "faces and attention are never shed"
+    assert b.hand_raises is None and "vision_degraded" in b.coverage_flags

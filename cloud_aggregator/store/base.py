@@ -32,12 +32,17 @@ AGG_COLUMNS = (*AGGREGATES.column_names, "section_id", "session_id")
 
 
 def iso(dt: datetime) -> str:
-    """UTC instant as fixed-width text (sorts like time on both engines); isoformat is much faster than strftime."""
-    return dt.astimezone(timezone.utc).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+    """UTC instant as fixed-width text (sorts like time on both engines); isoformat is much faster than strftime.
+
+    Ingest calls this three times per message: a UTC datetime (every validated window) skips the conversion and
+    drops isoformat's fixed ``+00:00`` instead of copying the datetime naive (≈ 1 µs of ≈ 3 saved each)."""
+    if dt.tzinfo is not timezone.utc:
+        dt = dt.astimezone(timezone.utc)
+    return dt.isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 def iso_ts(ts: float) -> str:
-    return datetime.fromtimestamp(ts, timezone.utc).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+    return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 def now_iso() -> str:
@@ -124,7 +129,8 @@ class Store:
         rows, later = [], []  # later: (agg, window, received, body) to check against what is stored now
         for i, (a, received) in enumerate(aggs):
             ws = iso(a.window_start)
-            body = (raw[i] if raw and raw[i] is not None else dumps(a)).decode()
+            given = raw[i] if raw else None
+            body = (given if given is not None else dumps(a)).decode()
             if (a.device, a.msg_id) in by_key or (a.device, ws) in seen:
                 later.append((a, ws, received, body))  # a twin inside this batch: judged after the insert
                 continue

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 
 from cloud_aggregator.records.db import RecordsDB
 from cloud_aggregator.records.schema import Table
-from cloud_aggregator.warnings.tables import RISK_TABLES, WARNING_TABLES
+from cloud_aggregator.store.warning_tables import RISK_TABLES, WARNING_TABLES
 
 AGGREGATES = Table(
     "aggregates",
@@ -96,7 +96,7 @@ def _columns(table: str, cols: list[tuple[str, str]]) -> Callable[[RecordsDB], N
     return run
 
 
-def _seq(*steps: Callable[[RecordsDB], None]) -> Callable[[RecordsDB], None]:
+def _seq(*steps: Callable[[RecordsDB], object]) -> Callable[[RecordsDB], None]:
     def run(db: RecordsDB) -> None:
         for s in steps:
             s(db)

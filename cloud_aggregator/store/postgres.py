@@ -38,7 +38,7 @@ class PostgresStore(Store):
         types = [_PG_TYPES[t] for _, t in AGGREGATES.columns] + ["text", "text"]
         cols = list(zip(*rows, strict=True))
         sql = (f"INSERT INTO aggregates ({', '.join(AGG_COLUMNS)}) SELECT * FROM unnest("  # noqa: S608 - fixed names
-               + ", ".join(f"%s::{t}[]" for t in types)
+               + ", ".join(f"%b::{t}[]" for t in types)
                + ") ON CONFLICT DO NOTHING RETURNING device, msg_id")
         with self.db.conn.cursor() as cur:
             cur.execute(sql, [list(c) for c in cols])

@@ -15,8 +15,8 @@ from datetime import datetime, timedelta
 from statistics import fmean
 from typing import Any
 
-from cloud_aggregator.web import db
-from edge_agent.engagement import measured_participation
+from classpulse_contract.participation import measured_participation
+from cloud_aggregator.store import db
 
 from .config import ClassRules, Tiers
 

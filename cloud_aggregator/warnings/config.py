@@ -78,7 +78,7 @@ class TagRules(_Section):
     low_lms_ratio: float = Field(0.45, gt=0, le=1, description="recent LMS minutes / earlier minutes")
     low_lms_vs_median: float = Field(0.3, gt=0, le=1, description="…or below this share of the cohort median")
     irregular_attendance_rate: float = Field(0.90, gt=0, le=1)
-    irregular_attendance_late: int = Field(3, ge=1, description="or this many late arrivals recently")
+    irregular_attendance_late: int = Field(3, ge=1, description="this many late arrivals recently: 'often late'")
 
 
 class ClassRules(_Section):

@@ -22,13 +22,12 @@ from datetime import datetime, timedelta, timezone
 from email.message import EmailMessage
 from typing import Any
 
-from cloud_aggregator.store import iso
-from cloud_aggregator.web import db
+from cloud_aggregator.store import db, iso
+from cloud_aggregator.store.warning_tables import WARNING_DELIVERIES
 
 from . import messages
 from .config import WarningsConfig
 from .routing import Recipient
-from .tables import WARNING_DELIVERIES
 
 log = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-ClassPulse-Signature"

@@ -17,15 +17,23 @@ import logging
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from cloud_aggregator.store import iso, now_iso
-from cloud_aggregator.web import db
-from cloud_aggregator.web.db import ensure_web_tables
+from cloud_aggregator.store import db, iso, now_iso
+from cloud_aggregator.store.db import ensure_web_tables
+from cloud_aggregator.store.warning_log import warning_states
+from cloud_aggregator.store.warning_tables import WARNING_ESCALATIONS, WARNING_LOG, WARNING_RUNS
 
 from . import catalogue, delivery, freshness, risk, routing
 from .classlevel import class_findings
 from .config import RULE_TYPES, TYPE_SOURCE, WarningsConfig
-from .student_rules import Indicators, _minus, as_of_date, indicators, iso_week, rule_warnings
-from .tables import WARNING_ESCALATIONS, WARNING_LOG, WARNING_RUNS
+from .student_rules import (
+    Indicators,
+    _minus,
+    as_of_date,
+    cohort_lms_median,
+    indicators,
+    iso_week,
+    rule_warnings,
+)
 from .tags import student_tags
 
 log = logging.getLogger(__name__)
@@ -75,25 +83,35 @@ def _merged_indicators(store: Any, students: list[str], as_of: dict[str, str], d
     return merged
 
 
+def type_dates(latest: dict[str, str | None], today: str) -> dict[str, str]:
+    """Each rule type's as-of day: its own source's latest date, never after today; types without data are absent."""
+    return {t: min(d, today) for t in RULE_TYPES if (d := latest.get(TYPE_SOURCE[t]))}
+
+
+def student_indicators(store: Any, students: list[str], today: str, days: int,  # noqa: ANN401
+                       latest: dict[str, str | None] | None = None
+                       ) -> tuple[dict[str, Indicators], dict[str, str], float | None]:
+    """(indicators, each type's as-of day, cohort LMS median): what the rules, the tags and the student profile
+    all read, so a tag never says what the profile contradicts."""
+    dates = type_dates(freshness.latest_dates(store) if latest is None else latest, today)
+    median = cohort_lms_median(store, dates["lms"]) if "lms" in dates else None
+    return _merged_indicators(store, students, dates, days), dates, median
+
+
 def current_warnings(store: Any, cfg: WarningsConfig, now: datetime,  # noqa: ANN401, C901, PLR0913
                      fresh: dict[str, freshness.SourceFreshness], am: risk.ActiveModel | None = None,
                      scored: dict[str, Any] | None = None) -> tuple[list[dict[str, Any]], set[str], list[str]]:
     """(warning rows, types evaluated, students scored) as of ``now``; nothing is written. With a risk model
     (``am``) each student also gets a ``risk`` warning when the score reaches a level; ``scored`` receives the
     features and scores (for the drift check)."""
-    from cloud_aggregator.web.students import cohort_lms_median
-
     today = now.date().isoformat()
     r_asof = min(as_of_date(store), today)
     current, enrolled = routing.current_sections(store, r_asof)
     # students enrolled on the day (or with no enrolments recorded at all): not those who withdrew or finished
     students = [p for p in analysable(store) if p in current or p not in enrolled]
     days = cfg.students.recent_days
-    type_asof = {t: min(fresh[TYPE_SOURCE[t]].latest or "", today) for t in RULE_TYPES
-                 if fresh[TYPE_SOURCE[t]].latest}
     week = iso_week(min(as_of_date(store), today))  # the dashboard's week, so its acknowledgements match
-    inds = _merged_indicators(store, students, type_asof, days)
-    median = cohort_lms_median(store, type_asof["lms"]) if "lms" in type_asof else None
+    inds, type_asof, median = student_indicators(store, students, today, days, {s: f.latest for s, f in fresh.items()})
     rows: list[dict[str, Any]] = []
     by_type: dict[str, list[dict[str, Any]]] = {}
     tags_of: dict[str, list[dict[str, Any]]] = {}
@@ -208,8 +226,6 @@ def _store_warnings(store: Any, cfg: WarningsConfig, run_id: str, rows: list[dic
 def escalate(store: Any, cfg: WarningsConfig, now: datetime | None = None) -> int:  # noqa: ANN401
     """Acknowledged warnings stop; unacknowledged ones past ``escalation.after_h`` (or escalated by hand in the
     dashboard) go to the next role in their chain. Returns the number escalated."""
-    from cloud_aggregator.web.students import warning_states
-
     now = now or datetime.now(timezone.utc)
     ensure_web_tables(store)
     rows = db.query(store, "SELECT * FROM warning_log WHERE state = ? AND active = 1", ("open",))

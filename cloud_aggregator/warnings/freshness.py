@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from cloud_aggregator.web import db
+from cloud_aggregator.store import db
 
 from .config import Freshness
 

@@ -12,7 +12,7 @@ import json
 import re
 from typing import Any
 
-from cloud_aggregator.web.i18n import catalogue
+from cloud_aggregator.i18n import catalogue
 
 from .student_rules import LEVELS
 

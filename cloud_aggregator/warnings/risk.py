@@ -21,14 +21,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cloud_aggregator.store import iso
-from cloud_aggregator.web import db
+from cloud_aggregator.store import db, iso
+from cloud_aggregator.store.warning_tables import INTERVENTION_EFFECTS, RISK_DRIFT, RISK_MODELS
 
 from . import risk_model as rm
 from . import routing
 from .config import WarningsConfig
 from .risk_features import FEATURE_NAMES, features, shown
-from .tables import INTERVENTION_EFFECTS, RISK_DRIFT, RISK_MODELS
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from cloud_aggregator.web import db
+from cloud_aggregator.store import db
 
 from .student_rules import _minus, indicators
 

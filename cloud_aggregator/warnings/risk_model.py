@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cloud_aggregator.web import db
+from cloud_aggregator.store import db
 
 from . import routing
 from .config import StudentRules

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from cloud_aggregator.web import db
+from cloud_aggregator.store import db
 
 from .config import STUDENT_TYPES, WarningsConfig
 

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from cloud_aggregator.web import db
+from cloud_aggregator.store import db
 
 from .config import StudentRules
 
@@ -171,3 +171,11 @@ def rule_warnings(ind: Indicators, week: str, rules: StudentRules | None = None)
 def iso_week(day: str) -> str:
     y, w, _ = date.fromisoformat(day).isocalendar()
     return f"{y}-W{w:02d}"
+
+
+def cohort_lms_median(store: Any, as_of: str) -> float | None:  # noqa: ANN401
+    """Median weekly LMS minutes over the cohort's last 14 days (the tags' and the profile's yardstick)."""
+    rows = db.query(store, "SELECT student_pseudonym AS p, SUM(minutes) AS m FROM lms_activity WHERE date > ? AND "
+                           "date <= ? GROUP BY student_pseudonym", (_minus(as_of, 14), as_of))
+    vals = sorted(float(r["m"] or 0) / 2.0 for r in rows)
+    return vals[len(vals) // 2] if vals else None

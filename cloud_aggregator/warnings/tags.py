@@ -1,7 +1,9 @@
 """Student tags ("declining grades", "missing submissions", …), each with the evidence behind it.
 
-Derived from the same indicators as the rules, so a tag never contradicts a warning; tags also
-appear on students with no warning yet (a teacher may want to know about a slide early).
+Derived from the same indicators as the rules and the student profile (``engine.student_indicators``),
+so a tag never contradicts a warning or the profile: "irregular attendance" means a low attendance rate,
+and late arrivals (which count as attended) are their own tag. Tags also appear on students with no
+warning yet (a teacher may want to know about a slide early).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from .student_rules import Indicators
 
 #: plain-word labels (English; the dashboard translates ``tag.<id>``)
 TAG_LABELS = {"declining_grades": "declining grades", "missing_submissions": "missing submissions",
-              "low_lms_activity": "low LMS activity", "irregular_attendance": "irregular attendance"}
+              "low_lms_activity": "low LMS activity", "irregular_attendance": "irregular attendance", "often_late": "often late"}
 
 
 @dataclass(frozen=True)
@@ -52,7 +54,9 @@ def student_tags(ind: Indicators, rules: TagRules, cohort_lms_median: float | No
                        {"recent": round(r or 0), "before": round(b or 0),
                         "median": round(cohort_lms_median) if cohort_lms_median else None}))
     a = ind.att_recent
-    if a is not None and (a < rules.irregular_attendance_rate or ind.late_recent >= rules.irregular_attendance_late):
+    if a is not None and a < rules.irregular_attendance_rate:
         out.append(Tag("irregular_attendance", "evidence.irregular_attendance",
                        {"recent": _pct(a), "late": ind.late_recent, "days": days}))
+    if a is not None and ind.late_recent >= rules.irregular_attendance_late:
+        out.append(Tag("often_late", "evidence.often_late", {"recent": _pct(a), "late": ind.late_recent, "days": days}))
     return out

@@ -26,20 +26,21 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from classpulse_contract import ID_PATTERN, Aggregate
 from cloud_aggregator import device_registry
-from cloud_aggregator.store import iso, now_iso
+from cloud_aggregator.device_certs import CSR_MAX_CHARS, CsrError
+from cloud_aggregator.store import db, iso, now_iso, warning_log
+from cloud_aggregator.store.web_tables import ASSISTANT_FEEDBACK, AUDIT_LOG, INTERVENTIONS, WARNING_ACTIONS
 from cloud_aggregator.timetable import SessionResolver
 from cloud_aggregator.warnings import risk
 from cloud_aggregator.warnings.config import warnings_config
 from cloud_aggregator.warnings.scheduler import WarningScheduler
 
-from . import assistant, auth, db, fleet, live, reports, scope, students
+from . import assistant, auth, fleet, live, reports, scope, students
 from .audit import audit_events
 from .client_address import client_address, parse_networks
 from .config import DashboardConfig, dashboard_config
 from .download import attachment
 from .events import EventHub
 from .ranges import Day
-from .tables import ASSISTANT_FEEDBACK, AUDIT_LOG, INTERVENTIONS, WARNING_ACTIONS
 from .throttle import LoginThrottle
 
 log = logging.getLogger(__name__)
@@ -118,6 +119,9 @@ class RoomIn(_In):
 
 class EnrolIn(_In):
     token: str = Field(min_length=16, max_length=128)
+    csr_pem: str | None = Field(None, max_length=CSR_MAX_CHARS, description="the box's certificate request "
+                                "(PEM, EC P-256, CN = its device id); required when the aggregator signs device "
+                                "certificates (enrolment.client_ca_cert), ignored otherwise")
 
 
 class ModelUpdateIn(_In):
@@ -511,36 +515,40 @@ def create_app(store: Any, config: Any, ingest: Any = None, *, command_sender: A
                                  headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
     # ------------------------------------------------------------------ counsellor workspace
-    @app.get("/api/warnings", tags=["warnings"], summary="Warnings of your assigned students (audited)")
+    @app.get("/api/warnings", tags=["warnings"],
+             summary="Your assigned students' warnings as the engine's last run stored them, one card each (audited)")
     def warnings(level: int | None = Query(None, ge=1, le=3), type: str | None = Query(None, max_length=20),  # noqa: A002
                  state: str | None = Query(None, max_length=20),
                  user: auth.User = role("advisor", "counsellor")) -> dict[str, Any]:
         ps = sorted(scope.visible_students(store, user))
-        ws = students.warnings_for(store, ps, rules=wcfg.students)
-        ws = [w for w in ws if (level is None or w["level"] == level) and (type is None or w["type"] == type)
-              and (state is None or w["state"] == state)]
-        nm = names(sorted({w["student"] for w in ws}))
-        for w in ws:
-            w["name"] = nm.get(w["student"])
-        audit(user, "view_warnings", sorted({w["student"] for w in ws}), f"{len(ws)} warnings")
-        return {"warnings": ws, "students": len(ps), "source": "records-rules"}
+        run = warning_log.last_run(store)
+        cards = [c for c in students.warning_cards(store, ps) if (level is None or c["level"] == level)
+                 and (type is None or type in c["types"]) and (state is None or c["state"] == state)]
+        nm = names([c["student"] for c in cards])
+        for c in cards:
+            c["name"] = nm.get(c["student"])
+        audit(user, "view_warnings", [c["student"] for c in cards], f"{len(cards)} cards")
+        return {"warnings": cards, "students": len(ps), "source": "engine", "run": warning_log.run_view(run),
+                "note": None if run else "the warnings engine has not run yet: no warnings exist until its first "
+                                         "run (scheduled hourly, or `cloud-aggregator warnings run`)"}
 
     @app.get("/api/warnings/summary", tags=["warnings"], summary="Warning counts by level and type (no names)")
     def warnings_summary(user: auth.User = role("advisor", "counsellor", "admin")) -> dict[str, Any]:
         ps = sorted(scope.visible_students(store, user) if user.role != "admin" else
                     {r["pseudonym"] for r in db.query(store, "SELECT pseudonym FROM users WHERE role = ? AND "
                                                              "opt_out = 0 AND enabled = 1", ("student",))})
-        ws = students.warnings_for(store, ps, rules=wcfg.students)
+        ws = warning_log.active_warnings(store, "student", ps)
         counts: dict[str, dict[str, int]] = {}
         for w in ws:
             counts.setdefault(str(w["level"]), {}).setdefault(w["type"], 0)
             counts[str(w["level"])][w["type"]] += 1
-        return {"students": len(ps), "students_with_warnings": len({w["student"] for w in ws}), "counts": counts}
+        return {"students": len(ps), "students_with_warnings": len({w["subject"] for w in ws}), "counts": counts,
+                "engine_ran": warning_log.last_run(store) is not None}
 
     @app.get("/api/students/{pseudonym}", tags=["warnings"], summary="A student's profile (audited)")
     def student_profile(pseudonym: Id, user: auth.User = role("advisor", "counsellor")) -> dict[str, Any]:
         check_student(user, pseudonym)
-        prof = students.profile(store, pseudonym, rules=wcfg.students)
+        prof = students.profile(store, pseudonym, wcfg)
         prof["name"] = names([pseudonym]).get(pseudonym)
         prof["interventions"] = list_interventions(pseudonym)
         audit(user, "view_profile", [pseudonym])
@@ -576,7 +584,7 @@ def create_app(store: Any, config: Any, ingest: Any = None, *, command_sender: A
         check_student(user, pseudonym)
         if body.warning_id is not None and not body.warning_id.startswith(pseudonym + ":"):
             raise HTTPException(422, "warning_id belongs to another student")
-        if body.warning_id is not None and not students.warning_exists(store, body.warning_id, wcfg.students):
+        if body.warning_id is not None and not students.warning_exists(store, body.warning_id):
             raise HTTPException(404, "no such warning")
         if body.at is not None and body.at > datetime.now(timezone.utc).date():
             raise HTTPException(422, "an intervention cannot be recorded for a future day")
@@ -619,7 +627,7 @@ def create_app(store: Any, config: Any, ingest: Any = None, *, command_sender: A
             raise HTTPException(403, "class warnings are acknowledged by their teacher")
         else:
             check_student(user, subject)
-        if not students.warning_exists(store, warning_id, wcfg.students):  # scope first: no existence oracle
+        if not students.warning_exists(store, warning_id):  # scope first: no existence oracle
             raise HTTPException(404, "no such warning")
         pseudonym = None if is_class else subject
         db.insert(store, WARNING_ACTIONS, [{"id": db.new_id(), "warning_id": warning_id, "student_pseudonym": pseudonym,
@@ -725,9 +733,12 @@ def create_app(store: Any, config: Any, ingest: Any = None, *, command_sender: A
             raise HTTPException(429, "too many enrolment attempts; wait and retry",
                                 headers={"Retry-After": str(int(refused.retry_after_s) + 1)})
         try:
-            out = enrol(store, body.token, ecfg, reserved) if ecfg is not None else None
+            out = enrol(store, body.token, ecfg, reserved, body.csr_pem) if ecfg is not None else None
         except TokenError as e:
             raise HTTPException(403, str(e)) from None
+        except CsrError as e:  # a known token with a bad CSR: nothing redeemed or written, and not a guess
+            throttle.enrol_succeeded(client)
+            raise HTTPException(422, str(e)) from None
         except RuntimeError as e:  # not configured: the feature is absent here, not broken (no 5xx)
             throttle.enrol_succeeded(client)  # not a guess
             raise HTTPException(404, str(e)) from None
@@ -790,7 +801,7 @@ def create_app(store: Any, config: Any, ingest: Any = None, *, command_sender: A
                                                         "u.opt_out = 0 AND u.enabled = 1", ("student",))
                         } if report_scope == "school" else _enrolled(secs)
             counts = {}
-            for w in students.warnings_for(store, sorted(enrolled), rules=wcfg.students):
+            for w in warning_log.active_warnings(store, "student", sorted(enrolled)):
                 counts[w["level"]] = counts.get(w["level"], 0) + 1
         rep = reports.build_report(store, report_scope, title, secs, week or datetime.now(timezone.utc).date(),
                                    warning_counts=counts)

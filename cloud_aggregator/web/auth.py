@@ -18,12 +18,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from cloud_aggregator.store import iso, now_iso
+from cloud_aggregator.store import db, iso, now_iso
+from cloud_aggregator.store.web_tables import ROLES, WEB_USERS
 
-from . import db
 from .config import AuthConfig
 from .passwords import password_problem
-from .tables import ROLES, WEB_USERS
 
 COOKIE = "cp_session"
 CSRF_HEADER = "X-CSRF-Token"

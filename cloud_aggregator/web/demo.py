@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from classpulse_contract import Aggregate
+from cloud_aggregator.store import db
 
-from . import auth, db
+from . import auth
 
 DEMO_PASSWORDS = {"teacher": "teacher-demo", "teacher2": "teacher2-demo", "advisor": "advisor-demo",
                   "counsellor": "counsellor-demo", "it": "it-fleet-demo", "admin": "admin-demo"}

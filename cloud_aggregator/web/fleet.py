@@ -23,9 +23,8 @@ from classpulse_contract import (
     parse_topic,
     topic,
 )
-from cloud_aggregator.store import iso, now_iso
+from cloud_aggregator.store import db, iso, now_iso
 
-from . import db
 from .config import DashboardConfig
 
 log = logging.getLogger(__name__)
@@ -128,7 +127,7 @@ class CommandSender:
         row = {"cmd_id": cmd.cmd_id, "device": device["device"], "site": device["site"], "room": device["room"],
                "command": command, "args": json.dumps(args), "issued_by": by, "issued_at": now_iso(),
                "result_ok": None, "result_detail": None, "result_at": None}
-        from .tables import DEVICE_COMMANDS
+        from cloud_aggregator.store.web_tables import DEVICE_COMMANDS
 
         db.insert(self.store, DEVICE_COMMANDS, [row])
         info.wait_for_publish(timeout=5)

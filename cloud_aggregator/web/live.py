@@ -12,11 +12,10 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from cloud_aggregator.store import iso
+from classpulse_contract.participation import measured_participation
+from cloud_aggregator.store import db, iso
 from cloud_aggregator.timetable import SectionSession, find_session
-from edge_agent.engagement import measured_participation
 
-from . import db
 from .config import DashboardConfig
 
 #: what the live view sends per window (a subset of the contract's Aggregate)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from cloud_aggregator.notice import FONT_CANDIDATES, SC_INDEX_IN_TTC
+from classpulse_contract.cjk_font import FONT_CANDIDATES, SC_INDEX_IN_TTC
 
 #: punctuation the report uses, spelled in ASCII for a font that lacks it
 ASCII_FOR = {"–": "-", "—": "-", "·": "|", "…": "...", "×": "x", "→": "->", "≥": ">=", "≤": "<=", "“": '"', "”": '"',

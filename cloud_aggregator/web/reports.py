@@ -19,11 +19,11 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+from cloud_aggregator.i18n import catalogue
+from cloud_aggregator.store import db
 from cloud_aggregator.timetable import parse_session_id
 
-from . import db
 from .download import safe_stem
-from .i18n import catalogue
 from .report_fonts import ReportFont, pick_font, safe_text
 
 log = logging.getLogger(__name__)

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import db
+from cloud_aggregator.store import db
+
 from .auth import User
 
 STUDENT_ROLES = ("advisor", "counsellor")

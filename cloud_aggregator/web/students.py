@@ -3,18 +3,20 @@
 Only academic records feed these (attendance, submissions, results, LMS activity), never
 classroom sensing: the profile's "class engagement" axis is the *section-level* mean of the
 student's classes, shown as context, not a measurement of the student. The indicators and
-threshold rules live in ``cloud_aggregator.warnings.student_rules`` (re-exported here); the
-dashboard computes them live and adds what the last scoring run stored for the same warning id
-(tags, recommended intervention, stale sources, who it was routed to).
+threshold rules live in ``cloud_aggregator.warnings.student_rules`` (re-exported here). The dashboard
+never re-runs them: it shows what the engine's last run stored (``store.warning_log``), one card per
+student with the rule warnings and the risk model's side by side, so the list is the set delivered.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
+from datetime import date
 from typing import Any
 
-from cloud_aggregator.warnings.config import StudentRules
+from cloud_aggregator.store import db, warning_log
+from cloud_aggregator.warnings.config import WarningsConfig
+from cloud_aggregator.warnings.engine import student_indicators
 from cloud_aggregator.warnings.student_rules import (  # noqa: F401 - re-exported for the web layer and tests
     LEVELS,
     RECENT_DAYS,
@@ -23,92 +25,56 @@ from cloud_aggregator.warnings.student_rules import (  # noqa: F401 - re-exporte
     _minus,
     _ratio,
     as_of_date,
+    cohort_lms_median,
     indicators,
     iso_week,
     rule_warnings,
 )
 
-from . import db
+
+def _member(r: dict[str, Any], states: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """One stored warning inside a card: its type, level and reasons as the engine wrote them."""
+    return {"id": r["id"], "type": r["type"], "level": int(r["level"]), "level_name": LEVELS[int(r["level"])],
+            "reasons": r["reasons"], "intervention": r["intervention"], "stale": r["stale"],
+            "stale_sources": r["stale_sources"], "data_as_of": r["data_as_of"], "routed_to": r["step_role"],
+            "engine_state": r["state"], **states.get(r["id"], {"state": "new", "by": None, "at": None})}
 
 
-def warning_states(store: Any, ids: list[str]) -> dict[str, dict[str, Any]]:  # noqa: ANN401
-    """Latest acknowledge/escalate action per warning id."""
-    if not ids:
-        return {}
-    out: dict[str, dict[str, Any]] = {}
-    for i in range(0, len(ids), 500):
-        chunk = ids[i:i + 500]
-        for r in db.query(store, "SELECT warning_id, action, by_user, ts FROM warning_actions "  # noqa: S608
-                                 f"WHERE warning_id IN {db.in_list(chunk)} ORDER BY ts", chunk):
-            out[r["warning_id"]] = {"state": r["action"], "by": r["by_user"], "at": r["ts"]}
-    return out
+def _card_state(members: list[dict[str, Any]]) -> str:
+    """Escalated if any is; acknowledged only when every warning of the card is; else new."""
+    states = {m["state"] for m in members}
+    return "escalate" if "escalate" in states else "acknowledge" if states == {"acknowledge"} else "new"
 
 
-def stored_warnings(store: Any, ids: list[str]) -> dict[str, dict[str, Any]]:  # noqa: ANN401
-    """What the last scoring runs recorded for these warning ids (tags, intervention, staleness, routing)."""
-    out: dict[str, dict[str, Any]] = {}
-    for i in range(0, len(ids), 400):
-        chunk = ids[i:i + 400]
-        for r in db.query(store, f"SELECT * FROM warning_log WHERE id IN {db.in_list(chunk)}", chunk):  # noqa: S608
-            out[r["id"]] = _stored_view(r)
-    return out
-
-
-def _stored_view(r: dict[str, Any]) -> dict[str, Any]:
-    return {"tags": json.loads(r["tags"] or "[]"), "intervention": json.loads(r["intervention"] or "null"),
-            "stale": bool(r["stale"]), "stale_sources": [x for x in (r["stale_sources"] or "").split(",") if x],
-            "data_as_of": r["data_as_of"], "routed_to": r["step_role"], "engine_state": r["state"],
-            "last_seen": r["last_seen"]}
-
-
-def warnings_for(store: Any, students: list[str], as_of: str | None = None,  # noqa: ANN401
-                 rules: StudentRules | None = None) -> list[dict[str, Any]]:
-    """Live rule warnings for these students, with what the engine stored for the same ids (if it ran)."""
-    as_of = as_of or as_of_date(store)
-    week = iso_week(as_of)
-    days = rules.recent_days if rules else RECENT_DAYS
-    ws = [w for ind in indicators(store, students, as_of, days).values() for w in rule_warnings(ind, week, rules)]
-    states = warning_states(store, [w.id for w in ws])
-    stored = stored_warnings(store, [w.id for w in ws])
-    out = []
-    for w in sorted(ws, key=lambda w: (-w.level, w.student, w.type)):
-        d = w.to_dict()
-        d.update(states.get(w.id, {"state": "new", "by": None, "at": None}))
-        d.update(stored.get(w.id, {"tags": [], "intervention": None, "stale": False, "stale_sources": []}))
-        d["as_of"] = as_of
-        out.append(d)
-    out += risk_warnings(store, students)
-    return sorted(out, key=lambda w: (-w["level"], w["student"], w["type"]))
-
-
-def risk_warnings(store: Any, students: list[str]) -> list[dict[str, Any]]:  # noqa: ANN401
-    """The risk model's active warnings for these students, as the last scoring run stored them."""
-    out = []
-    for i in range(0, len(students), 400):
-        chunk = students[i:i + 400]
-        rows = db.query(store, "SELECT * FROM warning_log WHERE type = ? AND active = 1 AND subject IN "  # noqa: S608
-                               f"{db.in_list(chunk)}", ["risk", *chunk])
-        states = warning_states(store, [r["id"] for r in rows])
-        for r in rows:
-            reasons = json.loads(r["reasons"] or "[]")
-            first = reasons[0] if reasons else {"key": "reason.risk", "params": {}}
-            out.append({"id": r["id"], "student": r["subject"], "type": "risk", "level": r["level"],
-                        "level_name": LEVELS[int(r["level"])], "reason_key": first["key"], "params": first["params"],
-                        "reasons": reasons, **_stored_view(r), "as_of": r["data_as_of"],
-                        **states.get(r["id"], {"state": "new", "by": None, "at": None})})
-    return out
+def warning_cards(store: Any, students: list[str]) -> list[dict[str, Any]]:  # noqa: ANN401
+    """One card per student from the engine's stored warnings: the rule warnings and the risk model's side by
+    side, the student's tags once (the run stores the same tags on each), most severe card first."""
+    rows = warning_log.active_warnings(store, "student", students)
+    states = warning_log.warning_states(store, [r["id"] for r in rows])
+    by_student: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        by_student.setdefault(r["subject"], []).append(r)
+    cards = []
+    for p, rs in by_student.items():
+        members = [_member(r, states) for r in rs]  # most severe first
+        rules = [m for m in members if m["type"] != "risk"]
+        model = next((m for m in members if m["type"] == "risk"), None)
+        top = members[0]
+        cards.append({"student": p, "id": top["id"], "level": top["level"], "level_name": top["level_name"],
+                      "ids": [m["id"] for m in members], "types": [m["type"] for m in members],
+                      "rules": rules, "model": model, "tags": rs[0]["tags"], "intervention": top["intervention"],
+                      "stale": any(m["stale"] for m in members),
+                      "stale_sources": sorted({x for m in members for x in m["stale_sources"]}),
+                      "data_as_of": min((m["data_as_of"] for m in members if m["data_as_of"]), default=None),
+                      "state": _card_state(members), "by": next((m["by"] for m in members if m["by"]), None)})
+    return sorted(cards, key=lambda c: (-c["level"], c["student"]))
 
 
 def class_warnings(store: Any, sections: list[str]) -> list[dict[str, Any]]:  # noqa: ANN401
     """Active class-level warnings the engine stored for these sections, with their acknowledgement state."""
-    if not sections:
-        return []
-    rows = db.query(store, "SELECT * FROM warning_log WHERE scope = ? AND active = 1 AND subject IN "  # noqa: S608
-                           f"{db.in_list(sections)} ORDER BY level DESC, subject", ["section", *sections])
-    states = warning_states(store, [r["id"] for r in rows])
-    return [{"id": r["id"], "section": r["subject"], "type": r["type"], "level": r["level"],
-             "reasons": json.loads(r["reasons"] or "[]"), **_stored_view(r),
-             **states.get(r["id"], {"state": "new", "by": None, "at": None})} for r in rows]
+    rows = warning_log.active_warnings(store, "section", sections)
+    states = warning_log.warning_states(store, [r["id"] for r in rows])
+    return [{**_member(r, states), "section": r["subject"]} for r in rows]
 
 
 def student_sections(store: Any, pseudonym: str) -> list[str]:  # noqa: ANN401
@@ -124,13 +90,6 @@ def class_engagement(store: Any, sections: list[str], since: str) -> float | Non
     rows = db.query(store, f"SELECT AVG(engagement) AS e FROM aggregates WHERE section_id IN {db.in_list(sections)} "  # noqa: S608
                            "AND window_start >= ? AND engagement IS NOT NULL", [*sections, since])
     return float(rows[0]["e"]) if rows and rows[0]["e"] is not None else None
-
-
-def cohort_lms_median(store: Any, as_of: str) -> float | None:  # noqa: ANN401
-    rows = db.query(store, "SELECT student_pseudonym AS p, SUM(minutes) AS m FROM lms_activity WHERE date > ? AND "
-                           "date <= ? GROUP BY student_pseudonym", (_minus(as_of, 14), as_of))
-    vals = sorted(float(r["m"] or 0) / 2.0 for r in rows)
-    return vals[len(vals) // 2] if vals else None
 
 
 def weekly_trends(store: Any, pseudonym: str, as_of: str, weeks: int = 8) -> list[dict[str, Any]]:  # noqa: ANN401
@@ -167,27 +126,27 @@ def weekly_trends(store: Any, pseudonym: str, as_of: str, weeks: int = 8) -> lis
     return out
 
 
-def profile(store: Any, pseudonym: str, as_of: str | None = None,  # noqa: ANN401
-            rules: StudentRules | None = None) -> dict[str, Any]:
-    """Radar (0–1 per axis, None when unknown), weekly trends, warnings, interventions."""
-    as_of = as_of or as_of_date(store)
-    ind = indicators(store, [pseudonym], as_of)[pseudonym]
-    median = cohort_lms_median(store, as_of)
+def profile(store: Any, pseudonym: str, cfg: WarningsConfig | None = None) -> dict[str, Any]:  # noqa: ANN401
+    """Radar (0–1 per axis, None when unknown), weekly trends and the student's stored warning card. The
+    indicators come from ``engine.student_indicators``, the function the run's rules and tags read."""
+    cfg = cfg or WarningsConfig()
+    days = cfg.students.recent_days
+    as_of = as_of_date(store)
+    ind, _, median = student_indicators(store, [pseudonym], date.today().isoformat(), days)
+    ind = ind[pseudonym]
     sections = student_sections(store, pseudonym)
     lms = None if ind.lms_recent_wk is None or not median else min(1.0, ind.lms_recent_wk / median)
     radar = {"academic": None if ind.score_recent is None else max(0.0, min(1.0, ind.score_recent / 100.0)),
              "attendance": ind.att_recent, "submissions": ind.ontime_recent, "lms": lms,
-             "class_engagement": class_engagement(store, sections, _minus(as_of, RECENT_DAYS))}
+             "class_engagement": class_engagement(store, sections, _minus(as_of, days))}
     user = db.query(store, "SELECT grades FROM users WHERE pseudonym = ?", (pseudonym,))
+    cards = warning_cards(store, [pseudonym])
     return {"student": pseudonym, "as_of": as_of, "grade": user[0]["grades"] if user else None, "radar": radar,
             "indicators": {k: v for k, v in asdict(ind).items() if k not in ("extra", "pseudonym")},
             "trends": weekly_trends(store, pseudonym, as_of), "sections": sections,
-            "warnings": warnings_for(store, [pseudonym], as_of, rules)}
+            "card": cards[0] if cards else None, "run": warning_log.run_view(warning_log.last_run(store))}
 
 
-def warning_exists(store: Any, warning_id: str, rules: StudentRules | None = None) -> bool:  # noqa: ANN401
-    """Whether ``warning_id`` names a warning the engine stored or the rules raise now (actions on others: 404)."""
-    if db.query(store, "SELECT 1 FROM warning_log WHERE id = ? LIMIT 1", (warning_id,)):
-        return True
-    subject = warning_id.split(":", 1)[0]
-    return any(w["id"] == warning_id for w in warnings_for(store, [subject], rules=rules))
+def warning_exists(store: Any, warning_id: str) -> bool:  # noqa: ANN401
+    """Whether the engine stored ``warning_id`` (actions on any other id: 404)."""
+    return warning_log.warning_stored(store, warning_id)

@@ -28,8 +28,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from cloud_aggregator.store.web_tables import WEB_LOGIN_KNOWN, WEB_THROTTLE
+
 from .config import AuthConfig
-from .tables import WEB_LOGIN_KNOWN, WEB_THROTTLE
 
 _T = WEB_THROTTLE.name
 
@@ -102,7 +103,7 @@ def clear(store: Any, key: str) -> None:  # noqa: ANN401
 
 def wait_s(store: Any, keys: Sequence[str], cfg: AuthConfig, now: float) -> float:  # noqa: ANN401
     """Seconds until the slowest of ``keys`` lets an attempt through again (for ``Retry-After``)."""
-    from . import db
+    from cloud_aggregator.store import db
 
     rows = db.query(store, f"SELECT tkey, window_start, blocked_until FROM {_T} WHERE tkey IN {db.in_list(keys)}",  # noqa: S608
                     list(keys))
@@ -118,7 +119,7 @@ def wait_s(store: Any, keys: Sequence[str], cfg: AuthConfig, now: float) -> floa
 
 def prune(store: Any, cfg: AuthConfig, now: float) -> int:  # noqa: ANN401
     """Drop counters that can no longer refuse anything and pairs not seen for ``known_days`` (bounded tables)."""
-    from . import db
+    from cloud_aggregator.store import db
 
     idle = now - max(cfg.login_window_s, cfg.user_window_s)
     n = db.write(store, f"DELETE FROM {_T} WHERE blocked_until <= ? AND window_start <= ?",  # noqa: S608
@@ -142,7 +143,7 @@ class LoginThrottle:
         return f"pair:{name}|{addr}", f"addr:{addr}", f"user:{name}"
 
     def _known(self, username: str, address: str, now: float) -> bool:
-        from . import db
+        from cloud_aggregator.store import db
 
         since = now - self.cfg.known_days * 86400
         return bool(db.query(self.store, f"SELECT 1 FROM {WEB_LOGIN_KNOWN.name} WHERE username = ? AND addr = ? "  # noqa: S608
@@ -173,7 +174,7 @@ class LoginThrottle:
 
     def succeeded(self, username: str, address: str) -> None:
         """The password was right: refund the charges and remember this (user, address) pair."""
-        from . import db
+        from cloud_aggregator.store import db
 
         pair, addr, user = self._keys(username, address)
         clear(self.store, pair)

@@ -14,9 +14,10 @@ import secrets
 import sys
 from typing import Any
 
-from . import db
+from cloud_aggregator.store import db
+from cloud_aggregator.store.web_tables import ROLES
+
 from .auth import AuthError, create_user
-from .tables import ROLES
 
 STAFF_ROLES = ("teacher", "advisor", "counsellor")
 

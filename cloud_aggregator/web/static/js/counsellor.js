@@ -17,9 +17,32 @@ function riskText([head, ...rest]) {
   return [esc(t("reason.risk.short", head.params)), shown.map((x) => esc(t(x.key, x.params))).join(" · ")].join(" ");
 }
 
-function modelOf(warnings) {
-  const w = warnings.find((x) => x.type === "risk" && x.reasons && x.reasons[0] && x.reasons[0].params);
-  return w ? w.reasons[0].params.model : null;
+// A rule warning's reasons in plain words, the main one first.
+const ruleText = (w) => w.reasons.filter((x) => !trivial(x)).map((x) => esc(t(x.key, x.params))).join(" · ");
+
+function modelOf(cards) {
+  const c = cards.find((x) => x.model && x.model.reasons[0] && x.model.reasons[0].params);
+  return c ? c.model.reasons[0].params.model : null;
+}
+
+const tagList = (tags) => (tags || []).length ? `<div class="muted">${tags.map((g) => `<span class="tag" title="${esc(t(g.evidence_key, g.evidence))}">${esc(t("tag." + g.id))}</span>`).join(" ")}</div>` : "";
+
+// One card per student: the rule warnings and the risk model's reasons side by side.
+function cardBody(c) {
+  const rules = c.rules.length ? c.rules.map((w) => `<p><span class="lvl l${w.level}">${t("level." + w.level)}</span> <b>${t("type." + w.type)}</b>: ${ruleText(w)}</p>`).join("")
+    : `<p class="muted">${t("warn.rules.none")}</p>`;
+  const model = c.model ? `<p><span class="lvl l${c.model.level}">${t("level." + c.model.level)}</span> ${riskText(c.model.reasons)}</p>`
+    : `<p class="muted">${t("warn.model.none")}</p>`;
+  return `<div class="reasons"><div data-k="rules"><h3>${t("warn.col.rules")}</h3>${rules}</div>
+    <div data-k="model"><h3>${t("warn.col.model")}</h3>${model}</div></div>`;
+}
+
+// The page says why the list is what it is: no run yet, or the last run failed.
+function runNote(r) {
+  if (!r.run) return `<p class="stale" data-k="no-run">${t("warn.no_run")}</p>`;
+  const when = (r.run.finished_at || "").slice(0, 16).replace("T", " ");
+  return `<p class="muted" data-k="run">${esc(t("warn.run", { at: when }))}</p>`
+    + (r.run.error ? `<p class="stale" data-k="run-error">${esc(t("warn.run_failed", { error: r.run.error }))}</p>` : "");
 }
 
 // Staleness is a property of the records, not of each warning: one notice per page, sources in words.
@@ -66,25 +89,25 @@ export async function mount(el) {
     const modelNote = !runs ? "" : runs.rules_only ? `<p class="muted" data-k="model">${t("warn.rules_only")}</p>`
       : (model ? `<p class="muted" data-k="model">${esc(t("warn.model", { model }))}</p>` : "")
         + (d && d.flagged ? `<p class="stale" data-k="drift">${esc(t("warn.drift", { psi: d.max_psi, action: d.action }))}</p>` : "");
-    el.innerHTML = `<div class="card"><h1>${t("warn.title")}</h1>${staleNotice(r.warnings)}${modelNote}
-      <p class="muted">${esc(t("warn.count", { n: r.warnings.length, s: r.students }))}</p>
+    el.innerHTML = `<div class="card"><h1>${t("warn.title")}</h1>${runNote(r)}${staleNotice(r.warnings)}${modelNote}
+      <p class="muted">${esc(t("warn.count", { n: r.warnings.length, w: r.warnings.reduce((k, c) => k + c.ids.length, 0), s: r.students }))}</p>
       <div class="filters">
         <label><span>${t("warn.filter.level")}</span><select data-f="level">${options([3, 2, 1], "level.", f.level)}</select></label>
         <label><span>${t("warn.filter.type")}</span><select data-f="type">${options(["attendance", "submissions", "academic", "lms", "risk"], "type.", f.type)}</select></label>
         <label><span>${t("warn.filter.state")}</span><select data-f="state">${options(["new", "acknowledge", "escalate"], "state.", f.state)}</select></label>
       </div><p class="muted">${t("warn.source")}</p></div>
       <div class="wlist">${r.warnings.length ? r.warnings.map((w) => `
-        <div class="card warning" data-warning="${esc(w.id)}">
+        <div class="card warning" data-warning="${esc(w.id)}" data-ids="${esc(w.ids.join(" "))}" data-student="${esc(w.student)}">
           <span class="lvl l${w.level}">${t("level." + w.level)}</span>
-          <div><div class="who-s">${esc(studentName(w))} · ${t("type." + w.type)}</div>
-            <div>${w.type === "risk" ? riskText(w.reasons) : esc(t(w.reason_key, w.params))}</div>
-            ${(w.tags || []).length ? `<div class="muted">${w.tags.map((g) => `<span class="tag" title="${esc(t(g.evidence_key, g.evidence))}">${esc(t("tag." + g.id))}</span>`).join(" ")}</div>` : ""}
+          <div><div class="who-s">${esc(studentName(w))}</div>
+            ${cardBody(w)}
+            ${tagList(w.tags)}
             ${w.intervention ? `<div class="muted">${t("warn.intervention")}: ${esc(ivText(w.intervention))}</div>` : ""}
             <div class="muted" data-k="state">${t("state." + w.state)}${w.by ? " · " + esc(w.by) : ""}</div></div>
           <div class="acts"><a class="btn" href="#student/${encodeURIComponent(w.student)}">${t("warn.open")}</a>
             ${w.state === "acknowledge" ? "" : `<button class="btn" data-act="acknowledge">${t("warn.ack")}</button>`}
             ${w.state === "escalate" ? "" : `<button class="btn bad" data-act="escalate">${t("warn.escalate")}</button>`}</div>
-        </div>`).join("") : `<div class="card"><p>${t("warn.none")}</p></div>`}</div>`;
+        </div>`).join("") : `<div class="card"><p>${t(r.run ? "warn.none" : "warn.none.no_run")}</p></div>`}</div>`;
   }
   el.addEventListener("change", (e) => {
     const s = e.target.closest("[data-f]");
@@ -93,8 +116,10 @@ export async function mount(el) {
   el.addEventListener("click", async (e) => {
     const b = e.target.closest("[data-act]");
     if (!b) return;
-    const id = b.closest("[data-warning]").dataset.warning;
-    await api(`/api/warnings/${encodeURIComponent(id)}/action`, { method: "POST", body: { action: b.dataset.act, note: "" } });
+    // the card's action applies to each of its warnings (the rules' and the model's)
+    for (const id of b.closest("[data-warning]").dataset.ids.split(" ")) {
+      await api(`/api/warnings/${encodeURIComponent(id)}/action`, { method: "POST", body: { action: b.dataset.act, note: "" } });
+    }
     toast(t("state." + b.dataset.act));
     load();
   });
@@ -116,8 +141,7 @@ export async function mountProfile(el, { arg }) {
       <div class="profile">
         <div class="card wide"><h1>${t("profile.title")}: ${esc(studentName({ name: r.name, student: r.student }))}</h1>
           <p class="muted">${r.grade ? esc(t("profile.grade", { g: r.grade })) + " · " : ""}${esc(t("profile.as_of", { d: r.as_of }))}</p>
-          ${staleNotice(r.warnings)}
-          ${r.warnings.map((w) => `<p><span class="lvl l${w.level}">${t("level." + w.level)}</span> ${t("type." + w.type)}: ${w.type === "risk" ? riskText(w.reasons) : esc(t(w.reason_key, w.params))}</p>`).join("")}</div>
+          ${r.card ? staleNotice([r.card]) + cardBody(r.card) + tagList(r.card.tags) : `<p class="muted" data-k="no-card">${t(r.run ? "profile.no_warnings" : "warn.no_run")}</p>`}</div>
         <div class="card radar"><h2>${t("profile.radar")}</h2>${radar(axes)}<p class="muted">${t("profile.class_context")}</p>
           ${noClass ? `<p class="muted" data-k="class-none">${t("profile.class_context.none")}</p>` : ""}</div>
         <div class="card trend"><h2>${t("profile.trends")}</h2>${smallLines(trendRows, keys)}
@@ -144,9 +168,9 @@ export async function mountProfile(el, { arg }) {
     e.preventDefault();
     const fd = new FormData(e.target);
     if (e.target.id === "iv-form") {
-      const warning = current && current.warnings[0];
+      const card = current && current.card;
       await api(`/api/students/${encodeURIComponent(p)}/interventions`, { method: "POST",
-        body: { kind: fd.get("kind"), note: fd.get("note"), warning_id: warning ? warning.id : null, at: fd.get("at") || null } });
+        body: { kind: fd.get("kind"), note: fd.get("note"), warning_id: card ? card.id : null, at: fd.get("at") || null } });
       toast(t("iv.saved"));
     } else if (e.target.classList.contains("outcome")) {
       const id = e.target.closest("[data-iv]").dataset.iv;

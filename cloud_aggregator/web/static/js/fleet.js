@@ -14,6 +14,7 @@ function fpsCell(d) {
 
 const num = (x, d = 0) => (x === null || x === undefined ? "–" : Number(x).toFixed(d));
 const DL_PAGE = 20;
+const POLICIES = new Set(["full", "no-emotion", "off"]);  // the agent config's policy values
 
 // outbox depth, how long its oldest window has waited for the aggregator, and whether acks are seen at all
 function outbox(d) {
@@ -93,7 +94,7 @@ export async function mount(el) {
       <td class="${d.online ? "ok" : "bad"}" data-k="status">${t(d.online ? "fleet.online" : "fleet.offline")}</td>
       <td>${esc(ago(d.last_seen))}</td><td>${num(d.temp_c, 1)}${d.temp_c === null || d.temp_c === undefined ? "" : " °C"}</td>
       <td>${outbox(d)}</td>${fpsCell(d)}
-      <td class="models">${models(d)}</td><td>${esc(d.policy || "–")}</td></tr>`).join("")}</table>`
+      <td class="models">${models(d)}</td><td title="${esc(d.policy || "")}">${esc(POLICIES.has(d.policy) ? t(`fleet.policy.${d.policy}`) : (d.policy || "–"))}</td></tr>`).join("")}</table>`
       : `<p class="muted">${t("fleet.none")}</p>`;
     for (const id of ["update-device", "move-device"]) {
       const sel = document.getElementById(id), keep = sel.value;

@@ -20,6 +20,7 @@ function roomCard(w) {
 function summaryBox(summary) {
   if (!summary) return `<div data-k="summary">${loadingBox("overview.warnings.loading")}</div>`;
   if (summary.failed) return `<div data-k="summary">${failedBox(esc(summary.failed))}</div>`;
+  if (summary.engine_ran === false) return `<div data-k="summary"><p class="muted" data-k="no-run">${esc(t("warn.no_run"))}</p></div>`;
   const byLevel = (l) => Object.values(summary.counts[l] || {}).reduce((a, b) => a + b, 0);
   return `<div data-k="summary"><p data-k="students-with-warnings">${esc(t("overview.students_with_warnings", { n: summary.students_with_warnings, s: summary.students }))}</p>
     <p>${t("overview.by_level")} ${[3, 2, 1].map((l) => `<span class="lvl l${l}" data-k="level-${l}">${t("level." + l)}: ${byLevel(l)}</span>`).join(" ")}</p></div>`;
@@ -61,9 +62,9 @@ export async function mount(el, { bus }) {
   render();
   const [feedback, audit] = await Promise.all([api("/api/assistant/feedback/summary"), api("/api/audit?limit=20&grouped=true")]);
   extra = `<div class="grid2"><div class="card"><h2>${t("overview.feedback")}</h2>${feedback.length ? `<table>${feedback.map((f) =>
-      `<tr><td>${esc(ruleName(f.rule_id))}</td><td>${t("assist." + (f.verdict === "useful" ? "useful" : "dismiss"))}</td><td>${f.n}</td></tr>`).join("")}</table>` : "–"}</div>
+      `<tr><td>${esc(ruleName(f.rule_id))}</td><td>${t("assist." + (f.verdict === "useful" ? "useful" : "dismiss"))}</td><td>${f.n}</td></tr>`).join("")}</table>` : `<p class="muted">${t("overview.feedback.none")}</p>`}</div>
     <div class="card"><h2>${t("overview.audit")}</h2><div class="tablewrap">${audit.length ? `<table data-k="audit">${audit.map((a) =>
-      `<tr><td>${esc(a.ts.slice(0, 16).replace("T", " "))}</td><td>${esc(a.username)}</td><td data-k="action">${esc(auditText(a))}</td></tr>`).join("")}</table>` : "–"}</div></div></div>`;
+      `<tr><td>${esc(a.ts.slice(0, 16).replace("T", " "))}</td><td>${esc(a.username)}</td><td data-k="action">${esc(auditText(a))}</td></tr>`).join("")}</table>` : `<p class="muted">${t("overview.audit.none")}</p>`}</div></div></div>`;
   render();
   return off;
 }

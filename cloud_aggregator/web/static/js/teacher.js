@@ -105,7 +105,7 @@ export async function mount(el, { bus }) {
       el.innerHTML = h + classCard(classWarnings, data.sections || {}) + "</div>";
       return;
     }
-    h += `<div class="head"><h1>${esc(L.title)}</h1><span>${esc(t("live.room", { room: L.room_name || L.room }))} · ${esc(L.start_local)}–${esc(L.end_local)}</span>
+    h += `<div class="head"><h1>${esc(L.title)}</h1><span>${esc(L.room_name || t("live.room", { room: L.room }))} · ${esc(L.start_local)}–${esc(L.end_local)}</span>
       <span class="pill ${data.state}" data-k="state">${t("state." + data.state)}</span>
       ${ws.length ? `<span class="muted">${esc(t("live.updated", { time: hhmm(ws[ws.length - 1].window_end) }))}</span>` : ""}</div>`;
     if (data.state === "offline") {

@@ -1,8 +1,9 @@
-"""The web layer's SQL access: the Store's one connection, under its lock, on either engine.
+"""SQL access for the layers above the Store (web, warnings): its one connection, under its lock, on either engine.
 
-The Store interface covers ingest and fleet queries; the dashboard's own tables and its
-read-only views over the records tables go through these two helpers so they share the
-Store's lock and its PostgreSQL commit discipline (no connection left idle in a transaction).
+The Store interface covers ingest and fleet queries; the dashboard's and the warnings' own tables and
+their read-only views over the records tables go through these helpers so they share the Store's lock
+and its PostgreSQL commit discipline (no connection left idle in a transaction). It lives in store/ so
+that warnings/ need not import web/.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 from cloud_aggregator.records.db import RecordsDB
 from cloud_aggregator.records.schema import Table
 
-from .tables import WEB_TABLES
+from .web_tables import WEB_TABLES
 
 
 def ensure_web_tables(store: Any) -> None:  # noqa: ANN401 - cloud_aggregator.store.Store

@@ -36,7 +36,7 @@ def _now(args: argparse.Namespace) -> datetime | None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .engine import run
+    from cloud_aggregator.warnings.engine import run
 
     cfg, store, keys = _open(args)
     try:
@@ -49,7 +49,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .risk import TrainingError, train
+    from cloud_aggregator.warnings.risk import TrainingError, train
 
     cfg, store, _keys = _open(args)
     try:
@@ -65,8 +65,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_deliver(args: argparse.Namespace) -> int:
-    from .delivery import send_pending
-    from .engine import escalate
+    from cloud_aggregator.warnings.delivery import send_pending
+    from cloud_aggregator.warnings.engine import escalate
 
     cfg, store, keys = _open(args)
     try:
@@ -80,7 +80,7 @@ def cmd_deliver(args: argparse.Namespace) -> int:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    from cloud_aggregator.web import db
+    from cloud_aggregator.store import db
 
     _cfg, store, _keys = _open(args)
     try:

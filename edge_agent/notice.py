@@ -3,29 +3,21 @@
 Schools must tell students and parents what the box in the room does. The text is
 derived from the same config the agent runs with, so the notice cannot promise
 emotion-free sensing while the device is set to ``full``, or list the wrong hours.
+It lives beside the agent's config (``edge-agent notice``) because the cloud never reads that config.
+
+    edge-agent notice --config agent.yaml --contact "Ms Wang, 010-1234" --out notice.pdf
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 from pathlib import Path
 
-from edge_agent.config import AgentConfig
-
-FONT_CANDIDATES = (
-    "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
-    "/usr/share/fonts/noto-cjk/NotoSansCJK-Regular.ttc",
-    "/usr/share/fonts/opentype/noto/NotoSansCJKsc-Regular.otf",
-)
-SC_INDEX_IN_TTC = 2  # JP, KR, SC, TC, HK in Noto Sans CJK collections
+from classpulse_contract.cjk_font import SC_INDEX_IN_TTC, find_cjk_font
+from edge_agent.config import AgentConfig, load_agent_config
 
 DAY_ZH = {"mon": "周一", "tue": "周二", "wed": "周三", "thu": "周四", "fri": "周五", "sat": "周六", "sun": "周日"}
-
-
-def find_cjk_font() -> Path:
-    for c in FONT_CANDIDATES:
-        if Path(c).exists():
-            return Path(c)
-    raise FileNotFoundError("no CJK font found: install the Debian package fonts-noto-cjk")
 
 
 def notice_lines(cfg: AgentConfig, contact: str) -> list[tuple[str, str]]:
@@ -101,3 +93,16 @@ def render_notice(cfg: AgentConfig, contact: str, out: Path) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     pdf.output(str(out))
     return out
+
+
+def main(args: argparse.Namespace) -> int:
+    """CLI: ``edge-agent notice --config FILE --contact TEXT --out FILE.pdf`` (PDF rendering needs fpdf2)."""
+    out = render_notice(load_agent_config(args.config), args.contact, Path(args.out))
+    print(json.dumps({"notice": str(out)}))
+    return 0
+
+
+def add_arguments(ap: argparse.ArgumentParser) -> None:
+    ap.add_argument("--config", "--agent-config", dest="config", required=True, help="the room's agent config")
+    ap.add_argument("--contact", required=True, help="who to ask: name, e-mail, phone")
+    ap.add_argument("--out", required=True)

@@ -1,7 +1,8 @@
 """UI text catalogues (English, Simplified Chinese) shipped as JSON beside the static assets.
 
 The browser loads ``/static/i18n/<lang>.json`` and words every label, state and reason
-from it; the server uses the same files for PDF reports, so both speak with one voice.
+from it; the server uses the same files for PDF reports and warning messages, so all speak with one
+voice (it lives outside web/ so that warnings/ reads it without importing the web layer).
 A key missing from one language falls back to English rather than showing a key.
 """
 
@@ -16,7 +17,7 @@ LANGUAGES = ("en", "zh-CN")
 
 @lru_cache(maxsize=4)
 def _load(lang: str) -> dict[str, str]:
-    text = resources.files("cloud_aggregator.web").joinpath("static", "i18n", f"{lang}.json").read_text("utf-8")
+    text = resources.files("cloud_aggregator").joinpath("web", "static", "i18n", f"{lang}.json").read_text("utf-8")
     return json.loads(text)
 
 
