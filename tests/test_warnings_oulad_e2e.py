@@ -25,12 +25,12 @@ from cloud_aggregator.records.oulad_staff import (
     tutor_id,
     write_staff_roster,
 )
-from cloud_aggregator.store import open_store
+from cloud_aggregator.store import db, open_store
 from cloud_aggregator.warnings import routing
 from cloud_aggregator.warnings.config import WarningsConfig
 from cloud_aggregator.warnings.messages import say
 from cloud_aggregator.warnings.student_rules import indicators, iso_week, rule_warnings
-from cloud_aggregator.web import auth, db
+from cloud_aggregator.web import auth
 from tests._dashboard_helpers import make_client
 from tests._records_helpers import fixed_key_file
 from tests._warnings_helpers import SmtpSink
