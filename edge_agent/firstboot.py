@@ -37,7 +37,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from edge_agent.config import Ident
-from edge_agent.device_cert import KEY_NAME, csr_pem, load_or_create_key
+from edge_agent.device_cert import KEY_NAME, csr_pem, load_or_create_key, write_secret
 from edge_agent.enroll import EnrolmentRefused, request_enrolment, write_device_files
 
 CARD = "classpulse.yaml"
@@ -198,12 +198,7 @@ def redeem(card: Card, box: Box, boot: Path, state: Path) -> tuple[dict, bytes]:
     except (urllib.error.URLError, OSError, TimeoutError) as e:
         reason = getattr(e, "reason", e)
         raise FirstbootError(f"no network: cannot reach {card.server} ({reason})") from None
-    fd = os.open(staged.with_suffix(".tmp"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(resp, f)
-        f.flush()
-        os.fsync(f.fileno())
-    staged.with_suffix(".tmp").replace(staged)
+    write_secret(staged, json.dumps(resp).encode("utf-8"))  # holds the password: 0600, atomic
     return resp, key_pem
 
 

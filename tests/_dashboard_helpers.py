@@ -21,6 +21,7 @@ import pytest
 
 from tests._broker import free_port, wait_port
 from tests._cloud_helpers import ACCEPT_UNREGISTERED
+from tests._procs import patient
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -134,21 +135,38 @@ def login(client: Any, user: str) -> str:  # noqa: ANN401
 class DashServer:
     """Aggregator (real MQTT ingest + dashboard) on a free port, in this process."""
 
-    db: Path
-    key: Path
+    db: Path | None
+    key: Path | None
     broker_port: int
     port: int = field(default_factory=free_port)
+    cfg: Any = None  # a ready AggregatorConfig, served as it is (see ``of``), instead of agg_config(db, key, …)
+    with_ingest: bool = True
+
+    @classmethod
+    def of(cls, cfg: Any, ingest: bool = True) -> DashServer:  # noqa: ANN401 - AggregatorConfig
+        """Serve a config a test built itself (enrolment, TLS, …) on its own ``web.port``; ``ingest=False``
+        leaves MQTT ingest unstarted (a test of the web side only)."""
+        return cls(None, None, cfg.mqtt.port, cfg.web.port, cfg, ingest)
 
     def start(self) -> DashServer:
         from cloud_aggregator.server import build
 
-        self.cfg = agg_config(self.db, self.key, self.broker_port, self.port)
+        self.cfg = self.cfg or agg_config(self.db, self.key, self.broker_port, self.port)
         self.store, self.ingest, self.server = build(self.cfg)
-        self.ingest.start()
+        if self.with_ingest:
+            self.ingest.start()
         self.thread = threading.Thread(target=self.server.run, daemon=True, name="dash-web")
         self.thread.start()
-        assert wait_port(self.port, 20), "dashboard did not start"
+        assert wait_port(self.port, patient(10)), "dashboard did not start"
         return self
+
+    def login(self, user: str) -> Any:  # noqa: ANN401 - httpx.Client
+        """An HTTP client logged in as ``user`` (CSRF header set); the caller closes it."""
+        import httpx
+
+        c = httpx.Client(base_url=self.url)
+        c.headers["X-CSRF-Token"] = login(c, user)
+        return c
 
     @property
     def url(self) -> str:
@@ -157,7 +175,8 @@ class DashServer:
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
-        self.ingest.stop()
+        if self.with_ingest:
+            self.ingest.stop()
         self.store.close()
 
 

@@ -20,8 +20,8 @@ import shutil
 import stat
 import subprocess
 import sys
+from contextlib import closing
 
-import httpx
 import pytest
 import yaml
 from cryptography import x509
@@ -34,7 +34,7 @@ from hypothesis import strategies as st
 from cloud_aggregator.device_certs import CSR_MAX_CHARS, CsrError, check_csr
 from edge_agent.device_cert import csr_pem, new_key_pem
 from tests._broker import can_login, start_shipped_mosquitto
-from tests._dashboard_helpers import PASSWORDS, agg_config, copy_db, make_client, template_db
+from tests._dashboard_helpers import PASSWORDS, DashServer, agg_config, copy_db, make_client, template_db
 from tests._ops_pki import make_pki
 from tests._procs import wait_for
 
@@ -276,11 +276,8 @@ def test_config_check_names_a_client_ca_key_that_is_not_the_certificates(tmp_pat
 def test_enroll_with_server_and_device_id_gets_a_certificate_the_shipped_broker_takes(tmp_path):
     """``edge-agent enroll --server … --device-id …`` as its own process against the real aggregator (http) and
     the shipped two-listener broker with TLS: the box's key stays on it, its certificate opens the device port."""
-    import threading
-
     from cloud_aggregator.config import AggregatorConfig
-    from cloud_aggregator.server import build
-    from tests._broker import free_port, wait_port
+    from tests._broker import free_port
 
     pki = make_pki(tmp_path / "pki", [])
     b = start_shipped_mosquitto(tmp_path / "mosquitto", pki)
@@ -292,15 +289,10 @@ def test_enroll_with_server_and_device_id_gets_a_certificate_the_shipped_broker_
         "password_file": str(b.etc / "classpulse-devices.passwd"), "acl_file": str(b.etc / "classpulse-devices.acl"),
         "mosquitto_pid_file": str(b.pid_file), "client_ca_cert": str(pki / "ca.crt"),
         "client_ca_key": str(pki / "ca.key")})
-    store, _ingest, server = build(AggregatorConfig.model_validate(base))
-    web = threading.Thread(target=server.run, daemon=True)
-    web.start()
-    url, out = f"http://127.0.0.1:{port}", tmp_path / "box"
+    srv = DashServer.of(AggregatorConfig.model_validate(base), ingest=False).start()
+    url, out = srv.url, tmp_path / "box"
     try:
-        assert wait_port(port, 30)
-        with httpx.Client(base_url=url) as c:
-            c.headers["X-CSRF-Token"] = c.post("/api/login", json={"username": "it", "password": PASSWORDS["it"]}
-                                               ).json()["csrf"]
+        with closing(srv.login("it")) as c:
             token = c.post("/api/fleet/tokens", json={"site": "north", "room": "r101", "device": DEV}).json()["token"]
 
         def enroll(*extra: str) -> subprocess.CompletedProcess:
@@ -321,7 +313,5 @@ def test_enroll_with_server_and_device_id_gets_a_certificate_the_shipped_broker_
                              capture_output=True, text=True, timeout=60)
         assert chk.returncode == 0, chk.stdout + chk.stderr
     finally:
-        server.should_exit = True
-        web.join(timeout=10)
-        store.close()
+        srv.stop()
         b.stop()

@@ -13,16 +13,16 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import closing
 from pathlib import Path
 
-import httpx
 import paho.mqtt.client as mqtt
 import pytest
 import yaml
 
 from cloud_aggregator.enrolment import mosquitto_hash
-from tests._broker import can_login, free_port, start_mosquitto, wait_port
-from tests._dashboard_helpers import PASSWORDS, agg_config, copy_db, template_db
+from tests._broker import can_login, free_port, start_mosquitto
+from tests._dashboard_helpers import DashServer, agg_config, copy_db, template_db
 from tests._procs import patient, wait_for
 
 pytestmark = pytest.mark.security
@@ -56,7 +56,6 @@ def _connects(port: int, user: str, password: str) -> bool:
 
 def test_token_to_connected_device(tmp_path):
     from cloud_aggregator.config import AggregatorConfig
-    from cloud_aggregator.server import build
 
     pw, acl, pid = tmp_path / "passwd", tmp_path / "acl", tmp_path / "mosquitto.pid"
     pw.write_text("")
@@ -72,17 +71,12 @@ def test_token_to_connected_device(tmp_path):
                 web={"host": "127.0.0.1", "port": web_port},
                 enrolment={"broker_host": "127.0.0.1", "broker_port": b.port, "password_file": str(pw),
                            "mosquitto_pid_file": str(pid)})
-    cfg = AggregatorConfig.model_validate(base)
-    store, _ingest, server = build(cfg)
-    web = threading.Thread(target=server.run, daemon=True)
-    web.start()
-    url = f"http://127.0.0.1:{web_port}"
+    srv = DashServer.of(AggregatorConfig.model_validate(base), ingest=False).start()
+    url = srv.url
     out = tmp_path / "etc-classpulse"
     try:
-        assert wait_port(web_port, 20)
-        with httpx.Client(base_url=url) as c:
-            csrf = c.post("/api/login", json={"username": "it", "password": PASSWORDS["it"]}).json()["csrf"]
-            r = c.post("/api/fleet/tokens", headers={"X-CSRF-Token": csrf},
+        with closing(srv.login("it")) as c:
+            r = c.post("/api/fleet/tokens",
                        json={"site": "north", "room": "r105", "device": "cp-north-r105", "ttl_h": 1})
             assert r.status_code == 201, r.text
             token = r.json()["token"]
@@ -123,9 +117,7 @@ def test_token_to_connected_device(tmp_path):
                                capture_output=True, text=True, timeout=60)
         assert check.returncode == 0, check.stdout + check.stderr
     finally:
-        server.should_exit = True
-        web.join(timeout=10)
-        store.close()
+        srv.stop()
         b.stop()
 
 

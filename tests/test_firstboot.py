@@ -17,7 +17,6 @@ import shutil
 import stat
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import httpx
@@ -28,8 +27,8 @@ from hypothesis import strategies as st
 
 from edge_agent.device_cert import cert_matches_key
 from edge_agent.firstboot import Card, FirstbootError, parse_card
-from tests._broker import can_login, free_port, start_shipped_mosquitto, wait_port
-from tests._dashboard_helpers import PASSWORDS, agg_config, copy_db, template_db
+from tests._broker import can_login, free_port, start_shipped_mosquitto
+from tests._dashboard_helpers import DashServer, agg_config, copy_db, template_db
 from tests._ops_pki import make_pki
 from tests._procs import patient, wait_for
 from tests.conftest import REPO
@@ -44,7 +43,6 @@ def site(tmp_path):
     classpulse.acl) and the aggregator (ingest on the services listener, enrolment on, signing device CSRs
     with the client CA, reloading the broker by SIGHUP through its pid file)."""
     from cloud_aggregator.config import AggregatorConfig
-    from cloud_aggregator.server import build
 
     etc, pki = tmp_path / "mosquitto", make_pki(tmp_path / "pki", ["aggregator"])
     b = start_shipped_mosquitto(etc, pki)
@@ -64,22 +62,12 @@ def site(tmp_path):
                            "acl_file": str(etc / "classpulse-devices.acl"), "mosquitto_pid_file": str(b.pid_file),
                            "ca_file": str(pki / "ca.crt"), "client_ca_cert": str(pki / "ca.crt"),
                            "client_ca_key": str(pki / "ca.key"), "client_cert_days": 30})
-    store, ingest, server = build(AggregatorConfig.model_validate(base))
-    ingest.start()
-    web = threading.Thread(target=server.run, daemon=True)
-    web.start()
-    url = f"http://127.0.0.1:{web_port}"
-    assert wait_port(web_port, 30)
-    assert ingest.connected.wait(patient(30)), "aggregator up on the services listener"
-    client = httpx.Client(base_url=url)
-    csrf = client.post("/api/login", json={"username": "it", "password": PASSWORDS["it"]}).json()["csrf"]
-    client.headers["X-CSRF-Token"] = csrf
-    yield url, client, b
+    srv = DashServer.of(AggregatorConfig.model_validate(base)).start()
+    assert srv.ingest.connected.wait(patient(30)), "aggregator up on the services listener"
+    client = srv.login("it")
+    yield srv.url, client, b
     client.close()
-    server.should_exit = True
-    web.join(timeout=10)
-    ingest.stop()
-    store.close()
+    srv.stop()
     b.stop()
 
 

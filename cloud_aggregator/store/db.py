@@ -62,6 +62,11 @@ def new_id() -> str:
     return uuid.uuid4().hex
 
 
+def chunks(values: Sequence[Any], n: int = 400) -> list[list[Any]]:
+    """``values`` in slices of ``n``, so an IN list stays below both engines' parameter limits."""
+    return [list(values[i:i + n]) for i in range(0, len(values), n)]
+
+
 def in_list(values: Sequence[Any]) -> str:
     """``(?, ?, …)`` for an IN clause; an empty list matches nothing."""
     return "(" + ", ".join("?" for _ in values) + ")" if values else "(NULL)"

@@ -10,18 +10,13 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from . import db
 from .base import Store
-
-_CHUNK = 400
-
-
-def _marks(n: int) -> str:
-    return "(" + ", ".join("?" for _ in range(n)) + ")"
 
 
 def last_run(store: Store) -> dict[str, Any] | None:
     """The latest scoring run (counts and freshness decoded), or None when the engine never ran."""
-    rows = store._query("SELECT * FROM warning_runs ORDER BY started_at DESC LIMIT 1")
+    rows = db.query(store, "SELECT * FROM warning_runs ORDER BY started_at DESC LIMIT 1")
     if not rows:
         return None
     r = rows[0]
@@ -49,24 +44,22 @@ def _decode(r: dict[str, Any]) -> dict[str, Any]:
 def active_warnings(store: Store, scope: str, subjects: Sequence[str]) -> list[dict[str, Any]]:
     """The engine's current (active) warnings of these students or sections, decoded, most severe first."""
     out: list[dict[str, Any]] = []
-    for i in range(0, len(subjects), _CHUNK):
-        chunk = list(subjects[i:i + _CHUNK])
-        out += store._query("SELECT * FROM warning_log WHERE scope = ? AND active = 1 AND subject IN "  # noqa: S608
-                            f"{_marks(len(chunk))}", [scope, *chunk])
+    for chunk in db.chunks(subjects):
+        out += db.query(store, "SELECT * FROM warning_log WHERE scope = ? AND active = 1 AND subject IN "  # noqa: S608
+                               f"{db.in_list(chunk)}", [scope, *chunk])
     return sorted((_decode(r) for r in out), key=lambda r: (-int(r["level"]), r["subject"], r["type"]))
 
 
 def warning_stored(store: Store, warning_id: str) -> bool:
     """Whether the engine ever stored this warning id (actions on any other id are refused)."""
-    return bool(store._query("SELECT 1 FROM warning_log WHERE id = ? LIMIT 1", (warning_id,)))
+    return bool(db.query(store, "SELECT 1 FROM warning_log WHERE id = ? LIMIT 1", (warning_id,)))
 
 
 def warning_states(store: Store, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
     """Latest acknowledge/escalate action per warning id."""
     out: dict[str, dict[str, Any]] = {}
-    for i in range(0, len(ids), _CHUNK):
-        chunk = list(ids[i:i + _CHUNK])
-        for r in store._query("SELECT warning_id, action, by_user, ts FROM warning_actions WHERE warning_id IN "  # noqa: S608
-                              f"{_marks(len(chunk))} ORDER BY ts", chunk):
+    for chunk in db.chunks(ids):
+        for r in db.query(store, "SELECT warning_id, action, by_user, ts FROM warning_actions WHERE warning_id IN "  # noqa: S608
+                                 f"{db.in_list(chunk)} ORDER BY ts", chunk):
             out[r["warning_id"]] = {"state": r["action"], "by": r["by_user"], "at": r["ts"]}
     return out

@@ -59,10 +59,6 @@ def _first(xs: list[str] | None) -> str | None:
     return xs[0] if xs else None
 
 
-def _chunks(ids: list[str], n: int = 400) -> list[list[str]]:
-    return [ids[i:i + n] for i in range(0, len(ids), n)]
-
-
 def analysable(store: Any) -> list[str]:  # noqa: ANN401
     """Enabled students who have not opted out (``records.access.analysable_students``, under the store lock)."""
     rows = db.query(store, "SELECT pseudonym FROM users WHERE role = ? AND opt_out = 0 AND enabled = 1", ("student",))
@@ -174,7 +170,7 @@ def _store_warnings(store: Any, cfg: WarningsConfig, run_id: str, rows: list[dic
                     evaluated: set[str], students: list[str], now: datetime, counts: dict[str, int]) -> None:
     ids = [r["id"] for r in rows]
     existing: dict[str, dict[str, Any]] = {}
-    for chunk in _chunks(ids):
+    for chunk in db.chunks(ids):
         for e in db.query(store, f"SELECT * FROM warning_log WHERE id IN {db.in_list(chunk)}", chunk):  # noqa: S608
             existing[e["id"]] = e
     out = []

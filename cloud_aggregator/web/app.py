@@ -584,7 +584,7 @@ def create_app(store: Any, config: Any, ingest: Any = None, *, command_sender: A
         check_student(user, pseudonym)
         if body.warning_id is not None and not body.warning_id.startswith(pseudonym + ":"):
             raise HTTPException(422, "warning_id belongs to another student")
-        if body.warning_id is not None and not students.warning_exists(store, body.warning_id):
+        if body.warning_id is not None and not warning_log.warning_stored(store, body.warning_id):
             raise HTTPException(404, "no such warning")
         if body.at is not None and body.at > datetime.now(timezone.utc).date():
             raise HTTPException(422, "an intervention cannot be recorded for a future day")
@@ -627,7 +627,7 @@ def create_app(store: Any, config: Any, ingest: Any = None, *, command_sender: A
             raise HTTPException(403, "class warnings are acknowledged by their teacher")
         else:
             check_student(user, subject)
-        if not students.warning_exists(store, warning_id):  # scope first: no existence oracle
+        if not warning_log.warning_stored(store, warning_id):  # scope first: no existence oracle
             raise HTTPException(404, "no such warning")
         pseudonym = None if is_class else subject
         db.insert(store, WARNING_ACTIONS, [{"id": db.new_id(), "warning_id": warning_id, "student_pseudonym": pseudonym,

@@ -11,7 +11,7 @@ student with the rule warnings and the risk model's side by side, so the list is
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import date
+from datetime import datetime, timezone
 from typing import Any
 
 from cloud_aggregator.store import db, warning_log
@@ -132,7 +132,7 @@ def profile(store: Any, pseudonym: str, cfg: WarningsConfig | None = None) -> di
     cfg = cfg or WarningsConfig()
     days = cfg.students.recent_days
     as_of = as_of_date(store)
-    ind, _, median = student_indicators(store, [pseudonym], date.today().isoformat(), days)
+    ind, _, median = student_indicators(store, [pseudonym], datetime.now(timezone.utc).date().isoformat(), days)
     ind = ind[pseudonym]
     sections = student_sections(store, pseudonym)
     lms = None if ind.lms_recent_wk is None or not median else min(1.0, ind.lms_recent_wk / median)
@@ -145,8 +145,3 @@ def profile(store: Any, pseudonym: str, cfg: WarningsConfig | None = None) -> di
             "indicators": {k: v for k, v in asdict(ind).items() if k not in ("extra", "pseudonym")},
             "trends": weekly_trends(store, pseudonym, as_of), "sections": sections,
             "card": cards[0] if cards else None, "run": warning_log.run_view(warning_log.last_run(store))}
-
-
-def warning_exists(store: Any, warning_id: str) -> bool:  # noqa: ANN401
-    """Whether the engine stored ``warning_id`` (actions on any other id: 404)."""
-    return warning_log.warning_stored(store, warning_id)
