@@ -149,7 +149,7 @@ def send_pending(store: Any, cfg: WarningsConfig, keys: Any, now: datetime | Non
     if not due:
         return counts
     contacts, mailer, lang = Contacts(store, keys), _Mailer(cfg), cfg.delivery.language
-    warnings = {}
+    warnings: dict[str, dict[str, Any] | None] = {}  # warning id -> its row (None: gone)
     try:
         for d in due:
             w = warnings.get(d["warning_id"])

@@ -171,8 +171,8 @@ def _store_warnings(store: Any, cfg: WarningsConfig, run_id: str, rows: list[dic
     ids = [r["id"] for r in rows]
     existing: dict[str, dict[str, Any]] = {}
     for chunk in db.chunks(ids):
-        for e in db.query(store, f"SELECT * FROM warning_log WHERE id IN {db.in_list(chunk)}", chunk):  # noqa: S608
-            existing[e["id"]] = e
+        for row in db.query(store, f"SELECT * FROM warning_log WHERE id IN {db.in_list(chunk)}", chunk):  # noqa: S608
+            existing[row["id"]] = row
     out = []
     for r in rows:
         e = existing.get(r["id"])

@@ -72,9 +72,11 @@ def train(store: Any, cfg: WarningsConfig, now: datetime | None = None, trigger:
                             " — import outcomes first (cloud-aggregator import outcomes DIR)")
     tr, te = rm.split_students(df, rc.holdout, rc.seed)
     cv: dict[str, float] = {}
-    kind = rc.kind
-    if kind == "auto":
+    kind: rm.ModelKind
+    if rc.kind == "auto":
         kind, cv = rm.choose_kind(tr, rc.seed)
+    else:
+        kind = rc.kind
     metrics, p_test = rm.evaluate(tr, te, kind, rc.seed)
     metrics["cv_auc"] = cv
     fair = rm.fairness(te, p_test)
@@ -132,7 +134,7 @@ def reasons(am: ActiveModel, df: pd.DataFrame, top: int) -> list[list[dict[str, 
     out = []
     for i in range(len(df)):
         order = np.argsort(-contrib[i])
-        rs = []
+        rs: list[dict[str, Any]] = []
         for j in order:
             if contrib[i, j] <= 0 or len(rs) >= top:
                 break
@@ -170,6 +172,11 @@ def drift_due(store: Any, cfg: WarningsConfig, now: datetime) -> bool:  # noqa: 
         days=cfg.risk.drift.every_days) <= now
 
 
+def _nearest_week(stored: list[int], week: float) -> int:
+    """The stored term week closest to ``week`` (the earlier one on a tie)."""
+    return min(stored, key=lambda s: (abs(s - week), s))
+
+
 def drift_report(am: ActiveModel, df: pd.DataFrame, scores: np.ndarray,
                  term_day: dict[str, int] | None = None) -> dict[str, Any]:
     """PSI of each feature and of the scores: training window (baseline) vs this population. With the students'
@@ -182,7 +189,7 @@ def drift_report(am: ActiveModel, df: pd.DataFrame, scores: np.ndarray,
     known = ~np.isnan(week)
     if tb and known.any() and known.mean() >= 0.5:
         stored = sorted(int(w) for w in tb["weeks"])
-        near = pd.Series([min(stored, key=lambda s, w=w: (abs(s - w), s)) for w in week[known]]).value_counts(
+        near = pd.Series([_nearest_week(stored, float(w)) for w in week[known]]).value_counts(
             normalize=True)
         cols = {**{f: df[f].to_numpy(dtype=float)[known] for f in FEATURE_NAMES}, "score": np.asarray(scores)[known]}
         psis = {k: rm.psi([sum(float(near[w]) * tb["weeks"][str(w)][k][i] for w in near.index)
