@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from cloud_aggregator.store import db, iso
+from cloud_aggregator.store.analysable import analysable_students
 from cloud_aggregator.store.warning_tables import INTERVENTION_EFFECTS, RISK_DRIFT, RISK_MODELS
 
 from . import risk_model as rm
@@ -244,8 +245,7 @@ def intervention_effects(store: Any, cfg: WarningsConfig, am: ActiveModel, now: 
     last = min(span[1], now.date().isoformat())
     ivs = db.query(store, "SELECT id, student_pseudonym, kind, created_at FROM interventions WHERE outcome IS NOT NULL")
     done = {r["intervention_id"]: r for r in db.query(store, "SELECT * FROM intervention_effects")}
-    pool = sorted({r["pseudonym"] for r in db.query(store, "SELECT pseudonym FROM users WHERE role = ? AND "
-                                                           "opt_out = 0 AND enabled = 1", ("student",))})
+    pool = analysable_students(store)
     treated = {r["student_pseudonym"] for r in db.query(store, "SELECT student_pseudonym FROM interventions")}
     controls = [p for p in pool if p not in treated]
     d2, d4 = cfg.risk.follow_up_days

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from cloud_aggregator.store import db
+from cloud_aggregator.store.analysable import analysable
 
 from . import routing
 from .config import StudentRules
@@ -60,10 +61,10 @@ def rules_score(row: dict[str, float], rules: StudentRules) -> int:
 def training_set(store: Any, rules: StudentRules, step_days: int = 7, min_days: int = 21,  # noqa: ANN401
                  until: str | None = None) -> pd.DataFrame:
     """One row per (student, snapshot date) with features, ``y``, ``rules_score`` and the group columns."""
-    outs = db.query(store, "SELECT o.student_pseudonym AS p, o.term_sourced_id AS term, o.outcome, o.outcome_date, "
+    outs = db.query(store, "SELECT o.student_pseudonym AS p, o.term_sourced_id AS term, o.outcome, o.outcome_date, "  # noqa: S608
                            "o.gender, o.age_band, "
-                           "o.disability, o.deprivation FROM student_outcomes o JOIN users u ON u.pseudonym = "
-                           "o.student_pseudonym WHERE u.role = ? AND u.opt_out = 0 AND u.enabled = 1", ("student",))
+                           "o.disability, o.deprivation FROM student_outcomes o WHERE "
+                           f"{analysable('o.student_pseudonym')}")
     if until:  # a label must have been known by ``until``: an outcome learnt later is the future, not training data
         outs = [o for o in outs if o["outcome_date"][:10] <= until]
     span = records_span(store)
