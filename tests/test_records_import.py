@@ -229,17 +229,13 @@ def test_report_roundtrip():
 
 @pytest.mark.privacy
 def test_access_helpers_honour_opt_out_and_assignments(demo, imported):
-    from cloud_aggregator.records.access import (
-        advisees,
-        analysable_students,
-        opted_out_students,
-        staff_names,
-        student_names,
-    )
+    from cloud_aggregator.records.access import advisees, staff_names, student_names
+    from cloud_aggregator.store.analysable import ANALYSABLE_STUDENTS
 
     db, _, _ = imported
-    out = opted_out_students(db)
-    ok = analysable_students(db)
+    with RecordsDB.open(db) as rdb:
+        ok = {r["pseudonym"] for r in rdb.query(ANALYSABLE_STUDENTS)}
+        out = rdb.column_set("users", "pseudonym", "role='student' AND opt_out=1")
     assert out and ok and not (out & ok)
     mine = advisees(db, "cou-north")
     assert mine and mine <= (ok | out)

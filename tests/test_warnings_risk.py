@@ -19,6 +19,7 @@ from cloud_aggregator.records.api import generate_demo_school, import_records
 from cloud_aggregator.records.keys import ensure_key_file
 from cloud_aggregator.retention import run_retention
 from cloud_aggregator.store import db, iso, open_store
+from cloud_aggregator.store.analysable import analysable_students
 from cloud_aggregator.store.db import ensure_web_tables
 from cloud_aggregator.warnings import engine, risk
 from cloud_aggregator.warnings import risk_model as rm
@@ -247,7 +248,7 @@ def test_drift_in_a_run_is_recorded_flagged_and_retrains_or_recommends(store, sc
     cfg = WarningsConfig.model_validate({**CFG, "risk": {"kind": "logistic", "drift": {"on_drift": "recommend"}}})
     v1 = risk.train(store, cfg, now)["version"]
     am = risk.active(store)
-    df = risk.frame(store, engine.analysable(store), now.date().isoformat(), 28)
+    df = risk.frame(store, analysable_students(store), now.date().isoformat(), 28)
     df["score_recent"] = df["score_recent"] - 25  # the whole school's results fall
     d = risk.check_drift(store, cfg, am, df, am.model.predict(df), "run-x", now.date().isoformat(), now)
     assert d["flagged"] and d["action"] == "retrain recommended" and d["psi"]["score_recent"] > 0.25
@@ -269,7 +270,7 @@ def test_intervention_effect_on_a_constructed_case(store, school):
     am = risk.active(store)
     last = db.query(store, "SELECT MAX(date) AS d FROM attendance")[0]["d"]
     day = (date.fromisoformat(last) - timedelta(days=29)).isoformat()
-    ps = engine.analysable(store)
+    ps = analysable_students(store)
     df = risk.frame(store, ps, day, 28)
     p = am.model.predict(df)
     student = df["student"][int(np.argmax(p))]

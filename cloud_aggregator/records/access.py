@@ -1,8 +1,8 @@
-"""Read helpers for consumers of the records tables: who may be analysed, and names for those who need them.
+"""Read helpers for consumers of the records tables: assignments, and names for those who need them.
 
-Analytics code (cloud_aggregator/warnings) works on pseudonyms and must call
-:func:`analysable_students` so opted-out and disabled students are left out. Names are decrypted
-only through :func:`student_names`, which the dashboard calls for the roles that need them
+Analytics code (cloud_aggregator/warnings) works on pseudonyms; who may be analysed at all (enabled
+students who have not opted out) is decided in one place, ``cloud_aggregator.store.analysable``.
+Names are decrypted only through :func:`student_names`, which the dashboard calls for the roles that need them
 (advisors/counsellors of those students), never for analytics.
 """
 
@@ -13,17 +13,6 @@ from typing import Any
 
 from .db import RecordsDB
 from .keys import RecordsKeys
-
-
-def analysable_students(db: Any) -> set[str]:
-    """Pseudonyms of enabled students who have not opted out."""
-    rdb = RecordsDB.open(db)
-    return rdb.column_set("users", "pseudonym", "role=? AND opt_out=0 AND enabled=1", ("student",))
-
-
-def opted_out_students(db: Any) -> set[str]:
-    rdb = RecordsDB.open(db)
-    return rdb.column_set("users", "pseudonym", "role=? AND opt_out=1", ("student",))
 
 
 def advisees(db: Any, staff_sourced_id: str) -> set[str]:

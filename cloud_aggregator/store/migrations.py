@@ -87,7 +87,7 @@ def _columns(table: str, cols: list[tuple[str, str]]) -> Callable[[RecordsDB], N
     pg = {"TEXT": "TEXT", "INTEGER": "BIGINT", "REAL": "DOUBLE PRECISION"}
 
     def run(db: RecordsDB) -> None:
-        have = {r["name"] for r in db.query(f"PRAGMA table_info({table})")} if db.dialect == "sqlite" else {  # noqa: S608
+        have = {r["name"] for r in db.query(f"PRAGMA table_info({table})")} if db.dialect == "sqlite" else {
             r["column_name"] for r in db.query(
                 "SELECT column_name FROM information_schema.columns WHERE table_name = ?", (table,))}
         for name, typ in cols:

@@ -7,6 +7,7 @@ never recipients unless ``allow_parents`` is set.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
@@ -26,6 +27,19 @@ Source = Literal["attendance", "submissions", "results", "lms", "aggregates"]
 TYPE_SOURCE: dict[str, str] = {"attendance": "attendance", "submissions": "submissions", "academic": "results",
                                "lms": "lms", "class_attention": "aggregates", "class_participation": "aggregates",
                                "class_tone": "aggregates"}
+
+
+# Typed default factories: mypy reads a bare ``lambda: ["teacher"]`` as ``list[str]``, not ``list[Role]``
+def _roles(*roles: Role) -> Callable[[], list[Role]]:
+    return lambda: list(roles)
+
+
+def _max_age_days() -> dict[Source, float]:
+    return {"attendance": 3.0, "submissions": 10.0, "results": 21.0, "lms": 3.0, "aggregates": 7.0}
+
+
+def _channels() -> dict[Role, list[Channel]]:
+    return {"teacher": ["email"], "advisor": ["email"], "counsellor": ["email", "webhook"], "parent": ["email"]}
 
 
 class _Section(BaseModel):
@@ -97,8 +111,7 @@ class ClassRules(_Section):
 class Freshness(_Section):
     """A source older than this (days before the run) is stale: its warnings say so, and none means 'unknown'."""
 
-    max_age_days: dict[Source, float] = Field(default_factory=lambda: {
-        "attendance": 3.0, "submissions": 10.0, "results": 21.0, "lms": 3.0, "aggregates": 7.0})
+    max_age_days: dict[Source, float] = Field(default_factory=_max_age_days)
     not_collected: list[Source] = Field(default_factory=list, description="sources this institution does not "
                                         "have at all (OULAD: attendance, lms, aggregates): no data there is "
                                         "absence by design, not staleness; data that does arrive is checked")
@@ -112,8 +125,8 @@ class RouteRule(_Section):
 
 class Escalation(_Section):
     after_h: float = Field(48.0, gt=0, description="unacknowledged this long → next role in the chain")
-    student_chain: list[Role] = Field(default_factory=lambda: ["teacher", "advisor", "counsellor"])
-    class_chain: list[Role] = Field(default_factory=lambda: ["teacher"])
+    student_chain: list[Role] = Field(default_factory=_roles("teacher", "advisor", "counsellor"))
+    class_chain: list[Role] = Field(default_factory=_roles("teacher"))
 
     @model_validator(mode="after")
     def _no_repeats(self) -> Escalation:
@@ -145,8 +158,7 @@ class WebhookConfig(_Section):
 class Delivery(_Section):
     email: EmailConfig | None = None
     webhook: WebhookConfig | None = None
-    channels: dict[Role, list[Channel]] = Field(default_factory=lambda: {
-        "teacher": ["email"], "advisor": ["email"], "counsellor": ["email", "webhook"], "parent": ["email"]})
+    channels: dict[Role, list[Channel]] = Field(default_factory=_channels)
     max_attempts: int = Field(8, ge=1, le=100, description="then the delivery is 'failed' (kept, listed, retryable)")
     retry_base_s: float = Field(60.0, gt=0, description="backoff: base × 2^(attempts-1), capped at 6 h")
     language: Literal["en", "zh-CN"] = "zh-CN"
@@ -213,7 +225,7 @@ class WarningsConfig(_Section):
     risk: RiskConfig = Field(default_factory=RiskConfig)
     retention: Retention = Field(default_factory=Retention)
     allow_parents: bool = Field(False, description="parents/guardians may be recipients (never by default)")
-    names_for: list[Role] = Field(default_factory=lambda: ["advisor", "counsellor", "parent"],
+    names_for: list[Role] = Field(default_factory=_roles("advisor", "counsellor", "parent"),
                                   description="roles whose messages carry the student's name (others: pseudonym); "
                                   "the dashboard shows names to advisors and counsellors only")
     escalation: Escalation = Field(default_factory=Escalation)

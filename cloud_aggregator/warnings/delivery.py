@@ -23,6 +23,7 @@ from email.message import EmailMessage
 from typing import Any
 
 from cloud_aggregator.store import db, iso
+from cloud_aggregator.store.analysable import is_analysable
 from cloud_aggregator.store.warning_tables import WARNING_DELIVERIES
 
 from . import messages
@@ -133,11 +134,6 @@ class Contacts:
         return " / ".join(x for x in (local, n.get("english", "")) if x) or None
 
 
-def _opted_out(store: Any, pseudonym: str) -> bool:  # noqa: ANN401
-    rows = db.query(store, "SELECT opt_out, enabled FROM users WHERE pseudonym = ?", (pseudonym,))
-    return bool(rows) and (bool(rows[0]["opt_out"]) or not rows[0]["enabled"])
-
-
 def send_pending(store: Any, cfg: WarningsConfig, keys: Any, now: datetime | None = None,  # noqa: ANN401, C901
                  retry_failed: bool = False) -> dict[str, int]:
     """Send every due delivery; returns counts by resulting status."""
@@ -149,7 +145,7 @@ def send_pending(store: Any, cfg: WarningsConfig, keys: Any, now: datetime | Non
     if not due:
         return counts
     contacts, mailer, lang = Contacts(store, keys), _Mailer(cfg), cfg.delivery.language
-    warnings = {}
+    warnings: dict[str, dict[str, Any] | None] = {}  # warning id -> its row (None: gone)
     try:
         for d in due:
             w = warnings.get(d["warning_id"])
@@ -160,7 +156,7 @@ def send_pending(store: Any, cfg: WarningsConfig, keys: Any, now: datetime | Non
             try:
                 if w is None:
                     status, error = "failed", "warning no longer exists"
-                elif w["scope"] == "student" and _opted_out(store, w["subject"]):
+                elif w["scope"] == "student" and not is_analysable(store, w["subject"]):
                     status = "suppressed"
                 else:
                     name = (contacts.student_name(w["subject"])

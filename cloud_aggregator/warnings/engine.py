@@ -18,6 +18,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from cloud_aggregator.store import db, iso, now_iso
+from cloud_aggregator.store.analysable import analysable_students, excluded_students
 from cloud_aggregator.store.db import ensure_web_tables
 from cloud_aggregator.store.warning_log import warning_states
 from cloud_aggregator.store.warning_tables import WARNING_ESCALATIONS, WARNING_LOG, WARNING_RUNS
@@ -59,12 +60,6 @@ def _first(xs: list[str] | None) -> str | None:
     return xs[0] if xs else None
 
 
-def analysable(store: Any) -> list[str]:  # noqa: ANN401
-    """Enabled students who have not opted out (``records.access.analysable_students``, under the store lock)."""
-    rows = db.query(store, "SELECT pseudonym FROM users WHERE role = ? AND opt_out = 0 AND enabled = 1", ("student",))
-    return sorted(r["pseudonym"] for r in rows)
-
-
 def _merged_indicators(store: Any, students: list[str], as_of: dict[str, str], days: int) -> dict[str, Indicators]:  # noqa: ANN401
     """Each type's indicator fields computed as of that type's source date (one query set per distinct date)."""
     merged = {p: Indicators(p) for p in students}
@@ -104,7 +99,7 @@ def current_warnings(store: Any, cfg: WarningsConfig, now: datetime,  # noqa: AN
     r_asof = min(as_of_date(store), today)
     current, enrolled = routing.current_sections(store, r_asof)
     # students enrolled on the day (or with no enrolments recorded at all): not those who withdrew or finished
-    students = [p for p in analysable(store) if p in current or p not in enrolled]
+    students = [p for p in analysable_students(store) if p in current or p not in enrolled]
     days = cfg.students.recent_days
     week = iso_week(min(as_of_date(store), today))  # the dashboard's week, so its acknowledgements match
     inds, type_asof, median = student_indicators(store, students, today, days, {s: f.latest for s, f in fresh.items()})
@@ -171,8 +166,8 @@ def _store_warnings(store: Any, cfg: WarningsConfig, run_id: str, rows: list[dic
     ids = [r["id"] for r in rows]
     existing: dict[str, dict[str, Any]] = {}
     for chunk in db.chunks(ids):
-        for e in db.query(store, f"SELECT * FROM warning_log WHERE id IN {db.in_list(chunk)}", chunk):  # noqa: S608
-            existing[e["id"]] = e
+        for row in db.query(store, f"SELECT * FROM warning_log WHERE id IN {db.in_list(chunk)}", chunk):  # noqa: S608
+            existing[row["id"]] = row
     out = []
     for r in rows:
         e = existing.get(r["id"])
@@ -281,8 +276,7 @@ def run(store: Any, cfg: WarningsConfig, keys: Any = None, now: datetime | None 
         counts["escalated"] = escalate(store, cfg, now)
         counts["delivered"] = delivery.send_pending(store, cfg, keys, now) if deliver else {}
         counts.update(students=len(students),
-                      opted_out=len(db.query(store, "SELECT pseudonym FROM users WHERE role = ? AND (opt_out = 1 OR "
-                                                    "enabled = 0)", ("student",))),
+                      opted_out=len(excluded_students(store)),
                       warnings=len(rows), stale_warnings=sum(1 for r in rows if r["stale"]),
                       by_level={str(lv): sum(1 for r in rows if r["level"] == lv) for lv in (1, 2, 3)},
                       by_type={t: sum(1 for r in rows if r["type"] == t) for t in sorted({r["type"] for r in rows})},

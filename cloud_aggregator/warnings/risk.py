@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from cloud_aggregator.store import db, iso
+from cloud_aggregator.store.analysable import analysable_students
 from cloud_aggregator.store.warning_tables import INTERVENTION_EFFECTS, RISK_DRIFT, RISK_MODELS
 
 from . import risk_model as rm
@@ -72,9 +73,11 @@ def train(store: Any, cfg: WarningsConfig, now: datetime | None = None, trigger:
                             " — import outcomes first (cloud-aggregator import outcomes DIR)")
     tr, te = rm.split_students(df, rc.holdout, rc.seed)
     cv: dict[str, float] = {}
-    kind = rc.kind
-    if kind == "auto":
+    kind: rm.ModelKind
+    if rc.kind == "auto":
         kind, cv = rm.choose_kind(tr, rc.seed)
+    else:
+        kind = rc.kind
     metrics, p_test = rm.evaluate(tr, te, kind, rc.seed)
     metrics["cv_auc"] = cv
     fair = rm.fairness(te, p_test)
@@ -132,7 +135,7 @@ def reasons(am: ActiveModel, df: pd.DataFrame, top: int) -> list[list[dict[str, 
     out = []
     for i in range(len(df)):
         order = np.argsort(-contrib[i])
-        rs = []
+        rs: list[dict[str, Any]] = []
         for j in order:
             if contrib[i, j] <= 0 or len(rs) >= top:
                 break
@@ -170,6 +173,11 @@ def drift_due(store: Any, cfg: WarningsConfig, now: datetime) -> bool:  # noqa: 
         days=cfg.risk.drift.every_days) <= now
 
 
+def _nearest_week(stored: list[int], week: float) -> int:
+    """The stored term week closest to ``week`` (the earlier one on a tie)."""
+    return min(stored, key=lambda s: (abs(s - week), s))
+
+
 def drift_report(am: ActiveModel, df: pd.DataFrame, scores: np.ndarray,
                  term_day: dict[str, int] | None = None) -> dict[str, Any]:
     """PSI of each feature and of the scores: training window (baseline) vs this population. With the students'
@@ -182,7 +190,7 @@ def drift_report(am: ActiveModel, df: pd.DataFrame, scores: np.ndarray,
     known = ~np.isnan(week)
     if tb and known.any() and known.mean() >= 0.5:
         stored = sorted(int(w) for w in tb["weeks"])
-        near = pd.Series([min(stored, key=lambda s, w=w: (abs(s - w), s)) for w in week[known]]).value_counts(
+        near = pd.Series([_nearest_week(stored, float(w)) for w in week[known]]).value_counts(
             normalize=True)
         cols = {**{f: df[f].to_numpy(dtype=float)[known] for f in FEATURE_NAMES}, "score": np.asarray(scores)[known]}
         psis = {k: rm.psi([sum(float(near[w]) * tb["weeks"][str(w)][k][i] for w in near.index)
@@ -237,8 +245,7 @@ def intervention_effects(store: Any, cfg: WarningsConfig, am: ActiveModel, now: 
     last = min(span[1], now.date().isoformat())
     ivs = db.query(store, "SELECT id, student_pseudonym, kind, created_at FROM interventions WHERE outcome IS NOT NULL")
     done = {r["intervention_id"]: r for r in db.query(store, "SELECT * FROM intervention_effects")}
-    pool = sorted({r["pseudonym"] for r in db.query(store, "SELECT pseudonym FROM users WHERE role = ? AND "
-                                                           "opt_out = 0 AND enabled = 1", ("student",))})
+    pool = analysable_students(store)
     treated = {r["student_pseudonym"] for r in db.query(store, "SELECT student_pseudonym FROM interventions")}
     controls = [p for p in pool if p not in treated]
     d2, d4 = cfg.risk.follow_up_days

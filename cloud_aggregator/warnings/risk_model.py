@@ -17,12 +17,13 @@ import json
 import math
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
 from cloud_aggregator.store import db
+from cloud_aggregator.store.analysable import analysable
 
 from . import routing
 from .config import StudentRules
@@ -32,6 +33,8 @@ from .student_rules import Indicators, rule_warnings
 AT_RISK = ("fail", "withdrawn")
 GROUP_COLUMNS = ("gender", "age_band", "disability", "deprivation")
 MIN_GROUP = 20
+ModelKind = Literal["lightgbm", "logistic"]
+MODEL_KINDS: tuple[ModelKind, ...] = ("lightgbm", "logistic")
 EPS = 1e-4
 
 
@@ -58,10 +61,10 @@ def rules_score(row: dict[str, float], rules: StudentRules) -> int:
 def training_set(store: Any, rules: StudentRules, step_days: int = 7, min_days: int = 21,  # noqa: ANN401
                  until: str | None = None) -> pd.DataFrame:
     """One row per (student, snapshot date) with features, ``y``, ``rules_score`` and the group columns."""
-    outs = db.query(store, "SELECT o.student_pseudonym AS p, o.term_sourced_id AS term, o.outcome, o.outcome_date, "
+    outs = db.query(store, "SELECT o.student_pseudonym AS p, o.term_sourced_id AS term, o.outcome, o.outcome_date, "  # noqa: S608
                            "o.gender, o.age_band, "
-                           "o.disability, o.deprivation FROM student_outcomes o JOIN users u ON u.pseudonym = "
-                           "o.student_pseudonym WHERE u.role = ? AND u.opt_out = 0 AND u.enabled = 1", ("student",))
+                           "o.disability, o.deprivation FROM student_outcomes o WHERE "
+                           f"{analysable('o.student_pseudonym')}")
     if until:  # a label must have been known by ``until``: an outcome learnt later is the future, not training data
         outs = [o for o in outs if o["outcome_date"][:10] <= until]
     span = records_span(store)
@@ -114,7 +117,7 @@ def records_span(store: Any) -> tuple[str, str] | None:  # noqa: ANN401
 class RiskModel:
     """A fitted model and what it needs to score and explain: JSON-serialisable, no pickle."""
 
-    kind: str  # lightgbm | logistic
+    kind: ModelKind
     features: list[str]
     params: dict[str, Any]
     _booster: Any = None
@@ -155,12 +158,12 @@ class RiskModel:
     @classmethod
     def from_json(cls, text: str) -> RiskModel:
         d = json.loads(text)
-        if d.get("format") != 1 or d.get("kind") not in ("lightgbm", "logistic"):
+        if d.get("format") != 1 or d.get("kind") not in MODEL_KINDS:
             raise ValueError("not a ClassPulse risk model file")
         return cls(d["kind"], list(d["features"]), d["params"])
 
 
-def fit(df: pd.DataFrame, kind: str, seed: int = 0) -> RiskModel:
+def fit(df: pd.DataFrame, kind: ModelKind, seed: int = 0) -> RiskModel:
     x, y = df[list(FEATURE_NAMES)].to_numpy(dtype=float), df["y"].to_numpy(dtype=int)
     if kind == "lightgbm":
         import lightgbm as lgb
@@ -198,21 +201,21 @@ def split_students(df: pd.DataFrame, holdout: float, seed: int) -> tuple[pd.Data
     return df[~mask].reset_index(drop=True), df[mask].reset_index(drop=True)
 
 
-def choose_kind(train: pd.DataFrame, seed: int = 0, folds: int = 3) -> tuple[str, dict[str, float]]:
+def choose_kind(train: pd.DataFrame, seed: int = 0, folds: int = 3) -> tuple[ModelKind, dict[str, float]]:
     """Cross-validated AUC (folds by student) of each kind on the training students; the higher wins."""
     students = np.array(sorted(train["student"].unique()))
     rng = np.random.default_rng(seed)
     rng.shuffle(students)
     fold_of = {s: i % folds for i, s in enumerate(students)}
     f = train["student"].map(fold_of).to_numpy()
-    scores = {}
-    for kind in ("lightgbm", "logistic"):
+    scores: dict[str, float] = {}
+    for kind in MODEL_KINDS:
         p = np.zeros(len(train))
         for k in range(folds):
             m = fit(train[f != k], kind, seed)
             p[f == k] = m.predict(train[f == k])
         scores[kind] = _auc(train["y"].to_numpy(), p) or 0.0
-    return max(scores, key=lambda k: scores[k]), scores
+    return max(MODEL_KINDS, key=lambda k: scores[k]), scores  # a tie: the first kind
 
 
 def fairness(df: pd.DataFrame, p: np.ndarray) -> dict[str, dict[str, dict[str, Any]]]:
@@ -230,7 +233,7 @@ def fairness(df: pd.DataFrame, p: np.ndarray) -> dict[str, dict[str, dict[str, A
     return out
 
 
-def evaluate(train: pd.DataFrame, test: pd.DataFrame, kind: str, seed: int = 0) -> tuple[dict[str, Any], np.ndarray]:
+def evaluate(train: pd.DataFrame, test: pd.DataFrame, kind: ModelKind, seed: int = 0) -> tuple[dict[str, Any], np.ndarray]:
     """Held-out metrics of ``kind`` trained on ``train``, next to the rules score on the same rows."""
     m = fit(train, kind, seed)
     p, y = m.predict(test), test["y"].to_numpy()

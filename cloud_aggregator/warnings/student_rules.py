@@ -131,6 +131,7 @@ def rule_warnings(ind: Indicators, week: str, rules: StudentRules | None = None)
     rules = rules or StudentRules()
     days = rules.recent_days
     out: list[StudentWarning] = []
+    more: list[tuple[str, dict[str, Any]]]  # further reasons after the first
 
     def add(kind: str, level: int, key: str, params: dict[str, Any], *more: tuple[str, dict[str, Any]]) -> None:
         reasons = ({"key": key, "params": params}, *({"key": k, "params": p} for k, p in more))

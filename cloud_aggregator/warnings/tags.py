@@ -48,7 +48,8 @@ def student_tags(ind: Indicators, rules: TagRules, cohort_lms_median: float | No
         out.append(Tag("missing_submissions", "evidence.missing_submissions", {"missing": _pct(m), "days": days}))
     r, b = ind.lms_recent_wk, ind.lms_before_wk
     low_ratio = r is not None and b is not None and b > 0 and r / b < rules.low_lms_ratio
-    low_cohort = r is not None and bool(cohort_lms_median) and r < rules.low_lms_vs_median * cohort_lms_median
+    med = cohort_lms_median or 0.0  # no cohort median (or 0): no comparison with it
+    low_cohort = r is not None and med != 0 and r < rules.low_lms_vs_median * med
     if low_ratio or low_cohort:
         out.append(Tag("low_lms_activity", "evidence.low_lms_activity",
                        {"recent": round(r or 0), "before": round(b or 0),

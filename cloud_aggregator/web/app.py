@@ -28,6 +28,7 @@ from classpulse_contract import ID_PATTERN, Aggregate
 from cloud_aggregator import device_registry
 from cloud_aggregator.device_certs import CSR_MAX_CHARS, CsrError
 from cloud_aggregator.store import db, iso, now_iso, warning_log
+from cloud_aggregator.store.analysable import analysable, analysable_students
 from cloud_aggregator.store.web_tables import ASSISTANT_FEEDBACK, AUDIT_LOG, INTERVENTIONS, WARNING_ACTIONS
 from cloud_aggregator.timetable import SessionResolver
 from cloud_aggregator.warnings import risk
@@ -534,9 +535,7 @@ def create_app(store: Any, config: Any, ingest: Any = None, *, command_sender: A
 
     @app.get("/api/warnings/summary", tags=["warnings"], summary="Warning counts by level and type (no names)")
     def warnings_summary(user: auth.User = role("advisor", "counsellor", "admin")) -> dict[str, Any]:
-        ps = sorted(scope.visible_students(store, user) if user.role != "admin" else
-                    {r["pseudonym"] for r in db.query(store, "SELECT pseudonym FROM users WHERE role = ? AND "
-                                                             "opt_out = 0 AND enabled = 1", ("student",))})
+        ps = sorted(scope.visible_students(store, user)) if user.role != "admin" else analysable_students(store)
         ws = warning_log.active_warnings(store, "student", ps)
         counts: dict[str, dict[str, int]] = {}
         for w in ws:
@@ -796,9 +795,8 @@ def create_app(store: Any, config: Any, ingest: Any = None, *, command_sender: A
         title, secs = allowed[report_scope]
         counts = None
         if user.role == "admin":
-            enrolled = {r["p"] for r in db.query(store, "SELECT DISTINCT e.user_pseudonym AS p FROM enrollments e JOIN "
-                                                        "users u ON u.pseudonym = e.user_pseudonym WHERE e.role = ? AND "
-                                                        "u.opt_out = 0 AND u.enabled = 1", ("student",))
+            enrolled = {r["p"] for r in db.query(store, "SELECT DISTINCT user_pseudonym AS p FROM enrollments WHERE "  # noqa: S608
+                                                        f"role = ? AND {analysable('user_pseudonym')}", ("student",))
                         } if report_scope == "school" else _enrolled(secs)
             counts = {}
             for w in warning_log.active_warnings(store, "student", sorted(enrolled)):
@@ -816,10 +814,9 @@ def create_app(store: Any, config: Any, ingest: Any = None, *, command_sender: A
         out: set[str] = set()
         for i in range(0, len(secs), 400):
             chunk = secs[i:i + 400]
-            out |= {r["p"] for r in db.query(store, "SELECT DISTINCT e.user_pseudonym AS p FROM enrollments e JOIN users "  # noqa: S608
-                                                    f"u ON u.pseudonym = e.user_pseudonym WHERE e.section_sourced_id IN "
-                                                    f"{db.in_list(chunk)} AND e.role = ? AND u.opt_out = 0",
-                                             [*chunk, "student"])}
+            out |= {r["p"] for r in db.query(store, "SELECT DISTINCT user_pseudonym AS p FROM enrollments WHERE "  # noqa: S608
+                                                    f"section_sourced_id IN {db.in_list(chunk)} AND role = ? AND "
+                                                    f"{analysable('user_pseudonym')}", [*chunk, "student"])}
         return out
 
     return app

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from cloud_aggregator.store import db
+from cloud_aggregator.store.analysable import analysable
 
 from .auth import User
 
@@ -32,9 +33,8 @@ def assigned_students(store: Any, staff_sourced_id: str | None) -> set[str]:  # 
     """Pseudonyms assigned to an advisor/counsellor, minus opted-out or disabled students."""
     if not staff_sourced_id:
         return set()
-    rows = db.query(store, "SELECT a.student_pseudonym AS p FROM advisor_assignments a JOIN users u "
-                           "ON u.pseudonym = a.student_pseudonym WHERE a.staff_sourced_id = ? AND u.opt_out = 0 "
-                           "AND u.enabled = 1", (staff_sourced_id,))
+    rows = db.query(store, "SELECT student_pseudonym AS p FROM advisor_assignments WHERE staff_sourced_id = ? AND "  # noqa: S608
+                           f"{analysable('student_pseudonym')}", (staff_sourced_id,))
     return {r["p"] for r in rows}
 
 
