@@ -8,7 +8,7 @@ shared). Each configuration runs in its own process so that its peak RSS is its 
 * ``levels`` (policy ``full``, hands on): the frame pinned at each degradation level (edge_agent/vision/degrade.py),
   so the cost of every rung is measured against full work in one process.
 
-Run: OMP_NUM_THREADS=1 python bench/vision.py [--frames 8] [--calibration FILE]
+Run: OMP_NUM_THREADS=1 python bench/vision.py [--frames 8] [--calibration FILE] [--face-detector litert|mediapipe]
 (a room profile from ``edge-agent calibrate-camera``: perspective tiles over its seated area and zones).
 Prints one JSON object on its last line.
 """
@@ -30,7 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from edge_agent.config import AgentConfig  # noqa: E402
 from edge_agent.vision.degrade import LEVEL_NAMES, available_levels  # noqa: E402
-from edge_agent.vision.faces import TiledFaceDetector  # noqa: E402
+from edge_agent.vision.faces import FACE_BACKENDS, FaceBackend, TiledFaceDetector  # noqa: E402
 from edge_agent.vision.stage import VisionPipelineStage  # noqa: E402
 
 CONFIGS = {
@@ -69,11 +69,11 @@ def timed(stage: VisionPipelineStage, imgs: list) -> dict:
             "people_per_frame": round(faces / len(imgs), 1)}
 
 
-def child(name: str, n: int, calibration: str | None) -> dict:
+def child(name: str, n: int, calibration: str | None, face_detector: FaceBackend = "litert") -> dict:
     spec = CONFIGS[name]
     cv2.setNumThreads(1)
     imgs = frames(n)
-    whole = TiledFaceDetector([(1, 1)])
+    whole = TiledFaceDetector([(1, 1)], backend=face_detector)
     rgb = [cv2.cvtColor(f, cv2.COLOR_BGR2RGB) for f in imgs]
     whole.detect(rgb[0])
     t0 = time.perf_counter()
@@ -83,7 +83,7 @@ def child(name: str, n: int, calibration: str | None) -> dict:
     del rgb
     from calibration.profile import load_profile
 
-    cfg = AgentConfig(policy=spec["policy"], vision={"hand_raises": spec["hands"]})
+    cfg = AgentConfig(policy=spec["policy"], vision={"hand_raises": spec["hands"], "face_detector": face_detector})
     stage = VisionPipelineStage(cfg, load_profile(calibration) if calibration else None)
     out: dict = {"config": name, "policy": spec["policy"], "hands": spec["hands"], "calibration": bool(calibration),
                  "baseline_whole_frame_ms": round(ms_whole, 1),
@@ -105,13 +105,14 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=8)
     ap.add_argument("--calibration", help="room profile (YAML)")
     ap.add_argument("--only", choices=sorted(CONFIGS), help="run one configuration in this process")
+    ap.add_argument("--face-detector", choices=FACE_BACKENDS, default="litert", help="vision.face_detector")
     args = ap.parse_args()
     if args.only:
-        print(json.dumps(child(args.only, args.frames, args.calibration)))
+        print(json.dumps(child(args.only, args.frames, args.calibration, args.face_detector)))
         return
     results = {}
     for name in CONFIGS:
-        cmd = [sys.executable, __file__, "--only", name, "--frames", str(args.frames)]
+        cmd = [sys.executable, __file__, "--only", name, "--frames", str(args.frames), "--face-detector", args.face_detector]
         if args.calibration:
             cmd += ["--calibration", args.calibration]
         r = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, check=True)

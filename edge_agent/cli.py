@@ -68,6 +68,8 @@ TOOLS = [
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from edge_agent.vision.faces import FACE_BACKENDS
+
     p = argparse.ArgumentParser(prog="edge-agent", description="ClassPulse edge agent")
     p.add_argument("-v", "--verbose", action="store_true")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -114,6 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
     ef.add_argument("--images", required=True)
     ef.add_argument("--gt", required=True)
     ef.add_argument("--config")
+    ef.add_argument("--face-detector", choices=FACE_BACKENDS,
+                    help="run the model through LiteRT or MediaPipe's graph (default: the config's vision.face_detector)")
+    ef.add_argument("--min-confidence", type=float, help="lowest detector score kept (default: the config's)")
     ef.set_defaults(func=lambda a: dispatch("edge_agent.evaluation.faces:main", a))
     return p
 

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from classpulse_contract.config_io import load_config
+from edge_agent.vision.faces import GRAPH_MIN_SCORE, FaceBackend
 
 ENV_PREFIX = "CLASSPULSE"
 _IDENT = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
@@ -111,7 +112,11 @@ class AudioConfig(_Section):
 
 
 class VisionConfig(_Section):
-    min_detection_confidence: float = Field(0.5, ge=0, le=1)
+    face_detector: FaceBackend = Field("litert", description="how the full-range face model runs: litert (decoded "
+                                       "here, the same on x86 and aarch64) or mediapipe (its graph; finds no faces "
+                                       "on emulated aarch64, issue #17)")
+    min_detection_confidence: float = Field(GRAPH_MIN_SCORE, ge=0, le=1, description="lowest face score kept "
+                                            "(litert); the mediapipe graph ignores it and keeps scores >= 0.6")
     tiles: list[tuple[int, int]] = Field(default_factory=lambda: [(1, 1), (3, 3)], description="grids to run, e.g. [[1,1],[3,3]]")
     tile_overlap: float = Field(0.2, ge=0, lt=0.9)
     refine_small_faces: bool = Field(True, description="split a tile into 2x2 where it held small faces "

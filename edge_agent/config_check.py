@@ -8,6 +8,7 @@ with its key path.
 
 from __future__ import annotations
 
+import platform
 from pathlib import Path
 
 import yaml
@@ -15,6 +16,7 @@ from pydantic import ValidationError
 
 from classpulse_contract.config_io import file_problems, format_errors, load_config
 from edge_agent.config import ENV_PREFIX, AgentConfig
+from edge_agent.vision.faces import GRAPH_MIN_SCORE
 
 #: Files the agent reads at start-up (dotted key paths; list fields fan out).
 INPUT_FILES = ("mqtt.password_file", "mqtt.tls.ca_file", "mqtt.tls.cert_file", "mqtt.tls.key_file",
@@ -49,6 +51,13 @@ def notes(cfg: AgentConfig) -> list[str]:
         out.append("mqtt.tls is set but mqtt.port is 1883, the usual plain-text port")
     if cfg.mqtt.reconnect_min_s > cfg.mqtt.reconnect_max_s:
         out.append("mqtt.reconnect_min_s exceeds reconnect_max_s: every retry waits reconnect_max_s")
+    if cfg.vision.face_detector == "mediapipe":
+        if cfg.vision.min_detection_confidence != GRAPH_MIN_SCORE:
+            out.append(f"vision.min_detection_confidence is ignored by face_detector mediapipe "
+                       f"(its graph keeps scores >= {GRAPH_MIN_SCORE}); face_detector litert applies it")
+        if platform.machine().lower() in ("aarch64", "arm64"):
+            out.append("vision.face_detector mediapipe found no faces on emulated aarch64 (issue #17); "
+                       "litert runs the same model and is the default")
     return out
 
 

@@ -4,7 +4,7 @@
 # makes the venv from the bundled wheels), then `edge-agent config check`, `edge-agent check` (file
 # sources, a real Mosquitto on loopback), `edge-agent models selftest` on every LiteRT model, and
 # `edge-agent replay` of a short cut of the bundled sample with every model on (policy full, overlap on:
-# MediaPipe graphs, LiteRT expression/voice, overlap MLP, Silero ONNX). The same cut is replayed on
+# LiteRT faces/pose/expression/voice, MediaPipe face mesh, overlap MLP, Silero ONNX). The same cut is replayed on
 # this x86 machine; exit 0 only when every window matches within the tolerances below.
 #   n_faces (and per-zone n_faces): ±1        attention_share, speech_share: ±0.03
 #   same windows, same null-ness of every compared value
@@ -64,7 +64,8 @@ fi
 [ "$(chroot "$R" uname -m)" = aarch64 ] || { echo "check-aarch64: the root does not run as aarch64" >&2; exit 1; }
 # /sys stays: without it cpuinfo cannot start and onnxruntime (Silero) aborts on import ("Attempt to use
 # DefaultLogger but none has been registered"). With it, MediaPipe's full-range face graph finds no face in
-# this root (x86: 26 on the same frame) — see bench/README.md (aarch64) for what is known about it.
+# this root (x86: 26 on the same frame) — see bench/README.md (aarch64); the agent's default face detector
+# (vision.face_detector: litert) runs that model through LiteRT instead (issue #17).
 mount -t proc proc "$R/proc"; mount --bind /sys "$R/sys"; mount --bind /dev "$R/dev"; mount --bind /dev/pts "$R/dev/pts"
 IN() { chroot "$R" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 OMP_NUM_THREADS=1 "$@"; }
 

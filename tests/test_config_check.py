@@ -59,6 +59,14 @@ def test_example_values_are_the_defaults_except_identity_and_timetable():
     assert agg.model_dump() == AggregatorConfig().model_dump()
 
 
+def test_a_score_floor_the_mediapipe_face_graph_ignores_is_noted():
+    from edge_agent.config_check import notes
+
+    graph = AgentConfig(vision={"face_detector": "mediapipe", "min_detection_confidence": 0.5})
+    assert any("min_detection_confidence is ignored" in n for n in notes(graph))
+    assert not any("vision." in n for n in notes(AgentConfig(vision={"min_detection_confidence": 0.5})))
+
+
 def test_misspelt_time_zone_fails_config_check_and_check_in_words(tmp_path):
     f = tmp_path / "agent.yaml"
     f.write_text("device: {id: Room_101}\nschedule: {timezone: Europe/Lodnon}\n")

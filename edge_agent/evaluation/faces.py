@@ -15,7 +15,7 @@ from pathlib import Path
 
 import cv2
 
-from edge_agent.vision.faces import Box, TiledFaceDetector, iou
+from edge_agent.vision.faces import Box, FaceBackend, TiledFaceDetector, iou
 
 MIN_FACE_PX = 16
 IOU_MATCH = 0.3
@@ -36,14 +36,17 @@ def match(dets: list[Box], gts: list[Box]) -> tuple[set[int], set[int]]:
 
 
 def run(images: Path, gt_file: Path, grids: list[tuple[int, int]] | None = None, overlap: float = 0.2,
-        refine: bool | None = None) -> dict:
+        refine: bool | None = None, backend: FaceBackend | None = None,
+        min_confidence: float | None = None) -> dict:
     """Evaluate the detector; unset arguments take the agent's defaults (``VisionConfig``)."""
     from edge_agent.config import VisionConfig
 
     d = VisionConfig()
     gt = json.loads(gt_file.read_text(encoding="utf-8"))
-    det = TiledFaceDetector(grids or d.tiles, overlap=overlap, min_confidence=d.min_detection_confidence,
-                            refine=d.refine_small_faces if refine is None else refine)
+    det = TiledFaceDetector(grids or d.tiles, overlap=overlap,
+                            min_confidence=d.min_detection_confidence if min_confidence is None else min_confidence,
+                            refine=d.refine_small_faces if refine is None else refine,
+                            backend=backend or d.face_detector)
     n_gt = hit = n_det = good_det = 0
     elapsed = 0.0
     n_img = 0
@@ -72,15 +75,20 @@ def run(images: Path, gt_file: Path, grids: list[tuple[int, int]] | None = None,
     return {"n_faces": n_gt, "recall": round(hit / n_gt, 4) if n_gt else None,
             "precision": round(good_det / n_det, 4) if n_det else None,
             "ms_per_image": round(1000 * elapsed / max(1, n_img), 1), "n_images": n_img,
-            "grids": [list(g) for g in det.grids], "refine": det.refine}
+            "grids": [list(g) for g in det.grids], "refine": det.refine, "model": det.version}
 
 
 def main(args: argparse.Namespace) -> int:
-    grids, refine = None, None
+    """``--face-detector`` and ``--min-confidence`` override the config's (or the default) vision section."""
+    grids, refine, backend, conf = None, None, None, None
     if getattr(args, "config", None):
         from edge_agent.config import load_agent_config
 
         cfg = load_agent_config(args.config)
         grids, refine = [tuple(g) for g in cfg.vision.tiles], cfg.vision.refine_small_faces
-    print(json.dumps(run(Path(args.images), Path(args.gt), grids, refine=refine)))
+        backend, conf = cfg.vision.face_detector, cfg.vision.min_detection_confidence
+    backend = getattr(args, "face_detector", None) or backend
+    conf = conf if getattr(args, "min_confidence", None) is None else args.min_confidence
+    print(json.dumps(run(Path(args.images), Path(args.gt), grids, refine=refine, backend=backend,
+                         min_confidence=conf)))
     return 0

@@ -30,6 +30,20 @@ def interpreter_class(runtime: Runtime = "auto"):  # noqa: ANN201 - the Interpre
     raise ImportError(f"no TFLite runtime ({' or '.join(names)}): install ai-edge-litert==1.4.0 or tflite-runtime==2.14.0")
 
 
+def mediapipe_model(relative: str) -> Path:
+    """A model file shipped inside the installed ``mediapipe`` wheel (``relative`` to the package).
+
+    The pinned wheel is the only source of these files: they are loaded in place, never copied
+    into this repository nor downloaded.
+    """
+    from importlib.resources import files
+
+    p = Path(str(files("mediapipe").joinpath(relative)))
+    if not p.is_file():
+        raise FileNotFoundError(f"{relative} is not in the installed mediapipe package")
+    return p
+
+
 class TFLiteRunner:
     """One model, one input, one output; batches are run one row at a time unless the model is batched."""
 

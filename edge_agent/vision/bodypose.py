@@ -28,7 +28,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge_agent.inference.tflite import interpreter_class
+from edge_agent.inference.tflite import interpreter_class, mediapipe_model
 from edge_agent.vision.faces import Box
 
 #: Model input side (pixels).
@@ -44,12 +44,7 @@ Landmark = tuple[float, float, float]  # x, y in frame pixels, visibility 0..1
 
 def model_path() -> Path:
     """The full BlazePose landmark model inside the installed mediapipe package."""
-    import mediapipe
-
-    p = Path(mediapipe.__file__).resolve().parent / "modules" / "pose_landmark" / "pose_landmark_full.tflite"
-    if not p.exists():
-        raise FileNotFoundError(f"{p.name} is not in the installed mediapipe package")
-    return p
+    return mediapipe_model("modules/pose_landmark/pose_landmark_full.tflite")
 
 
 def body_roi(face: Box) -> tuple[int, int, int]:

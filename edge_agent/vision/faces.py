@@ -1,5 +1,9 @@
 """Whole-room face detection: MediaPipe's full-range detector over overlapping tiles, merged by NMS.
 
+Two backends run the same model on each tile (``vision.face_detector``): ``litert`` decodes it
+ourselves (edge_agent/vision/blazeface.py; the same answer on x86 and aarch64, issue #17) and
+``mediapipe`` runs MediaPipe's own graph. Tiling, refinement and NMS are shared.
+
 The detector sees a 192 px input; on a 1080p classroom frame that makes a 25 px
 face 4 px wide, so it is run on tiles as well as on the whole frame. Detections
 that touch an inner tile edge are likely cut faces and are dropped when another
@@ -23,6 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal, Protocol, get_args
 
 import numpy as np
 
@@ -133,31 +138,79 @@ def perspective_tiles(width: int, height: int, area: Box, face_top_px: float, fa
     return tiles
 
 
-class TiledFaceDetector:
-    """MediaPipe full-range face detection over the whole frame plus tile grids (or perspective tiles)."""
+FaceBackend = Literal["litert", "mediapipe"]
+FACE_BACKENDS: tuple[str, ...] = get_args(FaceBackend)
+RelDetection = tuple[Box, float, tuple[tuple[float, float], ...]]  # box and keypoints relative to the image
 
-    def __init__(self, grids: Sequence[tuple[int, int]] = ((1, 1), (3, 3)), overlap: float = 0.2,
-                 min_confidence: float = 0.5, refine: bool = False, refine_min_score: float = 0.7):
+
+class _Backend(Protocol):
+    version: str
+
+    def detect(self, rgb: np.ndarray) -> list[RelDetection]: ...
+
+    def close(self) -> None: ...
+
+
+#: The score MediaPipe's full-range graph keeps from, whatever ``min_detection_confidence`` says.
+GRAPH_MIN_SCORE = 0.6
+
+
+class _GraphBackend:
+    """MediaPipe's ``face_detection`` graph (model_selection=1). It ignores ``min_detection_confidence``
+    and keeps scores ≥ ``GRAPH_MIN_SCORE``, its subgraph's own threshold (MediaPipe issue #3896)."""
+
+    def __init__(self, min_confidence: float):
         import mediapipe as mp
 
         self._det = mp.solutions.face_detection.FaceDetection(model_selection=1,
                                                               min_detection_confidence=min_confidence)
+        self.version = f"{mp.__version__}-graph"
+
+    def detect(self, rgb: np.ndarray) -> list[RelDetection]:
+        out = []
+        for d in self._det.process(np.ascontiguousarray(rgb)).detections or ():
+            bb = d.location_data.relative_bounding_box
+            kps = tuple((k.x, k.y) for k in d.location_data.relative_keypoints)
+            out.append(((bb.xmin, bb.ymin, bb.width, bb.height), float(d.score[0]), kps))
+        return out
+
+    def close(self) -> None:
+        self._det.close()
+
+
+def face_backend(name: FaceBackend, min_confidence: float) -> _Backend:
+    """The full-range detector for one tile, run by ``name``."""
+    if name == "litert":
+        from edge_agent.vision.blazeface import FullRangeFaceDetector
+
+        return FullRangeFaceDetector(min_confidence)
+    if name == "mediapipe":
+        return _GraphBackend(min_confidence)
+    raise ValueError(f"face detector {name!r} is not one of {', '.join(FACE_BACKENDS)}")
+
+
+class TiledFaceDetector:
+    """MediaPipe's full-range face model over the whole frame plus tile grids (or perspective tiles)."""
+
+    def __init__(self, grids: Sequence[tuple[int, int]] = ((1, 1), (3, 3)), overlap: float = 0.2,
+                 min_confidence: float = GRAPH_MIN_SCORE, refine: bool = False, refine_min_score: float = 0.7,
+                 backend: FaceBackend = "litert"):
+        self._det = face_backend(backend, min_confidence)
+        self.backend = backend
         self.grids = [tuple(g) for g in grids]
         self.overlap = overlap
         self.refine = refine
         self.refine_min_score = refine_min_score
-        self.version = (f"mediapipe-face-full-{mp.__version__}-tiles-" + "+".join(f"{c}x{r}" for c, r in self.grids)
+        # e.g. mediapipe-face-full-0.10.18-litert-tiles-1x1+3x3-refine: model, then how it was run
+        self.version = (f"mediapipe-face-full-{self._det.version}-tiles-" + "+".join(f"{c}x{r}" for c, r in self.grids)
                         + ("-refine" if refine else ""))
 
     def _run(self, rgb: np.ndarray, ox: int, oy: int) -> list[tuple[Box, float, tuple]]:
         h, w = rgb.shape[:2]
-        res = self._det.process(np.ascontiguousarray(rgb))
         out = []
-        for d in res.detections or ():
-            bb = d.location_data.relative_bounding_box
-            box = (ox + bb.xmin * w, oy + bb.ymin * h, bb.width * w, bb.height * h)
-            kps = tuple((ox + k.x * w, oy + k.y * h) for k in d.location_data.relative_keypoints)
-            out.append((box, float(d.score[0]), kps))
+        for (bx, by, bw, bh), score, rel_kps in self._det.detect(rgb):
+            kps = tuple((ox + x * w, oy + y * h) for x, y in rel_kps)
+            out.append(((ox + bx * w, oy + by * h, bw * w, bh * h), score, kps))
         return out
 
     def _tile(self, rgb: np.ndarray, tile: tuple[int, int, int, int], whole: bool, min_score: float,

@@ -93,7 +93,7 @@ class VisionPipelineStage:
         self.cfg = vcfg
         self.profile = as_profile(calibration)
         self.detector = TiledFaceDetector(vcfg.tiles, vcfg.tile_overlap, vcfg.min_detection_confidence,
-                                          refine=vcfg.refine_small_faces)
+                                          refine=vcfg.refine_small_faces, backend=vcfg.face_detector)
         self._tiles: dict[tuple[int, int], list[tuple[int, int, int, int]] | None] = {}
         self.tracker = FaceTracker()
         self._last_gray: np.ndarray | None = None
