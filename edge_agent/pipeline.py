@@ -26,9 +26,9 @@ from functools import partial
 from classpulse_contract import Health
 from edge_agent.config import AgentConfig
 from edge_agent.health import cpu_temp_c, disk_free_mb, load1, rss_mb
-from edge_agent.replay import finish_window, window_context
 from edge_agent.sdnotify import Watchdog, notify
 from edge_agent.stagefactory import load_calibration, make_audio_stage, make_vision_stage
+from edge_agent.window import finish_window, window_context
 from edge_agent.windowing import Windower
 
 log = logging.getLogger(__name__)

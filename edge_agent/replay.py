@@ -17,47 +17,10 @@ from pathlib import Path
 from classpulse_contract import Aggregate, dumps
 from edge_agent.config import AgentConfig
 from edge_agent.stagefactory import load_calibration, make_audio_stage, make_vision_stage
-from edge_agent.window import WindowContext, build_aggregate
-from edge_agent.windowing import OpenWindow, Windower, msg_id_for, to_dt
+from edge_agent.window import finish_window, window_context
+from edge_agent.windowing import OpenWindow, Windower
 
 log = logging.getLogger(__name__)
-#: A final window shorter than this share of window_s is still emitted, flagged partial.
-PARTIAL_SHARE = 0.9
-
-
-def window_context(cfg: AgentConfig, versions: dict[str, str], camera: bool | None = None,
-                   mic: bool | None = None) -> WindowContext:
-    """``camera``/``mic``: whether the run has that source (default: the config names one)."""
-    policy = cfg.policy if cfg.policy != "off" else "no-emotion"
-    return WindowContext(site=cfg.device.site, room=cfg.device.room, device=cfg.device.id,
-                         policy=policy, k=cfg.k_anonymity, weights=cfg.engagement, model_versions=versions,
-                         hands=cfg.vision.hand_raises, coverage=cfg.coverage,
-                         camera=bool(cfg.video.source) if camera is None else camera,
-                         mic=bool(cfg.audio.source) if mic is None else mic)
-
-
-#: An observation stands for this long after its timestamp when the observed span is measured (a frame
-#: or chunk at the window's last second still covers that second).
-TAIL_S = 1.0
-
-
-def observed_span(w: OpenWindow) -> tuple[float, float]:
-    """The part of the window the agent was sensing: from its first to just after its last observation."""
-    if w.first_ts is None or w.last_ts is None:
-        return w.start, w.end
-    first = w.start if w.first_ts - w.start <= TAIL_S else w.first_ts
-    return first, min(w.end, w.last_ts + TAIL_S) if w.end - w.last_ts > TAIL_S else w.end
-
-
-def finish_window(ctx: WindowContext, w: OpenWindow, window_s: float) -> Aggregate:
-    flags = set(w.quality)
-    covered = (w.last_ts - w.start) if w.last_ts is not None else 0.0
-    if covered < PARTIAL_SHARE * window_s - 1.0:
-        flags.add("partial_window")
-    return build_aggregate(ctx, msg_id_for(w.start), to_dt(w.start), to_dt(w.end), w.frames, w.chunks,
-                           sorted(flags), observed=observed_span(w))
-
-
 def replay(cfg: AgentConfig, video: str | None, audio: str | None, out: Path,
            start: datetime | None = None) -> list[Aggregate]:
     if video is None and audio is None:

@@ -18,10 +18,11 @@ import numpy as np
 from classpulse_contract import EXPRESSION_CLASSES, TONE_CLASSES, Aggregate, ZoneStat
 from classpulse_contract.participation import measured_participation
 from edge_agent.audio.talk import count_turns
-from edge_agent.config import CoverageConfig, EngagementWeights
+from edge_agent.config import AgentConfig, CoverageConfig, EngagementWeights
 from edge_agent.coverage import hand_frames, measure
 from edge_agent.engagement import expected_signals, published_engagement
 from edge_agent.observations import AudioObservation, FrameObservation
+from edge_agent.windowing import OpenWindow, msg_id_for, to_dt
 
 #: (valence, arousal) per class on the circumplex; used for the published summaries.
 EXPRESSION_VA = {
@@ -235,3 +236,41 @@ def build_aggregate(
         vision_coverage=cov.vision_share, audio_coverage=cov.audio_share, vision_level=cov.vision_level,
         coverage_flags=cov.flags,
     )
+
+
+#: A final window shorter than this share of window_s is still emitted, flagged partial.
+PARTIAL_SHARE = 0.9
+
+
+def window_context(cfg: AgentConfig, versions: dict[str, str], camera: bool | None = None,
+                   mic: bool | None = None) -> WindowContext:
+    """``camera``/``mic``: whether the run has that source (default: the config names one)."""
+    policy = cfg.policy if cfg.policy != "off" else "no-emotion"
+    return WindowContext(site=cfg.device.site, room=cfg.device.room, device=cfg.device.id,
+                         policy=policy, k=cfg.k_anonymity, weights=cfg.engagement, model_versions=versions,
+                         hands=cfg.vision.hand_raises, coverage=cfg.coverage,
+                         camera=bool(cfg.video.source) if camera is None else camera,
+                         mic=bool(cfg.audio.source) if mic is None else mic)
+
+
+#: An observation stands for this long after its timestamp when the observed span is measured (a frame
+#: or chunk at the window's last second still covers that second).
+TAIL_S = 1.0
+
+
+def observed_span(w: OpenWindow) -> tuple[float, float]:
+    """The part of the window the agent was sensing: from its first to just after its last observation."""
+    if w.first_ts is None or w.last_ts is None:
+        return w.start, w.end
+    first = w.start if w.first_ts - w.start <= TAIL_S else w.first_ts
+    return first, min(w.end, w.last_ts + TAIL_S) if w.end - w.last_ts > TAIL_S else w.end
+
+
+def finish_window(ctx: WindowContext, w: OpenWindow, window_s: float) -> Aggregate:
+    """Close an open window into its aggregate: the one path replay and the live runner share."""
+    flags = set(w.quality)
+    covered = (w.last_ts - w.start) if w.last_ts is not None else 0.0
+    if covered < PARTIAL_SHARE * window_s - 1.0:
+        flags.add("partial_window")
+    return build_aggregate(ctx, msg_id_for(w.start), to_dt(w.start), to_dt(w.end), w.frames, w.chunks,
+                           sorted(flags), observed=observed_span(w))
