@@ -51,7 +51,9 @@ def _page_png(path, tmp_path, page=1):
 def test_scheduled_zh_report_without_any_cjk_font_is_a_readable_english_pdf(store, tmp_path, monkeypatch):
     """The demo's failure: zh-CN scheduled report, no CJK font, a title dash Helvetica cannot encode."""
     monkeypatch.setattr(reports, "departments", lambda _s: [])  # the school report is the one that failed
-    today = datetime.now(timezone.utc).date() + timedelta(days=7)  # last week = the demo history's week
+    # the week before the one after yesterday = yesterday's week, which always holds demo history (the six days
+    # before today; on a Monday 'this week' holds none of it)
+    today = datetime.now(timezone.utc).date() - timedelta(days=1) + timedelta(days=7)
     written = reports.run_scheduled(store, tmp_path / "out", today, "zh-CN", fonts=[str(tmp_path / "no-such.ttc")])
     pdf = next(p for p in written if p.name == "school.pdf")
     pages = _pages_text(pdf, tmp_path)
