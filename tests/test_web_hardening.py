@@ -86,8 +86,9 @@ def test_a_distributed_guess_blocks_new_addresses_not_the_users_own(agg):
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 def test_pair_delay_doubles_is_capped_and_expires(tmp_path, backend):
     from cloud_aggregator.store.db import ensure_web_tables
+    from cloud_aggregator.store.login_throttle import charge_delay
     from cloud_aggregator.web.config import AuthConfig
-    from cloud_aggregator.web.throttle import charge_delay, prune
+    from cloud_aggregator.web.throttle import prune
 
     with store_for(backend, tmp_path) as store:
         ensure_web_tables(store)
@@ -109,7 +110,7 @@ def test_pair_delay_doubles_is_capped_and_expires(tmp_path, backend):
 def _hammer(store_cfg: dict, n: int, q: multiprocessing.Queue) -> None:
     from cloud_aggregator.config import StoreConfig
     from cloud_aggregator.store import open_store
-    from cloud_aggregator.web.throttle import charge_window
+    from cloud_aggregator.store.login_throttle import charge_window
 
     store = open_store(StoreConfig.model_validate(store_cfg))
     q.put(sum(charge_window(store, "addr:race", 10, 3600, 1000.0) for _ in range(n)))

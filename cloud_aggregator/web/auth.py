@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from cloud_aggregator.store import db, iso, now_iso
-from cloud_aggregator.store.web_tables import ROLES, WEB_USERS
+from cloud_aggregator.store import iso, web_sessions, web_users
+from cloud_aggregator.store.web_tables import ROLES
 
 from .config import AuthConfig
 from .passwords import password_problem
@@ -73,10 +73,9 @@ def create_user(store: Any, username: str, password: str, role: str, *, staff_so
         raise AuthError(f"a {role} must be linked to a staff sourced id from the records")
     if language not in ("en", "zh-CN"):
         raise AuthError("language: en or zh-CN")
-    db.insert(store, WEB_USERS, [{"username": username, "pw_hash": hash_password(password, scrypt_n), "role": role,
-                                  "staff_sourced_id": staff_sourced_id, "display_name": display_name or username,
-                                  "language": language, "disabled": 0, "created_at": now_iso()}])
-    end_user_sessions(store, username)  # a replaced user (new password, role or staff link) starts afresh
+    web_users.save_user(store, username, hash_password(password, scrypt_n), role, staff_sourced_id,
+                        display_name or username, language)
+    web_sessions.end_user_sessions(store, username)  # a replaced user (new password, role or staff link) starts afresh
     return User(username, role, staff_sourced_id, display_name or username, language)
 
 
@@ -85,11 +84,6 @@ def check_password(password: str, username: str) -> None:
     problem = password_problem(password, username)
     if problem:
         raise AuthError(problem)
-
-
-def end_user_sessions(store: Any, username: str) -> int:  # noqa: ANN401
-    """Log ``username`` out everywhere (after any credential or role change); returns sessions ended."""
-    return db.write(store, "DELETE FROM web_sessions WHERE username = ?", (username,))
 
 
 def _user(row: dict[str, Any], csrf: str = "") -> User:
@@ -102,13 +96,13 @@ _DUMMY_HASH: str | None = None
 
 def authenticate(store: Any, username: str, password: str, cfg: AuthConfig) -> User | None:  # noqa: ANN401
     global _DUMMY_HASH  # noqa: PLW0603 - computed once, lazily
-    rows = db.query(store, "SELECT * FROM web_users WHERE username = ? AND disabled = 0", (username[:64],))
-    if not rows:
+    row = web_users.enabled_user(store, username[:64])
+    if row is None:
         if _DUMMY_HASH is None:
             _DUMMY_HASH = hash_password("not-a-password", cfg.scrypt_n)
         verify_password(password, _DUMMY_HASH)  # same cost as a real check
         return None
-    return _user(rows[0]) if verify_password(password, rows[0]["pw_hash"]) else None
+    return _user(row) if verify_password(password, row["pw_hash"]) else None
 
 
 def _digest(token: str) -> str:
@@ -118,9 +112,8 @@ def _digest(token: str) -> str:
 def start_session(store: Any, user: User, cfg: AuthConfig) -> tuple[str, User]:  # noqa: ANN401
     token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
     now = datetime.now(timezone.utc)
-    db.write(store, "INSERT INTO web_sessions (token_sha256, username, csrf, created_at, expires_at, last_seen) "
-                    "VALUES (?, ?, ?, ?, ?, ?)",
-             (_digest(token), user.username, csrf, iso(now), iso(now + timedelta(hours=cfg.session_ttl_h)), iso(now)))
+    web_sessions.add_session(store, _digest(token), user.username, csrf, iso(now),
+                             iso(now + timedelta(hours=cfg.session_ttl_h)))
     return token, User(user.username, user.role, user.staff_sourced_id, user.display_name, user.language, csrf)
 
 
@@ -133,29 +126,27 @@ def session_user(store: Any, token: str | None, cfg: AuthConfig) -> User | None:
     if not token or len(token) > 128:
         return None
     digest = _digest(token)
-    rows = db.query(store, "SELECT s.csrf, s.expires_at, s.last_seen, u.* FROM web_sessions s JOIN web_users u "
-                           "ON u.username = s.username WHERE s.token_sha256 = ? AND u.disabled = 0", (digest,))
-    if not rows:
+    r = web_sessions.session_with_user(store, digest)
+    if r is None:
         return None
-    r = rows[0]
     now = datetime.now(timezone.utc)
     if r["expires_at"] <= iso(now) or r["last_seen"] <= iso(now - timedelta(minutes=cfg.idle_timeout_min)):
-        db.write(store, "DELETE FROM web_sessions WHERE token_sha256 = ?", (digest,))
+        web_sessions.end_session(store, digest)
         return None
     if r["last_seen"] <= iso(now - timedelta(seconds=_TOUCH_S)):
-        db.write(store, "UPDATE web_sessions SET last_seen = ? WHERE token_sha256 = ?", (iso(now), digest))
+        web_sessions.touch_session(store, digest, iso(now))
     return _user(r, r["csrf"])
 
 
 def end_session(store: Any, token: str | None) -> None:  # noqa: ANN401
     if token:
-        db.write(store, "DELETE FROM web_sessions WHERE token_sha256 = ?", (_digest(token),))
+        web_sessions.end_session(store, _digest(token))
 
 
 def set_language(store: Any, username: str, language: str) -> None:  # noqa: ANN401
     if language not in ("en", "zh-CN"):
         raise AuthError("language: en or zh-CN")
-    db.write(store, "UPDATE web_users SET language = ? WHERE username = ?", (language, username))
+    web_users.set_language(store, username, language)
 
 
 def csrf_ok(user: User, header: str | None) -> bool:

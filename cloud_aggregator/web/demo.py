@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from classpulse_contract import Aggregate
-from cloud_aggregator.store import db
+from cloud_aggregator.store import demo_seed
 
 from . import auth
 
@@ -54,9 +54,7 @@ def name_rooms(store: Any, school: Path | str) -> int:  # noqa: ANN401
 
 
 def _main_section(store: Any, site: str, room: str, exclude_teachers: set[str]) -> dict[str, Any] | None:  # noqa: ANN401
-    rows = db.query(store, "SELECT section_sourced_id, teacher_sourced_id, COUNT(*) AS n FROM timetable_slots WHERE "
-                           "site = ? AND room = ? AND period NOT LIKE ? GROUP BY section_sourced_id, teacher_sourced_id "
-                           "ORDER BY COUNT(*) DESC, section_sourced_id", (site, room, "demo%"))
+    rows = demo_seed.room_classes(store, site, room)
     return next((r for r in rows if r["teacher_sourced_id"] and r["teacher_sourced_id"] not in exclude_teachers), None)
 
 
@@ -102,27 +100,24 @@ def seed_demo_users(store: Any, school: Path | str | None = None, rooms: list[tu
         name = "teacher" if i == 0 else "teacher2"
         auth.create_user(store, name, DEMO_PASSWORDS[name], "teacher", staff_sourced_id=sec["teacher_sourced_id"],
                          display_name=f"Demo teacher {i + 1} ({sec['teacher_sourced_id']})", language="zh-CN")
-        dev = db.query(store, "SELECT device_id FROM timetable_slots WHERE site = ? AND room = ? LIMIT 1", (site, room))
-        db.write(store, "DELETE FROM timetable_slots WHERE site = ? AND room = ? AND period = ?",
-                 (site, room, "demo"))  # the all-day slot of earlier demo databases
+        device_id = demo_seed.room_device_id(store, site, room)
+        demo_seed.drop_all_day_slot(store, site, room)
         for weekday in range(1, 8):
             for hour in range(24):
                 store.upsert_timetable_slot({
-                    "site": site, "room": room, "device_id": dev[0]["device_id"] if dev else "", "weekday": weekday,
+                    "site": site, "room": room, "device_id": device_id, "weekday": weekday,
                     "period": f"demo-{hour:02d}", "start_time": f"{hour:02d}:00",
                     "end_time": f"{hour + 1:02d}:00" if hour < 23 else "23:59",
                     "section_sourced_id": sec["section_sourced_id"], "course_code": "",
                     "teacher_sourced_id": sec["teacher_sourced_id"], "term_sourced_id": ""})
-        if history and not db.query(store, "SELECT 1 FROM aggregates WHERE device = ? AND section_id = ? LIMIT 1",
-                                    (HISTORY_DEVICE, sec["section_sourced_id"])):
+        if history and not demo_seed.has_windows(store, HISTORY_DEVICE, sec["section_sourced_id"]):
             rows = _history(sec["section_sourced_id"], site, room, seed=i)
             store.write_batch([(a, r) for a, r, _ in rows], sessions=[s for _, _, s in rows])
         created.append({"username": name, "password": DEMO_PASSWORDS[name], "role": "teacher",
                         "staff": sec["teacher_sourced_id"], "section": sec["section_sourced_id"], "room": room})
     site = rooms[0][0]
     for role, staff_role in (("counsellor", "counselor"), ("advisor", "advisor")):
-        rows = db.query(store, "SELECT a.staff_sourced_id AS s, COUNT(*) AS n FROM advisor_assignments a WHERE a.role = ? "
-                               "GROUP BY a.staff_sourced_id ORDER BY COUNT(*) DESC, a.staff_sourced_id", (staff_role,))
+        rows = demo_seed.staff_by_assignments(store, staff_role)
         pick = next((r["s"] for r in rows if site in r["s"]), rows[0]["s"] if rows else None)
         if pick is None:
             continue

@@ -23,7 +23,7 @@ from classpulse_contract import (
     parse_topic,
     topic,
 )
-from cloud_aggregator.store import db, iso, now_iso
+from cloud_aggregator.store import device_commands, iso, now_iso
 
 from .config import DashboardConfig
 
@@ -67,11 +67,8 @@ def fleet_rows(store: Any, cfg: DashboardConfig, now: datetime | None = None) ->
 
 
 def commands(store: Any, device: str | None = None, limit: int = 50) -> list[dict[str, Any]]:  # noqa: ANN401
-    if device:
-        rows = db.query(store, "SELECT * FROM device_commands WHERE device = ? ORDER BY issued_at DESC LIMIT ?",
-                        (device, limit))
-    else:
-        rows = db.query(store, "SELECT * FROM device_commands ORDER BY issued_at DESC LIMIT ?", (limit,))
+    """The latest commands (of one device, or all) with their ``args`` decoded, for the fleet page."""
+    rows = device_commands.recent_commands(store, device, limit)
     for r in rows:
         r["args"] = json.loads(r["args"]) if r["args"] else {}
     return rows
@@ -113,9 +110,7 @@ class CommandSender:
             log.warning("bad command result on %s: %s", msg.topic, e)
             return
         assert isinstance(res, CommandResult)  # noqa: S101
-        db.write(self.store, "UPDATE device_commands SET result_ok = ?, result_detail = ?, result_at = ? "
-                             "WHERE cmd_id = ? AND device = ?", (int(res.ok), res.detail, iso(res.ts), res.cmd_id,
-                                                                 res.device))
+        device_commands.record_result(self.store, res.cmd_id, res.device, res.ok, res.detail, iso(res.ts))
 
     def send(self, device: dict[str, Any], command: str, args: dict[str, Any], by: str) -> dict[str, Any]:
         cmd = Command(cmd_id=secrets.token_hex(8), command=command, args=args, issued_at=datetime.now(timezone.utc))
@@ -127,9 +122,7 @@ class CommandSender:
         row = {"cmd_id": cmd.cmd_id, "device": device["device"], "site": device["site"], "room": device["room"],
                "command": command, "args": json.dumps(args), "issued_by": by, "issued_at": now_iso(),
                "result_ok": None, "result_detail": None, "result_at": None}
-        from cloud_aggregator.store.web_tables import DEVICE_COMMANDS
-
-        db.insert(self.store, DEVICE_COMMANDS, [row])
+        device_commands.record_command(self.store, row)
         info.wait_for_publish(timeout=5)
         return {**row, "args": args, "published": info.is_published()}
 

@@ -13,7 +13,9 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from classpulse_contract.participation import measured_participation
-from cloud_aggregator.store import db, iso
+from cloud_aggregator.store import iso
+from cloud_aggregator.store.live_reads import recent_section_windows, room_devices
+from cloud_aggregator.store.sections import section_titles as stored_titles
 from cloud_aggregator.timetable import SectionSession, find_session
 
 from .config import DashboardConfig
@@ -103,7 +105,7 @@ def next_lesson(store: Any, sections: set[str], now: datetime, days: int = 7) ->
 
 
 def device_state(store: Any, site: str, room: str, cfg: DashboardConfig, now: datetime) -> dict[str, Any]:  # noqa: ANN401
-    rows = db.query(store, "SELECT device, state, last_seen FROM devices WHERE site = ? AND room = ?", (site, room))
+    rows = room_devices(store, site, room)
     if not rows:
         return {"state": "none", "device": None, "last_seen": None}
     r = max(rows, key=lambda x: x["last_seen"] or "")
@@ -114,9 +116,7 @@ def device_state(store: Any, site: str, room: str, cfg: DashboardConfig, now: da
 
 def usual_level(store: Any, section_id: str, exclude_session: str | None, n_sessions: int) -> dict[str, Any]:  # noqa: ANN401
     """Mean per-session level of the section's last ``n_sessions`` lessons (raw windows, then rollups)."""
-    rows = db.query(store, "SELECT session_id, window_start, window_end, n_faces, hand_raises, attention_share, "
-                           "engagement, speech_share FROM aggregates WHERE section_id = ? AND session_id IS NOT NULL "
-                           "ORDER BY window_start DESC LIMIT ?", (section_id, n_sessions * 120))
+    rows = recent_section_windows(store, section_id, n_sessions * 120)
     per: dict[str, dict[str, list[float]]] = {}
     order: list[str] = []
     for r in rows:
@@ -153,11 +153,8 @@ def usual_level(store: Any, section_id: str, exclude_session: str | None, n_sess
 
 
 def section_titles(store: Any, sections: set[str]) -> dict[str, str]:  # noqa: ANN401
-    if not sections:
-        return {}
-    ids = sorted(sections)
-    rows = db.query(store, f"SELECT sourced_id, title FROM sections WHERE sourced_id IN {db.in_list(ids)}", ids)  # noqa: S608
-    return {r["sourced_id"]: r["title"] or r["sourced_id"] for r in rows}
+    """Title (its id when it has none) of each of ``sections`` the records know."""
+    return {s: title or s for s, title in stored_titles(store, sorted(sections)).items()}
 
 
 def room_names(store: Any) -> dict[tuple[str, str], str]:  # noqa: ANN401

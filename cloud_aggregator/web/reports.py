@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from cloud_aggregator.i18n import catalogue
-from cloud_aggregator.store import db
+from cloud_aggregator.store.report_data import session_summaries, session_window_stats
+from cloud_aggregator.store.sections import course_codes, section_ids, section_titles
 from cloud_aggregator.timetable import parse_session_id
 
 from .download import safe_stem
@@ -59,39 +60,26 @@ def session_rows(store: Any, sections: list[str], since: date, until: date) -> l
     if not sections:
         return []
     per: dict[str, dict[str, Any]] = {}
-    for i in range(0, len(sections), 400):
-        chunk = sections[i:i + 400]
-        for r in db.query(store, "SELECT session_id, section_id, room, COUNT(*) AS n, AVG(attention_share) AS att, "  # noqa: S608
-                                 "AVG(engagement) AS eng, AVG(speech_share) AS talk, SUM(hand_raises) AS hands "
-                                 f"FROM aggregates WHERE section_id IN {db.in_list(chunk)} AND session_id IS NOT NULL "
-                                 "GROUP BY session_id, section_id, room", chunk):
-            _, day, period = parse_session_id(r["session_id"])
-            if not (since.isoformat() <= day < until.isoformat()):
-                continue
-            per[r["session_id"]] = {"session_id": r["session_id"], "section_id": r["section_id"], "room": r["room"],
-                                    "date": day, "weekday": date.fromisoformat(day).isoweekday(), "period": period,
-                                    "windows": int(r["n"]), "attention": r["att"], "engagement": r["eng"],
-                                    "talk": r["talk"], "hand_raises": int(r["hands"] or 0)}
-        for r in db.query(store, "SELECT * FROM session_summaries WHERE section_id IN "  # noqa: S608
-                                 f"{db.in_list(chunk)} AND date >= ? AND date < ?",
-                          [*chunk, since.isoformat(), until.isoformat()]):
-            per.setdefault(r["session_id"], {
-                "session_id": r["session_id"], "section_id": r["section_id"], "room": r["room"], "date": r["date"],
-                "weekday": date.fromisoformat(r["date"]).isoweekday(), "period": r["period"],
-                "windows": int(r["n_windows"] or 0), "attention": r["attention_mean"],
-                "engagement": r["engagement_mean"], "talk": r["speech_mean"], "hand_raises": int(r["hand_raises"] or 0)})
+    for r in session_window_stats(store, sections):
+        _, day, period = parse_session_id(r["session_id"])
+        if not (since.isoformat() <= day < until.isoformat()):
+            continue
+        per[r["session_id"]] = {"session_id": r["session_id"], "section_id": r["section_id"], "room": r["room"],
+                                "date": day, "weekday": date.fromisoformat(day).isoweekday(), "period": period,
+                                "windows": int(r["n"]), "attention": r["att"], "engagement": r["eng"],
+                                "talk": r["talk"], "hand_raises": int(r["hands"] or 0)}
+    for r in session_summaries(store, sections, since.isoformat(), until.isoformat()):
+        per.setdefault(r["session_id"], {  # a lesson still held as windows wins over its rollup
+            "session_id": r["session_id"], "section_id": r["section_id"], "room": r["room"], "date": r["date"],
+            "weekday": date.fromisoformat(r["date"]).isoweekday(), "period": r["period"],
+            "windows": int(r["n_windows"] or 0), "attention": r["attention_mean"],
+            "engagement": r["engagement_mean"], "talk": r["speech_mean"], "hand_raises": int(r["hand_raises"] or 0)})
     return sorted(per.values(), key=lambda s: (s["date"], str(s["period"]), s["section_id"]))
 
 
 def section_names(store: Any, sections: list[str]) -> dict[str, str]:  # noqa: ANN401
-    out: dict[str, str] = {}
-    for i in range(0, len(sections), 400):
-        chunk = sections[i:i + 400]
-        for r in db.query(store, f"SELECT sourced_id, title FROM sections WHERE sourced_id IN {db.in_list(chunk)}",  # noqa: S608
-                          chunk):
-            if r["title"]:
-                out[r["sourced_id"]] = r["title"]
-    return out
+    """Section id → title, for the sections that have one (the table shows names, ids otherwise)."""
+    return {k: v for k, v in section_titles(store, sections).items() if v}
 
 
 def trend_weeks_with_data(rep: ReportData) -> int:
@@ -295,21 +283,18 @@ def _pct(x: float | None) -> str:
 
 def department_sections(store: Any, subject: str) -> list[str]:  # noqa: ANN401
     """Sections whose course code starts with ``subject`` (e.g. MATH → MATH-10, MATH-11 …)."""
-    rows = db.query(store, "SELECT sourced_id, course_code FROM sections")
-    return sorted(r["sourced_id"] for r in rows if (r["course_code"] or "").split("-")[0] == subject)
+    return sorted(s for s, code in course_codes(store).items() if code.split("-")[0] == subject)
 
 
 def departments(store: Any) -> list[str]:  # noqa: ANN401
-    rows = db.query(store, "SELECT DISTINCT course_code FROM sections")
-    return sorted({(r["course_code"] or "").split("-")[0] for r in rows if r["course_code"]})
+    return sorted({code.split("-")[0] for code in course_codes(store).values() if code})
 
 
 def run_scheduled(store: Any, out_dir: Path, today: date, lang: str = "zh-CN",  # noqa: ANN401
                   fonts: Sequence[str | Path] | None = None) -> list[Path]:
     """Reports of the week before ``today`` (school + each department), written once as PDF and CSV."""
     week = week_monday(today) - timedelta(days=7)
-    all_sections = sorted(r["sourced_id"] for r in db.query(store, "SELECT sourced_id FROM sections"))
-    scopes = [("school", "School", all_sections)] + [
+    scopes = [("school", "School", section_ids(store))] + [
         (f"department-{d}", d, department_sections(store, d)) for d in departments(store)]
     written: list[Path] = []
     folder = out_dir / week.isoformat()

@@ -10,36 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from cloud_aggregator.store import db
-from cloud_aggregator.store.analysable import analysable
+from cloud_aggregator.store.scopes import assigned_students, teacher_sections
+from cloud_aggregator.store.sections import section_ids
 
 from .auth import User
 
 STUDENT_ROLES = ("advisor", "counsellor")
-
-
-def teacher_sections(store: Any, staff_sourced_id: str | None) -> set[str]:  # noqa: ANN401
-    if not staff_sourced_id:
-        return set()
-    rows = db.query(store, "SELECT DISTINCT section_sourced_id AS s FROM timetable_slots WHERE teacher_sourced_id = ?",
-                    (staff_sourced_id,))
-    rows += db.query(store, "SELECT DISTINCT e.section_sourced_id AS s FROM enrollments e JOIN users u "
-                            "ON u.pseudonym = e.user_pseudonym WHERE u.sourced_id = ? AND e.role = ?",
-                     (staff_sourced_id, "teacher"))
-    return {r["s"] for r in rows if r["s"]}
-
-
-def assigned_students(store: Any, staff_sourced_id: str | None) -> set[str]:  # noqa: ANN401
-    """Pseudonyms assigned to an advisor/counsellor, minus opted-out or disabled students."""
-    if not staff_sourced_id:
-        return set()
-    rows = db.query(store, "SELECT student_pseudonym AS p FROM advisor_assignments WHERE staff_sourced_id = ? AND "  # noqa: S608
-                           f"{analysable('student_pseudonym')}", (staff_sourced_id,))
-    return {r["p"] for r in rows}
-
-
-def all_sections(store: Any) -> set[str]:  # noqa: ANN401
-    return {r["sourced_id"] for r in db.query(store, "SELECT sourced_id FROM sections")}
 
 
 def visible_sections(store: Any, user: User) -> set[str]:  # noqa: ANN401
@@ -47,7 +23,7 @@ def visible_sections(store: Any, user: User) -> set[str]:  # noqa: ANN401
     if user.role == "teacher":
         return teacher_sections(store, user.staff_sourced_id)
     if user.role == "admin":
-        return all_sections(store)
+        return set(section_ids(store))
     return set()
 
 

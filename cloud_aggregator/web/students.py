@@ -14,7 +14,7 @@ from dataclasses import asdict
 from datetime import datetime, timezone
 from typing import Any
 
-from cloud_aggregator.store import db, warning_log
+from cloud_aggregator.store import student_history, warning_log
 from cloud_aggregator.warnings.config import WarningsConfig
 from cloud_aggregator.warnings.engine import student_indicators
 from cloud_aggregator.warnings.student_rules import (  # noqa: F401 - re-exported for the web layer and tests
@@ -77,21 +77,6 @@ def class_warnings(store: Any, sections: list[str]) -> list[dict[str, Any]]:  # 
     return [{**_member(r, states), "section": r["subject"]} for r in rows]
 
 
-def student_sections(store: Any, pseudonym: str) -> list[str]:  # noqa: ANN401
-    rows = db.query(store, "SELECT DISTINCT section_sourced_id AS s FROM enrollments WHERE user_pseudonym = ? "
-                           "AND role = ?", (pseudonym, "student"))
-    return sorted(r["s"] for r in rows)
-
-
-def class_engagement(store: Any, sections: list[str], since: str) -> float | None:  # noqa: ANN401
-    """Section-level mean engagement of these classes since ``since`` (context, not the student)."""
-    if not sections:
-        return None
-    rows = db.query(store, f"SELECT AVG(engagement) AS e FROM aggregates WHERE section_id IN {db.in_list(sections)} "  # noqa: S608
-                           "AND window_start >= ? AND engagement IS NOT NULL", [*sections, since])
-    return float(rows[0]["e"]) if rows and rows[0]["e"] is not None else None
-
-
 def weekly_trends(store: Any, pseudonym: str, as_of: str, weeks: int = 8) -> list[dict[str, Any]]:  # noqa: ANN401
     """Per ISO week: attendance rate, on-time share, mean score %, LMS minutes."""
     since = _minus(as_of, weeks * 7)
@@ -100,23 +85,17 @@ def weekly_trends(store: Any, pseudonym: str, as_of: str, weeks: int = 8) -> lis
     def row(d: str) -> dict[str, Any]:
         return wk.setdefault(iso_week(d[:10]), {"att": [0, 0], "sub": [0, 0], "score": [], "lms": 0.0})
 
-    for r in db.query(store, "SELECT date, status FROM attendance WHERE student_pseudonym = ? AND date > ? AND "
-                             "date <= ?", (pseudonym, since, as_of)):
+    for r in student_history.attendance(store, pseudonym, since, as_of):
         if r["status"] in ("present", "tardy", "absent"):
             row(r["date"])["att"][0] += r["status"] != "absent"
             row(r["date"])["att"][1] += 1
-    for r in db.query(store, "SELECT due_at, status FROM submissions WHERE student_pseudonym = ? AND due_at > ? AND "
-                             "due_at <= ?", (pseudonym, since, as_of + "T23:59:59Z")):
+    for r in student_history.submissions(store, pseudonym, since, as_of + "T23:59:59Z"):
         if r["status"] != "excused":
             row(r["due_at"])["sub"][0] += r["status"] == "on_time"
             row(r["due_at"])["sub"][1] += 1
-    for r in db.query(store, "SELECT r.score_date AS d, 100.0 * r.score / CASE WHEN l.result_value_max > 0 THEN "
-                             "l.result_value_max ELSE 100 END AS s FROM results r JOIN line_items l ON l.sourced_id = "
-                             "r.line_item_sourced_id WHERE r.student_pseudonym = ? AND r.score IS NOT NULL AND "
-                             "r.score_date > ? AND r.score_date <= ?", (pseudonym, since, as_of)):
+    for r in student_history.score_percents(store, pseudonym, since, as_of):
         row(r["d"])["score"].append(float(r["s"]))
-    for r in db.query(store, "SELECT date, minutes FROM lms_activity WHERE student_pseudonym = ? AND date > ? AND "
-                             "date <= ?", (pseudonym, since, as_of)):
+    for r in student_history.lms_minutes(store, pseudonym, since, as_of):
         row(r["date"])["lms"] += float(r["minutes"] or 0)
     out = []
     for w in sorted(wk):
@@ -134,14 +113,14 @@ def profile(store: Any, pseudonym: str, cfg: WarningsConfig | None = None) -> di
     as_of = as_of_date(store)
     ind, _, median = student_indicators(store, [pseudonym], datetime.now(timezone.utc).date().isoformat(), days)
     ind = ind[pseudonym]
-    sections = student_sections(store, pseudonym)
+    sections = student_history.student_sections(store, pseudonym)
     lms = None if ind.lms_recent_wk is None or not median else min(1.0, ind.lms_recent_wk / median)
     radar = {"academic": None if ind.score_recent is None else max(0.0, min(1.0, ind.score_recent / 100.0)),
              "attendance": ind.att_recent, "submissions": ind.ontime_recent, "lms": lms,
-             "class_engagement": class_engagement(store, sections, _minus(as_of, days))}
-    user = db.query(store, "SELECT grades FROM users WHERE pseudonym = ?", (pseudonym,))
+             "class_engagement": student_history.class_engagement(store, sections, _minus(as_of, days))}
     cards = warning_cards(store, [pseudonym])
-    return {"student": pseudonym, "as_of": as_of, "grade": user[0]["grades"] if user else None, "radar": radar,
+    grade = student_history.student_grade(store, pseudonym)
+    return {"student": pseudonym, "as_of": as_of, "grade": grade, "radar": radar,
             "indicators": {k: v for k, v in asdict(ind).items() if k not in ("extra", "pseudonym")},
             "trends": weekly_trends(store, pseudonym, as_of), "sections": sections,
             "card": cards[0] if cards else None, "run": warning_log.run_view(warning_log.last_run(store))}

@@ -14,10 +14,10 @@ import secrets
 import sys
 from typing import Any
 
-from cloud_aggregator.store import db
+from cloud_aggregator.store import db, web_sessions, web_users
 from cloud_aggregator.store.web_tables import ROLES
 
-from .auth import AuthError, create_user
+from .auth import AuthError, check_password, create_user, hash_password
 
 STAFF_ROLES = ("teacher", "advisor", "counsellor")
 
@@ -32,18 +32,13 @@ def _password(args: argparse.Namespace) -> tuple[str, bool]:
     return secrets.token_urlsafe(12), True
 
 
-def _staff_exists(store: Any, staff_id: str) -> bool:  # noqa: ANN401
-    rows = db.query(store, "SELECT sourced_id FROM users WHERE sourced_id = ? AND role <> ?", (staff_id, "student"))
-    return bool(rows)
-
-
 def add(store: Any, args: argparse.Namespace, scrypt_n: int) -> dict[str, Any]:  # noqa: ANN401
-    if db.query(store, "SELECT username FROM web_users WHERE username = ?", (args.username,)) and not args.replace:
+    if web_users.user_exists(store, args.username) and not args.replace:
         raise AuthError(f"user {args.username!r} exists; use --replace to reset it")
     if args.role in STAFF_ROLES:
         if not args.staff:
             raise AuthError(f"a {args.role} needs --staff <sourced id from the records>")
-        if not _staff_exists(store, args.staff):
+        if not web_users.staff_exists(store, args.staff):
             raise AuthError(f"no staff member {args.staff!r} in the imported records (import the roster first)")
     password, generated = _password(args)
     user = create_user(store, args.username, password, args.role, staff_sourced_id=args.staff,
@@ -55,33 +50,25 @@ def add(store: Any, args: argparse.Namespace, scrypt_n: int) -> dict[str, Any]: 
 
 
 def set_password(store: Any, args: argparse.Namespace, scrypt_n: int) -> dict[str, Any]:  # noqa: ANN401
-    from .auth import check_password, end_user_sessions, hash_password
-
-    if not db.query(store, "SELECT username FROM web_users WHERE username = ?", (args.username,)):
+    if not web_users.user_exists(store, args.username):
         raise AuthError(f"no user {args.username!r}")
     password, generated = _password(args)
     check_password(password, args.username)
-    db.write(store, "UPDATE web_users SET pw_hash = ? WHERE username = ?", (hash_password(password, scrypt_n),
-                                                                           args.username))
-    end_user_sessions(store, args.username)  # log out everywhere
+    web_users.set_password_hash(store, args.username, hash_password(password, scrypt_n))
+    web_sessions.end_user_sessions(store, args.username)  # log out everywhere
     return {"ok": True, "username": args.username, **({"password": password} if generated else {})}
 
 
 def disable(store: Any, args: argparse.Namespace) -> dict[str, Any]:  # noqa: ANN401
-    n = db.write(store, "UPDATE web_users SET disabled = ? WHERE username = ?", (0 if args.enable else 1,
-                                                                                args.username))
-    if not n:
+    if not web_users.set_disabled(store, args.username, not args.enable):
         raise AuthError(f"no user {args.username!r}")
     if not args.enable:
-        from .auth import end_user_sessions
-
-        end_user_sessions(store, args.username)
+        web_sessions.end_user_sessions(store, args.username)
     return {"ok": True, "username": args.username, "disabled": not args.enable}
 
 
 def list_users(store: Any) -> list[dict[str, Any]]:  # noqa: ANN401
-    return [dict(r) for r in db.query(store, "SELECT username, role, staff_sourced_id, display_name, language, "
-                                             "disabled, created_at FROM web_users ORDER BY username")]
+    return web_users.accounts(store)
 
 
 def main(args: argparse.Namespace) -> int:
