@@ -11,6 +11,9 @@ from datetime import datetime, timezone
 from typing import Any
 
 log = logging.getLogger(__name__)
+#: what ``warnings runs`` shows of the active risk model and of the latest drift check
+MODEL_SHOWN = ("version", "kind", "created_at", "window_start", "window_end", "metrics")
+DRIFT_SHOWN = ("ts", "model_version", "score_psi", "max_psi", "flagged", "action", "new_version")
 
 
 def _open(args: argparse.Namespace) -> tuple[Any, Any, Any]:
@@ -80,25 +83,21 @@ def cmd_deliver(args: argparse.Namespace) -> int:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    from cloud_aggregator.store import db
+    from cloud_aggregator.store.risk_drift import latest_drift
+    from cloud_aggregator.store.risk_models import active_model
+    from cloud_aggregator.store.warning_deliveries import counts_by_status
+    from cloud_aggregator.store.warning_runs import recent_runs
 
     _cfg, store, _keys = _open(args)
     try:
-        rows = db.query(store, "SELECT * FROM warning_runs ORDER BY started_at DESC LIMIT ?", (args.limit,))
-        pending = db.query(store, "SELECT status, COUNT(*) AS n FROM warning_deliveries GROUP BY status")
-        model = db.query(store, "SELECT version, kind, created_at, window_start, window_end, metrics FROM risk_models "
-                                "WHERE active = 1 ORDER BY created_at DESC LIMIT 1")
-        drift = db.query(store, "SELECT ts, model_version, score_psi, max_psi, flagged, action, new_version FROM "
-                                "risk_drift ORDER BY ts DESC LIMIT 1")
+        rows, outbox = recent_runs(store, args.limit), counts_by_status(store)
+        model, drift = active_model(store), latest_drift(store)
     finally:
         store.close()
-    for r in rows:
-        r["counts"], r["freshness"] = json.loads(r["counts"] or "{}"), json.loads(r["freshness"] or "{}")
-    for m in model:
-        m["metrics"] = json.loads(m["metrics"] or "{}")
-    print(json.dumps({"runs": rows, "deliveries": {r["status"]: r["n"] for r in pending},
-                      "risk_model": model[0] if model else None, "drift": drift[0] if drift else None},
-                     ensure_ascii=False))
+    if model is not None:
+        model = {k: model[k] for k in MODEL_SHOWN} | {"metrics": json.loads(model["metrics"] or "{}")}
+    print(json.dumps({"runs": rows, "deliveries": outbox, "risk_model": model,
+                      "drift": {k: drift[k] for k in DRIFT_SHOWN} if drift else None}, ensure_ascii=False))
     return 0
 
 

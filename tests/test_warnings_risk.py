@@ -21,6 +21,7 @@ from cloud_aggregator.retention import run_retention
 from cloud_aggregator.store import db, iso, open_store
 from cloud_aggregator.store.analysable import analysable_students
 from cloud_aggregator.store.db import ensure_web_tables
+from cloud_aggregator.store.source_freshness import records_span
 from cloud_aggregator.warnings import engine, risk
 from cloud_aggregator.warnings import risk_model as rm
 from cloud_aggregator.warnings.config import Retention, WarningsConfig
@@ -150,7 +151,7 @@ def test_train_until_learns_only_from_outcomes_known_by_then(store):
     """``--until D`` replays training as it could have run on D: an outcome known only after D (the term end) is
     not a label, however it turns out; one known before D (a withdrawal) is."""
     rules = WarningsConfig.model_validate(CFG).students
-    lo, hi = rm.records_span(store)
+    lo, hi = records_span(store)
     until = (date.fromisoformat(lo) + timedelta(days=42)).isoformat()
     outs = db.query(store, "SELECT student_pseudonym AS p, outcome_date AS d FROM student_outcomes ORDER BY p")
     assert all(o["d"] > until for o in outs)  # the demo's term ends after D: nothing is known yet ...

@@ -70,3 +70,12 @@ def chunks(values: Sequence[Any], n: int = 400) -> list[list[Any]]:
 def in_list(values: Sequence[Any]) -> str:
     """``(?, ?, …)`` for an IN clause; an empty list matches nothing."""
     return "(" + ", ".join("?" for _ in values) + ")" if values else "(NULL)"
+
+
+def database_file(store: Any) -> str | None:  # noqa: ANN401
+    """The SQLite main database's file (files that belong with the data go next to it); None on PostgreSQL or
+    for an in-memory database."""
+    if store.db.dialect != "sqlite":
+        return None
+    rows = query(store, "PRAGMA database_list")
+    return next((r["file"] for r in rows if r["name"] == "main" and r["file"]), None)

@@ -1,26 +1,29 @@
-"""Reads of what the warnings engine stored: its runs, its warnings and the staff's actions on them.
+"""The warnings the engine stored (``warning_log``), its latest run and the staff's actions on them.
 
-The dashboard shows these rows and never re-runs the rules, so the counsellor's list is the set the
-engine routed and delivered. JSON columns come back decoded; no names, only pseudonyms.
+The engine writes each warning once per id and updates it in place; the dashboard shows these rows and
+never re-runs the rules, so the counsellor's list is the set the engine routed and delivered. The
+dashboard's reads come back with their JSON columns decoded; no names, only pseudonyms.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from . import db
-from .base import Store
+from .base import Store, iso
+from .warning_runs import recent_runs
+from .warning_tables import WARNING_LOG
 
 
 def last_run(store: Store) -> dict[str, Any] | None:
     """The latest scoring run (counts and freshness decoded), or None when the engine never ran."""
-    rows = db.query(store, "SELECT * FROM warning_runs ORDER BY started_at DESC LIMIT 1")
+    rows = recent_runs(store, 1)
     if not rows:
         return None
     r = rows[0]
-    r["counts"], r["freshness"] = json.loads(r["counts"] or "{}"), json.loads(r["freshness"] or "{}")
     r["stale_sources"] = [x for x in (r["stale_sources"] or "").split(",") if x]
     return r
 
@@ -63,3 +66,46 @@ def warning_states(store: Store, ids: Sequence[str]) -> dict[str, dict[str, Any]
                                  f"{db.in_list(chunk)} ORDER BY ts", chunk):
             out[r["warning_id"]] = {"state": r["action"], "by": r["by_user"], "at": r["ts"]}
     return out
+
+
+# ---------------------------------------------------------------- the engine's writes and its own reads
+def warnings_by_id(store: Store, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """The stored rows of these warning ids (as stored: JSON columns as text); ids never stored are absent."""
+    out: dict[str, dict[str, Any]] = {}
+    for chunk in db.chunks(ids):
+        for r in db.query(store, f"SELECT * FROM warning_log WHERE id IN {db.in_list(chunk)}", chunk):  # noqa: S608
+            out[r["id"]] = r
+    return out
+
+
+def save_warnings(store: Store, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert or replace whole warning rows; ``reasons``, ``tags`` and ``intervention`` are stored as JSON."""
+    enc = [{**r, **{k: json.dumps(r[k], ensure_ascii=False) for k in ("reasons", "tags", "intervention")},
+            "stale": int(r["stale"])} for r in rows]
+    db.insert(store, WARNING_LOG, enc)
+
+
+def active_summaries(store: Store) -> list[dict[str, Any]]:
+    """id, scope, subject, type and state of every active warning (what a run resolves or suppresses)."""
+    return db.query(store, "SELECT id, scope, subject, type, state FROM warning_log WHERE active = 1")
+
+
+def open_warnings(store: Store) -> list[dict[str, Any]]:
+    """Active warnings still ``open`` (neither acknowledged nor at the end of their chain), as stored."""
+    return db.query(store, "SELECT * FROM warning_log WHERE state = ? AND active = 1", ("open",))
+
+
+def deactivate(store: Store, warning_id: str, state: str) -> None:
+    """The warning is no longer current; ``state`` says why (resolved, suppressed, or the state it had)."""
+    db.write(store, "UPDATE warning_log SET active = 0, state = ? WHERE id = ?", (state, warning_id))
+
+
+def set_state(store: Store, warning_id: str, state: str) -> None:
+    """The warning's routing state (acknowledged: escalation stops; exhausted: its chain has no next role)."""
+    db.write(store, "UPDATE warning_log SET state = ? WHERE id = ?", (state, warning_id))
+
+
+def move_step(store: Store, warning_id: str, step: int, role: str, at: datetime) -> None:
+    """The warning now sits at ``step`` (``role``) of its chain, routed at ``at`` (its escalation clock restarts)."""
+    db.write(store, "UPDATE warning_log SET step = ?, step_role = ?, routed_at = ? WHERE id = ?",
+             (step, role, iso(at), warning_id))

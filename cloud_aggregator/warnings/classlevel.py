@@ -16,7 +16,7 @@ from statistics import fmean
 from typing import Any
 
 from classpulse_contract.participation import measured_participation
-from cloud_aggregator.store import db
+from cloud_aggregator.store.class_signals import section_tone_windows, section_windows
 
 from .config import ClassRules, Tiers
 
@@ -73,8 +73,7 @@ def _dt(x: str) -> datetime:
 def daily_series(store: Any, since: str) -> dict[str, dict[str, list[tuple[str, float]]]]:  # noqa: ANN401
     """section → metric → [(day, daily mean)], from windows starting on or after ``since``."""
     acc: dict[tuple[str, str], dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
-    for r in db.query(store, "SELECT section_id, window_start, window_end, n_faces, hand_raises, attention_share "
-                             "FROM aggregates WHERE section_id IS NOT NULL AND window_start >= ?", (since,)):
+    for r in section_windows(store, since):
         key = (r["section_id"], str(r["window_start"])[:10])
         if r["attention_share"] is not None:
             acc[key]["attention_share"].append(float(r["attention_share"]))
@@ -83,8 +82,7 @@ def daily_series(store: Any, since: str) -> dict[str, dict[str, list[tuple[str, 
         if part is not None:
             acc[key]["participation"].append(part)
     # tone only exists under policy "full"; negative = tone valence below zero in that window
-    for r in db.query(store, "SELECT section_id, window_start, payload FROM aggregates WHERE section_id IS NOT NULL "
-                             "AND window_start >= ? AND policy = ?", (since, "full")):
+    for r in section_tone_windows(store, since):
         try:
             val = json.loads(r["payload"]).get("tone_valence")
         except (TypeError, ValueError):

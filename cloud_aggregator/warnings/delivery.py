@@ -22,9 +22,9 @@ from datetime import datetime, timedelta, timezone
 from email.message import EmailMessage
 from typing import Any
 
-from cloud_aggregator.store import db, iso
+from cloud_aggregator.store import iso, warning_deliveries, warning_log
 from cloud_aggregator.store.analysable import is_analysable
-from cloud_aggregator.store.warning_tables import WARNING_DELIVERIES
+from cloud_aggregator.store.routing import encrypted_contact, encrypted_name
 
 from . import messages
 from .config import WarningsConfig
@@ -43,21 +43,14 @@ def sign(secret: bytes, body: bytes) -> str:
 def enqueue(store: Any, cfg: WarningsConfig, warning_id: str, step: int, recipients: list[Recipient],  # noqa: ANN401
             now: datetime) -> int:
     """One pending row per recipient and configured channel (the webhook body names the recipient); returns rows added."""
-    rows, seen = [], set()
+    targets: list[warning_deliveries.Target] = []
     for rc in recipients:
         for ch in cfg.delivery.channels.get(rc.role, []):  # type: ignore[call-overload]
             if (ch == "email" and cfg.delivery.email is None) or (ch == "webhook" and cfg.delivery.webhook is None):
                 continue
-            key = (rc.role, rc.id, ch)
-            if key in seen:
-                continue
-            seen.add(key)
-            rows.append({"id": db.new_id(), "warning_id": warning_id, "step": step, "role": rc.role,
-                         "recipient": rc.id, "channel": ch, "status": "pending", "attempts": 0,
-                         "next_attempt_at": iso(now), "last_error": None, "created_at": iso(now), "sent_at": None})
-    if rows:
-        db.insert(store, WARNING_DELIVERIES, rows)
-    return len(rows)
+            if (rc.role, rc.id, ch) not in targets:
+                targets.append((rc.role, rc.id, ch))
+    return warning_deliveries.queue(store, warning_id, step, targets, now)
 
 
 class _Mailer:
@@ -118,18 +111,16 @@ class Contacts:
     def email(self, sourced_id: str) -> str | None:
         if self.keys is None:
             return None
-        rows = db.query(self.store, "SELECT contact_enc FROM users WHERE sourced_id = ?", (sourced_id,))
-        if not rows or not rows[0]["contact_enc"]:
-            return None
-        return (self.keys.decrypt(rows[0]["contact_enc"]).get("email") or None)
+        enc = encrypted_contact(self.store, sourced_id)
+        return (self.keys.decrypt(enc).get("email") or None) if enc else None
 
     def student_name(self, pseudonym: str) -> str | None:
         if self.keys is None:
             return None
-        rows = db.query(self.store, "SELECT name_enc FROM users WHERE pseudonym = ?", (pseudonym,))
-        if not rows or not rows[0]["name_enc"]:
+        enc = encrypted_name(self.store, pseudonym)
+        if not enc:
             return None
-        n = self.keys.decrypt(rows[0]["name_enc"])
+        n = self.keys.decrypt(enc)
         local = f"{n.get('family', '')}{n.get('given', '')}".strip()
         return " / ".join(x for x in (local, n.get("english", "")) if x) or None
 
@@ -139,8 +130,7 @@ def send_pending(store: Any, cfg: WarningsConfig, keys: Any, now: datetime | Non
     """Send every due delivery; returns counts by resulting status."""
     now = now or datetime.now(timezone.utc)
     statuses = ("pending", "failed") if retry_failed else ("pending",)
-    due = db.query(store, "SELECT * FROM warning_deliveries WHERE status IN "  # noqa: S608
-                          f"{db.in_list(statuses)} AND next_attempt_at <= ? ORDER BY created_at, id", [*statuses, iso(now)])
+    due = warning_deliveries.due(store, now, statuses)
     counts: dict[str, int] = {}
     if not due:
         return counts
@@ -150,8 +140,8 @@ def send_pending(store: Any, cfg: WarningsConfig, keys: Any, now: datetime | Non
         for d in due:
             w = warnings.get(d["warning_id"])
             if w is None:
-                rows = db.query(store, "SELECT * FROM warning_log WHERE id = ?", (d["warning_id"],))
-                w = warnings[d["warning_id"]] = rows[0] if rows else None
+                stored = warning_log.warnings_by_id(store, [d["warning_id"]])
+                w = warnings[d["warning_id"]] = stored.get(d["warning_id"])
             status, error = "sent", None
             try:
                 if w is None:
@@ -176,16 +166,13 @@ def send_pending(store: Any, cfg: WarningsConfig, keys: Any, now: datetime | Non
                 status = "failed" if attempts >= cfg.delivery.max_attempts else "pending"
                 error = f"{type(e).__name__}: {e}"[:500]
                 wait = min(MAX_BACKOFF_S, cfg.delivery.retry_base_s * 2 ** (attempts - 1))
-                db.write(store, "UPDATE warning_deliveries SET status = ?, attempts = ?, last_error = ?, "
-                                "next_attempt_at = ? WHERE id = ?",
-                         (status, attempts, error, iso(now + timedelta(seconds=wait)), d["id"]))
+                warning_deliveries.record_retry(store, d["id"], status, attempts, error, now + timedelta(seconds=wait))
                 log.warning("warning delivery %s via %s failed (attempt %d): %s", d["id"], d["channel"], attempts, error)
                 status = "retry" if status == "pending" else status
                 counts[status] = counts.get(status, 0) + 1
                 continue
-            db.write(store, "UPDATE warning_deliveries SET status = ?, attempts = ?, last_error = ?, sent_at = ? "
-                            "WHERE id = ?", (status, int(d["attempts"] or 0) + 1, error,
-                                             iso(now) if status == "sent" else None, d["id"]))
+            warning_deliveries.record_outcome(store, d["id"], status, int(d["attempts"] or 0) + 1, error,
+                                              now if status == "sent" else None)
             counts[status] = counts.get(status, 0) + 1
     finally:
         mailer.close()

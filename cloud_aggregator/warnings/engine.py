@@ -17,11 +17,11 @@ import logging
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from cloud_aggregator.store import db, iso, now_iso
+from cloud_aggregator.store import db, iso, now_iso, warning_deliveries, warning_escalations, warning_log
 from cloud_aggregator.store.analysable import analysable_students, excluded_students
 from cloud_aggregator.store.db import ensure_web_tables
-from cloud_aggregator.store.warning_log import warning_states
-from cloud_aggregator.store.warning_tables import WARNING_ESCALATIONS, WARNING_LOG, WARNING_RUNS
+from cloud_aggregator.store.source_freshness import latest_days
+from cloud_aggregator.store.warning_runs import record_run
 
 from . import catalogue, delivery, freshness, risk, routing
 from .classlevel import class_findings
@@ -84,7 +84,7 @@ def student_indicators(store: Any, students: list[str], today: str, days: int,  
                        ) -> tuple[dict[str, Indicators], dict[str, str], float | None]:
     """(indicators, each type's as-of day, cohort LMS median): what the rules, the tags and the student profile
     all read, so a tag never says what the profile contradicts."""
-    dates = type_dates(freshness.latest_dates(store) if latest is None else latest, today)
+    dates = type_dates(latest_days(store) if latest is None else latest, today)
     median = cohort_lms_median(store, dates["lms"]) if "lms" in dates else None
     return _merged_indicators(store, students, dates, days), dates, median
 
@@ -164,19 +164,14 @@ def _route(store: Any, cfg: WarningsConfig, row: dict[str, Any], roles: list[str
 def _store_warnings(store: Any, cfg: WarningsConfig, run_id: str, rows: list[dict[str, Any]],  # noqa: ANN401, C901
                     evaluated: set[str], students: list[str], now: datetime, counts: dict[str, int]) -> None:
     ids = [r["id"] for r in rows]
-    existing: dict[str, dict[str, Any]] = {}
-    for chunk in db.chunks(ids):
-        for row in db.query(store, f"SELECT * FROM warning_log WHERE id IN {db.in_list(chunk)}", chunk):  # noqa: S608
-            existing[row["id"]] = row
+    existing = warning_log.warnings_by_id(store, ids)
     out = []
     for r in rows:
         e = existing.get(r["id"])
         base = {"id": r["id"], "scope": r["scope"], "subject": r["subject"], "section_id": r["section_id"],
-                "type": r["type"], "level": r["level"], "reasons": json.dumps(r["reasons"], ensure_ascii=False),
-                "tags": json.dumps(r["tags"], ensure_ascii=False),
-                "intervention": json.dumps(r["intervention"], ensure_ascii=False), "stale": int(r["stale"]),
-                "stale_sources": r["stale_sources"], "data_as_of": r["data_as_of"], "last_run": run_id,
-                "last_seen": iso(now), "active": 1}
+                "type": r["type"], "level": r["level"], "reasons": r["reasons"], "tags": r["tags"],
+                "intervention": r["intervention"], "stale": r["stale"], "stale_sources": r["stale_sources"],
+                "data_as_of": r["data_as_of"], "last_run": run_id, "last_seen": iso(now), "active": 1}
         if e is None:
             roles = routing.initial_roles(cfg, r["type"], r["level"])
             step = routing.step_of(cfg, r["type"], roles)
@@ -191,18 +186,17 @@ def _store_warnings(store: Any, cfg: WarningsConfig, run_id: str, rows: list[dic
                     first_seen=e["first_seen"], step=e["step"], step_role=e["step_role"], routed_at=e["routed_at"],
                     state="open" if e["state"] == "resolved" else e["state"])
         if r["level"] > int(e["level_max"] or 0):  # worse than ever: tell the roles this level adds
-            had = {d["role"] for d in db.query(store, "SELECT DISTINCT role FROM warning_deliveries WHERE warning_id = ?",
-                                               (r["id"],))}
+            had = warning_deliveries.roles_queued(store, r["id"])
             roles = [x for x in routing.initial_roles(cfg, r["type"], r["level"]) if x not in had]
             step = max(int(e["step"] if e["step"] is not None else -1), routing.step_of(cfg, r["type"], roles))
             base.update(step=step, step_role=routing.chain_for(cfg, r["type"])[step] if step >= 0 else None)
             counts["deliveries_queued"] += _route(store, cfg, r, roles, 0, now, counts)
             counts["raised"] += 1
         out.append(base)
-    db.insert(store, WARNING_LOG, out)
+    warning_log.save_warnings(store, out)
     # warnings of evaluated types that did not come back are resolved; opted-out students' are suppressed
     current, scored = set(ids), set(students)
-    for e in db.query(store, "SELECT id, scope, subject, type, state FROM warning_log WHERE active = 1"):
+    for e in warning_log.active_summaries(store):
         if e["id"] in current or e["type"] not in evaluated:
             continue
         state = e["state"]
@@ -210,7 +204,7 @@ def _store_warnings(store: Any, cfg: WarningsConfig, run_id: str, rows: list[dic
             state = "suppressed"
         elif state == "open":
             state = "resolved"
-        db.write(store, "UPDATE warning_log SET active = 0, state = ? WHERE id = ?", (state, e["id"]))
+        warning_log.deactivate(store, e["id"], state)
         counts["resolved"] += 1
 
 
@@ -219,13 +213,13 @@ def escalate(store: Any, cfg: WarningsConfig, now: datetime | None = None) -> in
     dashboard) go to the next role in their chain. Returns the number escalated."""
     now = now or datetime.now(timezone.utc)
     ensure_web_tables(store)
-    rows = db.query(store, "SELECT * FROM warning_log WHERE state = ? AND active = 1", ("open",))
-    states = warning_states(store, [r["id"] for r in rows])
+    rows = warning_log.open_warnings(store)
+    states = warning_log.warning_states(store, [r["id"] for r in rows])
     n = 0
     for r in rows:
         act = states.get(r["id"])
         if act and act["state"] == "acknowledge":
-            db.write(store, "UPDATE warning_log SET state = ? WHERE id = ?", ("acknowledged", r["id"]))
+            warning_log.set_state(store, r["id"], "acknowledged")
             continue
         manual = bool(act and act["state"] == "escalate" and act["at"] > (r["routed_at"] or ""))
         due = _parse(r["routed_at"]) + timedelta(hours=cfg.escalation.after_h) <= now
@@ -234,15 +228,13 @@ def escalate(store: Any, cfg: WarningsConfig, now: datetime | None = None) -> in
         step = int(r["step"] if r["step"] is not None else -1)
         nxt = routing.next_role(cfg, r["type"], step)
         if nxt is None:
-            db.write(store, "UPDATE warning_log SET state = ? WHERE id = ?", ("exhausted", r["id"]))
+            warning_log.set_state(store, r["id"], "exhausted")
             continue
-        k = len(db.query(store, "SELECT id FROM warning_escalations WHERE warning_id = ?", (r["id"],))) + 1
+        k = warning_escalations.escalation_count(store, r["id"]) + 1
         _route(store, cfg, r, [nxt], k, now, {})
-        db.insert(store, WARNING_ESCALATIONS, [{"id": db.new_id(), "warning_id": r["id"], "ts": iso(now),
-                                                "from_role": r["step_role"], "to_role": nxt,
-                                                "reason": "manual" if manual else "timeout"}])
-        db.write(store, "UPDATE warning_log SET step = ?, step_role = ?, routed_at = ? WHERE id = ?",
-                 (routing.chain_for(cfg, r["type"]).index(nxt), nxt, iso(now), r["id"]))
+        warning_escalations.record_escalation(store, r["id"], now, r["step_role"], nxt,
+                                              "manual" if manual else "timeout")
+        warning_log.move_step(store, r["id"], routing.chain_for(cfg, r["type"]).index(nxt), nxt, now)
         n += 1
     return n
 
@@ -263,7 +255,7 @@ def run(store: Any, cfg: WarningsConfig, keys: Any = None, now: datetime | None 
     fresh: dict[str, freshness.SourceFreshness] = {}
     error = None
     try:
-        fresh = freshness.assess(freshness.latest_dates(store), now, cfg.freshness)
+        fresh = freshness.assess(latest_days(store), now, cfg.freshness)
         rows, evaluated, students = current_warnings(store, cfg, now, fresh, am, scored)
         _store_warnings(store, cfg, run_id, rows, evaluated, students, now, counts)
         if am is not None and scored:
@@ -290,7 +282,7 @@ def run(store: Any, cfg: WarningsConfig, keys: Any = None, now: datetime | None 
                "version": version, "counts": json.dumps(counts, sort_keys=True),
                "freshness": json.dumps({s: f.to_dict() for s, f in fresh.items()}, sort_keys=True),
                "stale_sources": ",".join(stale), "error": error}
-        db.insert(store, WARNING_RUNS, [rec])
+        record_run(store, rec)
     return {**rec, "counts": counts, "freshness": {s: f.to_dict() for s, f in fresh.items()}, "stale_sources": stale}
 
 

@@ -6,18 +6,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from cloud_aggregator.store import db
-
 from .config import Freshness
-
-#: source → SQL giving its latest date (first 10 characters are the day)
-_LATEST = {
-    "attendance": "SELECT MAX(date) AS d FROM attendance",
-    "submissions": "SELECT MAX(due_at) AS d FROM submissions",
-    "results": "SELECT MAX(score_date) AS d FROM results WHERE score IS NOT NULL",
-    "lms": "SELECT MAX(date) AS d FROM lms_activity",
-    "aggregates": "SELECT MAX(window_start) AS d FROM aggregates WHERE section_id IS NOT NULL",
-}
 
 
 @dataclass(frozen=True)
@@ -30,15 +19,6 @@ class SourceFreshness:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def latest_dates(store: Any) -> dict[str, str | None]:  # noqa: ANN401
-    out: dict[str, str | None] = {}
-    for src, sql in _LATEST.items():
-        rows = db.query(store, sql)
-        d = rows[0]["d"] if rows else None
-        out[src] = str(d)[:10] if d else None
-    return out
 
 
 def assess(latest: dict[str, str | None], now: datetime, cfg: Freshness) -> dict[str, SourceFreshness]:

@@ -21,9 +21,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cloud_aggregator.store import db, iso
+from cloud_aggregator.store import db, interventions, iso
 from cloud_aggregator.store.analysable import analysable_students
-from cloud_aggregator.store.warning_tables import INTERVENTION_EFFECTS, RISK_DRIFT, RISK_MODELS
+from cloud_aggregator.store.risk_drift import latest_drift, record_drift
+from cloud_aggregator.store.risk_models import activate_model, active_model
+from cloud_aggregator.store.source_freshness import records_span
 
 from . import risk_model as rm
 from . import routing
@@ -52,12 +54,8 @@ class ActiveModel:
 def model_dir(store: Any, cfg: WarningsConfig) -> Path:  # noqa: ANN401
     if cfg.risk.model_dir is not None:
         return cfg.risk.model_dir
-    if store.db.dialect == "sqlite":
-        rows = db.query(store, "PRAGMA database_list")
-        main = next((r["file"] for r in rows if r["name"] == "main" and r["file"]), None)
-        if main:
-            return Path(main).parent / "risk-models"
-    return Path("risk-models").resolve()
+    main = db.database_file(store)
+    return Path(main).parent / "risk-models" if main else Path("risk-models").resolve()
 
 
 def train(store: Any, cfg: WarningsConfig, now: datetime | None = None, trigger: str = "cli",  # noqa: ANN401
@@ -98,17 +96,15 @@ def train(store: Any, cfg: WarningsConfig, now: datetime | None = None, trigger:
            "window_end": df["as_of"].max(), "n_rows": len(df), "n_students": n_students,
            "metrics": json.dumps(metrics, sort_keys=True), "fairness": json.dumps(fair, sort_keys=True),
            "train_s": train_s, "active": 1, "trigger": trigger}
-    db.write(store, "UPDATE risk_models SET active = 0 WHERE active = 1")
-    db.insert(store, RISK_MODELS, [row])
+    activate_model(store, row)
     return {**row, "metrics": metrics, "fairness": fair, "features": list(FEATURE_NAMES)}
 
 
 def active(store: Any) -> ActiveModel | None:  # noqa: ANN401
     """The active model version, its file checked against the stored sha256 (None: rules only)."""
-    rows = db.query(store, "SELECT * FROM risk_models WHERE active = 1 ORDER BY created_at DESC LIMIT 1")
-    if not rows:
+    row = active_model(store)
+    if row is None:
         return None
-    row = rows[0]
     try:
         text = Path(row["path"]).read_text(encoding="utf-8")
     except OSError as e:
@@ -168,8 +164,8 @@ def score_rows(store: Any, cfg: WarningsConfig, am: ActiveModel, students: list[
 
 # ---------------------------------------------------------------- drift
 def drift_due(store: Any, cfg: WarningsConfig, now: datetime) -> bool:  # noqa: ANN401
-    last = db.query(store, "SELECT MAX(ts) AS ts FROM risk_drift")[0]["ts"]
-    return not last or datetime.fromisoformat(last.replace("Z", "+00:00")) + timedelta(
+    last = latest_drift(store)
+    return not last or datetime.fromisoformat(last["ts"].replace("Z", "+00:00")) + timedelta(
         days=cfg.risk.drift.every_days) <= now
 
 
@@ -225,7 +221,7 @@ def check_drift(store: Any, cfg: WarningsConfig, am: ActiveModel, df: pd.DataFra
     row = {"id": db.new_id(), "ts": iso(now), "run_id": run_id, "model_version": am.version, "data_as_of": data_as_of,
            "psi": json.dumps(rep["psi"], sort_keys=True), "score_psi": rep["score_psi"], "max_psi": rep["max_psi"],
            "flagged": int(flagged), "action": action, "new_version": new_version}
-    db.insert(store, RISK_DRIFT, [row])
+    record_drift(store, row)
     return {**row, "psi": rep["psi"], "baseline": rep["baseline"]}
 
 
@@ -239,14 +235,14 @@ def intervention_effects(store: Any, cfg: WarningsConfig, am: ActiveModel, now: 
     """For each intervention with an outcome: risk at the intervention date and 2 and 4 weeks later (when the
     records reach that far), and the same change for comparable students without an intervention
     (risk within ± ``comparison_band`` at the same date). Returns the number (re)computed."""
-    span = rm.records_span(store)  # the records' last day (not attendance only: OULAD has none), capped at
-    if span is None:               # the run's date so a replay never looks past it
+    span = records_span(store)  # the records' last day (not attendance only: OULAD has none), capped at
+    if span is None:            # the run's date so a replay never looks past it
         return 0
     last = min(span[1], now.date().isoformat())
-    ivs = db.query(store, "SELECT id, student_pseudonym, kind, created_at FROM interventions WHERE outcome IS NOT NULL")
-    done = {r["intervention_id"]: r for r in db.query(store, "SELECT * FROM intervention_effects")}
+    ivs = interventions.interventions_with_outcome(store)
+    done = {r["intervention_id"]: r for r in interventions.intervention_effects(store)}
     pool = analysable_students(store)
-    treated = {r["student_pseudonym"] for r in db.query(store, "SELECT student_pseudonym FROM interventions")}
+    treated = interventions.students_with_interventions(store)
     controls = [p for p in pool if p not in treated]
     d2, d4 = cfg.risk.follow_up_days
     out: list[dict[str, Any]] = []
@@ -292,7 +288,7 @@ def intervention_effects(store: Any, cfg: WarningsConfig, am: ActiveModel, now: 
         out.append({"intervention_id": iv["id"], "student_pseudonym": p, "kind": iv["kind"],
                     "model_version": am.version, "at_date": day, "score_before": before, "score_2w": s2,
                     "score_4w": s4, "comparison": json.dumps(comp, sort_keys=True), "computed_at": iso(now)})
-    db.insert(store, INTERVENTION_EFFECTS, out)
+    interventions.save_effects(store, out)
     return len(out)
 
 
@@ -315,7 +311,7 @@ def effect_view(r: dict[str, Any]) -> dict[str, Any]:
 def effect_summary(store: Any) -> dict[str, dict[str, Any]]:  # noqa: ANN401
     """Per intervention kind: mean risk change at 2 and 4 weeks vs comparable students without one."""
     per: dict[str, list[dict[str, Any]]] = {}
-    for r in db.query(store, "SELECT * FROM intervention_effects"):
+    for r in interventions.intervention_effects(store):
         per.setdefault(r["kind"], []).append(effect_view(r))
     out = {}
     for kind, vs in sorted(per.items()):

@@ -12,7 +12,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from cloud_aggregator.store import db
+from cloud_aggregator.store.class_signals import engagement_of_students_sections
+from cloud_aggregator.store.warning_indicators import grade_levels
 
 from .student_rules import _minus, indicators
 
@@ -32,15 +33,6 @@ def _f(x: float | None) -> float:
     return NAN if x is None else float(x)
 
 
-def _class_engagement(store: Any, students: list[str], lo: str, hi: str) -> dict[str, float]:  # noqa: ANN401
-    """Mean engagement of each student's sections' windows in [lo, hi) — section-level, anonymous."""
-    rows = db.query(store, "SELECT e.user_pseudonym AS p, AVG(a.engagement) AS m FROM aggregates a JOIN enrollments e "  # noqa: S608
-                           "ON e.section_sourced_id = a.section_id WHERE e.role = ? AND a.engagement IS NOT NULL AND "
-                           f"a.window_start >= ? AND a.window_start < ? AND e.user_pseudonym IN {db.in_list(students)} "
-                           "GROUP BY e.user_pseudonym", ["student", lo, hi, *students])
-    return {r["p"]: float(r["m"]) for r in rows if r["m"] is not None}
-
-
 def _grade(text: str | None) -> float:
     try:
         return float(str(text).split(",")[0])
@@ -55,11 +47,11 @@ def features(store: Any, students: list[str], as_of: str, recent_days: int = 28)
         return out
     rec = indicators(store, students, as_of, recent_days)
     term = indicators(store, students, as_of, 3650)  # "recent" = the whole term: term-long shares
-    grades = {r["pseudonym"]: r["grades"] for r in db.query(
-        store, f"SELECT pseudonym, grades FROM users WHERE pseudonym IN {db.in_list(students)}", students)}  # noqa: S608
+    grades = grade_levels(store, students)
     nxt = _minus(as_of, -1)
-    eng_now = _class_engagement(store, students, _minus(as_of, recent_days - 1), nxt)
-    eng_before = _class_engagement(store, students, _minus(as_of, 2 * recent_days - 1), _minus(as_of, recent_days - 1))
+    eng_now = engagement_of_students_sections(store, students, _minus(as_of, recent_days - 1), nxt)
+    eng_before = engagement_of_students_sections(store, students, _minus(as_of, 2 * recent_days - 1),
+                                                 _minus(as_of, recent_days - 1))
     for p in students:
         i, t = rec[p], term[p]
         before = i.lms_before_wk

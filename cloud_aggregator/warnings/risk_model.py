@@ -22,8 +22,9 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from cloud_aggregator.store import db
-from cloud_aggregator.store.analysable import analysable
+from cloud_aggregator.store.risk_outcomes import analysable_outcomes
+from cloud_aggregator.store.routing import student_enrolments
+from cloud_aggregator.store.source_freshness import records_span
 
 from . import routing
 from .config import StudentRules
@@ -61,10 +62,7 @@ def rules_score(row: dict[str, float], rules: StudentRules) -> int:
 def training_set(store: Any, rules: StudentRules, step_days: int = 7, min_days: int = 21,  # noqa: ANN401
                  until: str | None = None) -> pd.DataFrame:
     """One row per (student, snapshot date) with features, ``y``, ``rules_score`` and the group columns."""
-    outs = db.query(store, "SELECT o.student_pseudonym AS p, o.term_sourced_id AS term, o.outcome, o.outcome_date, "  # noqa: S608
-                           "o.gender, o.age_band, "
-                           "o.disability, o.deprivation FROM student_outcomes o WHERE "
-                           f"{analysable('o.student_pseudonym')}")
+    outs = analysable_outcomes(store)
     if until:  # a label must have been known by ``until``: an outcome learnt later is the future, not training data
         outs = [o for o in outs if o["outcome_date"][:10] <= until]
     span = records_span(store)
@@ -76,10 +74,10 @@ def training_set(store: Any, rules: StudentRules, step_days: int = 7, min_days: 
     for o in sorted(outs, key=lambda o: o["outcome_date"]):
         by_student.setdefault(o["p"], []).append(o)
     begin: dict[tuple[str, str], str] = {}
-    for e in db.query(store, "SELECT user_pseudonym AS p, section_sourced_id AS s, begin_date AS b FROM enrollments "
-                             "WHERE role = ? AND begin_date IS NOT NULL", ("student",)):
-        begin[(e["p"], e["s"])] = min(e["b"], begin.get((e["p"], e["s"]), e["b"]))
-        begin[(e["p"], "")] = min(e["b"], begin.get((e["p"], ""), e["b"]))
+    for e in student_enrolments(store):
+        if e.begin is not None:
+            begin[(e.student, e.section)] = min(e.begin, begin.get((e.student, e.section), e.begin))
+            begin[(e.student, "")] = min(e.begin, begin.get((e.student, ""), e.begin))
 
     def started(p: str, o: dict[str, Any], d: str) -> bool:
         """The term the outcome is for began ≥ ``min_days`` before ``d`` (its enrolment; else any enrolment)."""
@@ -99,17 +97,6 @@ def training_set(store: Any, rules: StudentRules, step_days: int = 7, min_days: 
                          "rules_score": rules_score(f, rules), "term_day": term_day.get(p, math.nan),
                          **{g: o[g] for g in GROUP_COLUMNS}})
     return pd.DataFrame(rows)
-
-
-def records_span(store: Any) -> tuple[str, str] | None:  # noqa: ANN401
-    """First and last day of the records: attendance, else LMS activity, else submission due dates."""
-    for sql in ("SELECT MIN(date) AS lo, MAX(date) AS hi FROM attendance",
-                "SELECT MIN(date) AS lo, MAX(date) AS hi FROM lms_activity",
-                "SELECT MIN(due_at) AS lo, MAX(due_at) AS hi FROM submissions"):
-        r = db.query(store, sql)[0]
-        if r["lo"]:
-            return str(r["lo"])[:10], str(r["hi"])[:10]
-    return None
 
 
 # ---------------------------------------------------------------- models

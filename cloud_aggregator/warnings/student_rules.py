@@ -13,7 +13,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from cloud_aggregator.store import db
+from cloud_aggregator.store import warning_indicators as reads
+from cloud_aggregator.store.source_freshness import latest_day
 
 from .config import StudentRules
 
@@ -23,8 +24,7 @@ LEVELS = {1: "watch", 2: "concern", 3: "urgent"}
 
 def as_of_date(store: Any) -> str:  # noqa: ANN401
     """The records' 'today': the last attendance date imported (records lag the calendar)."""
-    rows = db.query(store, "SELECT MAX(date) AS d FROM attendance")
-    return rows[0]["d"] if rows and rows[0]["d"] else date.today().isoformat()
+    return latest_day(store, "attendance") or date.today().isoformat()
 
 
 def _minus(day: str, days: int) -> str:
@@ -58,29 +58,15 @@ def indicators(store: Any, students: list[str], as_of: str,  # noqa: ANN401
     if not students:
         return out
     recent = _minus(as_of, recent_days)
-    inl = db.in_list(students)
-    # "recent" flags are computed in a subquery: PostgreSQL cannot match a parameter in SELECT to one in GROUP BY
-    for r in db.query(store, "SELECT p, rec, status, COUNT(*) AS n FROM (SELECT student_pseudonym AS p, CASE WHEN "  # noqa: S608
-                             "date >= ? THEN 1 ELSE 0 END AS rec, status FROM attendance WHERE student_pseudonym IN "
-                             f"{inl} AND date <= ?) t GROUP BY p, rec, status", [recent, *students, as_of]):
-        out[r["p"]].extra.setdefault("att", defaultdict(int))[(bool(r["rec"]), r["status"])] += int(r["n"])
-    for r in db.query(store, "SELECT p, rec, status, COUNT(*) AS n FROM (SELECT student_pseudonym AS p, CASE WHEN "  # noqa: S608
-                             "due_at >= ? THEN 1 ELSE 0 END AS rec, status FROM submissions WHERE student_pseudonym "
-                             f"IN {inl} AND due_at <= ?) t GROUP BY p, rec, status",
-                             [recent, *students, as_of + "T23:59:59Z"]):
-        out[r["p"]].extra.setdefault("sub", defaultdict(int))[(bool(r["rec"]), r["status"])] += int(r["n"])
-    for r in db.query(store, "SELECT p, rec, AVG(pct) AS s FROM (SELECT r.student_pseudonym AS p, CASE WHEN "  # noqa: S608
-                             "r.score_date >= ? THEN 1 ELSE 0 END AS rec, 100.0 * r.score / CASE WHEN "
-                             "l.result_value_max > 0 THEN l.result_value_max ELSE 100 END AS pct FROM results r JOIN "
-                             "line_items l ON l.sourced_id = r.line_item_sourced_id WHERE r.student_pseudonym IN "
-                             f"{inl} AND r.score IS NOT NULL AND r.score_date <= ?) t GROUP BY p, rec",
-                             [recent, *students, as_of]):
-        out[r["p"]].extra.setdefault("score", {})[bool(r["rec"])] = float(r["s"]) if r["s"] is not None else None
-    two, six = _minus(as_of, 14), _minus(as_of, 42)
-    for r in db.query(store, "SELECT p, rec, SUM(minutes) AS m FROM (SELECT student_pseudonym AS p, CASE WHEN "  # noqa: S608
-                             "date >= ? THEN 1 ELSE 0 END AS rec, minutes FROM lms_activity WHERE student_pseudonym "
-                             f"IN {inl} AND date > ? AND date <= ?) t GROUP BY p, rec", [two, *students, six, as_of]):
-        out[r["p"]].extra.setdefault("lms", {})[bool(r["rec"])] = float(r["m"] or 0.0)
+    for p, rec, status, n in reads.attendance_counts(store, students, recent, as_of):
+        out[p].extra.setdefault("att", defaultdict(int))[(rec, status)] += n
+    for p, rec, status, n in reads.submission_counts(store, students, recent, as_of):
+        out[p].extra.setdefault("sub", defaultdict(int))[(rec, status)] += n
+    for p, rec, score in reads.mean_scores(store, students, recent, as_of):
+        out[p].extra.setdefault("score", {})[rec] = score
+    two, six = _minus(as_of, 14), _minus(as_of, 42)  # the last 2 weeks, and the 4 weeks before them
+    for p, rec, minutes in reads.lms_minutes(store, students, two, six, as_of):
+        out[p].extra.setdefault("lms", {})[rec] = minutes
     for ind in out.values():
         att = ind.extra.pop("att", {})
 
@@ -176,7 +162,5 @@ def iso_week(day: str) -> str:
 
 def cohort_lms_median(store: Any, as_of: str) -> float | None:  # noqa: ANN401
     """Median weekly LMS minutes over the cohort's last 14 days (the tags' and the profile's yardstick)."""
-    rows = db.query(store, "SELECT student_pseudonym AS p, SUM(minutes) AS m FROM lms_activity WHERE date > ? AND "
-                           "date <= ? GROUP BY student_pseudonym", (_minus(as_of, 14), as_of))
-    vals = sorted(float(r["m"] or 0) / 2.0 for r in rows)
+    vals = sorted(m / 2.0 for m in reads.cohort_lms_minutes(store, _minus(as_of, 14), as_of))
     return vals[len(vals) // 2] if vals else None
