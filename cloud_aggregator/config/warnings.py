@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from cloud_aggregator.config.section import Section
+from cloud_aggregator.config.section import Section, section_of
 
 StudentType = Literal["academic", "attendance", "submissions", "lms", "risk"]
 ClassType = Literal["class_attention", "class_participation", "class_tone"]
@@ -244,9 +244,4 @@ class WarningsConfig(Section):
 
 def warnings_config(config: object) -> WarningsConfig:
     """The ``warnings`` section of an aggregator config, or defaults."""
-    sec = getattr(config, "warnings", None)
-    if isinstance(sec, WarningsConfig):
-        return sec
-    if isinstance(sec, dict):
-        return WarningsConfig.model_validate(sec)
-    return WarningsConfig()
+    return section_of(config, "warnings", WarningsConfig)

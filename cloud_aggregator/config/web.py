@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field, model_validator
 
-from cloud_aggregator.config.section import Section
+from cloud_aggregator.config.section import Section, section_of
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -113,11 +113,6 @@ class DashboardConfig(Section):
                                            "installs); none found: an English report in the bundled DejaVu Sans")
 
 
-def dashboard_config(config: Any) -> DashboardConfig:  # noqa: ANN401 - AggregatorConfig or None
+def dashboard_config(config: object) -> DashboardConfig:
     """The ``dashboard`` section of an aggregator config, or defaults when it has none."""
-    sec = getattr(config, "dashboard", None)
-    if isinstance(sec, DashboardConfig):
-        return sec
-    if isinstance(sec, dict):
-        return DashboardConfig.model_validate(sec)
-    return DashboardConfig()
+    return section_of(config, "dashboard", DashboardConfig)
