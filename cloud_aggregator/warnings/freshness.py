@@ -6,9 +6,8 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
+from cloud_aggregator.config.warnings import Freshness
 from cloud_aggregator.store import db
-
-from .config import Freshness
 
 #: source → SQL giving its latest date (first 10 characters are the day)
 _LATEST = {

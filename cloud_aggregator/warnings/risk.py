@@ -21,13 +21,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cloud_aggregator.config.warnings import WarningsConfig
 from cloud_aggregator.store import db, iso
 from cloud_aggregator.store.analysable import analysable_students
 from cloud_aggregator.store.warning_tables import INTERVENTION_EFFECTS, RISK_DRIFT, RISK_MODELS
 
 from . import risk_model as rm
 from . import routing
-from .config import WarningsConfig
 from .risk_features import FEATURE_NAMES, features, shown
 
 log = logging.getLogger(__name__)

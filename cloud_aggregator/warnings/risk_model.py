@@ -22,11 +22,11 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from cloud_aggregator.config.warnings import StudentRules
 from cloud_aggregator.store import db
 from cloud_aggregator.store.analysable import analysable
 
 from . import routing
-from .config import StudentRules
 from .risk_features import FEATURE_NAMES, features
 from .student_rules import Indicators, rule_warnings
 

@@ -12,9 +12,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from cloud_aggregator.config.warnings import STUDENT_TYPES, WarningsConfig
 from cloud_aggregator.store import db
-
-from .config import STUDENT_TYPES, WarningsConfig
 
 ASSIGNMENT_ROLES = {"advisor": ("advisor",), "counsellor": ("counselor", "counsellor")}
 

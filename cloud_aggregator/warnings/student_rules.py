@@ -13,9 +13,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
+from cloud_aggregator.config.warnings import StudentRules
 from cloud_aggregator.store import db
-
-from .config import StudentRules
 
 RECENT_DAYS = 28
 LEVELS = {1: "watch", 2: "concern", 3: "urgent"}

@@ -13,10 +13,9 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from classpulse_contract.participation import measured_participation
+from cloud_aggregator.config.web import DashboardConfig
 from cloud_aggregator.store import db, iso
 from cloud_aggregator.timetable import SectionSession, find_session
-
-from .config import DashboardConfig
 
 #: what the live view sends per window (a subset of the contract's Aggregate)
 WINDOW_FIELDS = ("msg_id", "device", "window_start", "window_end", "policy", "n_faces", "attention_share",

@@ -28,9 +28,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from cloud_aggregator.config.web import AuthConfig
 from cloud_aggregator.store.web_tables import WEB_LOGIN_KNOWN, WEB_THROTTLE
-
-from .config import AuthConfig
 
 _T = WEB_THROTTLE.name
 
