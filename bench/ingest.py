@@ -41,7 +41,10 @@ if str(ROOT) not in sys.path:
 import paho.mqtt.client as mqtt  # noqa: E402
 
 from classpulse_contract import Aggregate, dumps, topic  # noqa: E402
-from cloud_aggregator.config import AggregatorConfig, IngestConfig, MqttConfig, StoreConfig  # noqa: E402
+from cloud_aggregator.config import AggregatorConfig  # noqa: E402
+from cloud_aggregator.config.broker import MqttConfig  # noqa: E402
+from cloud_aggregator.config.ingest import IngestConfig  # noqa: E402
+from cloud_aggregator.config.store import StoreConfig  # noqa: E402
 from cloud_aggregator.ingest import IngestService  # noqa: E402
 from cloud_aggregator.store import Store  # noqa: E402
 from tests._broker import Broker, start_mosquitto  # noqa: E402

@@ -233,7 +233,7 @@ def run(a: argparse.Namespace) -> dict:
             asyncio.run(_publish_all(port, streams))
             aggs = [_finish(p) for p in subs]
             # the stored rows are the truth: count them in the store itself
-            from cloud_aggregator.config import StoreConfig
+            from cloud_aggregator.config.store import StoreConfig
             from cloud_aggregator.store import open_store
 
             st = open_store(StoreConfig(backend=a.store, path=Path(target)) if a.store == "sqlite"

@@ -23,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import ingest as bench  # noqa: E402 - bench/ingest.py, which puts the repo root on sys.path
 
-from cloud_aggregator.config import StoreConfig  # noqa: E402
+from cloud_aggregator.config.store import StoreConfig  # noqa: E402
 from cloud_aggregator.ingest import Incoming, IngestService  # noqa: E402
 from cloud_aggregator.store import Store  # noqa: E402
 

@@ -22,7 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cloud_aggregator.config import StoreConfig  # noqa: E402
+from cloud_aggregator.config.store import StoreConfig  # noqa: E402
+from cloud_aggregator.config.warnings import WarningsConfig  # noqa: E402
 from cloud_aggregator.records import import_records  # noqa: E402
 from cloud_aggregator.records.demo_school import DemoSpec, write_demo_school  # noqa: E402
 from cloud_aggregator.records.keys import ensure_key_file  # noqa: E402
@@ -31,7 +32,6 @@ from cloud_aggregator.store import (
     open_store,  # noqa: E402
 )
 from cloud_aggregator.warnings import engine  # noqa: E402
-from cloud_aggregator.warnings.config import WarningsConfig  # noqa: E402
 from tests._warnings_helpers import SmtpSink, WebhookSink  # noqa: E402
 
 

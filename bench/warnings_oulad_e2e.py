@@ -27,7 +27,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cloud_aggregator.config import StoreConfig  # noqa: E402
+from cloud_aggregator.config.store import StoreConfig  # noqa: E402
+from cloud_aggregator.config.warnings import WarningsConfig  # noqa: E402
 from cloud_aggregator.records import import_records  # noqa: E402
 from cloud_aggregator.records.keys import RecordsKeys  # noqa: E402
 from cloud_aggregator.records.oulad import day_to_date  # noqa: E402
@@ -37,7 +38,6 @@ from cloud_aggregator.store import (
     open_store,  # noqa: E402
 )
 from cloud_aggregator.warnings import engine, risk  # noqa: E402
-from cloud_aggregator.warnings.config import WarningsConfig  # noqa: E402
 
 AT_RISK = ("fail", "withdrawn")
 RULE_TYPES = ("academic", "submissions", "attendance", "lms")

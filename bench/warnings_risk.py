@@ -25,7 +25,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cloud_aggregator.config import StoreConfig  # noqa: E402
+from cloud_aggregator.config.store import StoreConfig  # noqa: E402
+from cloud_aggregator.config.warnings import WarningsConfig  # noqa: E402
 from cloud_aggregator.records import import_records  # noqa: E402
 from cloud_aggregator.records.demo_school import DemoSpec, write_demo_school  # noqa: E402
 from cloud_aggregator.records.keys import RecordsKeys  # noqa: E402
@@ -35,7 +36,6 @@ from cloud_aggregator.store import (
 )
 from cloud_aggregator.warnings import engine, risk  # noqa: E402
 from cloud_aggregator.warnings import risk_model as rm  # noqa: E402
-from cloud_aggregator.warnings.config import WarningsConfig  # noqa: E402
 
 
 def main() -> int:

@@ -139,7 +139,7 @@ def main(args: argparse.Namespace) -> int:
     cfg = load_aggregator_config(getattr(args, "config", None))
     store = open_store(cfg.store)
     try:
-        from cloud_aggregator.warnings.config import warnings_config
+        from cloud_aggregator.config.warnings import warnings_config
 
         rep = run_retention(store, getattr(args, "days", None) or cfg.retention_days,
                             warnings=warnings_config(cfg).retention)

@@ -42,7 +42,7 @@ def template_db(base: Path) -> dict[str, Any]:
     with _LOCK:
         if _TEMPLATE:
             return _TEMPLATE
-        from cloud_aggregator.config import StoreConfig
+        from cloud_aggregator.config.store import StoreConfig
         from cloud_aggregator.records.api import generate_demo_school, import_records
         from cloud_aggregator.records.keys import ensure_key_file
         from cloud_aggregator.store import open_store
@@ -91,8 +91,8 @@ def records_now(store: Any) -> datetime:  # noqa: ANN401
 def run_warnings(store: Any, with_model: bool = False, **cfg: Any) -> dict[str, Any]:  # noqa: ANN401
     """One warnings engine run (no delivery) at ``records_now``, after training the risk model if asked: the
     dashboard shows only what a run stored."""
+    from cloud_aggregator.config.warnings import WarningsConfig
     from cloud_aggregator.warnings import engine, risk
-    from cloud_aggregator.warnings.config import WarningsConfig
 
     wcfg = WarningsConfig.model_validate({"schedule": "off", **cfg})
     now = records_now(store)

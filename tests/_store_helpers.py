@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from cloud_aggregator.config import StoreConfig
+from cloud_aggregator.config.store import StoreConfig
 from cloud_aggregator.store import Store
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"

@@ -11,7 +11,8 @@ import time
 import pytest
 
 from cloud_aggregator.broker_check import assess
-from cloud_aggregator.config import AggregatorConfig, StoreConfig
+from cloud_aggregator.config import AggregatorConfig
+from cloud_aggregator.config.store import StoreConfig
 from cloud_aggregator.ingest import IngestService
 from cloud_aggregator.store import open_store
 from tests._broker import start_mosquitto

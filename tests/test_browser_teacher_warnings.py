@@ -8,10 +8,10 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from cloud_aggregator.config.warnings import WarningsConfig
 from cloud_aggregator.store import db
 from cloud_aggregator.store.warning_tables import WARNING_LOG
 from cloud_aggregator.warnings import engine, risk
-from cloud_aggregator.warnings.config import WarningsConfig
 from tests._broker import start_mosquitto
 from tests._dashboard_helpers import (
     BROWSER_MARKS,

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta, timezone
 import paho.mqtt.client as mqtt
 import pytest
 
-from cloud_aggregator.config import StoreConfig
+from cloud_aggregator.config.store import StoreConfig
 from cloud_aggregator.store import open_store
 from tests._broker import start_mosquitto
 from tests._procs import wait_for, write_yaml

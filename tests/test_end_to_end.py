@@ -40,7 +40,7 @@ ADMIN = ("admin", "admin-e2e-password")
 
 def seed_admin(db_path, devices=(("dev-a", "demo-school", "room-101"),)) -> None:
     """The dashboard needs a login and the agent an enrolment: both go into the store before the aggregator starts."""
-    from cloud_aggregator.config import StoreConfig
+    from cloud_aggregator.config.store import StoreConfig
     from cloud_aggregator.store import Store
     from cloud_aggregator.store.db import ensure_web_tables
     from cloud_aggregator.web import auth
@@ -121,7 +121,7 @@ def test_sample_media_reaches_dashboard(tmp_path, broker, aggregator, samples_di
 
     rooms = client.get("/api/rooms/latest").json()
     assert [r["room"] for r in rooms] == ["room-101"]
-    from cloud_aggregator.config import StoreConfig
+    from cloud_aggregator.config.store import StoreConfig
     from cloud_aggregator.store import Store
 
     s = Store.open(StoreConfig(path=tmp_path / "agg" / "aggregator.db"))

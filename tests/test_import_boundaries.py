@@ -19,6 +19,7 @@ RULES = {
     "calibration data models import nothing of the agent or the cloud",
     "warnings never import web",
     "store imports neither warnings nor web",
+    "config imports no store, warnings, web or records",
     "edge analysis stages import no comms or disk writer",
 }
 

@@ -13,7 +13,8 @@ import threading
 import paho.mqtt.client as mqtt
 import pytest
 
-from cloud_aggregator.config import AggregatorConfig, StoreConfig
+from cloud_aggregator.config import AggregatorConfig
+from cloud_aggregator.config.store import StoreConfig
 from cloud_aggregator.ingest import Incoming, IngestService
 from cloud_aggregator.store import open_store
 from tests._broker import start_mosquitto

@@ -18,11 +18,11 @@ from typing import Any
 
 import pytest
 
+from cloud_aggregator.config.warnings import WarningsConfig
 from cloud_aggregator.records.api import import_records
 from cloud_aggregator.records.keys import RecordsKeys
 from cloud_aggregator.store import db, open_store
 from cloud_aggregator.warnings import delivery, engine, risk
-from cloud_aggregator.warnings.config import WarningsConfig
 from cloud_aggregator.warnings.delivery import Contacts
 from tests._dashboard_helpers import agg_config, copy_db, login, make_client, records_now
 from tests._warnings_helpers import SmtpSink

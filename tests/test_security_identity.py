@@ -47,7 +47,8 @@ class System:
     """Shipped broker + aggregator (ingest on the services listener, enrolment writing the device files)."""
 
     def __init__(self, tmp: Path):
-        from cloud_aggregator.config import AggregatorConfig, StoreConfig
+        from cloud_aggregator.config import AggregatorConfig
+        from cloud_aggregator.config.store import StoreConfig
         from cloud_aggregator.server import build
         from cloud_aggregator.store import Store
         from cloud_aggregator.store.db import ensure_web_tables

@@ -10,7 +10,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-TYPED = ["classpulse_contract", "cloud_aggregator/store", "cloud_aggregator/ingest.py", "cloud_aggregator/warnings"]
+TYPED = ["classpulse_contract", "cloud_aggregator/config", "cloud_aggregator/store", "cloud_aggregator/ingest.py",
+         "cloud_aggregator/warnings"]
 
 
 def _mypy(*args: str) -> subprocess.CompletedProcess[str]:

@@ -8,10 +8,10 @@ from datetime import timedelta
 
 import pytest
 
+from cloud_aggregator.config.warnings import WarningsConfig
 from cloud_aggregator.records.keys import RecordsKeys
 from cloud_aggregator.store import db, open_store
 from cloud_aggregator.warnings import engine, risk
-from cloud_aggregator.warnings.config import WarningsConfig
 from cloud_aggregator.warnings.student_rules import rule_warnings
 from cloud_aggregator.warnings.tags import student_tags
 from cloud_aggregator.web import scope

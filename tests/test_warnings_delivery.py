@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from classpulse_contract import Aggregate
+from cloud_aggregator.config.warnings import WarningsConfig
 from cloud_aggregator.records.keys import RecordsKeys
 from cloud_aggregator.store import db, open_store
 from cloud_aggregator.warnings import delivery, engine
-from cloud_aggregator.warnings.config import WarningsConfig
 from cloud_aggregator.warnings.delivery import Contacts
 from cloud_aggregator.warnings.messages import say
 from tests._dashboard_helpers import agg_config, copy_db, login, make_client

@@ -11,10 +11,10 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from cloud_aggregator.config import AggregatorConfig
+from cloud_aggregator.config.warnings import ClassRules, Freshness, TagRules, Tiers, WarningsConfig
 from cloud_aggregator.store import db, open_store
 from cloud_aggregator.warnings import classlevel, engine, freshness, routing
 from cloud_aggregator.warnings.catalogue import recommend
-from cloud_aggregator.warnings.config import ClassRules, Freshness, TagRules, Tiers, WarningsConfig
 from cloud_aggregator.warnings.student_rules import Indicators, rule_warnings
 from cloud_aggregator.warnings.tags import student_tags
 from tests._dashboard_helpers import agg_config, copy_db

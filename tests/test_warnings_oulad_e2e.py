@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from cloud_aggregator.config import StoreConfig
+from cloud_aggregator.config.store import StoreConfig
+from cloud_aggregator.config.warnings import WarningsConfig
 from cloud_aggregator.records import import_records
 from cloud_aggregator.records.keys import ensure_key_file
 from cloud_aggregator.records.oulad import day_to_date
@@ -27,7 +28,6 @@ from cloud_aggregator.records.oulad_staff import (
 )
 from cloud_aggregator.store import db, open_store
 from cloud_aggregator.warnings import routing
-from cloud_aggregator.warnings.config import WarningsConfig
 from cloud_aggregator.warnings.messages import say
 from cloud_aggregator.warnings.student_rules import indicators, iso_week, rule_warnings
 from cloud_aggregator.web import auth

@@ -6,12 +6,12 @@ import json
 from datetime import datetime, timedelta
 
 from cloud_aggregator.config import AggregatorConfig
+from cloud_aggregator.config.warnings import WarningsConfig
 from cloud_aggregator.records.api import import_records
 from cloud_aggregator.records.keys import ensure_key_file
 from cloud_aggregator.store import db
 from cloud_aggregator.store.db import ensure_web_tables
 from cloud_aggregator.warnings import engine
-from cloud_aggregator.warnings.config import WarningsConfig
 from cloud_aggregator.web.demo import seed_demo_users
 from tests._dashboard_helpers import ROOMS, login, make_client, template_db
 from tests._store_helpers import store_for

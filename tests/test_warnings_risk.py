@@ -14,7 +14,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cloud_aggregator.config import AggregatorConfig, StoreConfig
+from cloud_aggregator.config import AggregatorConfig
+from cloud_aggregator.config.store import StoreConfig
+from cloud_aggregator.config.warnings import Retention, WarningsConfig
 from cloud_aggregator.records.api import generate_demo_school, import_records
 from cloud_aggregator.records.keys import ensure_key_file
 from cloud_aggregator.retention import run_retention
@@ -24,7 +26,6 @@ from cloud_aggregator.store.db import ensure_web_tables
 from cloud_aggregator.store.source_freshness import records_span
 from cloud_aggregator.warnings import engine, risk
 from cloud_aggregator.warnings import risk_model as rm
-from cloud_aggregator.warnings.config import Retention, WarningsConfig
 from cloud_aggregator.warnings.risk_features import FEATURE_NAMES
 from cloud_aggregator.web.demo import seed_demo_users
 from tests._dashboard_helpers import ROOMS, login, make_client

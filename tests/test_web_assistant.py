@@ -7,8 +7,8 @@ from datetime import datetime, timedelta, timezone
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cloud_aggregator.config.web import AssistantConfig, DashboardConfig
 from cloud_aggregator.web.assistant import suggest
-from cloud_aggregator.web.config import AssistantConfig, DashboardConfig
 
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=timezone.utc)
 USUAL = {"n_sessions": 5, "attention_share": 0.7, "engagement": 0.6, "participation": 0.4}

@@ -28,7 +28,7 @@ CHINESE = "高一(3)班-化学"
 
 def _sections(db: Path) -> None:
     """Imported class ids that once broke the download header (finding 5), and a warnings run to act on."""
-    from cloud_aggregator.config import StoreConfig
+    from cloud_aggregator.config.store import StoreConfig
     from cloud_aggregator.store import open_store
 
     con = sqlite3.connect(db)
@@ -85,9 +85,9 @@ def test_a_distributed_guess_blocks_new_addresses_not_the_users_own(agg):
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 def test_pair_delay_doubles_is_capped_and_expires(tmp_path, backend):
+    from cloud_aggregator.config.web import AuthConfig
     from cloud_aggregator.store.db import ensure_web_tables
     from cloud_aggregator.store.login_throttle import charge_delay
-    from cloud_aggregator.web.config import AuthConfig
     from cloud_aggregator.web.throttle import prune
 
     with store_for(backend, tmp_path) as store:
@@ -108,7 +108,7 @@ def test_pair_delay_doubles_is_capped_and_expires(tmp_path, backend):
 
 
 def _hammer(store_cfg: dict, n: int, q: multiprocessing.Queue) -> None:
-    from cloud_aggregator.config import StoreConfig
+    from cloud_aggregator.config.store import StoreConfig
     from cloud_aggregator.store import open_store
     from cloud_aggregator.store.login_throttle import charge_window
 
@@ -301,7 +301,7 @@ def test_scheduled_report_files_stay_in_their_folder(tmpl, tmp_path):
     """Department names come from imported course codes: a code with ../ writes nothing outside the folder."""
     from datetime import date
 
-    from cloud_aggregator.config import StoreConfig
+    from cloud_aggregator.config.store import StoreConfig
     from cloud_aggregator.store import open_store
     from cloud_aggregator.web.reports import run_scheduled
     from tests._dashboard_helpers import copy_db

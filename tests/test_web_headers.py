@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cloud_aggregator.web.client_address import client_address, parse_networks
+from cloud_aggregator.config.web import parse_networks
+from cloud_aggregator.web.client_address import client_address
 from cloud_aggregator.web.download import attachment
 from cloud_aggregator.web.passwords import common_passwords, password_problem
 

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cloud_aggregator.enrolment import EnrolmentConfig
+from cloud_aggregator.config.enrolment import EnrolmentConfig
 from cloud_aggregator.store import open_store
 from tests._dashboard_helpers import PASSWORDS, agg_config, copy_db, login, make_client, template_db
 

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from classpulse_contract import Aggregate, Status
+from cloud_aggregator.config.web import DashboardConfig
 from cloud_aggregator.i18n import LANGUAGES, catalogue
 from cloud_aggregator.store import open_store
 from cloud_aggregator.web import live, reports, scope, students
-from cloud_aggregator.web.config import DashboardConfig
 from tests._dashboard_helpers import agg_config, aggregate, copy_db, run_warnings
 
 STATIC = Path(live.__file__).parent / "static"

@@ -13,9 +13,11 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+from cloud_aggregator.config.records import RecordsConfig
+
 from .db import RecordsDB
 from .engine import finish, new_context, now_utc
-from .keys import RecordsConfig, RecordsKeyError, RecordsKeys, load_keys
+from .keys import RecordsKeyError, RecordsKeys, load_keys
 from .report import ImportReport
 
 KINDS = ("oneroster", "attendance", "submissions", "lms", "outcomes", "oulad", "timetable", "all")

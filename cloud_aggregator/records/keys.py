@@ -21,7 +21,8 @@ from typing import Any
 from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from pydantic import BaseModel, ConfigDict, Field
+
+from cloud_aggregator.config.records import RecordsConfig
 
 ENV_KEY = "CLASSPULSE_RECORDS_KEY"
 ENV_KEY_FILE = "CLASSPULSE_RECORDS_KEY_FILE"
@@ -29,15 +30,6 @@ ENV_KEY_FILE = "CLASSPULSE_RECORDS_KEY_FILE"
 
 class RecordsKeyError(Exception):
     """No usable records key (missing, unreadable, wrong length, or not the key of this database)."""
-
-
-class RecordsConfig(BaseModel):
-    """``records:`` section of the cloud config."""
-
-    model_config = ConfigDict(extra="forbid")
-    key_file: str | None = Field(None, description="file holding the base64 records secret (mode 0600)")
-    max_file_mb: int = Field(512, ge=1, le=16384, description="refuse CSV files larger than this")
-    max_rows: int = Field(5_000_000, ge=1, description="refuse more rows than this per file")
 
 
 def _derive(secret: bytes, info: bytes) -> bytes:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .config import Intervention, WarningsConfig
+from cloud_aggregator.config.warnings import Intervention, WarningsConfig
 
 
 def _i(id_: str, text: str) -> Intervention:

@@ -16,9 +16,8 @@ from statistics import fmean
 from typing import Any
 
 from classpulse_contract.participation import measured_participation
+from cloud_aggregator.config.warnings import ClassRules, Tiers
 from cloud_aggregator.store.class_signals import section_tone_windows, section_windows
-
-from .config import ClassRules, Tiers
 
 METRICS = {"class_attention": "attention_share", "class_participation": "participation", "class_tone": "negative_tone"}
 

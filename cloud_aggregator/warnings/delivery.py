@@ -22,12 +22,12 @@ from datetime import datetime, timedelta, timezone
 from email.message import EmailMessage
 from typing import Any
 
+from cloud_aggregator.config.warnings import WarningsConfig
 from cloud_aggregator.store import iso, warning_deliveries, warning_log
 from cloud_aggregator.store.analysable import is_analysable
 from cloud_aggregator.store.routing import encrypted_contact, encrypted_name
 
 from . import messages
-from .config import WarningsConfig
 from .routing import Recipient
 
 log = logging.getLogger(__name__)

@@ -17,6 +17,7 @@ import logging
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from cloud_aggregator.config.warnings import RULE_TYPES, TYPE_SOURCE, WarningsConfig
 from cloud_aggregator.store import db, iso, now_iso, warning_deliveries, warning_escalations, warning_log
 from cloud_aggregator.store.analysable import analysable_students, excluded_students
 from cloud_aggregator.store.db import ensure_web_tables
@@ -25,7 +26,6 @@ from cloud_aggregator.store.warning_runs import record_run
 
 from . import catalogue, delivery, freshness, risk, routing
 from .classlevel import class_findings
-from .config import RULE_TYPES, TYPE_SOURCE, WarningsConfig
 from .student_rules import (
     Indicators,
     _minus,

@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from .config import Freshness
+from cloud_aggregator.config.warnings import Freshness
 
 
 @dataclass(frozen=True)

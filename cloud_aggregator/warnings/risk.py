@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cloud_aggregator.config.warnings import WarningsConfig
 from cloud_aggregator.store import db, interventions, iso
 from cloud_aggregator.store.analysable import analysable_students
 from cloud_aggregator.store.risk_drift import latest_drift, record_drift
@@ -29,7 +30,6 @@ from cloud_aggregator.store.source_freshness import records_span
 
 from . import risk_model as rm
 from . import routing
-from .config import WarningsConfig
 from .risk_features import FEATURE_NAMES, features, shown
 
 log = logging.getLogger(__name__)

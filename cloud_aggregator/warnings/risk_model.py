@@ -22,12 +22,12 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from cloud_aggregator.config.warnings import StudentRules
 from cloud_aggregator.store.risk_outcomes import analysable_outcomes
 from cloud_aggregator.store.routing import student_enrolments
 from cloud_aggregator.store.source_freshness import records_span
 
 from . import routing
-from .config import StudentRules
 from .risk_features import FEATURE_NAMES, features
 from .student_rules import Indicators, rule_warnings
 

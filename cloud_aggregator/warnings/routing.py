@@ -12,10 +12,9 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from cloud_aggregator.config.warnings import STUDENT_TYPES, WarningsConfig
 from cloud_aggregator.store import routing as people
 from cloud_aggregator.store import routing_focus as focus
-
-from .config import STUDENT_TYPES, WarningsConfig
 
 ASSIGNMENT_ROLES = {"advisor": ("advisor",), "counsellor": ("counselor", "counsellor")}
 

@@ -13,8 +13,9 @@ import threading
 import time
 from typing import Any
 
+from cloud_aggregator.config.warnings import WarningsConfig
+
 from . import engine
-from .config import WarningsConfig
 
 log = logging.getLogger(__name__)
 TICK_S = 60.0

@@ -13,10 +13,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
+from cloud_aggregator.config.warnings import StudentRules
 from cloud_aggregator.store import warning_indicators as reads
 from cloud_aggregator.store.source_freshness import latest_day
-
-from .config import StudentRules
 
 RECENT_DAYS = 28
 LEVELS = {1: "watch", 2: "concern", 3: "urgent"}

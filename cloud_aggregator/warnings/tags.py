@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .config import TagRules
+from cloud_aggregator.config.warnings import TagRules
+
 from .student_rules import Indicators
 
 #: plain-word labels (English; the dashboard translates ``tag.<id>``)

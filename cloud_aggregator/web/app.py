@@ -26,19 +26,19 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from classpulse_contract import ID_PATTERN, Aggregate
 from cloud_aggregator import device_registry
+from cloud_aggregator.config.warnings import warnings_config
+from cloud_aggregator.config.web import DashboardConfig, dashboard_config, parse_networks
 from cloud_aggregator.device_certs import CSR_MAX_CHARS, CsrError
 from cloud_aggregator.store import db, iso, now_iso, warning_log
 from cloud_aggregator.store.analysable import analysable, analysable_students
 from cloud_aggregator.store.web_tables import ASSISTANT_FEEDBACK, AUDIT_LOG, INTERVENTIONS, WARNING_ACTIONS
 from cloud_aggregator.timetable import SessionResolver
 from cloud_aggregator.warnings import risk
-from cloud_aggregator.warnings.config import warnings_config
 from cloud_aggregator.warnings.scheduler import WarningScheduler
 
 from . import assistant, auth, fleet, live, reports, scope, students
 from .audit import audit_events
-from .client_address import client_address, parse_networks
-from .config import DashboardConfig, dashboard_config
+from .client_address import client_address
 from .download import attachment
 from .events import EventHub
 from .ranges import Day

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from .config import AssistantConfig, DropRule, OneSidedTalkRule
+from cloud_aggregator.config.web import AssistantConfig, DropRule, OneSidedTalkRule
 
 
 @dataclass(frozen=True)

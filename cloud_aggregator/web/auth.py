@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from cloud_aggregator.config.web import AuthConfig
 from cloud_aggregator.store import iso, web_sessions, web_users
 from cloud_aggregator.store.web_tables import ROLES
 
-from .config import AuthConfig
 from .passwords import password_problem
 
 COOKIE = "cp_session"

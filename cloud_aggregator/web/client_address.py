@@ -12,18 +12,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Sequence
 
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-
-def parse_networks(values: Sequence[str]) -> tuple[Network, ...]:
-    """``["10.0.0.5", "fd00::/8"]`` → networks; raises ValueError naming a bad entry."""
-    out = []
-    for v in values:
-        try:
-            out.append(ipaddress.ip_network(v.strip(), strict=False))
-        except ValueError:
-            raise ValueError(f"not an IP address or network: {v!r}") from None
-    return tuple(out)
+from cloud_aggregator.config.web import Network
 
 
 def _in(addr: str, nets: Sequence[Network]) -> bool:

@@ -23,9 +23,8 @@ from classpulse_contract import (
     parse_topic,
     topic,
 )
+from cloud_aggregator.config.web import DashboardConfig
 from cloud_aggregator.store import device_commands, iso, now_iso
-
-from .config import DashboardConfig
 
 log = logging.getLogger(__name__)
 

@@ -13,12 +13,11 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from classpulse_contract.participation import measured_participation
+from cloud_aggregator.config.web import DashboardConfig
 from cloud_aggregator.store import iso
 from cloud_aggregator.store.live_reads import recent_section_windows, room_devices
 from cloud_aggregator.store.sections import section_titles as stored_titles
 from cloud_aggregator.timetable import SectionSession, find_session
-
-from .config import DashboardConfig
 
 #: what the live view sends per window (a subset of the contract's Aggregate)
 WINDOW_FIELDS = ("msg_id", "device", "window_start", "window_end", "policy", "n_faces", "attention_share",

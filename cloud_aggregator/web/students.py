@@ -14,8 +14,8 @@ from dataclasses import asdict
 from datetime import datetime, timezone
 from typing import Any
 
+from cloud_aggregator.config.warnings import WarningsConfig
 from cloud_aggregator.store import student_history, warning_log
-from cloud_aggregator.warnings.config import WarningsConfig
 from cloud_aggregator.warnings.engine import student_indicators
 from cloud_aggregator.warnings.student_rules import (  # noqa: F401 - re-exported for the web layer and tests
     LEVELS,

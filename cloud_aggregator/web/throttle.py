@@ -27,9 +27,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from cloud_aggregator.config.web import AuthConfig
 from cloud_aggregator.store import login_throttle
-
-from .config import AuthConfig
 
 
 def _addr_key(address: str) -> str:

@@ -1,23 +1,47 @@
-"""Dashboard settings: sessions, login throttling, live-view states and the teaching-assistant rules.
+"""``web:`` (where the dashboard listens, which proxies it trusts) and ``dashboard:`` (sessions, login
+throttling, live-view states, reports and the teaching-assistant rules).
 
-``DashboardConfig`` is meant to sit under ``dashboard:`` in the aggregator config; until the lead
-adds that field, :func:`dashboard_config` reads it from ``config.dashboard`` when present and falls
-back to defaults. Every threshold the assistant uses lives here, so a school tunes the rules in
-YAML (and from the stored feedback) without touching code.
+Every threshold the assistant uses lives here, so a school tunes the rules in YAML (and from the stored
+feedback) without touching code.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import ipaddress
+from collections.abc import Sequence
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from cloud_aggregator.config.section import Section, section_of
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+def parse_networks(values: Sequence[str]) -> tuple[Network, ...]:
+    """``["10.0.0.5", "fd00::/8"]`` → networks; raises ValueError naming a bad entry."""
+    out = []
+    for v in values:
+        try:
+            out.append(ipaddress.ip_network(v.strip(), strict=False))
+        except ValueError:
+            raise ValueError(f"not an IP address or network: {v!r}") from None
+    return tuple(out)
 
 
-class DropRule(_Section):
+class WebConfig(Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+    trusted_proxies: list[str] = Field(default_factory=list, description="addresses/networks of our own reverse "
+                                       "proxies; X-Forwarded-For is believed only from these (default: from nobody)")
+
+    @model_validator(mode="after")
+    def _proxies(self) -> WebConfig:
+        parse_networks(self.trusted_proxies)
+        return self
+
+
+class DropRule(Section):
     """Fire when ``metric`` stays below ``ratio`` × the section's usual level for ``windows`` windows in a row."""
 
     id: str = Field(pattern=r"^[a-z0-9_]{1,40}$")
@@ -27,7 +51,7 @@ class DropRule(_Section):
     min_usual: float = Field(0.05, ge=0, le=1, description="no rule when the usual level is below this")
 
 
-class OneSidedTalkRule(_Section):
+class OneSidedTalkRule(Section):
     """Fire when the teacher holds more than ``share`` of the talk for ``minutes`` minutes."""
 
     id: str = Field("one_sided_talk", pattern=r"^[a-z0-9_]{1,40}$")
@@ -35,7 +59,7 @@ class OneSidedTalkRule(_Section):
     minutes: float = Field(8.0, gt=0, le=90)
 
 
-class AssistantConfig(_Section):
+class AssistantConfig(Section):
     enabled: bool = True
     drop_rules: list[DropRule] = Field(default_factory=lambda: [
         DropRule(id="attention_drop", metric="attention_share", ratio=0.75, windows=4),
@@ -53,7 +77,7 @@ class AssistantConfig(_Section):
         return self
 
 
-class AuthConfig(_Section):
+class AuthConfig(Section):
     session_ttl_h: float = Field(12.0, gt=0, le=24 * 30, description="a session ends this long after login")
     idle_timeout_min: float = Field(120.0, gt=0, description="…or after this long without a request")
     login_attempts: int = Field(5, ge=1, le=100, description="failed logins per (user name, client address) before "
@@ -73,7 +97,7 @@ class AuthConfig(_Section):
     scrypt_n: int = Field(2**14, ge=2**10, le=2**20, description="scrypt cost; 2^14 ≈ 50 ms on a Pi-class CPU")
 
 
-class DashboardConfig(_Section):
+class DashboardConfig(Section):
     default_language: Literal["en", "zh-CN"] = "zh-CN"
     offline_after_s: float = Field(180.0, gt=0, description="a device unheard-of this long shows as offline")
     live_history_min: float = Field(90.0, gt=0, description="how much of the current lesson the live view loads")
@@ -89,11 +113,6 @@ class DashboardConfig(_Section):
                                            "installs); none found: an English report in the bundled DejaVu Sans")
 
 
-def dashboard_config(config: Any) -> DashboardConfig:  # noqa: ANN401 - AggregatorConfig or None
+def dashboard_config(config: object) -> DashboardConfig:
     """The ``dashboard`` section of an aggregator config, or defaults when it has none."""
-    sec = getattr(config, "dashboard", None)
-    if isinstance(sec, DashboardConfig):
-        return sec
-    if isinstance(sec, dict):
-        return DashboardConfig.model_validate(sec)
-    return DashboardConfig()
+    return section_of(config, "dashboard", DashboardConfig)

@@ -11,7 +11,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from cloud_aggregator.config.section import Section, section_of
 
 StudentType = Literal["academic", "attendance", "submissions", "lms", "risk"]
 ClassType = Literal["class_attention", "class_participation", "class_tone"]
@@ -42,11 +44,7 @@ def _channels() -> dict[Role, list[Channel]]:
     return {"teacher": ["email"], "advisor": ["email"], "counsellor": ["email", "webhook"], "parent": ["email"]}
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class Tiers(_Section):
+class Tiers(Section):
     """Cut-offs for levels 1, 2, 3 (watch, concern, urgent; null = no such level); ``below`` says which side is worse."""
 
     watch: float | None
@@ -70,7 +68,7 @@ class Tiers(_Section):
         return max((i + 1 for i, h in enumerate(hit) if h), default=0)
 
 
-class StudentRules(_Section):
+class StudentRules(Section):
     """Per-student rules over the last ``recent_days`` of records vs the term."""
 
     recent_days: int = Field(28, ge=7, le=120)
@@ -84,7 +82,7 @@ class StudentRules(_Section):
     lms_min_before_wk: float = Field(30.0, ge=0, description="LMS rule only for students who used it this much before")
 
 
-class TagRules(_Section):
+class TagRules(Section):
     """Student tags (each with its evidence) from the same indicators."""
 
     declining_grades_drop: float = Field(8.0, gt=0, description="points below the term average")
@@ -95,7 +93,7 @@ class TagRules(_Section):
     irregular_attendance_late: int = Field(3, ge=1, description="this many late arrivals recently: 'often late'")
 
 
-class ClassRules(_Section):
+class ClassRules(Section):
     """Class-level engagement warnings from the section's own anonymous aggregates."""
 
     enabled: bool = True
@@ -108,7 +106,7 @@ class ClassRules(_Section):
     tone_rise: Tiers = Tiers(watch=0.10, concern=0.20, urgent=0.30, below=False)  # negative-tone share, absolute
 
 
-class Freshness(_Section):
+class Freshness(Section):
     """A source older than this (days before the run) is stale: its warnings say so, and none means 'unknown'."""
 
     max_age_days: dict[Source, float] = Field(default_factory=_max_age_days)
@@ -117,13 +115,13 @@ class Freshness(_Section):
                                         "absence by design, not staleness; data that does arrive is checked")
 
 
-class RouteRule(_Section):
+class RouteRule(Section):
     types: list[WarningType] = Field(default_factory=list, description="empty: every type")
     min_level: int = Field(1, ge=1, le=3)
     roles: list[Role] = Field(min_length=1)
 
 
-class Escalation(_Section):
+class Escalation(Section):
     after_h: float = Field(48.0, gt=0, description="unacknowledged this long → next role in the chain")
     student_chain: list[Role] = Field(default_factory=_roles("teacher", "advisor", "counsellor"))
     class_chain: list[Role] = Field(default_factory=_roles("teacher"))
@@ -138,7 +136,7 @@ class Escalation(_Section):
         return self
 
 
-class EmailConfig(_Section):
+class EmailConfig(Section):
     host: str
     port: int = Field(25, ge=1, le=65535)
     sender: str = Field(pattern=r"^[^@\s]+@[^@\s]+$")
@@ -149,13 +147,13 @@ class EmailConfig(_Section):
     timeout_s: float = Field(10.0, gt=0)
 
 
-class WebhookConfig(_Section):
+class WebhookConfig(Section):
     url: str = Field(pattern=r"^https?://\S{1,500}$")
     secret_file: Path = Field(description="shared secret for the X-ClassPulse-Signature HMAC-SHA256 header")
     timeout_s: float = Field(10.0, gt=0)
 
 
-class Delivery(_Section):
+class Delivery(Section):
     email: EmailConfig | None = None
     webhook: WebhookConfig | None = None
     channels: dict[Role, list[Channel]] = Field(default_factory=_channels)
@@ -164,13 +162,13 @@ class Delivery(_Section):
     language: Literal["en", "zh-CN"] = "zh-CN"
 
 
-class Intervention(_Section):
+class Intervention(Section):
     id: str = Field(pattern=r"^[a-z0-9_]{1,40}$")
     text: str = Field(min_length=1, max_length=500)
     resource: str | None = Field(None, max_length=500)
 
 
-class Drift(_Section):
+class Drift(Section):
     """Weekly population-stability check of the features and scores vs the model's training window."""
 
     every_days: float = Field(7.0, gt=0, description="at most one drift check per this many days (in a run)")
@@ -178,7 +176,7 @@ class Drift(_Section):
     on_drift: Literal["retrain", "recommend"] = Field("retrain", description="retrain at once, or only flag it")
 
 
-class Retention(_Section):
+class Retention(Section):
     """Days the warnings' bookkeeping is kept (applied by ``cloud-aggregator retention``)."""
 
     runs_days: int = Field(400, ge=7)
@@ -187,7 +185,7 @@ class Retention(_Section):
     drift_days: int = Field(400, ge=7)
 
 
-class RiskConfig(_Section):
+class RiskConfig(Section):
     """The per-institution risk model (``cloud-aggregator warnings train``); runs use the active version."""
 
     enabled: bool = True
@@ -206,7 +204,7 @@ class RiskConfig(_Section):
     comparison_band: float = Field(0.1, gt=0, le=1, description="comparable = risk within ± this at the same date")
 
 
-class WarningsConfig(_Section):
+class WarningsConfig(Section):
     schedule: Literal["hourly", "off"] = Field("hourly", description="scoring runs inside `cloud-aggregator run`")
     interval_min: float = Field(60.0, ge=1, le=24 * 60)
     first_run_delay_s: float = Field(120.0, ge=0, description="wait after start-up before the first scheduled run")
@@ -246,9 +244,4 @@ class WarningsConfig(_Section):
 
 def warnings_config(config: object) -> WarningsConfig:
     """The ``warnings`` section of an aggregator config, or defaults."""
-    sec = getattr(config, "warnings", None)
-    if isinstance(sec, WarningsConfig):
-        return sec
-    if isinstance(sec, dict):
-        return WarningsConfig.model_validate(sec)
-    return WarningsConfig()
+    return section_of(config, "warnings", WarningsConfig)
