@@ -13,7 +13,8 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from .db import RecordsDB
+from cloud_aggregator.store.engine import RecordsDB
+
 from .engine import finish, new_context, now_utc
 from .keys import RecordsConfig, RecordsKeyError, RecordsKeys, load_keys
 from .report import ImportReport

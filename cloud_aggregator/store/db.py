@@ -12,9 +12,8 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from cloud_aggregator.records.db import RecordsDB
-from cloud_aggregator.records.schema import Table
-
+from .engine import RecordsDB
+from .records_tables import Table
 from .web_tables import WEB_TABLES
 
 
