@@ -20,19 +20,17 @@ def advisees(db: RecordsDB, staff_sourced_id: str) -> set[str]:
 
 def student_name_ciphertexts(db: RecordsDB, pseudonyms: Iterable[str]) -> dict[str, str | None]:
     """pseudonym → encrypted name of each of these that is a student; unknown pseudonyms are absent."""
-    out: dict[str, str | None] = {}
-    for chunk in chunks(sorted(set(pseudonyms))):
-        out |= {r["pseudonym"]: r["name_enc"] for r in db.query(
-            f"SELECT pseudonym, name_enc FROM users WHERE role = ? AND pseudonym IN {in_list(chunk)}",  # noqa: S608
-            ["student", *chunk])}
-    return out
+    return _name_ciphertexts(db, "pseudonym", "role = 'student'", pseudonyms)
 
 
 def staff_name_ciphertexts(db: RecordsDB, sourced_ids: Iterable[str]) -> dict[str, str | None]:
     """sourced id → encrypted name of each of these that is staff (any role but student)."""
+    return _name_ciphertexts(db, "sourced_id", "role <> 'student'", sourced_ids)
+
+
+def _name_ciphertexts(db: RecordsDB, key: str, role: str, wanted: Iterable[str]) -> dict[str, str | None]:
     out: dict[str, str | None] = {}
-    for chunk in chunks(sorted(set(sourced_ids))):
-        out |= {r["sourced_id"]: r["name_enc"] for r in db.query(
-            f"SELECT sourced_id, name_enc FROM users WHERE role <> ? AND sourced_id IN {in_list(chunk)}",  # noqa: S608
-            ["student", *chunk])}
+    for chunk in chunks(sorted(set(wanted))):
+        rows = db.query(f"SELECT {key}, name_enc FROM users WHERE {role} AND {key} IN {in_list(chunk)}", chunk)  # noqa: S608
+        out |= {r[key]: r["name_enc"] for r in rows}
     return out
