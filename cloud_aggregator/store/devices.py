@@ -65,14 +65,9 @@ def move_device(store: Store, device: str, site: str, room: str) -> tuple[str, s
     """Move a registered device and expire its unused tokens in one transaction (an unused token still names
     the old room and would move the device back when redeemed); returns its previous (site, room), or None
     and changes nothing when the device is not registered."""
-    with store.lock:
-        try:
-            rows = store.db.query("SELECT site, room FROM devices WHERE device = ?", (device,))
-            if rows:
-                store.db.execute("UPDATE devices SET site = ?, room = ? WHERE device = ?", (site, room, device))
-                store.db.execute(_REVOKE, (now_iso(), device))
-            store.db.commit()
-        except BaseException:
-            store.db.rollback()
-            raise
+    with db.transaction(store) as tx:
+        rows = tx.query("SELECT site, room FROM devices WHERE device = ?", (device,))
+        if rows:
+            tx.execute("UPDATE devices SET site = ?, room = ? WHERE device = ?", (site, room, device))
+            tx.execute(_REVOKE, (now_iso(), device))
     return (rows[0]["site"], rows[0]["room"]) if rows else None

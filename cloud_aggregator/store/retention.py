@@ -39,14 +39,9 @@ def earliest_window(store: Store) -> str | None:
 
 def save_summaries(store: Store, sessions: Sequence[dict[str, Any]], weeks: Sequence[dict[str, Any]]) -> None:
     """Upsert session and week summaries in one transaction (a re-run replaces the same keys)."""
-    with store.lock:
-        try:
-            store.db.upsert_many(SESSION_SUMMARIES, sessions)
-            store.db.upsert_many(WEEK_SUMMARIES, weeks)
-            store.db.commit()
-        except BaseException:
-            store.db.rollback()
-            raise
+    with db.transaction(store) as tx:
+        tx.upsert_many(SESSION_SUMMARIES, sessions)
+        tx.upsert_many(WEEK_SUMMARIES, weeks)
 
 
 def delete_windows_before(store: Store, cutoff: str) -> int:
@@ -58,13 +53,8 @@ def prune_warning_rows(store: Store, cutoffs: Mapping[str, str]) -> dict[str, in
     """Delete rows older than its cut-off from each warnings table in ``cutoffs`` (warning_runs,
     warning_deliveries, warning_escalations, risk_drift), in one transaction; returns rows deleted per table."""
     out = {}
-    with store.lock:
-        try:
-            for table, cutoff in cutoffs.items():
-                col, extra = _WARNING_ROWS[table]
-                out[table] = store.db.execute(f"DELETE FROM {table} WHERE {col} < ?{extra}", (cutoff,))  # noqa: S608
-            store.db.commit()
-        except BaseException:
-            store.db.rollback()
-            raise
+    with db.transaction(store) as tx:
+        for table, cutoff in cutoffs.items():
+            col, extra = _WARNING_ROWS[table]
+            out[table] = tx.execute(f"DELETE FROM {table} WHERE {col} < ?{extra}", (cutoff,))  # noqa: S608
     return out
