@@ -145,7 +145,7 @@ def assess(uptime_s: float | None, retained: list[datetime], stored_before_start
 
 def main(args: argparse.Namespace) -> int:
     from cloud_aggregator.config import load_aggregator_config
-    from cloud_aggregator.store import iso, open_store
+    from cloud_aggregator.store import aggregates, iso, open_store
 
     cfg = load_aggregator_config(args.config)
     session = session_kept(cfg, args.wait)
@@ -155,9 +155,7 @@ def main(args: argparse.Namespace) -> int:
         store = open_store(cfg.store)
         try:
             cut = iso(datetime.now(timezone.utc) - timedelta(seconds=uptime))
-            stored_before = bool(store.db.query("SELECT 1 AS x FROM aggregates WHERE stored_at < ? LIMIT 1", (cut,)))
-            if store.db.dialect == "postgres":
-                store.db.commit()
+            stored_before = aggregates.stored_before(store, cut)
         finally:
             store.close()
     out = assess(uptime, retained, stored_before, session)

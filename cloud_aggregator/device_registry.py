@@ -11,7 +11,6 @@ can never be enrolled, and an existing credential is replaced only on an explici
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from collections.abc import Iterable
@@ -19,14 +18,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 from classpulse_contract import ID_PATTERN, topic
-from cloud_aggregator.store import now_iso
+from cloud_aggregator.store import devices as store_devices
 
 UnregisteredDevices = Literal["accept", "dead_letter"]
 #: Names no device may take, whatever the configuration: the broker identities services use.
 ALWAYS_RESERVED = frozenset({"aggregator", "classpulse-aggregator", "admin", "root", "mosquitto"})
 _ID = re.compile(ID_PATTERN)
-#: Rows per ``IN (…)`` lookup: below both engines' parameter limits.
-_LOOKUP_CHUNK = 500
 
 
 class RegistryError(ValueError):
@@ -37,26 +34,11 @@ class RegistryError(ValueError):
         self.reason, self.status, self.code = reason, status, code
 
 
-# ---------------------------------------------------------------------- ingest (pure check + one lookup)
+# ---------------------------------------------------------------------- ingest (a pure check of one store lookup)
 def topic_device(t: str) -> str | None:
     """The device segment of a ``classpulse/v1/<site>/<room>/<device>/…`` topic (unvalidated; for the lookup)."""
     parts = t.split("/", 5)
     return parts[4] if len(parts) >= 6 else None
-
-
-def lookup(store: Any, devices: Iterable[str | None]) -> dict[str, tuple[str, str]]:  # noqa: ANN401 - Store
-    """Registered (site, room) of each of ``devices`` that is in the registry."""
-    wanted = sorted({d for d in devices if d})
-    out: dict[str, tuple[str, str]] = {}
-    with store.lock:
-        for i in range(0, len(wanted), _LOOKUP_CHUNK):
-            chunk = wanted[i:i + _LOOKUP_CHUNK]
-            rows = store.db.query(f"SELECT device, site, room FROM devices WHERE device IN "  # noqa: S608
-                                  f"({', '.join('?' for _ in chunk)})", chunk)
-            out.update({r["device"]: (r["site"], r["room"]) for r in rows})
-        if store.db.dialect == "postgres":
-            store.db.commit()
-    return out
 
 
 def identity_problem(device: str, site: str, room: str, registered: dict[str, tuple[str, str]],
@@ -91,11 +73,7 @@ def acl_text(devices: Iterable[tuple[str, str, str]]) -> str:
 
 def write_acl(store: Any, path: Path) -> int:  # noqa: ANN401 - Store
     """Rewrite the device ACL from the registry (atomic replace, 0640); returns the number of devices."""
-    with store.lock:
-        rows = store.db.query("SELECT device, site, room FROM devices")
-        if store.db.dialect == "postgres":
-            store.db.commit()
-    devices = [(r["device"], r["site"], r["room"]) for r in rows]
+    devices = [(r["device"], r["site"], r["room"]) for r in store.devices()]
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
@@ -139,38 +117,19 @@ def name_problem(device: str, reserved: frozenset[str]) -> str | None:
 
 def has_credential(store: Any, device: str, password_file: Path | None) -> bool:  # noqa: ANN401 - Store
     """True when ``device`` already holds broker credentials (a redeemed token, or a line in the password file)."""
-    with store.lock:
-        rows = store.db.query("SELECT 1 AS x FROM enrol_tokens WHERE device = ? AND redeemed_at IS NOT NULL "
-                              "LIMIT 1", (device,))
-        if store.db.dialect == "postgres":
-            store.db.commit()
-    if rows:
+    if store_devices.has_redeemed_token(store, device):
         return True
     if password_file is not None and Path(password_file).exists():
         return any(ln.split(":", 1)[0] == device for ln in Path(password_file).read_text(encoding="utf-8").splitlines())
     return False
 
 
-def token_device(store: Any, token: str) -> str | None:  # noqa: ANN401 - Store
-    """The device an enrolment token names (None: no such token); read-only, the token stays unused."""
-    digest = hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
-    with store.lock:
-        rows = store.db.query("SELECT device FROM enrol_tokens WHERE token_sha256 = ?", (digest,))
-        if store.db.dialect == "postgres":
-            store.db.commit()
-    return rows[0]["device"] if rows else None
-
-
 def device_state(store: Any, device: str, password_file: Path | None) -> dict[str, Any]:  # noqa: ANN401
     """Registry row, credential and outstanding tokens of one device: the 'old state' a re-key audit records."""
-    with store.lock:
-        reg = store.db.query("SELECT site, room FROM devices WHERE device = ?", (device,))
-        pending = store.db.query("SELECT COUNT(*) AS n FROM enrol_tokens WHERE device = ? AND redeemed_at IS NULL "
-                                 "AND expires_at > ?", (device, now_iso()))
-        if store.db.dialect == "postgres":
-            store.db.commit()
-    return {"registered": f"{reg[0]['site']}/{reg[0]['room']}" if reg else None,
-            "credential": has_credential(store, device, password_file), "pending_tokens": int(pending[0]["n"])}
+    where = store_devices.device_room(store, device)
+    return {"registered": "/".join(where) if where else None,
+            "credential": has_credential(store, device, password_file),
+            "pending_tokens": store_devices.pending_tokens(store, device)}
 
 
 def check_token_request(store: Any, device: str, site: str, room: str, rekey: bool,  # noqa: ANN401
@@ -196,10 +155,7 @@ def check_token_request(store: Any, device: str, site: str, room: str, rekey: bo
         raise RegistryError(f"device {device!r} already has an unused enrolment token; pass rekey: true to "
                             "replace it", code="token_pending")
     if rekey:
-        with store.lock:
-            store.db.execute("UPDATE enrol_tokens SET expires_at = ? WHERE device = ? AND redeemed_at IS NULL",
-                             (now_iso(), device))
-            store.db.commit()
+        store_devices.revoke_tokens(store, device)
     return old
 
 
@@ -209,18 +165,8 @@ def move_device(store: Any, device: str, site: str, room: str) -> tuple[str, str
     for ident, what in ((site, "site"), (room, "room")):
         if not _ID.fullmatch(ident):
             raise RegistryError(f"{what} {ident[:80]!r} is not a contract id ({ID_PATTERN})", 422, "invalid_id")
-    with store.lock:
-        try:
-            rows = store.db.query("SELECT site, room FROM devices WHERE device = ?", (device,))
-            if not rows:
-                raise RegistryError(f"no device {device!r} in the registry", 404, "no_such_device")
-            store.db.execute("UPDATE devices SET site = ?, room = ? WHERE device = ?", (site, room, device))
-            # an unused token still names the old room and would move the device back when redeemed
-            store.db.execute("UPDATE enrol_tokens SET expires_at = ? WHERE device = ? AND redeemed_at IS NULL",
-                             (now_iso(), device))
-            store.db.commit()
-        except BaseException:
-            store.db.rollback()
-            raise
-    return rows[0]["site"], rows[0]["room"]
+    old = store_devices.move_device(store, device, site, room)
+    if old is None:
+        raise RegistryError(f"no device {device!r} in the registry", 404, "no_such_device")
+    return old
 

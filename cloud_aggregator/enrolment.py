@@ -64,8 +64,9 @@ def enrol(store, token: str, cfg: EnrolmentConfig,  # noqa: ANN001 - cloud_aggre
     """Redeem ``token`` and return the device's identity and broker credentials (raises TokenError), and
     with a client CA configured the certificate for ``csr_pem`` (raises CsrError before redeeming anything)."""
     from cloud_aggregator.device_certs import ClientCA, CsrError, check_csr
-    from cloud_aggregator.device_registry import name_problem, sync_broker, token_device
+    from cloud_aggregator.device_registry import name_problem, sync_broker
     from cloud_aggregator.store.base import TokenError
+    from cloud_aggregator.store.devices import token_device
 
     if cfg.password_file is None or cfg.broker_host is None:
         raise RuntimeError("enrolment is not configured on this aggregator (enrolment.password_file, broker_host)")

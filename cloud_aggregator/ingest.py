@@ -32,6 +32,7 @@ from cloud_aggregator import device_registry
 from cloud_aggregator.acks import AckBook, dead_letter_key
 from cloud_aggregator.config import AggregatorConfig
 from cloud_aggregator.store import DeadLetter, Store, iso_ts
+from cloud_aggregator.store.devices import registered_rooms
 
 log = logging.getLogger(__name__)
 StoredCallback = Callable[[list[Aggregate]], None]
@@ -217,7 +218,7 @@ class IngestService:
         dead: list[DeadLetter] = []
         statuses, healths = [], []
         now = datetime.now(timezone.utc)
-        registered = device_registry.lookup(self.store, (device_registry.topic_device(m.topic) for m in batch))
+        registered = registered_rooms(self.store, (device_registry.topic_device(m.topic) for m in batch))
         for m in batch:
             self.stats.received += 1
             received_at = m.received_at or iso_ts(m.received_ts)

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from cloud_aggregator.store import Store, iso, now_iso
+from cloud_aggregator.store import retention as store_retention
 from cloud_aggregator.timetable import parse_session_id
 
 FIELDS = ("attention_share", "engagement", "speech_share", "n_faces")
@@ -69,17 +70,8 @@ def summarise(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[di
 
 def rollup(store: Store, start: datetime, end: datetime) -> tuple[int, int]:
     """Recompute summaries of every week in [week_floor(start), end). Returns (sessions, weeks) written."""
-    from cloud_aggregator.store.migrations import SESSION_SUMMARIES, WEEK_SUMMARIES
-
-    lo, hi = iso(week_floor(start)), iso(end)
-    rows = store._query(  # noqa: SLF001 - retention is part of the store's package family
-        "SELECT site, room, section_id, session_id, window_start, window_end, attention_share, engagement, "
-        "speech_share, hand_raises, n_faces FROM aggregates WHERE window_start >= ? AND window_start < ?", (lo, hi))
-    s, w = summarise(rows)
-    with store.lock:
-        store.db.upsert_many(SESSION_SUMMARIES, s)
-        store.db.upsert_many(WEEK_SUMMARIES, w)
-        store.db.commit()
+    s, w = summarise(store_retention.windows_between(store, iso(week_floor(start)), iso(end)))
+    store_retention.save_summaries(store, s, w)
     return len(s), len(w)
 
 
@@ -92,24 +84,15 @@ class RetentionReport:
     warnings: dict[str, int] = field(default_factory=dict)
 
 
-#: warnings bookkeeping: table → (timestamp column, config field, extra condition). Pending deliveries stay.
-WARNING_RETENTION = {
-    "warning_runs": ("started_at", "runs_days", ""),
-    "warning_deliveries": ("created_at", "deliveries_days", " AND status <> 'pending'"),
-    "warning_escalations": ("ts", "escalations_days", ""),
-    "risk_drift": ("ts", "drift_days", ""),
-}
+#: warnings bookkeeping: table → its days in the config (pending deliveries stay whatever their age)
+WARNING_RETENTION = {"warning_runs": "runs_days", "warning_deliveries": "deliveries_days",
+                     "warning_escalations": "escalations_days", "risk_drift": "drift_days"}
 
 
 def prune_warnings(store: Store, days: Any, now: datetime) -> dict[str, int]:  # noqa: ANN401 - warnings Retention
     """Delete warning runs, finished deliveries, escalations and drift checks older than their configured days."""
-    out = {}
-    with store.lock:
-        for table, (col, key, extra) in WARNING_RETENTION.items():
-            cutoff = iso(now - timedelta(days=getattr(days, key)))
-            out[table] = store.db.execute(f"DELETE FROM {table} WHERE {col} < ?{extra}", (cutoff,))  # noqa: S608
-        store.db.commit()
-    return out
+    cutoffs = {table: iso(now - timedelta(days=getattr(days, key))) for table, key in WARNING_RETENTION.items()}
+    return store_retention.prune_warning_rows(store, cutoffs)
 
 
 def run_retention(store: Store, retention_days: int, now: datetime | None = None,
@@ -117,14 +100,12 @@ def run_retention(store: Store, retention_days: int, now: datetime | None = None
     """Roll up and delete raw aggregates; with ``warnings`` (its ``retention`` days) prune the warnings tables too."""
     now = now or datetime.now(timezone.utc)
     cutoff = week_floor(now - timedelta(days=retention_days))
-    earliest = store._query("SELECT MIN(window_start) AS m FROM aggregates")[0]["m"]  # noqa: SLF001
+    earliest = store_retention.earliest_window(store)
     n_s = n_w = 0
     if earliest and earliest < iso(cutoff):
         a, b = rollup(store, datetime.fromisoformat(earliest.replace("Z", "+00:00")), cutoff)
         n_s, n_w = n_s + a, n_w + b
-    with store.lock:
-        deleted = store.db.execute("DELETE FROM aggregates WHERE window_start < ?", (iso(cutoff),))
-        store.db.commit()
+    deleted = store_retention.delete_windows_before(store, iso(cutoff))
     a, b = rollup(store, now - timedelta(days=8), now + timedelta(days=7))
     pruned = prune_warnings(store, warnings, now) if warnings is not None else {}
     return RetentionReport(iso(cutoff), deleted, n_s + a, n_w + b, pruned)

@@ -9,17 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cloud_aggregator.records.csvsafe import (
-    BadRow,
-    CsvFileError,
-    Field,
-    Kind,
-    ParsedRow,
-    RowError,
-    open_csv,
-    parse_row,
-    parse_value,
-)
+from cloud_aggregator.records.csvcells import Field, Kind, RowError, parse_row, parse_value
+from cloud_aggregator.records.csvsafe import BadRow, CsvFileError, ParsedRow, open_csv
 
 FIELDS = (Field("id", Kind.ID, True), Field("name", Kind.TEXT, True), Field("score", Kind.FLOAT),
           Field("day", Kind.DATE), Field("ok", Kind.BOOL))

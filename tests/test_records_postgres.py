@@ -6,7 +6,7 @@ import pytest
 from _records_helpers import keys, pg_available, pg_database, small_demo
 
 from cloud_aggregator.records import import_records
-from cloud_aggregator.records.db import RecordsDB
+from cloud_aggregator.store.engine import RecordsDB
 
 pytestmark = pytest.mark.skipif(not pg_available(), reason="PostgreSQL on 127.0.0.1:5432 not reachable")
 

@@ -240,7 +240,7 @@ def test_opted_out_student_gets_no_delivery(env, tmp_path):
 
 
 def test_parents_only_when_allowed(env, tmp_path):
-    from cloud_aggregator.records.schema import USERS
+    from cloud_aggregator.store.records_tables import USERS
     from cloud_aggregator.warnings import routing
 
     store, keys, _ = env

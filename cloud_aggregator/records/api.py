@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from cloud_aggregator.config.records import RecordsConfig
+from cloud_aggregator.store.engine import RecordsDB
 
-from .db import RecordsDB
 from .engine import finish, new_context, now_utc
 from .keys import RecordsKeyError, RecordsKeys, load_keys
 from .report import ImportReport

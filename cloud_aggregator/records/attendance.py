@@ -11,9 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .csvsafe import Field, Kind
+from cloud_aggregator.store.records_tables import ATTENDANCE
+
+from .csvcells import Field, Kind
 from .engine import ImportContext, import_folder, known_section, known_student, require
-from .schema import ATTENDANCE
 
 STATUS_MAP = {
     "present": "present", "in attendance": "present", "inattendance": "present", "p": "present",

@@ -7,6 +7,7 @@ columns would get fresh ciphertext. Each file is one transaction: a crash leaves
 
 from __future__ import annotations
 
+import json
 import sys
 import uuid
 from collections.abc import Callable, Sequence
@@ -17,11 +18,14 @@ from typing import Any
 
 from tqdm import tqdm
 
-from .csvsafe import BadRow, CsvFileError, Field, RowError, open_csv
-from .db import RecordsDB
+from cloud_aggregator.store import records_refs as refs
+from cloud_aggregator.store.engine import RecordsDB
+from cloud_aggregator.store.records_tables import IMPORT_REJECTS, IMPORT_RUNS, SECTIONS, Table
+
+from .csvcells import Field, RowError
+from .csvsafe import BadRow, CsvFileError, open_csv
 from .keys import RecordsKeyError, RecordsKeys
 from .report import ImportReport
-from .schema import IMPORT_REJECTS, IMPORT_RUNS, RECORDS_META, Table
 
 BATCH = 5000
 DELETE = "__delete__"  # to_row may return {DELETE: True, **pk} for OneRoster delta deletes
@@ -51,11 +55,10 @@ def new_context(db: RecordsDB, keys: RecordsKeys, kind: str, source: str, *, pro
 
 def check_key(db: RecordsDB, keys: RecordsKeys) -> None:
     """First import stores the key fingerprint; later imports must use the same key."""
-    rows = db.query("SELECT value FROM records_meta WHERE key=?", ("key_fingerprint",))
-    if not rows:
-        db.upsert_many(RECORDS_META, [{"key": "key_fingerprint", "value": keys.fingerprint}])
-        db.commit()
-    elif rows[0]["value"] != keys.fingerprint:
+    stored = refs.key_fingerprint(db)
+    if stored is None:
+        refs.save_key_fingerprint(db, keys.fingerprint)
+    elif stored != keys.fingerprint:
         raise RecordsKeyError("this database was written with a different records key; pseudonyms and "
                               "encrypted names would not match (use the original key file)")
 
@@ -64,19 +67,16 @@ def finish(ctx: ImportContext, started: str) -> ImportReport:
     """Record the run and its rejected rows (dead-letter; raw rows encrypted: they may hold names)."""
     rep = ctx.report
     rep.check_balance()
+    summary = rep.to_dict()
+    summary["rejected"] = len(rep.rejected)  # the rows themselves are in import_rejects (encrypted)
     ctx.db.upsert_many(IMPORT_RUNS, [{
         "run_id": ctx.run_id, "kind": rep.kind, "source": rep.source, "started_at": started,
-        "finished_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), "report_json": None}])
+        "finished_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "report_json": json.dumps(summary, ensure_ascii=False)}])
     ctx.db.upsert_many(IMPORT_REJECTS, [
         {"run_id": ctx.run_id, "seq": i, "file": r.file, "line": r.line, "reason": r.reason,
          "raw_enc": ctx.keys.encrypt({"raw": r.raw}) if r.raw else None}
         for i, r in enumerate(rep.rejected)])
-    summary = rep.to_dict()
-    summary["rejected"] = len(rep.rejected)  # the rows themselves are in import_rejects (encrypted)
-    import json
-
-    ctx.db.execute("UPDATE import_runs SET report_json=? WHERE run_id=?",
-                   (json.dumps(summary, ensure_ascii=False), ctx.run_id))
     ctx.db.commit()
     return rep
 
@@ -232,13 +232,13 @@ def require(cond: bool, message: str, field_name: str | None = None) -> None:
 
 def student_pseudonyms(ctx: ImportContext) -> set[str]:
     if "students" not in ctx.cache:
-        ctx.cache["students"] = ctx.db.column_set("users", "pseudonym", "role=?", ("student",))
+        ctx.cache["students"] = refs.student_pseudonyms(ctx.db)
     return ctx.cache["students"]
 
 
 def section_ids(ctx: ImportContext) -> set[str]:
     if "sections" not in ctx.cache:
-        ctx.cache["sections"] = ctx.db.column_set("sections", "sourced_id")
+        ctx.cache["sections"] = refs.sourced_ids(ctx.db, SECTIONS)
     return ctx.cache["sections"]
 
 

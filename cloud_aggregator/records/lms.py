@@ -10,9 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .csvsafe import Field, Kind
+from cloud_aggregator.store.records_tables import LMS_ACTIVITY
+
+from .csvcells import Field, Kind
 from .engine import ImportContext, import_folder, known_section, known_student, require
-from .schema import LMS_ACTIVITY
 
 FIELDS = (
     Field("studentSourcedId", Kind.ID, True, aliases=("student_id", "studentId", "id_student")),

@@ -14,18 +14,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .csvsafe import Field, Kind, RowError
-from .engine import (
-    DELETE,
-    ImportContext,
-    cached,
-    import_csv,
-    known_section,
-    require,
-    section_ids,
-    student_pseudonyms,
-)
-from .schema import (
+from cloud_aggregator.store import records_refs as refs
+from cloud_aggregator.store.records_tables import (
     ACADEMIC_SESSIONS,
     ADVISOR_ASSIGNMENTS,
     CATEGORIES,
@@ -36,6 +26,19 @@ from .schema import (
     RESULTS,
     SECTIONS,
     USERS,
+    Table,
+)
+
+from .csvcells import Field, Kind, RowError
+from .engine import (
+    DELETE,
+    ImportContext,
+    cached,
+    import_csv,
+    known_section,
+    require,
+    section_ids,
+    student_pseudonyms,
 )
 
 _STATUS = {"active": "active", "tobedeleted": "tobedeleted", "inactive": "tobedeleted"}
@@ -99,10 +102,10 @@ def _deleted(v: dict[str, Any], pk: dict[str, Any]) -> dict[str, Any] | None:
     return {DELETE: True, **pk} if v.get("status") == "tobedeleted" else None
 
 
-def _ids(ctx: ImportContext, table: str) -> set[str]:
-    key = f"ids:{table}"
+def _ids(ctx: ImportContext, table: Table) -> set[str]:
+    key = f"ids:{table.name}"
     if key not in ctx.cache:
-        ctx.cache[key] = ctx.db.column_set(table, "sourced_id")
+        ctx.cache[key] = refs.sourced_ids(ctx.db, table)
     return ctx.cache[key]
 
 
@@ -128,7 +131,7 @@ def _category_row(v: dict[str, Any], ctx: ImportContext) -> dict[str, Any]:
 def _course_row(v: dict[str, Any], ctx: ImportContext) -> dict[str, Any]:
     if d := _deleted(v, {"sourced_id": v["sourcedId"]}):
         return d
-    require(v["orgSourcedId"] in _ids(ctx, "orgs"), f"unknown org {v['orgSourcedId']!r}", "orgSourcedId")
+    require(v["orgSourcedId"] in _ids(ctx, ORGS), f"unknown org {v['orgSourcedId']!r}", "orgSourcedId")
     return {"sourced_id": v["sourcedId"], "title": v["title"], "course_code": v["courseCode"],
             "school_year_sourced_id": v["schoolYearSourcedId"], "org_sourced_id": v["orgSourcedId"],
             "grades": v["grades"], "subjects": v["subjects"]}
@@ -137,14 +140,13 @@ def _course_row(v: dict[str, Any], ctx: ImportContext) -> dict[str, Any]:
 def _class_row(v: dict[str, Any], ctx: ImportContext) -> dict[str, Any]:
     if d := _deleted(v, {"sourced_id": v["sourcedId"]}):
         return d
-    require(v["schoolSourcedId"] in _ids(ctx, "orgs"), f"unknown school {v['schoolSourcedId']!r}",
+    require(v["schoolSourcedId"] in _ids(ctx, ORGS), f"unknown school {v['schoolSourcedId']!r}",
             "schoolSourcedId")
-    courses = cached(ctx, "course_codes", lambda: {r["sourced_id"]: r["course_code"] for r in ctx.db.query(
-        "SELECT sourced_id, course_code FROM courses")})
+    courses = cached(ctx, "course_codes", lambda: refs.course_codes(ctx.db))
     # OneRoster requires courses.csv; when a school sends none we fall back to classCode as course code.
     if courses:
         require(v["courseSourcedId"] in courses, f"unknown course {v['courseSourcedId']!r}", "courseSourcedId")
-    sessions = _ids(ctx, "academic_sessions")
+    sessions = _ids(ctx, ACADEMIC_SESSIONS)
     for term in v["termSourcedIds"].split(","):
         require(term in sessions, f"unknown academic session {term!r}", "termSourcedIds")
     return {"sourced_id": v["sourcedId"], "title": v["title"], "class_code": v["classCode"],
@@ -161,7 +163,7 @@ def _user_row(v: dict[str, Any], ctx: ImportContext) -> dict[str, Any]:
     if v.get("password"):
         ctx.report.warnings.append(f"user {ctx.keys.pseudonym(v['sourcedId'])}: password column ignored "
                                    "(ClassPulse never stores passwords)")
-    orgs = _ids(ctx, "orgs")
+    orgs = _ids(ctx, ORGS)
     for org in v["orgSourcedIds"].split(","):
         require(org in orgs, f"unknown org {org!r}", "orgSourcedIds")
     return {
@@ -177,8 +179,7 @@ def _user_row(v: dict[str, Any], ctx: ImportContext) -> dict[str, Any]:
 
 
 def _user_pseudonym(ctx: ImportContext, sid: str, field_name: str, role: str | None = None) -> str:
-    users = cached(ctx, "user_roles", lambda: {r["sourced_id"]: (r["pseudonym"], r["role"]) for r in ctx.db.query(
-        "SELECT sourced_id, pseudonym, role FROM users")})
+    users = cached(ctx, "user_roles", lambda: refs.user_roles(ctx.db))
     require(sid in users, f"unknown user {sid[:40]!r}", field_name)
     if role is not None:
         require(users[sid][1] == role, f"user {sid[:40]!r} is a {users[sid][1]}, not a {role}", field_name)
@@ -189,7 +190,7 @@ def _enrollment_row(v: dict[str, Any], ctx: ImportContext) -> dict[str, Any]:
     if d := _deleted(v, {"sourced_id": v["sourcedId"]}):
         return d
     known_section(ctx, v["classSourcedId"])
-    require(v["schoolSourcedId"] in _ids(ctx, "orgs"), f"unknown school {v['schoolSourcedId']!r}",
+    require(v["schoolSourcedId"] in _ids(ctx, ORGS), f"unknown school {v['schoolSourcedId']!r}",
             "schoolSourcedId")
     p = _user_pseudonym(ctx, v["userSourcedId"], "userSourcedId")
     if v["beginDate"] and v["endDate"]:
@@ -203,8 +204,7 @@ def _line_item_row(v: dict[str, Any], ctx: ImportContext) -> dict[str, Any]:
     if d := _deleted(v, {"sourced_id": v["sourcedId"]}):
         return d
     known_section(ctx, v["classSourcedId"])
-    cats = cached(ctx, "categories", lambda: {r["sourced_id"]: r["title"] for r in ctx.db.query(
-        "SELECT sourced_id, title FROM categories")})
+    cats = cached(ctx, "categories", lambda: refs.category_titles(ctx.db))
     require(v["categorySourcedId"] in cats, f"unknown category {v['categorySourcedId']!r}", "categorySourcedId")
     require(v["resultValueMin"] <= v["resultValueMax"], "resultValueMax is below resultValueMin", "resultValueMax")
     return {"sourced_id": v["sourcedId"], "title": v["title"], "description": v["description"],
@@ -217,9 +217,7 @@ def _line_item_row(v: dict[str, Any], ctx: ImportContext) -> dict[str, Any]:
 def _result_row(v: dict[str, Any], ctx: ImportContext) -> dict[str, Any]:
     if d := _deleted(v, {"sourced_id": v["sourcedId"]}):
         return d
-    items = cached(ctx, "line_item_ranges", lambda: {r["sourced_id"]: (r["result_value_min"], r["result_value_max"])
-                                                      for r in ctx.db.query(
-        "SELECT sourced_id, result_value_min, result_value_max FROM line_items")})
+    items = cached(ctx, "line_item_ranges", lambda: refs.line_item_ranges(ctx.db))
     require(v["lineItemSourcedId"] in items, f"unknown line item {v['lineItemSourcedId']!r}", "lineItemSourcedId")
     p = _user_pseudonym(ctx, v["studentSourcedId"], "studentSourcedId", role="student")
     lo, hi = items[v["lineItemSourcedId"]]

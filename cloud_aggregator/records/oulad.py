@@ -24,10 +24,8 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from .csvsafe import Field, Kind
-from .engine import ImportContext, import_csv, known_student, require, write_derived
-from .lms import merge_activity
-from .schema import (
+from cloud_aggregator.store import records_oulad as store_oulad
+from cloud_aggregator.store.records_tables import (
     ACADEMIC_SESSIONS,
     COURSES,
     ENROLLMENTS,
@@ -42,6 +40,10 @@ from .schema import (
     SUBMISSIONS,
     USERS,
 )
+
+from .csvcells import Field, Kind
+from .engine import ImportContext, import_csv, known_student, require, write_derived
+from .lms import merge_activity
 from .submissions import derive_status
 
 ORG_ID = "oulad"
@@ -174,7 +176,7 @@ def _pres(v: dict[str, Any]) -> str:
     try:
         presentation_start(v["code_presentation"])
     except ValueError as e:
-        from .csvsafe import RowError
+        from .csvcells import RowError
 
         raise RowError(str(e), "code_presentation") from None
     return v["code_presentation"]
@@ -281,10 +283,7 @@ def _course_total_row(v: dict[str, Any], ctx: ImportContext) -> dict[str, Any]:
 def _outcomes(ctx: ImportContext) -> list[dict[str, Any]]:
     """studentInfo's final_result as the records' known outcome (the risk model's label): known at the
     presentation's end, or on the unregistration day for a withdrawal; demographics only for the fairness audit."""
-    rows = ctx.db.query(
-        "SELECT i.student_pseudonym AS p, i.section_sourced_id AS s, i.final_result AS r, i.gender, i.age_band, "
-        "i.disability, i.imd_band, e.end_date FROM oulad_student_info i LEFT JOIN enrollments e ON "
-        "e.user_pseudonym = i.student_pseudonym AND e.section_sourced_id = i.section_sourced_id")
+    rows = store_oulad.final_results(ctx.db)
     lengths = ctx.cache["oulad_lengths"]
     out = []
     for r in rows:
@@ -309,18 +308,12 @@ def _missing(ctx: ImportContext) -> list[dict[str, Any]]:
     secs = sorted(ctx.cache["oulad_lengths"])
     if not secs:
         return []
-    inl = "(" + ",".join("?" * len(secs)) + ")"
-    items = ctx.db.query(f"SELECT sourced_id, section_sourced_id AS s, due_at FROM line_items WHERE "  # noqa: S608
-                         f"section_sourced_id IN {inl} AND category IN ('TMA', 'CMA') AND due_at IS NOT NULL", secs)
     regs: dict[str, list[tuple[str, str | None, str | None]]] = {}
-    for e in ctx.db.query(f"SELECT section_sourced_id AS s, user_pseudonym AS p, begin_date AS b, end_date AS e "  # noqa: S608
-                          f"FROM enrollments WHERE role = 'student' AND section_sourced_id IN {inl}", secs):
+    for e in store_oulad.student_registrations(ctx.db, secs):
         regs.setdefault(e["s"], []).append((e["p"], e["b"], e["e"]))
-    done = {(r["l"], r["p"]) for r in ctx.db.query(
-        f"SELECT s.line_item_sourced_id AS l, s.student_pseudonym AS p FROM submissions s JOIN line_items l ON "  # noqa: S608
-        f"l.sourced_id = s.line_item_sourced_id WHERE l.section_sourced_id IN {inl}", secs)}
+    done = store_oulad.handed_in(ctx.db, secs)
     out = []
-    for it in items:
+    for it in store_oulad.coursework_due(ctx.db, secs):
         day = it["due_at"][:10]
         for p, begin, end in regs.get(it["s"], []):
             if (it["sourced_id"], p) in done or (begin and begin > day) or (end and end < day):

@@ -11,9 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .csvsafe import Field, Kind
+from cloud_aggregator.store.records_tables import STUDENT_OUTCOMES
+
+from .csvcells import Field, Kind
 from .engine import ImportContext, import_folder, known_student
-from .schema import STUDENT_OUTCOMES
 
 _OUTCOME = {"pass": "pass", "distinction": "pass", "passed": "pass", "fail": "fail", "failed": "fail",
             "withdrawn": "withdrawn", "withdrew": "withdrawn", "withdrawal": "withdrawn"}

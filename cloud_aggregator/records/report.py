@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .csvsafe import neutralise
+from .csvcells import neutralise
 
 
 @dataclass

@@ -13,9 +13,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from .csvsafe import Field, Kind
+from cloud_aggregator.store import records_refs as refs
+from cloud_aggregator.store.records_tables import SUBMISSIONS
+
+from .csvcells import Field, Kind
 from .engine import ImportContext, cached, import_folder, known_section, known_student, require
-from .schema import SUBMISSIONS
 
 FIELDS = (
     Field("lineItemSourcedId", Kind.ID, True, aliases=("assignment_id", "assignmentId", "lineItemId")),
@@ -46,9 +48,7 @@ def derive_status(due_at: str, submitted_at: str | None, excused: bool) -> tuple
 
 
 def _row(v: dict[str, Any], ctx: ImportContext) -> dict[str, Any]:
-    items = cached(ctx, "line_item_due", lambda: {r["sourced_id"]: (r["section_sourced_id"], r["due_at"])
-                                                   for r in ctx.db.query(
-        "SELECT sourced_id, section_sourced_id, due_at FROM line_items")})
+    items = cached(ctx, "line_item_due", lambda: refs.line_item_dues(ctx.db))
     p = known_student(ctx, v["studentSourcedId"])
     item = items.get(v["lineItemSourcedId"])
     section = v["classSourcedId"] or (item[0] if item else None)

@@ -15,10 +15,10 @@ from pydantic import BaseModel, ConfigDict
 from pydantic import Field as PField
 
 from classpulse_contract.config_io import load_config
+from cloud_aggregator.store.records_tables import TIMETABLE_SLOTS
 
-from .csvsafe import Field, Kind, RowError
+from .csvcells import Field, Kind, RowError
 from .engine import ImportContext, import_folder, known_section, require
-from .schema import TIMETABLE_SLOTS
 
 _SLUG = r"^[a-z0-9][a-z0-9_-]{0,63}$"  # safe as an MQTT topic level
 

@@ -1,7 +1,7 @@
 """The aggregator's one narrow storage interface, shared by the SQLite and PostgreSQL backends.
 
 All SQL here is dialect-neutral (``?`` placeholders, ``ON CONFLICT``, ``RETURNING``) and runs through
-the records layer's ``RecordsDB``, so records tables, aggregates and dead letters live in one
+the engine's ``RecordsDB`` (``engine.py``), so records tables, aggregates and dead letters live in one
 database. Each ``(device, msg_id)`` is stored once (primary key + ``ON CONFLICT DO NOTHING``), which
 turns MQTT's at-least-once delivery into exactly-once in the store. One connection per process,
 serialised by ``lock`` (the ingest writer and the web threads share it).
@@ -19,11 +19,11 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from classpulse_contract import Aggregate, Health, Status, dumps, topic
-from cloud_aggregator.records.db import RecordsDB
-from cloud_aggregator.records.schema import ALL_TABLES
 
 from . import deadletters, windows
+from .engine import RecordsDB
 from .migrations import AGGREGATES, migrate
+from .records_tables import ALL_TABLES, TIMETABLE_SLOTS
 
 PREVIEW_BYTES = deadletters.PREVIEW_BYTES
 #: Rows per multi-row INSERT (17 columns x 500 stays far below both engines' parameter limits).
@@ -288,8 +288,6 @@ class Store:
         return self._query("SELECT * FROM timetable_slots WHERE site = ? ORDER BY room, weekday, start_time", (site,))
 
     def upsert_timetable_slot(self, slot: dict[str, Any]) -> None:
-        from cloud_aggregator.records.schema import TIMETABLE_SLOTS
-
         with self.lock:
             self.db.upsert_many(TIMETABLE_SLOTS, [{"term_sourced_id": "", **slot}])
             self.db.commit()

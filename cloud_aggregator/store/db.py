@@ -9,12 +9,12 @@ that warnings/ need not import web/.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
-from cloud_aggregator.records.db import RecordsDB
-from cloud_aggregator.records.schema import Table
-
+from .engine import RecordsDB
+from .records_tables import Table
 from .web_tables import WEB_TABLES
 
 
@@ -34,28 +34,28 @@ def query(store: Any, sql: str, params: Sequence[Any] = ()) -> list[dict[str, An
         return rows
 
 
-def write(store: Any, sql: str, params: Sequence[Any] = ()) -> int:  # noqa: ANN401
-    """One statement in its own transaction; returns rows changed."""
+@contextmanager
+def transaction(store: Any) -> Iterator[RecordsDB]:  # noqa: ANN401
+    """The Store's engine under its lock for several statements: committed together, or rolled back on error."""
     with store.lock:
         db: RecordsDB = store.db
         try:
-            n = db.execute(sql, params)
+            yield db
             db.commit()
         except BaseException:
             db.rollback()
             raise
-        return n
+
+
+def write(store: Any, sql: str, params: Sequence[Any] = ()) -> int:  # noqa: ANN401
+    """One statement in its own transaction; returns rows changed."""
+    with transaction(store) as db:
+        return db.execute(sql, params)
 
 
 def insert(store: Any, table: Table, rows: Sequence[dict[str, Any]]) -> None:  # noqa: ANN401
-    with store.lock:
-        db: RecordsDB = store.db
-        try:
-            db.upsert_many(table, rows)
-            db.commit()
-        except BaseException:
-            db.rollback()
-            raise
+    with transaction(store) as db:
+        db.upsert_many(table, rows)
 
 
 def new_id() -> str:

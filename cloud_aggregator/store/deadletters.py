@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from cloud_aggregator.records.db import RecordsDB
+from .engine import RecordsDB
 
 #: Dead letters keep a short printable preview only: enough to debug, too little to hold media.
 PREVIEW_BYTES = 256

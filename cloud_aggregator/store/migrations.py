@@ -3,7 +3,7 @@
 Each migration runs once per database and is recorded in ``schema_migrations``. Two aggregator
 processes opening the same database at once serialise on a lock (PostgreSQL advisory lock,
 SQLite ``BEGIN IMMEDIATE``), so a migration never runs twice. Never edit a released migration:
-add the next number. The academic-records tables are created by ``records.db.ensure_schema``.
+add the next number. The academic-records tables are created by ``engine.RecordsDB.ensure_schema``.
 """
 
 from __future__ import annotations
@@ -12,9 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from cloud_aggregator.records.db import RecordsDB
-from cloud_aggregator.records.schema import Table
 from cloud_aggregator.store.warning_tables import RISK_TABLES, WARNING_TABLES
+
+from .engine import RecordsDB
+from .records_tables import Table
 
 AGGREGATES = Table(
     "aggregates",

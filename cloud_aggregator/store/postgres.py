@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from cloud_aggregator.records.db import RecordsDB
-
 from .base import AGG_COLUMNS, Store
+from .engine import RecordsDB
 from .migrations import AGGREGATES
 
 _PG_TYPES = {"TEXT": "text", "INTEGER": "bigint", "REAL": "float8"}

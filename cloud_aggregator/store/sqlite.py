@@ -13,9 +13,8 @@ from pathlib import Path
 
 import sqlite_utils
 
-from cloud_aggregator.records.db import RecordsDB
-
 from .base import Store
+from .engine import RecordsDB
 
 log = logging.getLogger(__name__)
 

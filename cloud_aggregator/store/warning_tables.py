@@ -8,7 +8,7 @@ recipient, channel), rendered at send time so no message text with a name is sto
 
 from __future__ import annotations
 
-from cloud_aggregator.records.schema import Table
+from .records_tables import Table
 
 
 def _t(name: str, cols: str, pk: str, indexes: tuple[tuple[str, ...], ...] = ()) -> Table:

@@ -1,13 +1,13 @@
 """The dashboard's own tables (users, sessions, audit log, interventions, feedback, device commands).
 
-Declared like the records tables (``records.schema.Table``) and created with ``RecordsDB.ensure_schema``
+Declared like the records tables (``store.records_tables.Table``) and created with ``RecordsDB.ensure_schema``
 when the app starts, on SQLite or PostgreSQL alike. Free-text notes about a student are stored
 encrypted with the records key (``*_enc``), as the records layer does for names.
 """
 
 from __future__ import annotations
 
-from cloud_aggregator.records.schema import Table
+from .records_tables import Table
 
 
 def _t(name: str, cols: str, pk: str, indexes: tuple[tuple[str, ...], ...] = ()) -> Table:

@@ -11,7 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from classpulse_contract import Aggregate
-from cloud_aggregator.records.db import RecordsDB
+
+from .engine import RecordsDB
 
 Pending = tuple[Aggregate, str, str, str]  # (aggregate, window_start as stored, received_at, payload)
 

@@ -1,4 +1,4 @@
-"""The academic-records tables (documented for consumers in docs/records.md).
+"""The academic-records tables and the ``Table`` declaration every store table uses (docs/records.md).
 
 Identity lives in ``users`` only: ``sourced_id`` (the school's id), ``pseudonym`` (keyed HMAC of it)
 and encrypted names/contacts. Analytics tables (attendance, submissions, lms_activity, results,
@@ -129,10 +129,3 @@ IMPORT_REJECTS = Table("import_rejects", (("run_id", "TEXT"), ("seq", "INTEGER")
 RECORDS_META = Table("records_meta", (("key", "TEXT"), ("value", "TEXT")), ("key",))
 
 ALL_TABLES: tuple[Table, ...] = (*RECORD_TABLES, IMPORT_RUNS, IMPORT_REJECTS, RECORDS_META)
-TABLES = {t.name: t for t in ALL_TABLES}
-
-ATTENDANCE_STATUSES = ("present", "absent", "tardy", "excused")
-SUBMISSION_STATUSES = ("on_time", "late", "missing", "excused")
-OUTCOMES = ("pass", "fail", "withdrawn")
-USER_ROLES = ("student", "teacher", "advisor", "counselor", "administrator", "aide", "guardian",
-              "parent", "proctor", "relative")

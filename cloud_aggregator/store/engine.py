@@ -1,7 +1,7 @@
-"""A thin DB-agnostic layer (SQLite / PostgreSQL) for the records tables.
+"""The database engine under the Store and the records importers: one DB-API connection, SQLite or PostgreSQL.
 
-Kept tiny on purpose so it can sit under the Store interface later: it needs only a DB-API
-connection. SQL is written with ``?`` placeholders and translated for psycopg. Upserts use
+Every table of the aggregator is declared as a ``Table`` and created through :meth:`RecordsDB.ensure_schema`.
+SQL is written with ``?`` placeholders and translated for psycopg. Upserts use
 ``INSERT … ON CONFLICT (pk) DO UPDATE``, which both engines support.
 """
 
@@ -13,16 +13,15 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from .schema import ALL_TABLES, Table
+from .records_tables import ALL_TABLES, Table
 
 _IDENT = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
 
-def _ident(*names: str) -> None:
-    """Table/column names are never user input here; refuse anything that is not a plain identifier."""
-    for n in names:
-        if not _IDENT.fullmatch(n):
-            raise ValueError(f"not a plain SQL identifier: {n!r}")
+def _ident(name: str) -> None:
+    """Table names are never user input here; refuse anything that is not a plain identifier."""
+    if not _IDENT.fullmatch(name):
+        raise ValueError(f"not a plain SQL identifier: {name!r}")
 
 
 _PG_TYPES = {"TEXT": "TEXT", "INTEGER": "BIGINT", "REAL": "DOUBLE PRECISION"}
@@ -152,11 +151,6 @@ class RecordsDB:
         pk = ", ".join(table.pk)
         rows = self.query(f"SELECT {pk}, row_hash FROM {table.name}")  # noqa: S608 - names from schema
         return {tuple(r[c] for c in table.pk): r["row_hash"] for r in rows}
-
-    def column_set(self, table: str, column: str, where: str = "", params: Sequence[Any] = ()) -> set[Any]:
-        _ident(table, column)
-        sql = f"SELECT {column} FROM {table}" + (f" WHERE {where}" if where else "")  # noqa: S608 - checked names
-        return {r[column] for r in self.query(sql, params)}
 
     def count(self, table: str) -> int:
         _ident(table)
