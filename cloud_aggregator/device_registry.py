@@ -15,10 +15,13 @@ import os
 import re
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from classpulse_contract import ID_PATTERN, topic
 from cloud_aggregator.store import devices as store_devices
+
+if TYPE_CHECKING:
+    from cloud_aggregator.store import Store
 
 UnregisteredDevices = Literal["accept", "dead_letter"]
 #: Names no device may take, whatever the configuration: the broker identities services use.
@@ -71,7 +74,7 @@ def acl_text(devices: Iterable[tuple[str, str, str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_acl(store: Any, path: Path) -> int:  # noqa: ANN401 - Store
+def write_acl(store: Store, path: Path) -> int:
     """Rewrite the device ACL from the registry (atomic replace, 0640); returns the number of devices."""
     devices = [(r["device"], r["site"], r["room"]) for r in store.devices()]
     path = Path(path)
@@ -86,7 +89,7 @@ def write_acl(store: Any, path: Path) -> int:  # noqa: ANN401 - Store
     return len(devices)
 
 
-def sync_broker(store: Any, ecfg: Any) -> bool:  # noqa: ANN401 - Store, enrolment.EnrolmentConfig
+def sync_broker(store: Store, ecfg: Any) -> bool:
     """Regenerate the device ACL (if configured) and ask Mosquitto to reload; True when a reload was signalled."""
     from cloud_aggregator.enrolment import reload_mosquitto
 
@@ -115,7 +118,7 @@ def name_problem(device: str, reserved: frozenset[str]) -> str | None:
     return None
 
 
-def has_credential(store: Any, device: str, password_file: Path | None) -> bool:  # noqa: ANN401 - Store
+def has_credential(store: Store, device: str, password_file: Path | None) -> bool:
     """True when ``device`` already holds broker credentials (a redeemed token, or a line in the password file)."""
     if store_devices.has_redeemed_token(store, device):
         return True
@@ -124,7 +127,7 @@ def has_credential(store: Any, device: str, password_file: Path | None) -> bool:
     return False
 
 
-def device_state(store: Any, device: str, password_file: Path | None) -> dict[str, Any]:  # noqa: ANN401
+def device_state(store: Store, device: str, password_file: Path | None) -> dict[str, Any]:  # noqa: ANN401
     """Registry row, credential and outstanding tokens of one device: the 'old state' a re-key audit records."""
     where = store_devices.device_room(store, device)
     return {"registered": "/".join(where) if where else None,
@@ -132,7 +135,7 @@ def device_state(store: Any, device: str, password_file: Path | None) -> dict[st
             "pending_tokens": store_devices.pending_tokens(store, device)}
 
 
-def check_token_request(store: Any, device: str, site: str, room: str, rekey: bool,  # noqa: ANN401
+def check_token_request(store: Store, device: str, site: str, room: str, rekey: bool,
                         reserved: frozenset[str], password_file: Path | None) -> dict[str, Any]:
     """Refuse (RegistryError) a token that would take a reserved name, silently re-key or move a device.
 
@@ -159,7 +162,7 @@ def check_token_request(store: Any, device: str, site: str, room: str, rekey: bo
     return old
 
 
-def move_device(store: Any, device: str, site: str, room: str) -> tuple[str, str]:  # noqa: ANN401 - Store
+def move_device(store: Store, device: str, site: str, room: str) -> tuple[str, str]:
     """Move a registered device to ``site/room`` (the fleet view's one way; its unused tokens are revoked);
     returns its previous (site, room)."""
     for ident, what in ((site, "site"), (room, "room")):

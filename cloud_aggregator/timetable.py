@@ -13,10 +13,13 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from classpulse_contract import Aggregate
+
+if TYPE_CHECKING:
+    from cloud_aggregator.store import Store
 
 
 @dataclass(frozen=True)
@@ -68,7 +71,7 @@ def find_session(slots: list[dict[str, Any]], tz: str, terms: dict[str, tuple[st
 class SessionResolver:
     """Aggregate → (section_id, session_id) for ingest; tables re-read every ``refresh_s``."""
 
-    def __init__(self, store: Any, refresh_s: float = 60.0):  # noqa: ANN401 - cloud_aggregator.store.Store
+    def __init__(self, store: Store, refresh_s: float = 60.0):
         self.store = store
         self.refresh_s = refresh_s
         self._lock = threading.Lock()

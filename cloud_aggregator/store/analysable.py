@@ -10,9 +10,12 @@ value (NULL) counts as not analysable. Plain SQL, the same on SQLite and Postgre
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING
 
 from . import db
+
+if TYPE_CHECKING:
+    from .base import Store
 
 #: pseudonyms of the students who may be analysed (a sub-query; no parameters)
 ANALYSABLE_STUDENTS = "SELECT pseudonym FROM users WHERE role = 'student' AND opt_out = 0 AND enabled = 1"
@@ -36,18 +39,18 @@ def excluded(column: str) -> str:
     return f"{_checked(column)} NOT IN ({ANALYSABLE_STUDENTS})"
 
 
-def analysable_students(store: Any) -> list[str]:  # noqa: ANN401 - cloud_aggregator.store.Store
+def analysable_students(store: Store) -> list[str]:
     """Sorted pseudonyms of the enabled students who have not opted out."""
     return sorted(r["pseudonym"] for r in db.query(store, ANALYSABLE_STUDENTS))
 
 
-def excluded_students(store: Any) -> list[str]:  # noqa: ANN401
+def excluded_students(store: Store) -> list[str]:
     """Sorted pseudonyms of the students who have opted out or are disabled."""
     sql = f"SELECT pseudonym FROM users WHERE role = 'student' AND {excluded('pseudonym')}"  # noqa: S608 - checked column
     return sorted(r["pseudonym"] for r in db.query(store, sql))
 
 
-def is_analysable(store: Any, pseudonym: str) -> bool:  # noqa: ANN401
+def is_analysable(store: Store, pseudonym: str) -> bool:
     """Whether this one pseudonym may be analysed (checked again just before a message about them goes out)."""
     sql = f"SELECT 1 FROM users WHERE pseudonym = ? AND {analysable('pseudonym')}"  # noqa: S608 - checked column
     return bool(db.query(store, sql, (pseudonym,)))

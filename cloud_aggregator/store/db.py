@@ -11,19 +11,22 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .engine import RecordsDB
 from .records_tables import Table
 from .web_tables import WEB_TABLES
 
+if TYPE_CHECKING:
+    from .base import Store
 
-def ensure_web_tables(store: Any) -> None:  # noqa: ANN401 - cloud_aggregator.store.Store
+
+def ensure_web_tables(store: Store) -> None:
     with store.lock:
         store.db.ensure_schema(WEB_TABLES)
 
 
-def query(store: Any, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:  # noqa: ANN401
+def query(store: Store, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:  # noqa: ANN401
     with store.lock:
         db: RecordsDB = store.db
         try:
@@ -35,7 +38,7 @@ def query(store: Any, sql: str, params: Sequence[Any] = ()) -> list[dict[str, An
 
 
 @contextmanager
-def transaction(store: Any) -> Iterator[RecordsDB]:  # noqa: ANN401
+def transaction(store: Store) -> Iterator[RecordsDB]:
     """The Store's engine under its lock for several statements: committed together, or rolled back on error."""
     with store.lock:
         db: RecordsDB = store.db
@@ -47,13 +50,13 @@ def transaction(store: Any) -> Iterator[RecordsDB]:  # noqa: ANN401
             raise
 
 
-def write(store: Any, sql: str, params: Sequence[Any] = ()) -> int:  # noqa: ANN401
+def write(store: Store, sql: str, params: Sequence[Any] = ()) -> int:  # noqa: ANN401
     """One statement in its own transaction; returns rows changed."""
     with transaction(store) as db:
         return db.execute(sql, params)
 
 
-def insert(store: Any, table: Table, rows: Sequence[dict[str, Any]]) -> None:  # noqa: ANN401
+def insert(store: Store, table: Table, rows: Sequence[dict[str, Any]]) -> None:  # noqa: ANN401
     with transaction(store) as db:
         db.upsert_many(table, rows)
 
@@ -72,7 +75,7 @@ def in_list(values: Sequence[Any]) -> str:
     return "(" + ", ".join("?" for _ in values) + ")" if values else "(NULL)"
 
 
-def database_file(store: Any) -> str | None:  # noqa: ANN401
+def database_file(store: Store) -> str | None:
     """The SQLite main database's file (files that belong with the data go next to it); None on PostgreSQL or
     for an in-memory database."""
     if store.db.dialect != "sqlite":

@@ -13,11 +13,14 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from statistics import fmean
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from classpulse_contract.participation import measured_participation
 from cloud_aggregator.config.warnings import ClassRules, Tiers
 from cloud_aggregator.store.class_signals import section_tone_windows, section_windows
+
+if TYPE_CHECKING:
+    from cloud_aggregator.store import Store
 
 METRICS = {"class_attention": "attention_share", "class_participation": "participation", "class_tone": "negative_tone"}
 
@@ -69,7 +72,7 @@ def _dt(x: str) -> datetime:
     return datetime.fromisoformat(str(x).replace("Z", "+00:00"))
 
 
-def daily_series(store: Any, since: str) -> dict[str, dict[str, list[tuple[str, float]]]]:  # noqa: ANN401
+def daily_series(store: Store, since: str) -> dict[str, dict[str, list[tuple[str, float]]]]:
     """section → metric → [(day, daily mean)], from windows starting on or after ``since``."""
     acc: dict[tuple[str, str], dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     for r in section_windows(store, since):
@@ -96,7 +99,7 @@ def daily_series(store: Any, since: str) -> dict[str, dict[str, list[tuple[str, 
     return out
 
 
-def class_findings(store: Any, rules: ClassRules, now: datetime) -> list[ClassFinding]:  # noqa: ANN401
+def class_findings(store: Store, rules: ClassRules, now: datetime) -> list[ClassFinding]:
     if not rules.enabled:
         return []
     since = (now - timedelta(days=rules.lookback_days)).date().isoformat()

@@ -20,7 +20,7 @@ import smtplib
 import urllib.request
 from datetime import datetime, timedelta, timezone
 from email.message import EmailMessage
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cloud_aggregator.config.warnings import WarningsConfig
 from cloud_aggregator.store import iso, warning_deliveries, warning_log
@@ -29,6 +29,9 @@ from cloud_aggregator.store.routing import encrypted_contact, encrypted_name
 
 from . import messages
 from .routing import Recipient
+
+if TYPE_CHECKING:
+    from cloud_aggregator.store import Store
 
 log = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-ClassPulse-Signature"
@@ -40,7 +43,7 @@ def sign(secret: bytes, body: bytes) -> str:
     return "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
 
 
-def enqueue(store: Any, cfg: WarningsConfig, warning_id: str, step: int, recipients: list[Recipient],  # noqa: ANN401
+def enqueue(store: Store, cfg: WarningsConfig, warning_id: str, step: int, recipients: list[Recipient],
             now: datetime) -> int:
     """One pending row per recipient and configured channel (the webhook body names the recipient); returns rows added."""
     targets: list[warning_deliveries.Target] = []
@@ -105,7 +108,7 @@ def post_webhook(cfg: WarningsConfig, body: dict[str, Any], delivery_id: str) ->
 class Contacts:
     """E-mail addresses and student names, decrypted with the records key only when a message is sent."""
 
-    def __init__(self, store: Any, keys: Any):  # noqa: ANN401
+    def __init__(self, store: Store, keys: Any):  # noqa: ANN401
         self.store, self.keys = store, keys
 
     def email(self, sourced_id: str) -> str | None:
@@ -125,7 +128,7 @@ class Contacts:
         return " / ".join(x for x in (local, n.get("english", "")) if x) or None
 
 
-def send_pending(store: Any, cfg: WarningsConfig, keys: Any, now: datetime | None = None,  # noqa: ANN401, C901
+def send_pending(store: Store, cfg: WarningsConfig, keys: Any, now: datetime | None = None,  # noqa: ANN401, C901
                  retry_failed: bool = False) -> dict[str, int]:
     """Send every due delivery; returns counts by resulting status."""
     now = now or datetime.now(timezone.utc)

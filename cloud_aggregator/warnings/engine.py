@@ -15,7 +15,7 @@ import hashlib
 import json
 import logging
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cloud_aggregator.config.warnings import RULE_TYPES, TYPE_SOURCE, WarningsConfig
 from cloud_aggregator.store import db, iso, now_iso, warning_deliveries, warning_escalations, warning_log
@@ -36,6 +36,9 @@ from .student_rules import (
     rule_warnings,
 )
 from .tags import student_tags
+
+if TYPE_CHECKING:
+    from cloud_aggregator.store import Store
 
 log = logging.getLogger(__name__)
 RULES_VERSION = "rules-1"
@@ -60,7 +63,7 @@ def _first(xs: list[str] | None) -> str | None:
     return xs[0] if xs else None
 
 
-def _merged_indicators(store: Any, students: list[str], as_of: dict[str, str], days: int) -> dict[str, Indicators]:  # noqa: ANN401
+def _merged_indicators(store: Store, students: list[str], as_of: dict[str, str], days: int) -> dict[str, Indicators]:
     """Each type's indicator fields computed as of that type's source date (one query set per distinct date)."""
     merged = {p: Indicators(p) for p in students}
     by_date: dict[str, list[str]] = {}
@@ -79,7 +82,7 @@ def type_dates(latest: dict[str, str | None], today: str) -> dict[str, str]:
     return {t: min(d, today) for t in RULE_TYPES if (d := latest.get(TYPE_SOURCE[t]))}
 
 
-def student_indicators(store: Any, students: list[str], today: str, days: int,  # noqa: ANN401
+def student_indicators(store: Store, students: list[str], today: str, days: int,
                        latest: dict[str, str | None] | None = None
                        ) -> tuple[dict[str, Indicators], dict[str, str], float | None]:
     """(indicators, each type's as-of day, cohort LMS median): what the rules, the tags and the student profile
@@ -89,7 +92,7 @@ def student_indicators(store: Any, students: list[str], today: str, days: int,  
     return _merged_indicators(store, students, dates, days), dates, median
 
 
-def current_warnings(store: Any, cfg: WarningsConfig, now: datetime,  # noqa: ANN401, C901, PLR0913
+def current_warnings(store: Store, cfg: WarningsConfig, now: datetime,  # noqa: ANN401, C901, PLR0913
                      fresh: dict[str, freshness.SourceFreshness], am: risk.ActiveModel | None = None,
                      scored: dict[str, Any] | None = None) -> tuple[list[dict[str, Any]], set[str], list[str]]:
     """(warning rows, types evaluated, students scored) as of ``now``; nothing is written. With a risk model
@@ -150,7 +153,7 @@ def current_warnings(store: Any, cfg: WarningsConfig, now: datetime,  # noqa: AN
     return rows, evaluated, students
 
 
-def _route(store: Any, cfg: WarningsConfig, row: dict[str, Any], roles: list[str], step: int,  # noqa: ANN401
+def _route(store: Store, cfg: WarningsConfig, row: dict[str, Any], roles: list[str], step: int,  # noqa: ANN401
            now: datetime, counts: dict[str, int]) -> int:
     n = 0
     for role in roles:
@@ -161,7 +164,7 @@ def _route(store: Any, cfg: WarningsConfig, row: dict[str, Any], roles: list[str
     return n
 
 
-def _store_warnings(store: Any, cfg: WarningsConfig, run_id: str, rows: list[dict[str, Any]],  # noqa: ANN401, C901
+def _store_warnings(store: Store, cfg: WarningsConfig, run_id: str, rows: list[dict[str, Any]],  # noqa: ANN401, C901
                     evaluated: set[str], students: list[str], now: datetime, counts: dict[str, int]) -> None:
     ids = [r["id"] for r in rows]
     existing = warning_log.warnings_by_id(store, ids)
@@ -208,7 +211,7 @@ def _store_warnings(store: Any, cfg: WarningsConfig, run_id: str, rows: list[dic
         counts["resolved"] += 1
 
 
-def escalate(store: Any, cfg: WarningsConfig, now: datetime | None = None) -> int:  # noqa: ANN401
+def escalate(store: Store, cfg: WarningsConfig, now: datetime | None = None) -> int:
     """Acknowledged warnings stop; unacknowledged ones past ``escalation.after_h`` (or escalated by hand in the
     dashboard) go to the next role in their chain. Returns the number escalated."""
     now = now or datetime.now(timezone.utc)
@@ -239,7 +242,7 @@ def escalate(store: Any, cfg: WarningsConfig, now: datetime | None = None) -> in
     return n
 
 
-def run(store: Any, cfg: WarningsConfig, keys: Any = None, now: datetime | None = None,  # noqa: ANN401
+def run(store: Store, cfg: WarningsConfig, keys: Any = None, now: datetime | None = None,  # noqa: ANN401
         trigger: str = "cli", deliver: bool = True) -> dict[str, Any]:
     """One scoring run; returns what ``warning_runs`` records (counts, freshness, stale sources)."""
     now = now or datetime.now(timezone.utc)
@@ -286,7 +289,7 @@ def run(store: Any, cfg: WarningsConfig, keys: Any = None, now: datetime | None 
     return {**rec, "counts": counts, "freshness": {s: f.to_dict() for s, f in fresh.items()}, "stale_sources": stale}
 
 
-def tick(store: Any, cfg: WarningsConfig, keys: Any = None, now: datetime | None = None) -> dict[str, Any]:  # noqa: ANN401
+def tick(store: Store, cfg: WarningsConfig, keys: Any = None, now: datetime | None = None) -> dict[str, Any]:  # noqa: ANN401
     """Between runs: escalate what is due and send/retry the outbox."""
     now = now or datetime.now(timezone.utc)
     return {"escalated": escalate(store, cfg, now), "delivered": delivery.send_pending(store, cfg, keys, now)}

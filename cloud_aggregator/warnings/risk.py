@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -31,6 +31,9 @@ from cloud_aggregator.store.source_freshness import records_span
 from . import risk_model as rm
 from . import routing
 from .risk_features import FEATURE_NAMES, features, shown
+
+if TYPE_CHECKING:
+    from cloud_aggregator.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -51,14 +54,14 @@ class ActiveModel:
         return int(self.row.get("baseline", {}).get("recent_days", 28))
 
 
-def model_dir(store: Any, cfg: WarningsConfig) -> Path:  # noqa: ANN401
+def model_dir(store: Store, cfg: WarningsConfig) -> Path:
     if cfg.risk.model_dir is not None:
         return cfg.risk.model_dir
     main = db.database_file(store)
     return Path(main).parent / "risk-models" if main else Path("risk-models").resolve()
 
 
-def train(store: Any, cfg: WarningsConfig, now: datetime | None = None, trigger: str = "cli",  # noqa: ANN401
+def train(store: Store, cfg: WarningsConfig, now: datetime | None = None, trigger: str = "cli",
           until: str | None = None) -> dict[str, Any]:
     """Train, check on held-out students, refit on all, store file + row, make it the active version."""
     now = now or datetime.now(timezone.utc)
@@ -100,7 +103,7 @@ def train(store: Any, cfg: WarningsConfig, now: datetime | None = None, trigger:
     return {**row, "metrics": metrics, "fairness": fair, "features": list(FEATURE_NAMES)}
 
 
-def active(store: Any) -> ActiveModel | None:  # noqa: ANN401
+def active(store: Store) -> ActiveModel | None:
     """The active model version, its file checked against the stored sha256 (None: rules only)."""
     row = active_model(store)
     if row is None:
@@ -118,7 +121,7 @@ def active(store: Any) -> ActiveModel | None:  # noqa: ANN401
     return ActiveModel(row["version"], rm.RiskModel.from_json(json.dumps(d["model"])), row)
 
 
-def frame(store: Any, students: list[str], as_of: str, recent_days: int) -> pd.DataFrame:  # noqa: ANN401
+def frame(store: Store, students: list[str], as_of: str, recent_days: int) -> pd.DataFrame:
     f = features(store, students, as_of, recent_days)
     return pd.DataFrame([{"student": p, **v} for p, v in f.items()], columns=["student", *FEATURE_NAMES])
 
@@ -145,7 +148,7 @@ def reasons(am: ActiveModel, df: pd.DataFrame, top: int) -> list[list[dict[str, 
     return out
 
 
-def score_rows(store: Any, cfg: WarningsConfig, am: ActiveModel, students: list[str], as_of: str,  # noqa: ANN401
+def score_rows(store: Store, cfg: WarningsConfig, am: ActiveModel, students: list[str], as_of: str,
                week: str) -> tuple[list[dict[str, Any]], pd.DataFrame, np.ndarray]:
     """Risk warnings (level ≥ 1) for ``students`` as of ``as_of``, plus the frame and scores for drift."""
     df = frame(store, students, as_of, am.recent_days)
@@ -163,7 +166,7 @@ def score_rows(store: Any, cfg: WarningsConfig, am: ActiveModel, students: list[
 
 
 # ---------------------------------------------------------------- drift
-def drift_due(store: Any, cfg: WarningsConfig, now: datetime) -> bool:  # noqa: ANN401
+def drift_due(store: Store, cfg: WarningsConfig, now: datetime) -> bool:
     last = latest_drift(store)
     return not last or datetime.fromisoformat(last["ts"].replace("Z", "+00:00")) + timedelta(
         days=cfg.risk.drift.every_days) <= now
@@ -204,7 +207,7 @@ def drift_report(am: ActiveModel, df: pd.DataFrame, scores: np.ndarray,
             "baseline": {"as_of": base.get("as_of")}}
 
 
-def check_drift(store: Any, cfg: WarningsConfig, am: ActiveModel, df: pd.DataFrame, scores: np.ndarray,  # noqa: ANN401
+def check_drift(store: Store, cfg: WarningsConfig, am: ActiveModel, df: pd.DataFrame, scores: np.ndarray,
                 run_id: str, data_as_of: str, now: datetime) -> dict[str, Any]:
     """Record a drift row; above the threshold retrain (or recommend it, per config)."""
     rep = drift_report(am, df, scores, routing.term_days(store, data_as_of))
@@ -226,12 +229,12 @@ def check_drift(store: Any, cfg: WarningsConfig, am: ActiveModel, df: pd.DataFra
 
 
 # ---------------------------------------------------------------- intervention effects
-def _scores_at(store: Any, cfg: WarningsConfig, am: ActiveModel, students: list[str], day: str) -> dict[str, float]:  # noqa: ANN401
+def _scores_at(store: Store, cfg: WarningsConfig, am: ActiveModel, students: list[str], day: str) -> dict[str, float]:
     df = frame(store, students, day, am.recent_days)
     return dict(zip(df["student"], am.model.predict(df).round(4).tolist(), strict=True))
 
 
-def intervention_effects(store: Any, cfg: WarningsConfig, am: ActiveModel, now: datetime) -> int:  # noqa: ANN401
+def intervention_effects(store: Store, cfg: WarningsConfig, am: ActiveModel, now: datetime) -> int:
     """For each intervention with an outcome: risk at the intervention date and 2 and 4 weeks later (when the
     records reach that far), and the same change for comparable students without an intervention
     (risk within ± ``comparison_band`` at the same date). Returns the number (re)computed."""
@@ -308,7 +311,7 @@ def effect_view(r: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def effect_summary(store: Any) -> dict[str, dict[str, Any]]:  # noqa: ANN401
+def effect_summary(store: Store) -> dict[str, dict[str, Any]]:  # noqa: ANN401
     """Per intervention kind: mean risk change at 2 and 4 weeks vs comparable students without one."""
     per: dict[str, list[dict[str, Any]]] = {}
     for r in interventions.intervention_effects(store):

@@ -10,12 +10,15 @@ Missing values stay NaN: "no data" is not "no risk", and the model learns what a
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING
 
 from cloud_aggregator.store.class_signals import engagement_of_students_sections
 from cloud_aggregator.store.warning_indicators import grade_levels
 
 from .student_rules import _minus, indicators
+
+if TYPE_CHECKING:
+    from cloud_aggregator.store import Store
 
 #: feature → (plain-words message key's unit: 'pct' shown ×100, 'num' rounded)
 FEATURES: dict[str, str] = {
@@ -40,7 +43,7 @@ def _grade(text: str | None) -> float:
         return NAN
 
 
-def features(store: Any, students: list[str], as_of: str, recent_days: int = 28) -> dict[str, dict[str, float]]:  # noqa: ANN401
+def features(store: Store, students: list[str], as_of: str, recent_days: int = 28) -> dict[str, dict[str, float]]:
     """{pseudonym: {feature: value or NaN}} as of ``as_of`` (recent = the last ``recent_days``)."""
     out: dict[str, dict[str, float]] = {}
     if not students:

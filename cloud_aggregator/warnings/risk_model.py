@@ -17,7 +17,7 @@ import json
 import math
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -30,6 +30,9 @@ from cloud_aggregator.store.source_freshness import records_span
 from . import routing
 from .risk_features import FEATURE_NAMES, features
 from .student_rules import Indicators, rule_warnings
+
+if TYPE_CHECKING:
+    from cloud_aggregator.store import Store
 
 AT_RISK = ("fail", "withdrawn")
 GROUP_COLUMNS = ("gender", "age_band", "disability", "deprivation")
@@ -59,7 +62,7 @@ def rules_score(row: dict[str, float], rules: StudentRules) -> int:
     return sum(w.level for w in rule_warnings(ind, "w", rules))
 
 
-def training_set(store: Any, rules: StudentRules, step_days: int = 7, min_days: int = 21,  # noqa: ANN401
+def training_set(store: Store, rules: StudentRules, step_days: int = 7, min_days: int = 21,
                  until: str | None = None) -> pd.DataFrame:
     """One row per (student, snapshot date) with features, ``y``, ``rules_score`` and the group columns."""
     outs = analysable_outcomes(store)

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING
 
 from cloud_aggregator.config.warnings import STUDENT_TYPES, WarningsConfig
 from cloud_aggregator.store import routing as people
 from cloud_aggregator.store import routing_focus as focus
+
+if TYPE_CHECKING:
+    from cloud_aggregator.store import Store
 
 ASSIGNMENT_ROLES = {"advisor": ("advisor",), "counsellor": ("counselor", "counsellor")}
 
@@ -52,7 +55,7 @@ def next_role(cfg: WarningsConfig, wtype: str, step: int) -> str | None:
     return chain[step + 1] if step + 1 < len(chain) else None
 
 
-def resolve(store: Any, cfg: WarningsConfig, role: str, scope: str, subject: str,  # noqa: ANN401
+def resolve(store: Store, cfg: WarningsConfig, role: str, scope: str, subject: str,
             section: str | None) -> list[Recipient]:
     """Recipients of ``role`` for a warning about ``subject`` (a student pseudonym, or a section)."""
     if role == "teacher":
@@ -66,7 +69,7 @@ def resolve(store: Any, cfg: WarningsConfig, role: str, scope: str, subject: str
     return [Recipient(role, i) for i in ids]
 
 
-def current_sections(store: Any, day: str) -> tuple[dict[str, list[str]], set[str]]:  # noqa: ANN401
+def current_sections(store: Store, day: str) -> tuple[dict[str, list[str]], set[str]]:
     """({student: sections they are enrolled in on ``day``}, every student with any enrolment).
 
     Enrolled on a day = the enrolment's begin/end dates (when given) and its section's term (when known)
@@ -87,7 +90,7 @@ def current_sections(store: Any, day: str) -> tuple[dict[str, list[str]], set[st
     return {p: sorted(ss) for p, ss in cur.items()}, anyone
 
 
-def term_days(store: Any, day: str) -> dict[str, int]:  # noqa: ANN401
+def term_days(store: Store, day: str) -> dict[str, int]:
     """Days into the term on ``day`` per student enrolled then in a section whose term (academic session) has a
     start date: since the latest such start. Students with no known term are left out."""
     current, _ = current_sections(store, day)
@@ -102,7 +105,7 @@ def term_days(store: Any, day: str) -> dict[str, int]:  # noqa: ANN401
     return out
 
 
-def focus_sections(store: Any, wtype: str, students: list[str], since: str, as_of: str) -> dict[str, str]:  # noqa: ANN401
+def focus_sections(store: Store, wtype: str, students: list[str], since: str, as_of: str) -> dict[str, str]:
     """The section each student's warning of ``wtype`` is mostly about (its teacher is 'the course teacher')."""
     if wtype == "attendance":
         rows, worst = focus.absences_by_section(store, students, since, as_of), max

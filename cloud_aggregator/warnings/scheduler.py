@@ -11,18 +11,21 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cloud_aggregator.config.warnings import WarningsConfig
 
 from . import engine
+
+if TYPE_CHECKING:
+    from cloud_aggregator.store import Store
 
 log = logging.getLogger(__name__)
 TICK_S = 60.0
 
 
 class WarningScheduler(threading.Thread):
-    def __init__(self, store: Any, cfg: WarningsConfig, keys: Any = None):  # noqa: ANN401
+    def __init__(self, store: Store, cfg: WarningsConfig, keys: Any = None):  # noqa: ANN401
         super().__init__(daemon=True, name="warning-scheduler")
         self.store, self.cfg, self.keys = store, cfg, keys
         self.stop_evt = threading.Event()

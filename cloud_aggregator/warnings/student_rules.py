@@ -11,17 +11,20 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cloud_aggregator.config.warnings import StudentRules
 from cloud_aggregator.store import warning_indicators as reads
 from cloud_aggregator.store.source_freshness import latest_day
 
+if TYPE_CHECKING:
+    from cloud_aggregator.store import Store
+
 RECENT_DAYS = 28
 LEVELS = {1: "watch", 2: "concern", 3: "urgent"}
 
 
-def as_of_date(store: Any) -> str:  # noqa: ANN401
+def as_of_date(store: Store) -> str:
     """The records' 'today': the last attendance date imported (records lag the calendar)."""
     return latest_day(store, "attendance") or date.today().isoformat()
 
@@ -50,7 +53,7 @@ def _ratio(num: float, den: float) -> float | None:
     return num / den if den else None
 
 
-def indicators(store: Any, students: list[str], as_of: str,  # noqa: ANN401
+def indicators(store: Store, students: list[str], as_of: str,
                recent_days: int = RECENT_DAYS) -> dict[str, Indicators]:
     """Indicators for ``students`` as of ``as_of`` (recent = last ``recent_days``; term = everything before)."""
     out = {p: Indicators(p) for p in students}
@@ -159,7 +162,7 @@ def iso_week(day: str) -> str:
     return f"{y}-W{w:02d}"
 
 
-def cohort_lms_median(store: Any, as_of: str) -> float | None:  # noqa: ANN401
+def cohort_lms_median(store: Store, as_of: str) -> float | None:
     """Median weekly LMS minutes over the cohort's last 14 days (the tags' and the profile's yardstick)."""
     vals = sorted(m / 2.0 for m in reads.cohort_lms_minutes(store, _minus(as_of, 14), as_of))
     return vals[len(vals) // 2] if vals else None

@@ -17,7 +17,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime, timedelta, timezone
 from http.cookies import SimpleCookie
 from importlib import resources
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
@@ -43,6 +43,9 @@ from .download import attachment
 from .events import EventHub
 from .ranges import Day
 from .throttle import LoginThrottle
+
+if TYPE_CHECKING:
+    from cloud_aggregator.store import Store
 
 log = logging.getLogger(__name__)
 SSE_KEEPALIVE_S = 15.0
@@ -163,7 +166,7 @@ def _header(scope: dict[str, Any], name: bytes) -> str | None:
 class SessionGate:
     """ASGI middleware: the one place that says 401 (no session) or 403 (CSRF / cross-origin)."""
 
-    def __init__(self, app: Any, store: Any, cfg: DashboardConfig):  # noqa: ANN401
+    def __init__(self, app: Any, store: Store, cfg: DashboardConfig):  # noqa: ANN401
         self.app, self.store, self.cfg = app, store, cfg
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:  # noqa: ANN401
@@ -235,7 +238,7 @@ def role(*roles: str) -> Any:  # noqa: ANN401 - a FastAPI dependency
     return Depends(dep)
 
 
-def create_app(store: Any, config: Any, ingest: Any = None, *, command_sender: Any = None,  # noqa: ANN401, C901
+def create_app(store: Store, config: Any, ingest: Any = None, *, command_sender: Any = None,  # noqa: ANN401, C901
                resolver: Any = None) -> FastAPI:
     """The dashboard + API over ``store``; ``ingest`` (IngestService) feeds live updates when given.
 

@@ -16,13 +16,16 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cloud_aggregator.config.web import AuthConfig
 from cloud_aggregator.store import iso, web_sessions, web_users
 from cloud_aggregator.store.web_tables import ROLES
 
 from .passwords import password_problem
+
+if TYPE_CHECKING:
+    from cloud_aggregator.store import Store
 
 COOKIE = "cp_session"
 CSRF_HEADER = "X-CSRF-Token"
@@ -61,7 +64,7 @@ class User:
     csrf: str = ""
 
 
-def create_user(store: Any, username: str, password: str, role: str, *, staff_sourced_id: str | None = None,  # noqa: ANN401
+def create_user(store: Store, username: str, password: str, role: str, *, staff_sourced_id: str | None = None,
                 display_name: str = "", language: str = "zh-CN", scrypt_n: int = 2**14) -> User:
     """Create or replace a dashboard user (teachers/advisors/counsellors link to their records staff id)."""
     if role not in ROLES:
@@ -94,7 +97,7 @@ def _user(row: dict[str, Any], csrf: str = "") -> User:
 _DUMMY_HASH: str | None = None
 
 
-def authenticate(store: Any, username: str, password: str, cfg: AuthConfig) -> User | None:  # noqa: ANN401
+def authenticate(store: Store, username: str, password: str, cfg: AuthConfig) -> User | None:
     global _DUMMY_HASH  # noqa: PLW0603 - computed once, lazily
     row = web_users.enabled_user(store, username[:64])
     if row is None:
@@ -109,7 +112,7 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
 
 
-def start_session(store: Any, user: User, cfg: AuthConfig) -> tuple[str, User]:  # noqa: ANN401
+def start_session(store: Store, user: User, cfg: AuthConfig) -> tuple[str, User]:
     token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
     now = datetime.now(timezone.utc)
     web_sessions.add_session(store, _digest(token), user.username, csrf, iso(now),
@@ -121,7 +124,7 @@ def start_session(store: Any, user: User, cfg: AuthConfig) -> tuple[str, User]: 
 _TOUCH_S = 60.0
 
 
-def session_user(store: Any, token: str | None, cfg: AuthConfig) -> User | None:  # noqa: ANN401
+def session_user(store: Store, token: str | None, cfg: AuthConfig) -> User | None:
     """The user of a live session, or None (unknown, expired, idle too long, or user disabled)."""
     if not token or len(token) > 128:
         return None
@@ -138,12 +141,12 @@ def session_user(store: Any, token: str | None, cfg: AuthConfig) -> User | None:
     return _user(r, r["csrf"])
 
 
-def end_session(store: Any, token: str | None) -> None:  # noqa: ANN401
+def end_session(store: Store, token: str | None) -> None:
     if token:
         web_sessions.end_session(store, _digest(token))
 
 
-def set_language(store: Any, username: str, language: str) -> None:  # noqa: ANN401
+def set_language(store: Store, username: str, language: str) -> None:
     if language not in ("en", "zh-CN"):
         raise AuthError("language: en or zh-CN")
     web_users.set_language(store, username, language)

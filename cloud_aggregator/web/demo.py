@@ -14,12 +14,15 @@ from __future__ import annotations
 import random
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from classpulse_contract import Aggregate
 from cloud_aggregator.store import demo_seed
 
 from . import auth
+
+if TYPE_CHECKING:
+    from cloud_aggregator.store import Store
 
 DEMO_PASSWORDS = {"teacher": "teacher-demo", "teacher2": "teacher2-demo", "advisor": "advisor-demo",
                   "counsellor": "counsellor-demo", "it": "it-fleet-demo", "admin": "admin-demo"}
@@ -37,7 +40,7 @@ def demo_rooms(school: Path | None, n: int = 2) -> list[tuple[str, str]]:
     return [(site, room) for _d, (site, room) in sorted(devices.device_index().items())][:n]
 
 
-def name_rooms(store: Any, school: Path | str) -> int:  # noqa: ANN401
+def name_rooms(store: Store, school: Path | str) -> int:
     """Room names (and kinds) of devices.yaml into the store's ``rooms``, so pages say "Room 101 教室", not "r101".
 
     Only names: the devices themselves appear in the fleet when they first report, not as 'offline' rows.
@@ -53,7 +56,7 @@ def name_rooms(store: Any, school: Path | str) -> int:  # noqa: ANN401
     return n
 
 
-def _main_section(store: Any, site: str, room: str, exclude_teachers: set[str]) -> dict[str, Any] | None:  # noqa: ANN401
+def _main_section(store: Store, site: str, room: str, exclude_teachers: set[str]) -> dict[str, Any] | None:  # noqa: ANN401
     rows = demo_seed.room_classes(store, site, room)
     return next((r for r in rows if r["teacher_sourced_id"] and r["teacher_sourced_id"] not in exclude_teachers), None)
 
@@ -80,7 +83,7 @@ def _history(section: str, site: str, room: str, days: int = 6, windows: int = 1
     return out
 
 
-def seed_demo_users(store: Any, school: Path | str | None = None, rooms: list[tuple[str, str]] | None = None,  # noqa: ANN401
+def seed_demo_users(store: Store, school: Path | str | None = None, rooms: list[tuple[str, str]] | None = None,
                     history: bool = True) -> list[dict[str, str]]:
     """Create the demo users (idempotent) and the demo lesson; returns [{username, password, role, …}].
 

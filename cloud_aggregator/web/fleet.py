@@ -12,7 +12,7 @@ import logging
 import secrets
 import threading
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from classpulse_contract import (
     Command,
@@ -25,6 +25,9 @@ from classpulse_contract import (
 )
 from cloud_aggregator.config.web import DashboardConfig
 from cloud_aggregator.store import device_commands, iso, now_iso
+
+if TYPE_CHECKING:
+    from cloud_aggregator.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +43,7 @@ def fps_behind(h: dict[str, Any]) -> bool:
     return bool(h.get("sensing")) and fps is not None and bool(target) and fps < FPS_BEHIND_SHARE * target
 
 
-def fleet_rows(store: Any, cfg: DashboardConfig, now: datetime | None = None) -> list[dict[str, Any]]:  # noqa: ANN401
+def fleet_rows(store: Store, cfg: DashboardConfig, now: datetime | None = None) -> list[dict[str, Any]]:  # noqa: ANN401
     now = now or datetime.now(timezone.utc)
     cutoff = iso(now - timedelta(seconds=cfg.offline_after_s))
     from .live import room_names
@@ -65,7 +68,7 @@ def fleet_rows(store: Any, cfg: DashboardConfig, now: datetime | None = None) ->
     return out
 
 
-def commands(store: Any, device: str | None = None, limit: int = 50) -> list[dict[str, Any]]:  # noqa: ANN401
+def commands(store: Store, device: str | None = None, limit: int = 50) -> list[dict[str, Any]]:  # noqa: ANN401
     """The latest commands (of one device, or all) with their ``args`` decoded, for the fleet page."""
     rows = device_commands.recent_commands(store, device, limit)
     for r in rows:
@@ -76,7 +79,7 @@ def commands(store: Any, device: str | None = None, limit: int = 50) -> list[dic
 class CommandSender:
     """One MQTT client of the web app: publishes commands, records ``cmd/result`` answers."""
 
-    def __init__(self, store: Any, mqtt_cfg: Any):  # noqa: ANN401 - Store, config.MqttConfig
+    def __init__(self, store: Store, mqtt_cfg: Any):
         self.store, self.cfg = store, mqtt_cfg
         self._client = None
         self._lock = threading.Lock()

@@ -9,7 +9,7 @@ not reporting), ``no_data`` (in class, device up, no window yet) and ``live``.
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from classpulse_contract.participation import measured_participation
@@ -18,6 +18,9 @@ from cloud_aggregator.store import iso
 from cloud_aggregator.store.live_reads import recent_section_windows, room_devices
 from cloud_aggregator.store.sections import section_titles as stored_titles
 from cloud_aggregator.timetable import SectionSession, find_session
+
+if TYPE_CHECKING:
+    from cloud_aggregator.store import Store
 
 #: what the live view sends per window (a subset of the contract's Aggregate)
 WINDOW_FIELDS = ("msg_id", "device", "window_start", "window_end", "policy", "n_faces", "attention_share",
@@ -59,14 +62,14 @@ def session_bounds(s: SectionSession, tz: str) -> tuple[datetime, datetime]:
     return start.astimezone(timezone.utc), end.astimezone(timezone.utc)
 
 
-def _slots_by_room(store: Any) -> dict[tuple[str, str], list[dict[str, Any]]]:  # noqa: ANN401
+def _slots_by_room(store: Store) -> dict[tuple[str, str], list[dict[str, Any]]]:  # noqa: ANN401
     out: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for s in store.timetable_slots():
         out.setdefault((s["site"], s["room"]), []).append(s)
     return out
 
 
-def current_lesson(store: Any, sections: set[str], now: datetime) -> tuple[SectionSession, str, str, str] | None:  # noqa: ANN401
+def current_lesson(store: Store, sections: set[str], now: datetime) -> tuple[SectionSession, str, str, str] | None:
     """(session, site, room, tz) of the lesson of one of ``sections`` running now, if any."""
     tzs = {r["site"]: r["timezone"] or "UTC" for r in store.sites()}
     terms = store.term_dates()
@@ -80,7 +83,7 @@ def current_lesson(store: Any, sections: set[str], now: datetime) -> tuple[Secti
     return None
 
 
-def next_lesson(store: Any, sections: set[str], now: datetime, days: int = 7) -> dict[str, Any] | None:  # noqa: ANN401
+def next_lesson(store: Store, sections: set[str], now: datetime, days: int = 7) -> dict[str, Any] | None:  # noqa: ANN401
     """The next slot of ``sections`` within a week (local date and time), for the 'outside class' state."""
     tzs = {r["site"]: r["timezone"] or "UTC" for r in store.sites()}
     best: tuple[datetime, dict[str, Any]] | None = None
@@ -103,7 +106,7 @@ def next_lesson(store: Any, sections: set[str], now: datetime, days: int = 7) ->
             "start_local": start.strftime("%Y-%m-%d %H:%M"), "weekday": int(s["weekday"]), "period": s["period"]}
 
 
-def device_state(store: Any, site: str, room: str, cfg: DashboardConfig, now: datetime) -> dict[str, Any]:  # noqa: ANN401
+def device_state(store: Store, site: str, room: str, cfg: DashboardConfig, now: datetime) -> dict[str, Any]:  # noqa: ANN401
     rows = room_devices(store, site, room)
     if not rows:
         return {"state": "none", "device": None, "last_seen": None}
@@ -113,7 +116,7 @@ def device_state(store: Any, site: str, room: str, cfg: DashboardConfig, now: da
             "last_seen": r["last_seen"]}
 
 
-def usual_level(store: Any, section_id: str, exclude_session: str | None, n_sessions: int) -> dict[str, Any]:  # noqa: ANN401
+def usual_level(store: Store, section_id: str, exclude_session: str | None, n_sessions: int) -> dict[str, Any]:  # noqa: ANN401
     """Mean per-session level of the section's last ``n_sessions`` lessons (raw windows, then rollups)."""
     rows = recent_section_windows(store, section_id, n_sessions * 120)
     per: dict[str, dict[str, list[float]]] = {}
@@ -151,17 +154,17 @@ def usual_level(store: Any, section_id: str, exclude_session: str | None, n_sess
     return out
 
 
-def section_titles(store: Any, sections: set[str]) -> dict[str, str]:  # noqa: ANN401
+def section_titles(store: Store, sections: set[str]) -> dict[str, str]:
     """Title (its id when it has none) of each of ``sections`` the records know."""
     return {s: title or s for s, title in stored_titles(store, sorted(sections)).items()}
 
 
-def room_names(store: Any) -> dict[tuple[str, str], str]:  # noqa: ANN401
+def room_names(store: Store) -> dict[tuple[str, str], str]:
     """(site, room) → the room's name from devices.yaml (the tablet shows names, never raw ids, where one exists)."""
     return {(r["site"], r["room"]): r["name"] for r in store.rooms() if r.get("name")}
 
 
-def teacher_live(store: Any, cfg: DashboardConfig, sections: set[str], now: datetime | None = None  # noqa: ANN401
+def teacher_live(store: Store, cfg: DashboardConfig, sections: set[str], now: datetime | None = None
                  ) -> dict[str, Any]:
     """Everything the live page needs on load; later windows arrive by server-sent events."""
     now = now or datetime.now(timezone.utc)

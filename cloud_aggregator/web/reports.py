@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cloud_aggregator.i18n import catalogue
 from cloud_aggregator.store.report_data import session_summaries, session_window_stats
@@ -26,6 +26,9 @@ from cloud_aggregator.timetable import parse_session_id
 
 from .download import safe_stem
 from .report_fonts import ReportFont, pick_font, safe_text
+
+if TYPE_CHECKING:
+    from cloud_aggregator.store import Store
 
 log = logging.getLogger(__name__)
 logging.getLogger("fontTools").setLevel(logging.WARNING)  # fpdf2's font subsetting logs every table at INFO
@@ -55,7 +58,7 @@ def _mean(xs: list[float]) -> float | None:
     return sum(xs) / len(xs) if xs else None
 
 
-def session_rows(store: Any, sections: list[str], since: date, until: date) -> list[dict[str, Any]]:  # noqa: ANN401
+def session_rows(store: Store, sections: list[str], since: date, until: date) -> list[dict[str, Any]]:  # noqa: ANN401
     """Per section session in [since, until): windows, mean attention/engagement, hand raises."""
     if not sections:
         return []
@@ -77,7 +80,7 @@ def session_rows(store: Any, sections: list[str], since: date, until: date) -> l
     return sorted(per.values(), key=lambda s: (s["date"], str(s["period"]), s["section_id"]))
 
 
-def section_names(store: Any, sections: list[str]) -> dict[str, str]:  # noqa: ANN401
+def section_names(store: Store, sections: list[str]) -> dict[str, str]:
     """Section id → title, for the sections that have one (the table shows names, ids otherwise)."""
     return {k: v for k, v in section_titles(store, sections).items() if v}
 
@@ -86,7 +89,7 @@ def trend_weeks_with_data(rep: ReportData) -> int:
     return sum(1 for t in rep.trend if t["sessions"])
 
 
-def build_report(store: Any, scope: str, title: str, sections: list[str], week_start: date,  # noqa: ANN401
+def build_report(store: Store, scope: str, title: str, sections: list[str], week_start: date,
                  warning_counts: dict[int, int] | None = None) -> ReportData:
     week_start = week_monday(week_start)
     rep = ReportData(scope, title, week_start, sorted(sections), warning_counts=warning_counts)
@@ -281,16 +284,16 @@ def _pct(x: float | None) -> str:
     return "–" if x is None else f"{round(x * 100)}%"
 
 
-def department_sections(store: Any, subject: str) -> list[str]:  # noqa: ANN401
+def department_sections(store: Store, subject: str) -> list[str]:
     """Sections whose course code starts with ``subject`` (e.g. MATH → MATH-10, MATH-11 …)."""
     return sorted(s for s, code in course_codes(store).items() if code.split("-")[0] == subject)
 
 
-def departments(store: Any) -> list[str]:  # noqa: ANN401
+def departments(store: Store) -> list[str]:
     return sorted({code.split("-")[0] for code in course_codes(store).values() if code})
 
 
-def run_scheduled(store: Any, out_dir: Path, today: date, lang: str = "zh-CN",  # noqa: ANN401
+def run_scheduled(store: Store, out_dir: Path, today: date, lang: str = "zh-CN",
                   fonts: Sequence[str | Path] | None = None) -> list[Path]:
     """Reports of the week before ``today`` (school + each department), written once as PDF and CSV."""
     week = week_monday(today) - timedelta(days=7)
@@ -324,7 +327,7 @@ class ReportScheduler(threading.Thread):
     """Checks hourly (first a minute after start-up, so it never competes with it); from Monday 06:00 (UTC)
     on, writes last week's reports once."""
 
-    def __init__(self, store: Any, out_dir: Path, lang: str,  # noqa: ANN401
+    def __init__(self, store: Store, out_dir: Path, lang: str,
                  fonts: Sequence[str | Path] | None = None):
         super().__init__(daemon=True, name="report-scheduler")
         self.store, self.out_dir, self.lang, self.fonts = store, out_dir, lang, fonts

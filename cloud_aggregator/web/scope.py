@@ -8,17 +8,20 @@ sets and answers 403 outside them, never an empty list that could be mistaken fo
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from cloud_aggregator.store.scopes import assigned_students, teacher_sections
 from cloud_aggregator.store.sections import section_ids
 
 from .auth import User
 
+if TYPE_CHECKING:
+    from cloud_aggregator.store import Store
+
 STUDENT_ROLES = ("advisor", "counsellor")
 
 
-def visible_sections(store: Any, user: User) -> set[str]:  # noqa: ANN401
+def visible_sections(store: Store, user: User) -> set[str]:
     """Sections whose class-level engagement the user may see."""
     if user.role == "teacher":
         return teacher_sections(store, user.staff_sourced_id)
@@ -27,7 +30,7 @@ def visible_sections(store: Any, user: User) -> set[str]:  # noqa: ANN401
     return set()
 
 
-def visible_students(store: Any, user: User) -> set[str]:  # noqa: ANN401
+def visible_students(store: Store, user: User) -> set[str]:
     if user.role in STUDENT_ROLES:
         return assigned_students(store, user.staff_sourced_id)
     return set()

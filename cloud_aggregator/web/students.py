@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cloud_aggregator.config.warnings import WarningsConfig
 from cloud_aggregator.store import student_history, warning_log
@@ -31,6 +31,9 @@ from cloud_aggregator.warnings.student_rules import (  # noqa: F401 - re-exporte
     rule_warnings,
 )
 
+if TYPE_CHECKING:
+    from cloud_aggregator.store import Store
+
 
 def _member(r: dict[str, Any], states: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """One stored warning inside a card: its type, level and reasons as the engine wrote them."""
@@ -46,7 +49,7 @@ def _card_state(members: list[dict[str, Any]]) -> str:
     return "escalate" if "escalate" in states else "acknowledge" if states == {"acknowledge"} else "new"
 
 
-def warning_cards(store: Any, students: list[str]) -> list[dict[str, Any]]:  # noqa: ANN401
+def warning_cards(store: Store, students: list[str]) -> list[dict[str, Any]]:  # noqa: ANN401
     """One card per student from the engine's stored warnings: the rule warnings and the risk model's side by
     side, the student's tags once (the run stores the same tags on each), most severe card first."""
     rows = warning_log.active_warnings(store, "student", students)
@@ -70,14 +73,14 @@ def warning_cards(store: Any, students: list[str]) -> list[dict[str, Any]]:  # n
     return sorted(cards, key=lambda c: (-c["level"], c["student"]))
 
 
-def class_warnings(store: Any, sections: list[str]) -> list[dict[str, Any]]:  # noqa: ANN401
+def class_warnings(store: Store, sections: list[str]) -> list[dict[str, Any]]:  # noqa: ANN401
     """Active class-level warnings the engine stored for these sections, with their acknowledgement state."""
     rows = warning_log.active_warnings(store, "section", sections)
     states = warning_log.warning_states(store, [r["id"] for r in rows])
     return [{**_member(r, states), "section": r["subject"]} for r in rows]
 
 
-def weekly_trends(store: Any, pseudonym: str, as_of: str, weeks: int = 8) -> list[dict[str, Any]]:  # noqa: ANN401
+def weekly_trends(store: Store, pseudonym: str, as_of: str, weeks: int = 8) -> list[dict[str, Any]]:  # noqa: ANN401
     """Per ISO week: attendance rate, on-time share, mean score %, LMS minutes."""
     since = _minus(as_of, weeks * 7)
     wk: dict[str, dict[str, Any]] = {}
@@ -105,7 +108,7 @@ def weekly_trends(store: Any, pseudonym: str, as_of: str, weeks: int = 8) -> lis
     return out
 
 
-def profile(store: Any, pseudonym: str, cfg: WarningsConfig | None = None) -> dict[str, Any]:  # noqa: ANN401
+def profile(store: Store, pseudonym: str, cfg: WarningsConfig | None = None) -> dict[str, Any]:  # noqa: ANN401
     """Radar (0–1 per axis, None when unknown), weekly trends and the student's stored warning card. The
     indicators come from ``engine.student_indicators``, the function the run's rules and tags read."""
     cfg = cfg or WarningsConfig()

@@ -25,10 +25,13 @@ import hashlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from cloud_aggregator.config.web import AuthConfig
 from cloud_aggregator.store import login_throttle
+
+if TYPE_CHECKING:
+    from cloud_aggregator.store import Store
 
 
 def _addr_key(address: str) -> str:
@@ -43,7 +46,7 @@ class Refused:
     retry_after_s: float
 
 
-def wait_s(store: Any, keys: Sequence[str], cfg: AuthConfig, now: float) -> float:  # noqa: ANN401
+def wait_s(store: Store, keys: Sequence[str], cfg: AuthConfig, now: float) -> float:
     """Seconds until the slowest of ``keys`` lets an attempt through again (for ``Retry-After``)."""
     waits = [0.0]
     for r in login_throttle.counters(store, keys):
@@ -55,7 +58,7 @@ def wait_s(store: Any, keys: Sequence[str], cfg: AuthConfig, now: float) -> floa
     return max(waits)
 
 
-def prune(store: Any, cfg: AuthConfig, now: float) -> int:  # noqa: ANN401
+def prune(store: Store, cfg: AuthConfig, now: float) -> int:
     """Drop counters that can no longer refuse anything and pairs not seen for ``known_days`` (bounded tables)."""
     idle = now - max(cfg.login_window_s, cfg.user_window_s)
     return login_throttle.prune(store, now - cfg.login_window_s, idle, now - cfg.known_days * 86400)
@@ -66,7 +69,7 @@ class LoginThrottle:
 
     PRUNE_EVERY = 256  # attempts between clean-ups of old rows
 
-    def __init__(self, store: Any, cfg: AuthConfig):  # noqa: ANN401
+    def __init__(self, store: Store, cfg: AuthConfig):
         self.store, self.cfg = store, cfg
         self._attempts = 0
 

@@ -12,12 +12,15 @@ import argparse
 import json
 import secrets
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cloud_aggregator.store import db, web_sessions, web_users
 from cloud_aggregator.store.web_tables import ROLES
 
 from .auth import AuthError, check_password, create_user, hash_password
+
+if TYPE_CHECKING:
+    from cloud_aggregator.store import Store
 
 STAFF_ROLES = ("teacher", "advisor", "counsellor")
 
@@ -32,7 +35,7 @@ def _password(args: argparse.Namespace) -> tuple[str, bool]:
     return secrets.token_urlsafe(12), True
 
 
-def add(store: Any, args: argparse.Namespace, scrypt_n: int) -> dict[str, Any]:  # noqa: ANN401
+def add(store: Store, args: argparse.Namespace, scrypt_n: int) -> dict[str, Any]:  # noqa: ANN401
     if web_users.user_exists(store, args.username) and not args.replace:
         raise AuthError(f"user {args.username!r} exists; use --replace to reset it")
     if args.role in STAFF_ROLES:
@@ -49,7 +52,7 @@ def add(store: Any, args: argparse.Namespace, scrypt_n: int) -> dict[str, Any]: 
     return out
 
 
-def set_password(store: Any, args: argparse.Namespace, scrypt_n: int) -> dict[str, Any]:  # noqa: ANN401
+def set_password(store: Store, args: argparse.Namespace, scrypt_n: int) -> dict[str, Any]:  # noqa: ANN401
     if not web_users.user_exists(store, args.username):
         raise AuthError(f"no user {args.username!r}")
     password, generated = _password(args)
@@ -59,7 +62,7 @@ def set_password(store: Any, args: argparse.Namespace, scrypt_n: int) -> dict[st
     return {"ok": True, "username": args.username, **({"password": password} if generated else {})}
 
 
-def disable(store: Any, args: argparse.Namespace) -> dict[str, Any]:  # noqa: ANN401
+def disable(store: Store, args: argparse.Namespace) -> dict[str, Any]:  # noqa: ANN401
     if not web_users.set_disabled(store, args.username, not args.enable):
         raise AuthError(f"no user {args.username!r}")
     if not args.enable:
@@ -67,7 +70,7 @@ def disable(store: Any, args: argparse.Namespace) -> dict[str, Any]:  # noqa: AN
     return {"ok": True, "username": args.username, "disabled": not args.enable}
 
 
-def list_users(store: Any) -> list[dict[str, Any]]:  # noqa: ANN401
+def list_users(store: Store) -> list[dict[str, Any]]:  # noqa: ANN401
     return web_users.accounts(store)
 
 
