@@ -1,7 +1,7 @@
 """Dashboard latency: an aggregate published to the broker → visible in the teacher's page in headless Chromium.
 
 Runs by itself: a private mosquitto, a small synthetic school (generated and imported into a
-throwaway SQLite store), the real aggregator (``cloud_aggregator.server.build``: MQTT ingest + the
+throwaway SQLite store), the real aggregator (``cloud_aggregator.runtime.build``: MQTT ingest + the
 dashboard on uvicorn), and Chromium logged in as the demo teacher. Each message gets a window later
 than the previous one, so when it is rendered the live view's ``data-last-msg`` attribute becomes
 its id; a MutationObserver in the page stamps that moment (``Date.now()``, same clock as the
@@ -22,7 +22,6 @@ import os
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -78,7 +77,7 @@ def main() -> int:
 
     from cloud_aggregator.broker import free_port, start_mosquitto
     from cloud_aggregator.config import AggregatorConfig
-    from cloud_aggregator.server import build
+    from cloud_aggregator.runtime import build
 
     tmp = Path(tempfile.mkdtemp(prefix="cp-latency-"))
     teacher = setup_school(tmp)
@@ -89,12 +88,7 @@ def main() -> int:
         "store": {"path": str(tmp / "agg.db")}, "web": {"host": "127.0.0.1", "port": port},
         "records": {"key_file": str(tmp / "records.key")}, "dashboard": {"report_schedule": "off"},
         "ingest": {"unregistered_devices": "accept"}})  # simulated devices, not enrolled
-    store, ingest, server = build(cfg)
-    ingest.start()
-    web = threading.Thread(target=server.run, daemon=True)
-    web.start()
-    while not server.started:
-        time.sleep(0.05)
+    aggregator = build(cfg).start()
 
     site, room, device = "north", teacher["room"], f"cp-north-{teacher['room']}"
     topic = f"classpulse/v1/{site}/{room}/{device}/agg"
@@ -151,10 +145,7 @@ def main() -> int:
     finally:
         pub.loop_stop()
         sub.loop_stop()
-        server.should_exit = True
-        web.join(timeout=10)
-        ingest.stop()
-        store.close()
+        aggregator.stop()
         broker.stop()
     print(json.dumps(result))
     return 0 if result.get("ok") else 1

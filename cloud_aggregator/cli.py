@@ -33,9 +33,9 @@ def _cmd_config_check(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from cloud_aggregator.server import serve
+    from cloud_aggregator.runtime import build
 
-    return serve(_cfg(args.config))
+    return build(_cfg(args.config)).run()
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:

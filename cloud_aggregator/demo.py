@@ -135,7 +135,7 @@ class AgentSupervisor(threading.Thread):
 
 def run_demo(data: Path, port: int = 8080, agents: int = 2, duration_s: float | None = None,
              borrow: tuple[str, int] | None = None) -> int:
-    from cloud_aggregator.server import build
+    from cloud_aggregator.runtime import build
 
     data = data.resolve()
     data.mkdir(parents=True, exist_ok=True)
@@ -151,14 +151,12 @@ def run_demo(data: Path, port: int = 8080, agents: int = 2, duration_s: float | 
         "web": {"host": "127.0.0.1", "port": port},
         "records": {"key_file": str(data / "records.key")},
     })
-    store, ingest, server = build(cfg)
-    rooms = _prepare_school(data, cfg, store)
-    users = _seed_users(store, data / "school")
+    aggregator = build(cfg)
+    rooms = _prepare_school(data, cfg, aggregator.store)
+    users = _seed_users(aggregator.store, data / "school")
     demo_rooms = {u.get("room") for u in users if u.get("room")}
     rooms = sorted(rooms, key=lambda r: (r[2] not in demo_rooms, r))  # agents in the demo teachers' rooms first
-    ingest.start()
-    web = threading.Thread(target=server.run, name="web", daemon=True)
-    web.start()
+    aggregator.start()
     sups = []
     for i, (device, site, room) in enumerate(rooms[:agents]):
         policy = "full" if i == 0 else "no-emotion"
@@ -181,10 +179,7 @@ def run_demo(data: Path, port: int = 8080, agents: int = 2, duration_s: float | 
     print("stopping…", flush=True)
     for s in sups:
         s.stop()
-    server.should_exit = True
-    web.join(timeout=10)
-    ingest.stop()
-    store.close()
+    aggregator.stop()
     if broker.kind == "existing":  # not ours: take back the agents' sessions and retained status messages
         devices = [d for d, _, _ in rooms[:agents]]
         clear_demo_traces(broker.host, broker.port, [f"cp-{d}" for d in devices], devices)

@@ -2,7 +2,7 @@
 
 ``template_db`` builds the school's database once per test session (generate, import, seed the demo
 users); each test copies the file, so tests never share state. ``DashServer`` runs the same
-``cloud_aggregator.server.build`` the CLI runs — real MQTT ingest against a real mosquitto, uvicorn
+``cloud_aggregator.runtime`` the CLI runs — real MQTT ingest against a real mosquitto, uvicorn
 on a free port — in this process, so tests can also reach the store.
 """
 
@@ -19,9 +19,8 @@ from typing import Any
 
 import pytest
 
-from tests._broker import free_port, wait_port
+from tests._broker import free_port
 from tests._cloud_helpers import ACCEPT_UNREGISTERED
-from tests._procs import patient
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -149,15 +148,11 @@ class DashServer:
         return cls(None, None, cfg.mqtt.port, cfg.web.port, cfg, ingest)
 
     def start(self) -> DashServer:
-        from cloud_aggregator.server import build
+        from cloud_aggregator.runtime import build
 
         self.cfg = self.cfg or agg_config(self.db, self.key, self.broker_port, self.port)
-        self.store, self.ingest, self.server = build(self.cfg)
-        if self.with_ingest:
-            self.ingest.start()
-        self.thread = threading.Thread(target=self.server.run, daemon=True, name="dash-web")
-        self.thread.start()
-        assert wait_port(self.port, patient(10)), "dashboard did not start"
+        self.runtime = build(self.cfg).start(ingest=self.with_ingest)
+        self.store, self.ingest = self.runtime.store, self.runtime.ingest
         return self
 
     def login(self, user: str) -> Any:  # noqa: ANN401 - httpx.Client
@@ -173,11 +168,7 @@ class DashServer:
         return f"http://127.0.0.1:{self.port}"
 
     def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-        if self.with_ingest:
-            self.ingest.stop()
-        self.store.close()
+        self.runtime.stop()
 
 
 def aggregate(site: str, room: str, device: str, msg_id: int, start: datetime | None = None, **over: Any

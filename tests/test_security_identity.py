@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 
 from classpulse_contract import ID_PATTERN, Aggregate, Status, dumps, topic
 from cloud_aggregator.device_registry import acl_text, identity_problem, name_problem, reserved_names
-from tests._broker import ShippedBroker, can_login, free_port, start_shipped_mosquitto, wait_port
+from tests._broker import ShippedBroker, can_login, free_port, start_shipped_mosquitto
 from tests._ops_pki import make_pki
 from tests._procs import patient, wait_for
 
@@ -49,7 +49,7 @@ class System:
     def __init__(self, tmp: Path):
         from cloud_aggregator.config import AggregatorConfig
         from cloud_aggregator.config.store import StoreConfig
-        from cloud_aggregator.server import build
+        from cloud_aggregator.runtime import build
         from cloud_aggregator.store import Store
         from cloud_aggregator.store.db import ensure_web_tables
         from cloud_aggregator.web import auth
@@ -81,11 +81,8 @@ class System:
                           "acl_file": str(etc / "classpulse-devices.acl"),
                           "mosquitto_pid_file": str(self.broker.pid_file)}})
         assert self.cfg.ingest.unregistered_devices == "dead_letter", "the deployed default"
-        self.store, self.ingest, self.server = build(self.cfg)
-        self.web = threading.Thread(target=self.server.run, daemon=True)
-        self.web.start()
-        self.ingest.start()
-        assert wait_port(self.web_port, patient(30)), "web up"
+        self.runtime = build(self.cfg).start()
+        self.store, self.ingest = self.runtime.store, self.runtime.ingest
         assert self.ingest.connected.wait(patient(30)), "aggregator up on the broker (it retries until reloaded)"
         self.http = httpx.Client(base_url=f"http://127.0.0.1:{self.web_port}")
         csrf = self.http.post("/api/login", json=dict(zip(("username", "password"), IT, strict=True))).json()["csrf"]
@@ -120,10 +117,7 @@ class System:
 
     def close(self) -> None:
         self.http.close()
-        self.server.should_exit = True
-        self.web.join(timeout=10)
-        self.ingest.stop()
-        self.store.close()
+        self.runtime.stop()
         self.broker.stop()
 
 

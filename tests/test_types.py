@@ -10,8 +10,10 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-TYPED = ["classpulse_contract", "cloud_aggregator/config", "cloud_aggregator/store", "cloud_aggregator/ingest.py",
-         "cloud_aggregator/warnings"]
+TYPED = ["classpulse_contract", "cloud_aggregator/config", "cloud_aggregator/store", "cloud_aggregator/ingest.py", "cloud_aggregator/warnings",
+         "cloud_aggregator/runtime.py", "cloud_aggregator/web/app.py", "cloud_aggregator/web/context.py",
+         "cloud_aggregator/web/deps.py", "cloud_aggregator/web/session_gate.py", "cloud_aggregator/web/audit.py",
+         "cloud_aggregator/web/routers", "cloud_aggregator/web/schemas"]
 
 
 def _mypy(*args: str) -> subprocess.CompletedProcess[str]:

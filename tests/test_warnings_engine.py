@@ -215,17 +215,19 @@ def test_cli_run_on_demand_and_run_history(store, tmpl, tmp_path, capsys):
     assert main(["config", "check", str(bad)]) == 2
 
 
-def test_scheduler_runs_inside_the_server_process(store, tmpl, tmp_path):
-    from cloud_aggregator.web.app import create_app
+def test_scheduler_runs_inside_the_server_process(tmpl, tmp_path):
+    from cloud_aggregator.runtime import build
+    from tests._broker import free_port
     from tests._procs import wait_for
 
-    cfg = agg_config(tmp_path / "unused.db", tmpl["key"])
+    cfg = agg_config(copy_db(tmpl, tmp_path / "a.db"), tmpl["key"], web_port=free_port())
     cfg.warnings = WarningsConfig(first_run_delay_s=0, interval_min=60)
-    from fastapi.testclient import TestClient
-
-    with TestClient(create_app(store, cfg), base_url="http://dash.test"):  # lifespan starts the scheduler
-        wait_for(lambda: db.query(store, "SELECT 1 FROM warning_runs"), 20)
-    runs = db.query(store, "SELECT trigger, stale_sources, error FROM warning_runs")
+    aggregator = build(cfg).start(ingest=False)  # the runtime starts the scheduler, as `cloud-aggregator run` does
+    try:
+        wait_for(lambda: db.query(aggregator.store, "SELECT 1 FROM warning_runs"), 20)
+        runs = db.query(aggregator.store, "SELECT trigger, stale_sources, error FROM warning_runs")
+    finally:
+        aggregator.stop()
     assert len(runs) == 1 and runs[0]["trigger"] == "schedule" and runs[0]["error"] is None
     assert "attendance" in runs[0]["stale_sources"]  # the demo records are from 2025: stale today, and said so
 

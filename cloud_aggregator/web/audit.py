@@ -1,4 +1,4 @@
-"""The audit log as people read it: one entry per action, not one row per student it touched.
+"""The audit log: written one row per student an action touched, read as one entry per action.
 
 A list view stores a row per student shown (so "who looked at this student?" stays one query); the
 admin overview groups rows of the same user, action, detail and second into one entry with the
@@ -7,7 +7,21 @@ number of students, and never shows the pseudonyms themselves.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from cloud_aggregator.store import db, now_iso
+from cloud_aggregator.store.web_tables import AUDIT_LOG
+
+if TYPE_CHECKING:
+    from cloud_aggregator.store.base import Store
+
+
+def record(store: Store, username: str, role: str, action: str, pseudonyms: list[str], detail: str = "") -> None:
+    """One row per student ``action`` touched (one row without a student when it touched none), one timestamp."""
+    ts = now_iso()
+    students: list[str | None] = [*pseudonyms] or [None]
+    db.insert(store, AUDIT_LOG, [{"id": db.new_id(), "ts": ts, "username": username, "role": role, "action": action,
+                                  "student_pseudonym": p, "detail": detail} for p in students])
 
 
 def audit_events(rows: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:

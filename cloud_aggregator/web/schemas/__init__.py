@@ -1,0 +1,1 @@
+"""The API's request and response models, kept apart from the handlers that use them."""
