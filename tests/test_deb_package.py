@@ -9,6 +9,7 @@ The same package is installed on emulated arm64 by scripts/check-aarch64.sh.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -33,6 +34,7 @@ pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("dpkg-deb"), reason="needs root and dpkg (CI has both)"),
 ]
 ETC, STATE, APP = Path("/etc/classpulse"), Path("/var/lib/classpulse"), Path("/opt/classpulse")
+LOCK = "/tmp/classpulse-deb-tests.lock"  # noqa: S108 - one machine-wide lock for the system-wide package
 AGENT = APP / ".venv" / "bin" / "edge-agent"
 
 
@@ -50,7 +52,17 @@ def installed() -> bool:
 
 @pytest.fixture(scope="module")
 def debs(tmp_path_factory):
-    """Version N from scripts/build-deb.sh, and N+1: the same package with a higher version and changed code."""
+    """Version N from scripts/build-deb.sh, and N+1: the same package with a higher version and changed code.
+
+    Under pytest-xdist each worker running a test of this module gets its own copy of this fixture; the
+    package is installed system-wide, so one worker's teardown purge would pull it from under another's
+    upgrade test. An exclusive lock held for the fixture's life makes the workers take turns."""
+    with open(LOCK, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, after the purge below
+        yield from _built_debs(tmp_path_factory)
+
+
+def _built_debs(tmp_path_factory):
     if installed():
         pytest.skip("classpulse-agent is installed on this machine; the test would replace it")
     out = tmp_path_factory.mktemp("debs")

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import db
 from .warning_tables import INTERVENTION_EFFECTS
+from .web_tables import INTERVENTIONS
 
 if TYPE_CHECKING:
     from .base import Store
@@ -35,3 +36,31 @@ def intervention_effects(store: Store) -> list[dict[str, Any]]:
 def save_effects(store: Store, rows: Sequence[dict[str, Any]]) -> None:
     """Insert or replace effect rows, one per intervention."""
     db.insert(store, INTERVENTION_EFFECTS, rows)
+
+
+def record_intervention(store: Store, row: dict[str, Any]) -> None:
+    """Store a new intervention (its note already encrypted, no outcome yet)."""
+    db.insert(store, INTERVENTIONS, [row])
+
+
+def student_interventions(store: Store, pseudonym: str) -> list[dict[str, Any]]:
+    """A student's interventions, newest first (notes encrypted, as stored)."""
+    return db.query(store, "SELECT * FROM interventions WHERE student_pseudonym = ? ORDER BY created_at DESC",
+                    (pseudonym,))
+
+
+def student_effects(store: Store, pseudonym: str) -> list[dict[str, Any]]:
+    """The measured effect rows of a student's interventions (``comparison`` as JSON text)."""
+    return db.query(store, "SELECT * FROM intervention_effects WHERE student_pseudonym = ?", (pseudonym,))
+
+
+def intervention_student(store: Store, intervention_id: str) -> str | None:
+    """The pseudonym an intervention is about, None when there is no such intervention."""
+    rows = db.query(store, "SELECT student_pseudonym FROM interventions WHERE id = ?", (intervention_id,))
+    return rows[0]["student_pseudonym"] if rows else None
+
+
+def record_outcome(store: Store, intervention_id: str, outcome: str, note_enc: str | None, at: str) -> None:
+    """An intervention's outcome, its encrypted note and when it was recorded."""
+    db.write(store, "UPDATE interventions SET outcome = ?, outcome_note_enc = ?, outcome_at = ? WHERE id = ?",
+             (outcome, note_enc, at, intervention_id))

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from . import db
@@ -34,3 +35,17 @@ def assigned_students(store: Store, staff_sourced_id: str | None) -> set[str]:
     rows = db.query(store, "SELECT student_pseudonym AS p FROM advisor_assignments WHERE staff_sourced_id = ? AND "  # noqa: S608
                            f"{analysable('student_pseudonym')}", (staff_sourced_id,))
     return {r["p"] for r in rows}
+
+
+def enrolled_students(store: Store, sections: Sequence[str] | None = None) -> set[str]:
+    """Analysable students enrolled in any of ``sections`` (None: in any section), whose warnings a report counts."""
+    cond = f"role = ? AND {analysable('user_pseudonym')}"
+    if sections is None:
+        return {r["p"] for r in db.query(
+            store, f"SELECT DISTINCT user_pseudonym AS p FROM enrollments WHERE {cond}", ("student",))}  # noqa: S608
+    out: set[str] = set()
+    for chunk in db.chunks(sections):
+        out |= {r["p"] for r in db.query(store, "SELECT DISTINCT user_pseudonym AS p FROM enrollments WHERE "  # noqa: S608
+                                                f"section_sourced_id IN {db.in_list(chunk)} AND {cond}",
+                                         [*chunk, "student"])}
+    return out

@@ -63,3 +63,9 @@ def counts_by_status(store: Store) -> dict[str, int]:
     """Rows per status (the outbox at a glance)."""
     rows = db.query(store, "SELECT status, COUNT(*) AS n FROM warning_deliveries GROUP BY status")
     return {r["status"]: r["n"] for r in rows}
+
+
+def sent_to(store: Store, warning_id: str, recipient: str) -> bool:
+    """Whether the warning was routed to this staff member (a teacher may act only on those)."""
+    return bool(db.query(store, "SELECT 1 FROM warning_deliveries WHERE warning_id = ? AND recipient = ? LIMIT 1",
+                         (warning_id, recipient)))

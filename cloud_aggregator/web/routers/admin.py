@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Query
 
-from cloud_aggregator.store import db
+from cloud_aggregator.store.audit_log import audit_rows
 
 from .. import auth
 from ..audit import audit_events
@@ -21,11 +21,8 @@ router = APIRouter(tags=["admin"])
 def audit_log(ctx: Web, student: str | None = Query(None, max_length=128), limit: int = Query(200, ge=1, le=5000),
               grouped: bool = Query(False, description="one entry per action (with its number of students)"),
               user: auth.User = role("admin")) -> list[dict[str, Any]]:
-    store = ctx.store
     if student:
-        return db.query(store, "SELECT * FROM audit_log WHERE student_pseudonym = ? ORDER BY ts DESC LIMIT ?",
-                        (student, limit))
+        return audit_rows(ctx.store, limit, student)
     if grouped:  # one line per view: a list view writes a row per student it showed, all with one timestamp
-        return audit_events(db.query(store, "SELECT * FROM audit_log ORDER BY ts DESC LIMIT ?", (limit * 50,)),
-                            limit)
-    return db.query(store, "SELECT * FROM audit_log ORDER BY ts DESC LIMIT ?", (limit,))
+        return audit_events(audit_rows(ctx.store, limit * 50), limit)
+    return audit_rows(ctx.store, limit)

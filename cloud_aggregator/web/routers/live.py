@@ -12,7 +12,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
 from cloud_aggregator.store import db, iso, now_iso
-from cloud_aggregator.store.web_tables import ASSISTANT_FEEDBACK
+from cloud_aggregator.store.aggregates import latest_sections_per_room
+from cloud_aggregator.store.assistant_feedback import add_feedback, feedback_counts, rules_answered_since
 
 from .. import assistant, auth, live, scope
 from ..context import WebContext
@@ -45,9 +46,7 @@ def section_live(section_id: Id, ctx: Web, user: auth.User = role("teacher", "ad
 
 def quiet_rules(ctx: WebContext, session_id: str, now: datetime) -> set[str]:
     since = iso(now - timedelta(minutes=ctx.cfg.assistant.cooldown_min))
-    rows = db.query(ctx.store, "SELECT rule_id FROM assistant_feedback WHERE session_id = ? AND ts >= ?",
-                    (session_id, since))
-    return {r["rule_id"] for r in rows}
+    return rules_answered_since(ctx.store, session_id, since)
 
 
 @router.get("/api/sections/{section_id}/assistant", response_model=AssistantOut,
@@ -68,18 +67,17 @@ def section_assistant(section_id: Id, ctx: Web, user: auth.User = role("teacher"
 def assistant_feedback(body: FeedbackIn, ctx: Web, user: auth.User = role("teacher")) -> dict[str, Any]:
     ctx.check_section(user, body.section_id)
     fid = db.new_id()
-    db.insert(ctx.store, ASSISTANT_FEEDBACK, [{"id": fid, "ts": now_iso(), "username": user.username,
-                                               "section_id": body.section_id, "session_id": body.session_id,
-                                               "rule_id": body.rule_id, "verdict": body.verdict,
-                                               "value": body.value, "usual": body.usual}])
+    add_feedback(ctx.store, {"id": fid, "ts": now_iso(), "username": user.username,
+                                                "section_id": body.section_id, "session_id": body.session_id,
+                                                "rule_id": body.rule_id, "verdict": body.verdict,
+                                                "value": body.value, "usual": body.usual})
     return {"id": fid}
 
 
 @router.get("/api/assistant/feedback/summary", response_model=list[FeedbackCount],
             summary="Feedback counts per rule (for tuning)")
 def feedback_summary(ctx: Web, user: auth.User = role("admin")) -> list[dict[str, Any]]:
-    return db.query(ctx.store, "SELECT rule_id, verdict, COUNT(*) AS n FROM assistant_feedback "
-                               "GROUP BY rule_id, verdict ORDER BY rule_id, verdict")
+    return feedback_counts(ctx.store)
 
 
 @router.get("/api/rooms/latest", response_model=list[RoomWindow],
@@ -87,10 +85,7 @@ def feedback_summary(ctx: Web, user: auth.User = role("admin")) -> list[dict[str
 def rooms_latest(ctx: Web, user: auth.User = role("admin")) -> list[dict[str, Any]]:
     rows = ctx.store.latest_per_room()
     names = live.room_names(ctx.store)
-    sec = {(r["site"], r["room"]): r["section_id"] for r in db.query(
-        ctx.store, "SELECT a.site, a.room, a.section_id FROM aggregates a JOIN (SELECT site, room, MAX(window_start) "
-                   "AS ws FROM aggregates GROUP BY site, room) m ON a.site = m.site AND a.room = m.room AND "
-                   "a.window_start = m.ws")}
+    sec = latest_sections_per_room(ctx.store)
     titles = live.section_titles(ctx.store, {s for s in sec.values() if s})
     out = []
     for p in rows:

@@ -8,8 +8,8 @@ from typing import Any, Literal
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import Response
 
-from cloud_aggregator.store import db, warning_log
-from cloud_aggregator.store.analysable import analysable
+from cloud_aggregator.store import warning_log
+from cloud_aggregator.store.scopes import enrolled_students
 
 from .. import auth, live, reports, scope
 from ..context import WebContext
@@ -54,9 +54,7 @@ def weekly_report(ctx: Web, report_scope: str = Query(..., alias="scope", max_le
     title, secs = allowed[report_scope]
     counts: dict[int, int] | None = None
     if user.role == "admin":
-        enrolled = {r["p"] for r in db.query(store, "SELECT DISTINCT user_pseudonym AS p FROM enrollments WHERE "  # noqa: S608
-                                                    f"role = ? AND {analysable('user_pseudonym')}", ("student",))
-                    } if report_scope == "school" else _enrolled(ctx, secs)
+        enrolled = enrolled_students(store, None if report_scope == "school" else secs)
         counts = {}
         for w in warning_log.active_warnings(store, "student", sorted(enrolled)):
             counts[w["level"]] = counts.get(w["level"], 0) + 1
@@ -69,12 +67,3 @@ def weekly_report(ctx: Web, report_scope: str = Query(..., alias="scope", max_le
     pdf = reports.to_pdf(rep, lang or user.language, ctx.cfg.report_fonts)
     return Response(pdf, media_type="application/pdf", headers={"Content-Disposition": attachment(fname, "pdf")})
 
-
-def _enrolled(ctx: WebContext, secs: list[str]) -> set[str]:
-    out: set[str] = set()
-    for i in range(0, len(secs), 400):
-        chunk = secs[i:i + 400]
-        out |= {r["p"] for r in db.query(ctx.store, "SELECT DISTINCT user_pseudonym AS p FROM enrollments WHERE "  # noqa: S608
-                                                    f"section_sourced_id IN {db.in_list(chunk)} AND role = ? AND "
-                                                    f"{analysable('user_pseudonym')}", [*chunk, "student"])}
-    return out

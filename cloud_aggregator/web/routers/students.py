@@ -8,7 +8,13 @@ from typing import Any
 from fastapi import APIRouter, HTTPException
 
 from cloud_aggregator.store import db, now_iso, warning_log
-from cloud_aggregator.store.web_tables import INTERVENTIONS
+from cloud_aggregator.store.interventions import (
+    intervention_student,
+    record_intervention,
+    record_outcome,
+    student_effects,
+    student_interventions,
+)
 from cloud_aggregator.warnings import risk
 
 from .. import auth, students
@@ -22,10 +28,8 @@ router = APIRouter(tags=["warnings"])
 
 
 def list_interventions(ctx: WebContext, pseudonym: str) -> list[dict[str, Any]]:
-    rows = db.query(ctx.store, "SELECT * FROM interventions WHERE student_pseudonym = ? ORDER BY created_at DESC",
-                    (pseudonym,))
-    effects = {e["intervention_id"]: risk.effect_view(e) for e in db.query(
-        ctx.store, "SELECT * FROM intervention_effects WHERE student_pseudonym = ?", (pseudonym,))}
+    rows = student_interventions(ctx.store, pseudonym)
+    effects = {e["intervention_id"]: risk.effect_view(e) for e in student_effects(ctx.store, pseudonym)}
     return [{"id": r["id"], "warning_id": r["warning_id"], "by": r["by_user"], "created_at": r["created_at"],
              "kind": r["kind"], "note": ctx.decrypt_note(r["note_enc"]), "outcome": r["outcome"],
              "outcome_note": ctx.decrypt_note(r["outcome_note_enc"]), "outcome_at": r["outcome_at"],
@@ -70,10 +74,10 @@ def add_intervention(pseudonym: Id, body: InterventionIn, ctx: Web,
         raise HTTPException(422, "an intervention cannot be recorded for a future day")
     iid = db.new_id()
     when = now_iso() if body.at is None else f"{body.at.isoformat()}T12:00:00Z"
-    db.insert(ctx.store, INTERVENTIONS, [{"id": iid, "student_pseudonym": pseudonym, "warning_id": body.warning_id,
-                                          "by_user": user.username, "created_at": when, "kind": body.kind,
-                                          "note_enc": ctx.encrypt_note(body.note), "outcome": None,
-                                          "outcome_note_enc": None, "outcome_at": None}])
+    record_intervention(ctx.store, {"id": iid, "student_pseudonym": pseudonym, "warning_id": body.warning_id,
+                                    "by_user": user.username, "created_at": when, "kind": body.kind,
+                                    "note_enc": ctx.encrypt_note(body.note), "outcome": None,
+                                    "outcome_note_enc": None, "outcome_at": None})
     ctx.audit(user, "add_intervention", [pseudonym], body.kind)
     return {"id": iid}
 
@@ -82,11 +86,10 @@ def add_intervention(pseudonym: Id, body: InterventionIn, ctx: Web,
             summary="Record an intervention's outcome")
 def intervention_outcome(intervention_id: Id, body: OutcomeIn, ctx: Web,
                          user: auth.User = role("advisor", "counsellor")) -> dict[str, Any]:
-    rows = db.query(ctx.store, "SELECT student_pseudonym FROM interventions WHERE id = ?", (intervention_id,))
-    if not rows:
+    pseudonym = intervention_student(ctx.store, intervention_id)
+    if pseudonym is None:
         raise HTTPException(404, "no such intervention")
-    ctx.check_student(user, rows[0]["student_pseudonym"])
-    db.write(ctx.store, "UPDATE interventions SET outcome = ?, outcome_note_enc = ?, outcome_at = ? WHERE id = ?",
-             (body.outcome, ctx.encrypt_note(body.note), now_iso(), intervention_id))
-    ctx.audit(user, "intervention_outcome", [rows[0]["student_pseudonym"]], body.outcome)
+    ctx.check_student(user, pseudonym)
+    record_outcome(ctx.store, intervention_id, body.outcome, ctx.encrypt_note(body.note), now_iso())
+    ctx.audit(user, "intervention_outcome", [pseudonym], body.outcome)
     return {"id": intervention_id, "outcome": body.outcome}

@@ -7,8 +7,11 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query
 
-from cloud_aggregator.store import db, now_iso, warning_log
+from cloud_aggregator.store import db, now_iso, warning_deliveries, warning_log
 from cloud_aggregator.store.analysable import analysable_students
+from cloud_aggregator.store.risk_drift import latest_drift
+from cloud_aggregator.store.risk_models import active_model
+from cloud_aggregator.store.warning_runs import recent_runs
 from cloud_aggregator.store.web_tables import WARNING_ACTIONS
 
 from .. import auth, scope, students
@@ -21,6 +24,9 @@ from ..schemas.responses.warnings import (
     WarningsOut,
     WarningsSummary,
 )
+
+#: what the runs page shows of the active risk model (metrics and fairness decoded beside them)
+MODEL_FIELDS = ("version", "kind", "created_at", "window_start", "window_end", "n_students", "train_s")
 
 router = APIRouter(tags=["warnings"])
 
@@ -70,8 +76,7 @@ def warning_action(warning_id: str, body: WarningActionIn, ctx: Web,
     if user.role == "teacher":  # class warnings of their sections, and student warnings routed to them
         if is_class:
             ctx.check_section(user, subject)
-        elif not db.query(store, "SELECT 1 FROM warning_deliveries WHERE warning_id = ? AND recipient = ? LIMIT 1",
-                          (warning_id, user.staff_sourced_id or "")):
+        elif not warning_deliveries.sent_to(store, warning_id, user.staff_sourced_id or ""):
             raise HTTPException(403, "not a warning sent to you")
     elif is_class:
         raise HTTPException(403, "class warnings are acknowledged by their teacher")
@@ -92,21 +97,18 @@ def warning_action(warning_id: str, body: WarningActionIn, ctx: Web,
 def warning_runs(ctx: Web, limit: int = Query(20, ge=1, le=500),
                  user: auth.User = role("advisor", "counsellor", "admin")) -> dict[str, Any]:
     store = ctx.store
-    rows = db.query(store, "SELECT * FROM warning_runs ORDER BY started_at DESC LIMIT ?", (limit,))
+    rows = recent_runs(store, limit)
     for r in rows:
-        r["counts"], r["freshness"] = json.loads(r["counts"] or "{}"), json.loads(r["freshness"] or "{}")
         r["stale_sources"] = [x for x in (r["stale_sources"] or "").split(",") if x]
-    out = db.query(store, "SELECT status, COUNT(*) AS n FROM warning_deliveries GROUP BY status")
-    model = db.query(store, "SELECT version, kind, created_at, window_start, window_end, n_students, metrics, "
-                            "fairness, train_s FROM risk_models WHERE active = 1 ORDER BY created_at DESC LIMIT 1")
-    for m in model:
-        m["metrics"], m["fairness"] = json.loads(m["metrics"] or "{}"), json.loads(m["fairness"] or "{}")
-    drift = db.query(store, "SELECT * FROM risk_drift ORDER BY ts DESC LIMIT 1")
-    for d in drift:
-        d["psi"], d["flagged"] = json.loads(d["psi"] or "{}"), bool(d["flagged"])
-    return {"runs": rows, "deliveries": {r["status"]: int(r["n"]) for r in out},
-            "risk_model": model[0] if model else None, "rules_only": not model,
-            "drift": drift[0] if drift else None}
+    model = active_model(store)
+    if model is not None:
+        model = {k: model[k] for k in MODEL_FIELDS} | {"metrics": json.loads(model["metrics"] or "{}"),
+                                                      "fairness": json.loads(model["fairness"] or "{}")}
+    drift = latest_drift(store)
+    if drift is not None:
+        drift = {**drift, "psi": json.loads(drift["psi"] or "{}"), "flagged": bool(drift["flagged"])}
+    return {"runs": rows, "deliveries": {k: int(n) for k, n in warning_deliveries.counts_by_status(store).items()},
+            "risk_model": model, "rules_only": model is None, "drift": drift}
 
 
 @router.get("/api/warnings/classes", response_model=ClassWarningsOut,
