@@ -47,7 +47,7 @@ def test_fleet_shows_outbox_age_and_dead_letters(tmp_path, tmp_path_factory, rep
         pub.publish("classpulse/v1/north/r102/cp-north-r102/agg", b"\x00\x01 not json", qos=1).wait_for_publish(5)
         ctx, page, errors = ui_login(browser, srv.url, "it", TABLET)
         page.wait_for_selector('tr[data-device="cp-north-r101"] [data-k="outbox-age"]', timeout=20_000)
-        page.wait_for_function("document.querySelectorAll('#dl-table tr[data-dl]').length >= 2", timeout=20_000)
+        page.wait_for_function("() => document.querySelectorAll('#dl-table tr[data-dl]').length >= 2", timeout=20_000)
         assert "7" in page.inner_text('tr[data-device="cp-north-r101"]')
         assert page.inner_text('tr[data-device="cp-north-r101"] [data-k="outbox-age"]') == "最早一条已等待 7 分钟"
         assert page.locator('tr[data-device="cp-north-r102"] [data-k="puback-only"]').count() == 1
@@ -60,7 +60,7 @@ def test_fleet_shows_outbox_age_and_dead_letters(tmp_path, tmp_path_factory, rep
         page.wait_for_selector("text=Refused messages (dead letters)")
         page.wait_for_selector('tr[data-device="cp-north-r101"] [data-k="outbox-age"]')
         assert page.inner_text('tr[data-device="cp-north-r101"] [data-k="outbox-age"]') == "oldest waiting 7 min"
-        page.wait_for_function("document.querySelectorAll('#dl-table tr[data-dl]').length >= 2")
+        page.wait_for_function("() => document.querySelectorAll('#dl-table tr[data-dl]').length >= 2")
         page.screenshot(path=str(art / "it_fleet_delivery_en.png"), full_page=True)
         assert page.locator("#dl-newer").is_disabled() and page.locator("#dl-older").is_disabled()
         assert not errors, errors
