@@ -9,6 +9,7 @@ from .v1 import (  # noqa: F401
     Ack,
     Aggregate,
     Command,
+    CommandName,
     CommandResult,
     ContractError,
     CoverageFlag,

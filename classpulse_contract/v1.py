@@ -60,6 +60,8 @@ Ident = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
 Share = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False, strict=True)]
 Signed = Annotated[float, Field(ge=-1.0, le=1.0, allow_inf_nan=False, strict=True)]
 ShortText = Annotated[str, StringConstraints(max_length=64)]
+#: What the aggregator may ask a device to do (``Command.command``).
+CommandName = Literal["ping", "reload_config", "set_policy", "model_update"]
 
 KINDS = ("agg", "status", "health", "cmd", "cmd/result", "ack")
 #: Most msg_ids one ack lists: more than a device keeps unconfirmed in flight (edge_agent outbox window).
@@ -285,7 +287,7 @@ class Command(_Strict):
     schema_: Literal["classpulse.cmd"] = Field("classpulse.cmd", alias="schema")
     version: Annotated[str, StringConstraints(pattern=r"^1\.\d{1,3}$")] = CONTRACT_VERSION
     cmd_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
-    command: Literal["ping", "reload_config", "set_policy", "model_update"]
+    command: CommandName
     args: dict[ShortText, Any] = Field(default_factory=dict, max_length=8)
     issued_at: datetime
 

@@ -26,10 +26,10 @@ def problems(cfg: AggregatorConfig) -> list[str]:
         ("enrolment.password_file",)
     out = file_problems(cfg, INPUT_FILES, outputs)
     e = cfg.enrolment
-    if e.client_ca_cert is not None and not any(p.startswith("enrolment.client_ca") for p in out):
+    if e.client_ca_files is not None and not any(p.startswith("enrolment.client_ca") for p in out):
         from cloud_aggregator.device_certs import ClientCA
         try:
-            ClientCA(e.client_ca_cert, e.client_ca_key, e.client_cert_days)
+            ClientCA(*e.client_ca_files, e.client_cert_days)
         except ValueError as err:
             out.append(f"enrolment.client_ca_key: {err}")
     return out

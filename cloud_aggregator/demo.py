@@ -17,11 +17,16 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
 from cloud_aggregator.broker import clear_demo_traces, ensure_broker
 from cloud_aggregator.config import AggregatorConfig
+
+if TYPE_CHECKING:
+    from cloud_aggregator.records.keys import RecordsKeys
+    from cloud_aggregator.store import Store
 
 log = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parents[1]
@@ -30,7 +35,7 @@ ROOM_PROFILE = SAMPLES.parent / "calibration" / "rooms" / "sample-classroom.yaml
 DEMO_WINDOW_S = 10
 
 
-def _prepare_school(data: Path, cfg: AggregatorConfig, store) -> list[tuple[str, str, str]]:  # noqa: ANN001
+def _prepare_school(data: Path, cfg: AggregatorConfig, store: Store) -> list[tuple[str, str, str]]:
     """Generate and import the demo school once; return (device, site, room) of its rooms."""
     from cloud_aggregator.records.api import generate_demo_school, import_records
     from cloud_aggregator.records.keys import ensure_key_file
@@ -58,7 +63,7 @@ def _prepare_school(data: Path, cfg: AggregatorConfig, store) -> list[tuple[str,
     return rooms
 
 
-def _first_warnings_run(store, cfg: AggregatorConfig, keys) -> None:  # noqa: ANN001
+def _first_warnings_run(store: Store, cfg: AggregatorConfig, keys: RecordsKeys) -> None:
     """Train the school's risk model on its outcomes and score the demo school as of its records' last day,
     so counsellors see warnings with tags and risk reasons at once.
 
@@ -79,7 +84,7 @@ def _first_warnings_run(store, cfg: AggregatorConfig, keys) -> None:  # noqa: AN
     log.info("warnings run as of %s: %s", day.date(), res["counts"].get("by_level"))
 
 
-def _seed_users(store, school: Path) -> list[dict[str, str]]:  # noqa: ANN001
+def _seed_users(store: Store, school: Path) -> list[dict[str, str]]:
     """Demo logins, one per role (documented demo passwords; never use them on a real server)."""
     from cloud_aggregator.web.demo import seed_demo_users
 

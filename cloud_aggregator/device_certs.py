@@ -65,7 +65,7 @@ class ClientCA:
             raise ValueError(f"{key_file}: not an unencrypted PEM private key ({e})") from None
         if not isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
             raise ValueError(f"{key_file}: the client CA key must be EC or RSA")
-        if key.public_key().public_numbers() != self.cert.public_key().public_numbers():
+        if key.public_key() != self.cert.public_key():  # any key type, e.g. an Ed25519 CA certificate
             raise ValueError(f"{key_file} is not the key of {cert_file}")
         self.key, self.days = key, days
 

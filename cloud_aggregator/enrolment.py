@@ -24,9 +24,13 @@ import os
 import secrets
 import signal
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from classpulse_contract.broker_auth import mosquitto_hash  # one format for the box and the aggregator
 from cloud_aggregator.config.enrolment import EnrolmentConfig
+
+if TYPE_CHECKING:
+    from cloud_aggregator.store import Store
 
 
 def set_broker_password(password_file: Path, username: str, password: str) -> None:
@@ -59,8 +63,8 @@ def reload_mosquitto(pid_file: Path | None) -> bool:
     return True
 
 
-def enrol(store, token: str, cfg: EnrolmentConfig,  # noqa: ANN001 - cloud_aggregator.store.Store
-          reserved: frozenset[str] = frozenset(), csr_pem: str | None = None) -> dict:
+def enrol(store: Store, token: str, cfg: EnrolmentConfig,
+          reserved: frozenset[str] = frozenset(), csr_pem: str | None = None) -> dict[str, Any]:
     """Redeem ``token`` and return the device's identity and broker credentials (raises TokenError), and
     with a client CA configured the certificate for ``csr_pem`` (raises CsrError before redeeming anything)."""
     from cloud_aggregator.device_certs import ClientCA, CsrError, check_csr
@@ -75,21 +79,20 @@ def enrol(store, token: str, cfg: EnrolmentConfig,  # noqa: ANN001 - cloud_aggre
     if problem:  # a token issued before names were checked: refused before it registers or writes anything
         raise TokenError(problem)
     cert_pem = None
-    if cfg.client_ca_cert is not None and named is not None:  # unknown token: redeem_token refuses it below
+    if cfg.client_ca_files is not None and named is not None:  # unknown token: redeem_token refuses it below
         if not csr_pem:
             raise CsrError("this aggregator issues device certificates: send csr_pem (edge-agent enroll "
                            "--device-id <the token's device>, or first boot)")
-        ca = ClientCA(cfg.client_ca_cert, cfg.client_ca_key, cfg.client_cert_days)
+        ca = ClientCA(*cfg.client_ca_files, cfg.client_cert_days)
         cert_pem = ca.sign(check_csr(csr_pem, named))
     e = store.redeem_token(token)
     password = secrets.token_urlsafe(24)
     set_broker_password(cfg.password_file, e.device, password)
     reloaded = sync_broker(store, cfg)
-    out = {"device": e.device, "site": e.site, "room": e.room,
-           "mqtt": {"host": cfg.broker_host, "port": cfg.broker_port, "username": e.device, "password": password},
-           "broker_reloaded": reloaded}
+    mqtt: dict[str, str | int] = {"host": cfg.broker_host, "port": cfg.broker_port, "username": e.device,
+                                  "password": password}
     if cfg.ca_file is not None:
-        out["mqtt"]["ca_pem"] = Path(cfg.ca_file).read_text(encoding="utf-8")
+        mqtt["ca_pem"] = Path(cfg.ca_file).read_text(encoding="utf-8")
     if cert_pem is not None:
-        out["mqtt"]["cert_pem"] = cert_pem
-    return out
+        mqtt["cert_pem"] = cert_pem
+    return {"device": e.device, "site": e.site, "room": e.room, "mqtt": mqtt, "broker_reloaded": reloaded}

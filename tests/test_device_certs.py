@@ -9,11 +9,13 @@
   shipped broker (``require_certificate true``) takes; without ``--device-id`` a clear 422, nothing written;
 - offline ``edge-agent enroll --ca`` leaves a key (0600) and a CSR; the printed ``openssl`` command signs
   it and the shipped broker lets the box in with that certificate;
-- the service reads systemd's copies of the credentials folder; config check names a mismatched CA key.
+- the service reads systemd's copies of the credentials folder; config check names a mismatched CA key
+  (of any key type).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import shlex
 import shutil
@@ -26,12 +28,12 @@ import pytest
 import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cloud_aggregator.device_certs import CSR_MAX_CHARS, CsrError, check_csr
+from cloud_aggregator.device_certs import CSR_MAX_CHARS, ClientCA, CsrError, check_csr
 from edge_agent.device_cert import csr_pem, new_key_pem
 from tests._broker import can_login, start_shipped_mosquitto
 from tests._dashboard_helpers import PASSWORDS, DashServer, agg_config, copy_db, make_client, template_db
@@ -272,6 +274,18 @@ def test_config_check_names_a_client_ca_key_that_is_not_the_certificates(tmp_pat
     with pytest.raises(ValueError, match="go together"):
         AggregatorConfig.model_validate({"enrolment": {"ca_file": str(a / "ca.crt"), "client_ca_cert": str(a / "ca.crt")}})
 
+
+def test_a_client_ca_certificate_with_an_ed25519_key_is_a_mismatch_not_a_crash(tmp_path):
+    """The EC key beside an Ed25519 CA certificate was compared through ``public_numbers``, which Ed25519 keys
+    lack: config check crashed with AttributeError instead of naming the mismatch."""
+    a = make_pki(tmp_path / "a", [])
+    ed = ed25519.Ed25519PrivateKey.generate()
+    now = dt.datetime.now(dt.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(_cn("ed CA")).issuer_name(_cn("ed CA")).public_key(ed.public_key())
+            .serial_number(1).not_valid_before(now).not_valid_after(now + dt.timedelta(days=1)).sign(ed, None))
+    (tmp_path / "ed.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    with pytest.raises(ValueError, match="is not the key of"):
+        ClientCA(tmp_path / "ed.crt", a / "ca.key", 30)
 
 def test_enroll_with_server_and_device_id_gets_a_certificate_the_shipped_broker_takes(tmp_path):
     """``edge-agent enroll --server … --device-id …`` as its own process against the real aggregator (http) and

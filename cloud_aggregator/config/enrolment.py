@@ -30,6 +30,13 @@ class EnrolmentConfig(Section):
     client_cert_days: int = Field(825, ge=1, le=3650, description="validity of a device certificate (never past "
                                   "the CA's own); a box re-enrols (re-key token) before it ends")
 
+    @property
+    def client_ca_files(self) -> tuple[Path, Path] | None:
+        """(client_ca_cert, client_ca_key) when device certificates are issued (set together, see below)."""
+        if self.client_ca_cert is None or self.client_ca_key is None:
+            return None
+        return self.client_ca_cert, self.client_ca_key
+
     @model_validator(mode="after")
     def _ca_pair(self) -> EnrolmentConfig:
         if (self.client_ca_cert is None) != (self.client_ca_key is None):

@@ -11,7 +11,7 @@ import argparse
 import sys
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cloud_aggregator.config.records import RecordsConfig
 from cloud_aggregator.store.engine import RecordsDB
@@ -19,6 +19,9 @@ from cloud_aggregator.store.engine import RecordsDB
 from .engine import finish, new_context, now_utc
 from .keys import RecordsKeyError, RecordsKeys, load_keys
 from .report import ImportReport
+
+if TYPE_CHECKING:
+    from cloud_aggregator.store import Store
 
 KINDS = ("oneroster", "attendance", "submissions", "lms", "outcomes", "oulad", "timetable", "all")
 
@@ -103,7 +106,7 @@ def add_demo_arguments(p: argparse.ArgumentParser) -> None:
                    help="first day of term, YYYY-MM-DD (moved back to its Monday; default 2025-09-01)")
 
 
-def run_import(args: argparse.Namespace, store: Any = None, config: RecordsConfig | None = None) -> int:
+def run_import(args: argparse.Namespace, store: Store | None = None, config: RecordsConfig | None = None) -> int:
     """``import KIND DIR``: print the report; exit code per :func:`exit_code`."""
     cfg = config or RecordsConfig()
     if getattr(args, "key_file", None):

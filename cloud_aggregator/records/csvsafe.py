@@ -23,6 +23,7 @@ from .csvcells import DEFAULT_MAX_FIELD_CHARS, Field, RowError, parse_row
 DEFAULT_MAX_FILE_BYTES = 512 * 1024 * 1024  # decompressed bytes; beyond this the file is refused
 DEFAULT_MAX_ROWS = 5_000_000
 _CHUNK = 1 << 20
+_Binary = gzip.GzipFile | io.BufferedReader  # what _open_binary returns
 
 
 class CsvFileError(Exception):
@@ -61,9 +62,9 @@ class CsvSource:
         return self._rows
 
 
-def _open_binary(path: Path) -> io.BufferedIOBase:
+def _open_binary(path: Path) -> _Binary:
     if path.suffix == ".gz":
-        return gzip.open(path, "rb")  # type: ignore[return-value]
+        return gzip.open(path, "rb")
     return open(path, "rb")  # noqa: SIM115
 
 
@@ -115,10 +116,9 @@ def detect_encoding(path: Path, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> tupl
     with _open_binary(path) as fh:
         head = fh.read(4)
     if head.startswith(codecs.BOM_UTF8):
-        enc, notes = "utf-8-sig", []
         bad, _ = _first_bad_utf8(path, max_bytes)
         if bad is None:
-            return enc, notes
+            return "utf-8-sig", []
         raise CsvFileError(f"{path.name}: starts with a UTF-8 BOM but byte {bad} is not valid UTF-8")
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         if _valid_in(path, "utf-16"):
@@ -199,7 +199,7 @@ def open_csv(path: str | Path, fields: Sequence[Field], *, max_bytes: int = DEFA
     return src
 
 
-def _iter_rows(reader: Any, text: io.TextIOWrapper, header: list[str], mapping: dict[int, str],
+def _iter_rows(reader: Any, text: io.TextIOWrapper[_Binary], header: list[str], mapping: dict[int, str],
                fields: Sequence[Field], name: str, max_rows: int,
                row_check: Callable[[dict[str, Any]], None] | None) -> Iterator[ParsedRow | BadRow]:
     width = len(header)

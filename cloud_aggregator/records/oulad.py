@@ -337,7 +337,8 @@ def import_oulad(ctx: ImportContext, folder: Path) -> None:
     lengths = ctx.cache["oulad_lengths"]
     write_derived(ctx, ORGS, [{"sourced_id": ORG_ID, "name": "Open University (OULAD)", "type": "district",
                                "identifier": "OULAD", "parent_sourced_id": None}], "(derived) orgs")
-    sessions, courses = {}, {}
+    sessions: dict[str, dict[str, Any]] = {}
+    courses: dict[str, dict[str, Any]] = {}
     for sec, (pres, length) in lengths.items():
         start = presentation_start(pres)
         sessions[pres] = {"sourced_id": f"oulad-{pres}", "title": f"OULAD presentation {pres}", "type": "term",

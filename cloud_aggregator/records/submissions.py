@@ -16,7 +16,7 @@ from typing import Any
 from cloud_aggregator.store import records_refs as refs
 from cloud_aggregator.store.records_tables import SUBMISSIONS
 
-from .csvcells import Field, Kind
+from .csvcells import Field, Kind, RowError
 from .engine import ImportContext, cached, import_folder, known_section, known_student, require
 
 FIELDS = (
@@ -53,8 +53,10 @@ def _row(v: dict[str, Any], ctx: ImportContext) -> dict[str, Any]:
     item = items.get(v["lineItemSourcedId"])
     section = v["classSourcedId"] or (item[0] if item else None)
     due = v["dueDateTime"] or (item[1] if item else None)
-    require(section is not None, "unknown line item and no classSourcedId given", "classSourcedId")
-    require(due is not None, "unknown line item and no dueDateTime given", "dueDateTime")
+    if section is None:  # raised, not require()d: the type checker then knows both are set
+        raise RowError("unknown line item and no classSourcedId given", "classSourcedId")
+    if due is None:
+        raise RowError("unknown line item and no dueDateTime given", "dueDateTime")
     known_section(ctx, section)
     claimed = v["status"]
     status, late = derive_status(due, v["submittedDateTime"], claimed == "excused")

@@ -16,7 +16,7 @@ import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from classpulse_contract import Aggregate, Health, Status, dumps, topic
 
@@ -24,6 +24,9 @@ from . import deadletters, windows
 from .engine import RecordsDB
 from .migrations import AGGREGATES, migrate
 from .records_tables import ALL_TABLES, TIMETABLE_SLOTS
+
+if TYPE_CHECKING:
+    from cloud_aggregator.config.store import StoreConfig
 
 PREVIEW_BYTES = deadletters.PREVIEW_BYTES
 #: Rows per multi-row INSERT (17 columns x 500 stays far below both engines' parameter limits).
@@ -94,7 +97,7 @@ class Store:
                     self.db.commit()
 
     @classmethod
-    def open(cls, cfg: Any) -> Store:  # noqa: ANN401 - StoreConfig; kept for callers of the foundation API
+    def open(cls, cfg: StoreConfig) -> Store:  # kept for callers of the foundation API
         from . import open_store
 
         return open_store(cfg)

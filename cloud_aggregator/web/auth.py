@@ -153,4 +153,4 @@ def set_language(store: Store, username: str, language: str) -> None:
 
 
 def csrf_ok(user: User, header: str | None) -> bool:
-    return bool(header) and bool(user.csrf) and hmac.compare_digest(header.encode(), user.csrf.encode())
+    return bool(header and user.csrf and hmac.compare_digest(header.encode(), user.csrf.encode()))

@@ -120,8 +120,8 @@ def seed_demo_users(store: Store, school: Path | str | None = None, rooms: list[
                         "staff": sec["teacher_sourced_id"], "section": sec["section_sourced_id"], "room": room})
     site = rooms[0][0]
     for role, staff_role in (("counsellor", "counselor"), ("advisor", "advisor")):
-        rows = demo_seed.staff_by_assignments(store, staff_role)
-        pick = next((r["s"] for r in rows if site in r["s"]), rows[0]["s"] if rows else None)
+        staff = demo_seed.staff_by_assignments(store, staff_role)
+        pick = next((r["s"] for r in staff if site in r["s"]), staff[0]["s"] if staff else None)
         if pick is None:
             continue
         auth.create_user(store, role, DEMO_PASSWORDS[role], role, staff_sourced_id=pick,

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from classpulse_contract import (
     Command,
+    CommandName,
     CommandResult,
     ContractError,
     dumps,
@@ -27,6 +28,9 @@ from cloud_aggregator.config.web import DashboardConfig
 from cloud_aggregator.store import device_commands, iso, now_iso
 
 if TYPE_CHECKING:
+    import paho.mqtt.client as mqtt
+
+    from cloud_aggregator.config.broker import MqttConfig
     from cloud_aggregator.store import Store
 
 log = logging.getLogger(__name__)
@@ -40,10 +44,10 @@ FPS_BEHIND_SHARE = 0.9
 def fps_behind(h: dict[str, Any]) -> bool:
     """True when a sensing device's analysed frame rate is below its target (contract 1.1 ``target_fps``)."""
     fps, target = h.get("fps"), h.get("target_fps")
-    return bool(h.get("sensing")) and fps is not None and bool(target) and fps < FPS_BEHIND_SHARE * target
+    return bool(h.get("sensing") and fps is not None and target and fps < FPS_BEHIND_SHARE * target)
 
 
-def fleet_rows(store: Store, cfg: DashboardConfig, now: datetime | None = None) -> list[dict[str, Any]]:  # noqa: ANN401
+def fleet_rows(store: Store, cfg: DashboardConfig, now: datetime | None = None) -> list[dict[str, Any]]:
     now = now or datetime.now(timezone.utc)
     cutoff = iso(now - timedelta(seconds=cfg.offline_after_s))
     from .live import room_names
@@ -68,7 +72,7 @@ def fleet_rows(store: Store, cfg: DashboardConfig, now: datetime | None = None) 
     return out
 
 
-def commands(store: Store, device: str | None = None, limit: int = 50) -> list[dict[str, Any]]:  # noqa: ANN401
+def commands(store: Store, device: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
     """The latest commands (of one device, or all) with their ``args`` decoded, for the fleet page."""
     rows = device_commands.recent_commands(store, device, limit)
     for r in rows:
@@ -79,12 +83,12 @@ def commands(store: Store, device: str | None = None, limit: int = 50) -> list[d
 class CommandSender:
     """One MQTT client of the web app: publishes commands, records ``cmd/result`` answers."""
 
-    def __init__(self, store: Store, mqtt_cfg: Any):
+    def __init__(self, store: Store, mqtt_cfg: MqttConfig):
         self.store, self.cfg = store, mqtt_cfg
-        self._client = None
+        self._client: mqtt.Client | None = None
         self._lock = threading.Lock()
 
-    def _connect(self) -> Any:  # noqa: ANN401
+    def _connect(self) -> mqtt.Client:
         import paho.mqtt.client as mqtt
 
         c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"{self.cfg.client_id}-web",
@@ -102,19 +106,19 @@ class CommandSender:
         c.loop_start()
         return c
 
-    def _on_result(self, _client: Any, _userdata: Any, msg: Any) -> None:  # noqa: ANN401
+    def _on_result(self, _client: mqtt.Client, _userdata: Any, msg: mqtt.MQTTMessage) -> None:  # noqa: ANN401
         try:
             where = parse_topic(msg.topic)
-            res, _ = parse_message(msg.payload, "classpulse.cmd_result")
+            res, _ = parse_message(bytes(msg.payload), "classpulse.cmd_result")
+            assert isinstance(res, CommandResult)  # the expected schema makes it one
             if res.device != where["device"]:  # a device answers only for itself (the ACL pins its topic)
                 raise ContractError(f"result for {res.device!r} on {where['device']!r}'s topic")
         except ContractError as e:
             log.warning("bad command result on %s: %s", msg.topic, e)
             return
-        assert isinstance(res, CommandResult)  # noqa: S101
         device_commands.record_result(self.store, res.cmd_id, res.device, res.ok, res.detail, iso(res.ts))
 
-    def send(self, device: dict[str, Any], command: str, args: dict[str, Any], by: str) -> dict[str, Any]:
+    def send(self, device: dict[str, Any], command: CommandName, args: dict[str, Any], by: str) -> dict[str, Any]:
         cmd = Command(cmd_id=secrets.token_hex(8), command=command, args=args, issued_at=datetime.now(timezone.utc))
         with self._lock:
             if self._client is None:

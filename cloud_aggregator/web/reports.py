@@ -215,7 +215,7 @@ def to_pdf(rep: ReportData, lang: str = "en", fonts: Sequence[str | Path] | None
     so it never fails on a glyph (see :mod:`report_fonts`).
     """
     from fpdf import FPDF
-    from fpdf.fonts import FontFace
+    from fpdf.fonts import FontFace, TTFFont
 
     font = pick_font(fonts)
     t = catalogue(lang)
@@ -228,7 +228,9 @@ def to_pdf(rep: ReportData, lang: str = "en", fonts: Sequence[str | Path] | None
     pdf.set_auto_page_break(True, margin=15)
     pdf.add_page()
     pdf.add_font("body", fname=str(font.path), collection_font_number=font.index)
-    font = ReportFont(font.path, font.index, font.cjk, frozenset(pdf.fonts["body"].cmap))  # parsed once, by fpdf
+    body = pdf.fonts["body"]
+    assert isinstance(body, TTFFont)  # add_font made it one
+    font = ReportFont(font.path, font.index, font.cjk, frozenset(body.cmap))  # parsed once, by fpdf
     pdf.set_font("body", size=18)
     title = t["report.scope.school"] if rep.scope == "school" else rep.title
     pdf.multi_cell(0, 10, s(f"{t['report.title']}: {title}", f"{t['report.title']}: {rep.scope}"),
