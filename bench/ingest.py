@@ -46,7 +46,7 @@ from cloud_aggregator.config.broker import MqttConfig  # noqa: E402
 from cloud_aggregator.config.ingest import IngestConfig  # noqa: E402
 from cloud_aggregator.config.store import StoreConfig  # noqa: E402
 from cloud_aggregator.ingest import IngestService  # noqa: E402
-from cloud_aggregator.store import Store  # noqa: E402
+from cloud_aggregator.store import Store, open_store  # noqa: E402
 from tests._broker import Broker, start_mosquitto  # noqa: E402
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -164,7 +164,7 @@ def _ingest_cfg(port: int, store: StoreConfig, client_id: str, group: str | None
 
 def ingest_drain(cfg: AggregatorConfig, expected: int | None, timeout: float, result=None) -> dict:  # noqa: ANN001
     """Run one IngestService until ``expected`` messages are committed (or the queue goes quiet)."""
-    store = Store.open(cfg.store)
+    store = open_store(cfg.store)
     svc = IngestService(cfg, store)
     t = {"first": 0.0, "last": 0.0}
     inner = svc.client.on_message
@@ -247,7 +247,7 @@ def run_shared(broker: Broker, items, unique: int, publishers: int, dsn: str, pr
         create_session(broker.port, cfg.mqtt.client_id, IngestService(cfg, Store.__new__(Store)).topics())
     # Create the schema once first: two processes running CREATE TABLE IF NOT EXISTS at the same moment
     # race in PostgreSQL (pg_type unique violation), so a fleet must migrate before it scales out.
-    Store.open(cfgs[0].store).close()
+    open_store(cfgs[0].store).close()
     pub_s = publish_all(broker.port, items, publishers)
     ctx = mp.get_context("fork")
     res = ctx.Queue()

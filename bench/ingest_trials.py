@@ -25,7 +25,7 @@ import ingest as bench  # noqa: E402 - bench/ingest.py, which puts the repo root
 
 from cloud_aggregator.config.store import StoreConfig  # noqa: E402
 from cloud_aggregator.ingest import Incoming, IngestService  # noqa: E402
-from cloud_aggregator.store import Store  # noqa: E402
+from cloud_aggregator.store import open_store  # noqa: E402
 
 _REAL_PROCESS = IngestService.process
 
@@ -37,7 +37,7 @@ def _noop(self: IngestService, batch: list[Incoming]) -> list:
 
 
 def _child(conn, cfg) -> None:  # noqa: ANN001
-    store = Store.open(cfg.store)
+    store = open_store(cfg.store)
     svc = IngestService(cfg, store)
     while (msg := conn.recv_bytes()) != b"stop":
         batch = [Incoming(t, p, 0, 1, None, ts) for t, p, ts in pickle.loads(msg)]

@@ -71,10 +71,10 @@ def _cmd_device_acl(args: argparse.Namespace) -> int:
 
 def _cmd_import(args: argparse.Namespace) -> int:
     from cloud_aggregator.records.api import run_import
-    from cloud_aggregator.store import Store
+    from cloud_aggregator.store import open_store
 
     cfg = _cfg(args.config)
-    store = Store.open(cfg.store)
+    store = open_store(cfg.store)
     try:
         return run_import(args, store=store, config=cfg.records)
     finally:

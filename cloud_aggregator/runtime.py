@@ -19,7 +19,7 @@ from fastapi import FastAPI
 from cloud_aggregator import device_registry
 from cloud_aggregator.config import AggregatorConfig
 from cloud_aggregator.ingest import IngestService
-from cloud_aggregator.store import Store
+from cloud_aggregator.store import Store, open_store
 from cloud_aggregator.timetable import SessionResolver
 from cloud_aggregator.warnings.scheduler import WarningScheduler
 from cloud_aggregator.web.app import create_app
@@ -96,7 +96,7 @@ class Runtime:
 def build(cfg: AggregatorConfig) -> Runtime:
     """Open the store, align the broker's ACL with the device registry and wire ingest, dashboard and schedulers
     (nothing started yet)."""
-    store = Store.open(cfg.store)
+    store = open_store(cfg.store)
     if cfg.enrolment.acl_file is not None:  # the device listener's ACL always matches the registry
         device_registry.sync_broker(store, cfg.enrolment)
     ingest = IngestService(cfg, store)

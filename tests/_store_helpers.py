@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from cloud_aggregator.config.store import StoreConfig
-from cloud_aggregator.store import Store
+from cloud_aggregator.store import Store, open_store
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
@@ -28,7 +28,7 @@ def pg_available() -> bool:
 @contextmanager
 def store_for(backend: str, tmp: Path) -> Iterator[Store]:
     if backend == "sqlite":
-        s = Store.open(StoreConfig(path=tmp / "store.db"))
+        s = open_store(StoreConfig(path=tmp / "store.db"))
         try:
             yield s
         finally:
@@ -41,7 +41,7 @@ def store_for(backend: str, tmp: Path) -> Iterator[Store]:
     name = f"classpulse_test_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(PG_ADMIN, autocommit=True) as c:
         c.execute(f'CREATE DATABASE "{name}"')
-    s = Store.open(StoreConfig(backend="postgres", dsn=f"postgresql://postgres@127.0.0.1:5432/{name}"))
+    s = open_store(StoreConfig(backend="postgres", dsn=f"postgresql://postgres@127.0.0.1:5432/{name}"))
     try:
         yield s
     finally:

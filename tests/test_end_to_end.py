@@ -41,11 +41,11 @@ ADMIN = ("admin", "admin-e2e-password")
 def seed_admin(db_path, devices=(("dev-a", "demo-school", "room-101"),)) -> None:
     """The dashboard needs a login and the agent an enrolment: both go into the store before the aggregator starts."""
     from cloud_aggregator.config.store import StoreConfig
-    from cloud_aggregator.store import Store
+    from cloud_aggregator.store import open_store
     from cloud_aggregator.store.db import ensure_web_tables
     from cloud_aggregator.web import auth
 
-    s = Store.open(StoreConfig(path=db_path))
+    s = open_store(StoreConfig(path=db_path))
     ensure_web_tables(s)
     auth.create_user(s, *ADMIN, "admin")
     for device, site, room in devices:  # enrolled: ingest refuses devices the registry does not know
@@ -122,9 +122,9 @@ def test_sample_media_reaches_dashboard(tmp_path, broker, aggregator, samples_di
     rooms = client.get("/api/rooms/latest").json()
     assert [r["room"] for r in rooms] == ["room-101"]
     from cloud_aggregator.config.store import StoreConfig
-    from cloud_aggregator.store import Store
+    from cloud_aggregator.store import open_store
 
-    s = Store.open(StoreConfig(path=tmp_path / "agg" / "aggregator.db"))
+    s = open_store(StoreConfig(path=tmp_path / "agg" / "aggregator.db"))
     devices = s.devices()
     s.close()
     assert devices and devices[0]["device"] == "dev-a" and devices[0]["state"] == "offline"  # clean stop

@@ -50,7 +50,7 @@ class System:
         from cloud_aggregator.config import AggregatorConfig
         from cloud_aggregator.config.store import StoreConfig
         from cloud_aggregator.runtime import build
-        from cloud_aggregator.store import Store
+        from cloud_aggregator.store import open_store
         from cloud_aggregator.store.db import ensure_web_tables
         from cloud_aggregator.web import auth
 
@@ -65,7 +65,7 @@ class System:
         self.broker: ShippedBroker = start_shipped_mosquitto(etc, self.pki)
         self.broker.add_user("services", "aggregator", AGG_PW)
         self.broker.reload()
-        s = Store.open(StoreConfig(path=db))
+        s = open_store(StoreConfig(path=db))
         ensure_web_tables(s)
         auth.create_user(s, *IT, "it")
         s.close()

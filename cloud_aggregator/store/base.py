@@ -26,7 +26,7 @@ from .migrations import AGGREGATES, migrate
 from .records_tables import ALL_TABLES, TIMETABLE_SLOTS
 
 if TYPE_CHECKING:
-    from cloud_aggregator.config.store import StoreConfig
+    pass
 
 PREVIEW_BYTES = deadletters.PREVIEW_BYTES
 #: Rows per multi-row INSERT (17 columns x 500 stays far below both engines' parameter limits).
@@ -96,15 +96,6 @@ class Store:
                     self.db.execute("SELECT pg_advisory_unlock(4242001)")
                     self.db.commit()
 
-    @classmethod
-    def open(cls, cfg: StoreConfig) -> Store:  # kept for callers of the foundation API
-        from . import open_store
-
-        return open_store(cfg)
-
-    # the records importers accept anything with ``records_db``
-    def records_db(self) -> RecordsDB:
-        return self.db
 
     def close(self) -> None:
         with self.lock:

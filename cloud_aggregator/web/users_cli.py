@@ -14,7 +14,7 @@ import secrets
 import sys
 from typing import TYPE_CHECKING, Any
 
-from cloud_aggregator.store import db, web_sessions, web_users
+from cloud_aggregator.store import db, open_store, web_sessions, web_users
 from cloud_aggregator.store.web_tables import ROLES
 
 from .auth import AuthError, check_password, create_user, hash_password
@@ -76,10 +76,9 @@ def list_users(store: Store) -> list[dict[str, Any]]:  # noqa: ANN401
 
 def main(args: argparse.Namespace) -> int:
     from cloud_aggregator.config import load_aggregator_config
-    from cloud_aggregator.store import Store
 
     cfg = load_aggregator_config(args.config)
-    store = Store.open(cfg.store)
+    store = open_store(cfg.store)
     try:
         db.ensure_web_tables(store)
         n = cfg.dashboard.auth.scrypt_n
