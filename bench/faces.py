@@ -1,6 +1,14 @@
-"""Face recall/precision on a crowd set, whole frame vs tiled grids (and refinement), in one run (ratios vs whole frame).
+"""Face recall/precision on a crowd set, whole frame vs tiled grids (and refinement), per backend, in one run.
 
 Run: OMP_NUM_THREADS=1 python bench/faces.py --images ../shared/data/wider_dev --gt ../shared/data/wider_dev/gt.json
+
+By default the issue #22 baseline rows: MediaPipe's full-range model run by each backend in ``--backends``
+(``mediapipe``: its graph, ``litert``: our decoder; both by default), on the whole frame and on the agent's
+default tiling (whole + 3×3 + refinement). ``--sweep`` runs the former variant sweep (grids 2×2 … 2×2+4×4)
+for each backend instead. Every variant sees each image in turn, the first one rotating from image to image
+(``edge_agent.evaluation.faces.run_variants``), so ratios are same-run ratios: ``time_x_ref``/``recall_x_ref``
+against MediaPipe's graph tiled (or the first backend's tiled row without it), ``time_x_whole``/``recall_x_whole``
+against the same backend's whole frame. Each row also has recall by face size (16–31, 32–63, ≥ 64 px).
 Prints one JSON object on its last line.
 """
 
@@ -8,30 +16,49 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from edge_agent.evaluation.faces import run  # noqa: E402
+from edge_agent.evaluation.faces import run_variants  # noqa: E402
+from edge_agent.vision.faces import FACE_BACKENDS  # noqa: E402
 
+DEFAULT = "whole+3x3+refine (default)"
 VARIANTS = {"whole": ([(1, 1)], False), "whole+2x2": ([(1, 1), (2, 2)], False),
-            "whole+3x3": ([(1, 1), (3, 3)], False), "whole+3x3+refine (default)": ([(1, 1), (3, 3)], True),
+            "whole+3x3": ([(1, 1), (3, 3)], False), DEFAULT: ([(1, 1), (3, 3)], True),
             "whole+4x4": ([(1, 1), (4, 4)], False), "whole+2x2+4x4": ([(1, 1), (2, 2), (4, 4)], False)}
+COMPACT = ("whole", DEFAULT)  # the issue #22 table
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return round(a / b, 2) if a is not None and b else None
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--images", required=True)
     ap.add_argument("--gt", required=True)
+    ap.add_argument("--backends", nargs="+", choices=FACE_BACKENDS, default=["mediapipe", "litert"],
+                    help="backends that run the full-range model (default: both)")
+    ap.add_argument("--sweep", action="store_true", help="every grid variant, not only whole and the default")
     args = ap.parse_args()
-    out = {name: run(Path(args.images), Path(args.gt), grids, refine=refine)
-           for name, (grids, refine) in VARIANTS.items()}
-    base = out["whole"]
-    for r in out.values():
-        r["recall_x_whole"] = round(r["recall"] / base["recall"], 2)
-        r["time_x_whole"] = round(r["ms_per_image"] / base["ms_per_image"], 2)
-        print(json.dumps(r), file=sys.stderr)
-    print(json.dumps(out))
+    backends = list(dict.fromkeys(args.backends))
+    names = list(VARIANTS) if args.sweep else list(COMPACT)
+    variants = {f"{b} {n}": {"grids": VARIANTS[n][0], "refine": VARIANTS[n][1], "backend": b}
+                for n in names for b in backends}  # alternate backends within each variant
+    out = run_variants(Path(args.images), Path(args.gt), variants)
+    ref = f"{'mediapipe' if 'mediapipe' in backends else backends[0]} {DEFAULT}"
+    for key, r in out.items():
+        base = out[f"{r['backend']} whole"]
+        r["recall_x_whole"] = _ratio(r["recall"], base["recall"])
+        r["time_x_whole"] = _ratio(r["ms_per_image"], base["ms_per_image"])
+        r["recall_x_ref"] = _ratio(r["recall"], out[ref]["recall"])
+        r["time_x_ref"] = _ratio(r["ms_per_image"], out[ref]["ms_per_image"])
+        print(key, json.dumps(r), file=sys.stderr)
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    print(json.dumps({"ref": ref, "omp_num_threads": os.environ.get("OMP_NUM_THREADS"), "load_1min_at_end": load,
+                      "variants": out}))
 
 
 if __name__ == "__main__":
