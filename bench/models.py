@@ -41,7 +41,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/fer_baseline.py
 from classpulse_contract import EXPRESSION_CLASSES, TONE_CLASSES  # noqa: E402
-from edge_agent.audio.features import SNR_INDEX, SR, utterance_features  # noqa: E402
+from edge_agent.audio.features import DECAY_INDEX, SR, utterance_features  # noqa: E402
 from edge_agent.inference.manifest import load_manifest  # noqa: E402
 
 
@@ -187,7 +187,7 @@ def bench_voice(folder: Path, manifest: Path | None) -> dict:
     lr = lambda: LogisticRegression(C=0.1, max_iter=3000, class_weight="balanced")  # noqa: E731
     loso = {}
     for name, feats_, make in (("plain features + logreg (baseline)", Xb, lr),
-                               ("our features + logreg (no augmentation, no gate)", X[:, :SNR_INDEX], lr)):
+                               ("our features + logreg (no augmentation, no gate)", X[:, :DECAY_INDEX], lr)):
         p = np.zeros_like(ya)
         for s in tqdm(np.unique(sa), desc=f"LOSO {name}", file=sys.stderr):
             tr, te = sa != s, sa == s

@@ -21,12 +21,12 @@ MODELS = {
                   "preprocess": "edge_agent.inference.preprocess.expression_input"},
     },
     "voice_tone": {
-        "file": "voice/voice_tone.tflite", "version": "2.0.0",
+        "file": "voice/voice_tone.tflite", "version": "2.1.0",
         "classes": ["angry", "boredom", "disgust", "fear", "happy", "neutral", "sad"],
         "labels": {"en": ["angry", "boredom", "disgust", "fear", "happy", "neutral", "sad"],
                    "zh": ["生气", "无聊", "厌恶", "害怕", "高兴", "平静", "难过"]},
-        "input": {"shape": [1, 575], "dtype": "float32",
-                  "preprocess": "edge_agent.audio.features.utterance_features (16 kHz mono; last value = SNR estimate)"},
+        "input": {"shape": [1, 576], "dtype": "float32",
+                  "preprocess": "edge_agent.audio.features.utterance_features (16 kHz mono; last two values = decay and SNR estimates)"},
     },
     "overlap": {
         "file": "overlap/overlap_mlp.npz", "version": "1.0.0",

@@ -11,6 +11,9 @@ the eGeMAPS-style tilt measures generalise across speakers much better than MFCC
 The last value is not a descriptor but an SNR estimate of the utterance (``snr_estimate_db``): the
 tone model uses it to weigh its studio head against its noisy-room head (a model trained on clean
 speech falls from UAR 0.71 to 0.31 at 10 dB SNR; one trained on noise loses ~8 points on clean speech).
+The value before it is a reverberation cue (``decay_estimate_db``): how steeply the level can fall
+within 50 ms. Reverberant rooms keep clean-like SNR estimates but cap the decay, so the tone model's gate
+reads both (issue #23).
 
 YIN rather than pYIN: pYIN costs ~15× the time. The level is peak-normalised first, so the
 microphone's gain does not move the features.
@@ -31,9 +34,13 @@ VOICED_RANGE_DB = 35.0
 #: mean, std, p10, p50, p90, slope
 N_FUNCTIONALS = 6
 N_DESCRIPTORS = 3 * N_MFCC + N_MELS // 2 + 5 + 7 + 2
-N_FEATURES = (N_DESCRIPTORS + 1) * N_FUNCTIONALS + 4 + 1
+N_FEATURES = (N_DESCRIPTORS + 1) * N_FUNCTIONALS + 4 + 2
+#: Index of the decay (reverberation) estimate in the feature vector (the value before the last).
+DECAY_INDEX = N_FEATURES - 2
 #: Index of the SNR estimate in the feature vector (the last value).
 SNR_INDEX = N_FEATURES - 1
+#: Level change over this many 10 ms frames for the decay estimate (50 ms).
+DECAY_FRAMES = 5
 
 
 def trim_digital_silence(y: np.ndarray, floor: float = 1e-4) -> np.ndarray:
@@ -50,6 +57,21 @@ def snr_estimate_db(y: np.ndarray) -> float:
         return 0.0
     db = 10 * np.log10((y[:n].reshape(-1, HOP).astype(np.float64) ** 2).mean(axis=1) + 1e-12)
     return float(np.percentile(db, 95) - np.percentile(db, 5))
+
+
+def decay_estimate_db(y: np.ndarray) -> float:
+    """Steepest fall of the 10 ms frame level over 50 ms (2nd percentile, dB, ≤ 0) from frames within 30 dB of
+    the loudest. Dry speech falls fast at word ends (EmoDB studio clips: median −31, 95th percentile −19 dB);
+    a room's reverberation tail caps the fall (RT60 0.6 s: median −9, 95 % of clips above −12 dB); noise
+    caps it too (20 dB pink noise: median −21). Cheap: one pass over frame levels."""
+    n = len(y) // HOP * HOP
+    if n < HOP * (DECAY_FRAMES + 2):
+        return 0.0
+    db = 10 * np.log10((y[:n].reshape(-1, HOP).astype(np.float64) ** 2).mean(axis=1) + 1e-12)
+    db -= db.max()
+    d = db[DECAY_FRAMES:] - db[:-DECAY_FRAMES]
+    loud = db[:-DECAY_FRAMES] > -30.0
+    return float(np.percentile(d[loud] if loud.sum() > 5 else d, 2))
 
 
 def _functionals(m: np.ndarray) -> np.ndarray:
@@ -101,6 +123,6 @@ def utterance_features(y: np.ndarray, sr: int = SR) -> np.ndarray:
     out = np.r_[
         _functionals(frames[:, voiced]), _functionals(semis[None]),
         pitched.mean(), voiced.mean(), np.abs(np.diff(semis)).mean() if semis.size > 1 else 0.0, len(y) / SR,
-        snr_estimate_db(y),
+        decay_estimate_db(y), snr_estimate_db(y),
     ]
     return np.nan_to_num(out).astype(np.float32)

@@ -10,10 +10,13 @@ by a speaker they are tested on:
 * noisy-room head: trained on the clean clips plus augmented copies (pink noise at 15–30 and at
   5–15 dB SNR, ±8 % speed, synthetic room reverberation RT60 0.3–0.9 s with 10–30 dB noise), chosen by
   LOSO UAR on test clips under 10 dB pink noise.
-The exported TFLite model computes both and blends them by a logistic gate on the utterance's SNR
-estimate (the feature vector's last value): studio head above ~30 dB, noisy head below. Each head's
+The exported TFLite model computes both and blends them by a gate on the utterance's SNR estimate (the
+feature vector's last value) and its decay estimate (the value before it): studio head only when the SNR
+estimate is above ~30 dB *and* the level can fall faster than ~15 dB in 50 ms (dry room); noisy head
+otherwise (v2.1.0; v2.0.0 gated on SNR alone, so reverberant clips mostly stayed on the studio head). Each head's
 first layer folds in its feature standardisation (no separate normalisation layer: the file stays small). The report gives the gated model's LOSO UAR on
-clean clips, at 20, 10 and 5 dB and with 0.6 s reverberation, next to a plain-feature logistic-regression baseline (the
+clean clips, at 20, 10 and 5 dB and with reverberation (RT60 0.6 s; held-out checks: 0.4 s, 0.9 s, 0.6 s
+plus 20 dB pink noise), the same heads under the v2.0.0 SNR-only gate, and a plain-feature logistic-regression baseline (the
 issue's anchor family) measured in the same run on the same folds.
 """
 
@@ -29,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from edge_agent.audio.features import SNR_INDEX, SR, trim_digital_silence, utterance_features  # noqa: E402
+from edge_agent.audio.features import DECAY_INDEX, SNR_INDEX, SR, trim_digital_silence, utterance_features  # noqa: E402
 
 CLASSES = ["angry", "boredom", "disgust", "fear", "happy", "neutral", "sad"]
 
@@ -107,8 +110,18 @@ GATE_DB = 30.0
 GATE_WIDTH_DB = 1.5
 
 
-def gate(snr_db: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-(snr_db - GATE_DB) / GATE_WIDTH_DB))
+#: The reverberation half of the gate: studio head only if the level falls faster than DECAY_GATE_DB in 50 ms
+#: (clean EmoDB: 95th percentile -19 dB; RT60 0.6 s: 5th percentile -12 dB; halfway).
+DECAY_GATE_DB = -15.5
+DECAY_GATE_WIDTH_DB = 1.0
+
+
+def gate(snr_db: np.ndarray, decay_db: np.ndarray | None = None) -> np.ndarray:
+    """Weight of the studio head. ``decay_db=None``: the v2.0.0 gate (SNR only)."""
+    g = 1.0 / (1.0 + np.exp(-(snr_db - GATE_DB) / GATE_WIDTH_DB))
+    if decay_db is not None:
+        g = g / (1.0 + np.exp(-(DECAY_GATE_DB - decay_db) / DECAY_GATE_WIDTH_DB))
+    return g
 
 
 def main() -> None:
@@ -140,8 +153,14 @@ def main() -> None:
     rev = np.random.default_rng(11)
     tests["reverb 0.6 s"] = feats([with_reverb(trim_digital_silence(a), 0.6, rev) for a in audio],
                                   "reverberant test copies")
+    # held-out rooms for the reverberation gate (its threshold was set from clean and RT60 0.6 s clips; own generator)
+    ex = np.random.default_rng(21)
+    tests["reverb 0.4 s"] = feats([with_reverb(trim_digital_silence(a), 0.4, ex) for a in audio], "RT60 0.4 s")
+    tests["reverb 0.9 s"] = feats([with_reverb(trim_digital_silence(a), 0.9, ex) for a in audio], "RT60 0.9 s")
+    tests["reverb 0.6 s + 20 dB"] = feats([with_pink_noise(with_reverb(trim_digital_silence(a), 0.6, ex), 20, ex)
+                                          for a in audio], "RT60 0.6 s + 20 dB")
     ya, spka = np.repeat(y, len(aug[0])), np.repeat(spk, len(aug[0]))
-    F = slice(0, SNR_INDEX)  # model inputs; the SNR estimate only drives the gate
+    F = slice(0, DECAY_INDEX)  # model inputs; the decay and SNR estimates only drive the gate
 
     def make(kind: str):  # noqa: ANN202
         if kind.startswith("lr"):
@@ -175,10 +194,17 @@ def main() -> None:
         print(name, r, file=sys.stderr)
     studio = max(kinds, key=lambda k: results[k]["clean"])
     noisy = max(kinds, key=lambda k: results[f"{k}+aug"]["10dB"])
-    gated = {c: gate(tests[c][:, SNR_INDEX])[:, None] * probs[(studio, False)][c]
-             + (1 - gate(tests[c][:, SNR_INDEX]))[:, None] * probs[(noisy, True)][c] for c in tests}
-    gated_uar = uars(gated)
+    def blend(use_decay: bool) -> dict[str, np.ndarray]:
+        return {c: (g := gate(tests[c][:, SNR_INDEX], tests[c][:, DECAY_INDEX] if use_decay else None)[:, None])
+                * probs[(studio, False)][c] + (1 - g) * probs[(noisy, True)][c] for c in tests}
+
+    gated = blend(True)
+    gated_uar, gated_snr_only_uar = uars(gated), uars(blend(False))
+    to_studio = {c: {"snr_and_decay": round(float(gate(T[:, SNR_INDEX], T[:, DECAY_INDEX]).mean()), 3),
+                     "snr_only": round(float(gate(T[:, SNR_INDEX]).mean()), 3)} for c, T in tests.items()}
     print("gated", gated_uar, file=sys.stderr)
+    print("gated, v2.0.0 SNR-only gate", gated_snr_only_uar, file=sys.stderr)
+    print("mean studio weight", to_studio, file=sys.stderr)
 
     base_tests = {c: np.stack([plain_baseline_features(a) for a in
                                ([trim_digital_silence(a) for a in audio] if c == "clean" else
@@ -200,8 +226,9 @@ def main() -> None:
 
     L = tf.keras.layers
     inp = L.Input((X.shape[1],))
-    feats_in = L.Lambda(lambda t: t[:, :SNR_INDEX], name="features")(inp)
+    feats_in = L.Lambda(lambda t: t[:, :DECAY_INDEX], name="features")(inp)
     snr_in = L.Lambda(lambda t: t[:, SNR_INDEX:], name="snr_db")(inp)
+    decay_in = L.Lambda(lambda t: t[:, DECAY_INDEX:SNR_INDEX], name="decay_db")(inp)
     heads, weights, fitted = [], [], []
     for name, kind, use_aug in (("studio", studio, False), ("noisy", noisy, True)):
         sc, model = fit(kind, use_aug, np.ones(len(y), bool))
@@ -218,17 +245,22 @@ def main() -> None:
             o = L.Dense(7, activation="softmax", name=f"{name}_classes")
             weights += [(h, first), (o, [model.coefs_[1].astype(np.float32), model.intercepts_[1].astype(np.float32)])]
             heads.append(o(h(feats_in)))
-    g = L.Dense(1, activation="sigmoid", name="gate")(snr_in)
+    g = L.Multiply(name="gate_both")([L.Dense(1, activation="sigmoid", name="gate")(snr_in),
+                                      L.Dense(1, activation="sigmoid", name="reverb_gate")(decay_in)])
     out = L.Lambda(lambda t: t[0] * t[1] + (1.0 - t[0]) * t[2], name="blend")([g, heads[0], heads[1]])
     keras = tf.keras.Model(inp, out)
     for layer, w in weights:
         layer.set_weights(w)
     keras.get_layer("gate").set_weights([np.array([[1 / GATE_WIDTH_DB]], np.float32),
                                          np.array([-GATE_DB / GATE_WIDTH_DB], np.float32)])
+    keras.get_layer("reverb_gate").set_weights([np.array([[-1 / DECAY_GATE_WIDTH_DB]], np.float32),
+                                                np.array([DECAY_GATE_DB / DECAY_GATE_WIDTH_DB], np.float32)])
     (sc_s, m_s), (sc_n, m_n) = fitted
-    ref = (gate(X[:20, SNR_INDEX])[:, None] * m_s.predict_proba(sc_s.transform(X[:20, F]))
-           + (1 - gate(X[:20, SNR_INDEX]))[:, None] * m_n.predict_proba(sc_n.transform(X[:20, F])))
-    assert np.allclose(keras.predict(X[:20], verbose=0), ref, atol=1e-4), "Keras export differs from sklearn"
+    # check the export on clean and reverberant clips (both gate halves move)
+    Xc = np.vstack([X[:20], tests["reverb 0.6 s"][:20], tests["10dB"][:10]])
+    gc = gate(Xc[:, SNR_INDEX], Xc[:, DECAY_INDEX])[:, None]
+    ref = gc * m_s.predict_proba(sc_s.transform(Xc[:, F])) + (1 - gc) * m_n.predict_proba(sc_n.transform(Xc[:, F]))
+    assert np.allclose(keras.predict(Xc, verbose=0), ref, atol=1e-4), "Keras export differs from sklearn"
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "voice_tone.tflite").write_bytes(tf.lite.TFLiteConverter.from_keras_model(keras).convert())
@@ -256,13 +288,15 @@ def main() -> None:
     ax.set_title(f"voice tone, leave-one-speaker-out (UAR {gated_uar['clean']:.2f})")
     fig.tight_layout()
     fig.savefig(out_dir / "confusion_loso.png", dpi=100)
-    report = {"gated_loso_uar": gated_uar, "heads": {"studio": studio, "noisy": f"{noisy}+aug"},
-              "gate_db": GATE_DB, "per_class_recall_loso": per_class, "uar_by_speaker_loso": per_speaker,
+    report = {"gated_loso_uar": gated_uar, "gated_snr_only_v2_0_0_recipe_loso_uar": gated_snr_only_uar,
+              "heads": {"studio": studio, "noisy": f"{noisy}+aug"},
+              "gate_db": GATE_DB, "decay_gate_db": DECAY_GATE_DB, "mean_studio_weight": to_studio, "per_class_recall_loso": per_class, "uar_by_speaker_loso": per_speaker,
               "confusion_loso": cm.tolist(), "candidates_loso_uar": results,
               "baseline_plain_features_lr_loso_uar": baseline, "baseline_chosen": base_best,
               "n_features": int(X.shape[1]), "n_files": int(len(y)), "minutes": round((time.time() - t0) / 60, 1)}
     (out_dir / "train_report.json").write_text(json.dumps(report, indent=2))
-    print(json.dumps({"gated_uar": gated_uar, "baseline_uar": baseline[base_best]}))
+    print(json.dumps({"gated_uar": gated_uar, "gated_snr_only_uar": gated_snr_only_uar,
+                      "baseline_uar": baseline[base_best]}))
 
 
 if __name__ == "__main__":
