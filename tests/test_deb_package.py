@@ -16,6 +16,7 @@ import os
 import shutil
 import sqlite3
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -34,7 +35,7 @@ pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("dpkg-deb"), reason="needs root and dpkg (CI has both)"),
 ]
 ETC, STATE, APP = Path("/etc/classpulse"), Path("/var/lib/classpulse"), Path("/opt/classpulse")
-LOCK = "/tmp/classpulse-deb-tests.lock"  # noqa: S108 - one machine-wide lock for the system-wide package
+LOCK = Path(tempfile.gettempdir()) / "classpulse-deb-tests.lock"  # one lock per machine: the package is system-wide
 AGENT = APP / ".venv" / "bin" / "edge-agent"
 
 

@@ -49,26 +49,29 @@ def trim_digital_silence(y: np.ndarray, floor: float = 1e-4) -> np.ndarray:
     return y[nz[0]: nz[-1] + 1] if nz.size else y
 
 
-def snr_estimate_db(y: np.ndarray) -> float:
-    """Loud-minus-quiet level of 10 ms frames (95th − 5th percentile, dB): ~30–55 dB for studio speech,
-    ~28 at 20 dB SNR, ~19 at 10 dB (pink noise, EmoDB). Cheap, and needs no noise-floor calibration."""
+def frame_levels_db(y: np.ndarray) -> np.ndarray:
+    """Level of each whole 10 ms frame (dB of mean power): what both utterance-level estimates below read."""
     n = len(y) // HOP * HOP
-    if n < HOP * 2:
+    return 10 * np.log10((y[:n].reshape(-1, HOP).astype(np.float64) ** 2).mean(axis=1) + 1e-12)
+
+
+def snr_estimate_db(levels: np.ndarray) -> float:
+    """Loud-minus-quiet level of 10 ms frames (95th − 5th percentile, dB; ``levels`` from
+    :func:`frame_levels_db`): ~30–55 dB for studio speech, ~28 at 20 dB SNR, ~19 at 10 dB (pink noise,
+    EmoDB). Cheap, and needs no noise-floor calibration."""
+    if len(levels) < 2:
         return 0.0
-    db = 10 * np.log10((y[:n].reshape(-1, HOP).astype(np.float64) ** 2).mean(axis=1) + 1e-12)
-    return float(np.percentile(db, 95) - np.percentile(db, 5))
+    return float(np.percentile(levels, 95) - np.percentile(levels, 5))
 
 
-def decay_estimate_db(y: np.ndarray) -> float:
+def decay_estimate_db(levels: np.ndarray) -> float:
     """Steepest fall of the 10 ms frame level over 50 ms (2nd percentile, dB, ≤ 0) from frames within 30 dB of
-    the loudest. Dry speech falls fast at word ends (EmoDB studio clips: median −31, 95th percentile −19 dB);
-    a room's reverberation tail caps the fall (RT60 0.6 s: median −9, 95 % of clips above −12 dB); noise
-    caps it too (20 dB pink noise: median −21). Cheap: one pass over frame levels."""
-    n = len(y) // HOP * HOP
-    if n < HOP * (DECAY_FRAMES + 2):
+    the loudest (``levels`` from :func:`frame_levels_db`). Dry speech falls fast at word ends (EmoDB studio
+    clips: median −31, 95th percentile −19 dB); a room's reverberation tail caps the fall (RT60 0.6 s: median
+    −9, 95 % of clips above −12 dB); noise caps it too (20 dB pink noise: median −21)."""
+    if len(levels) < DECAY_FRAMES + 2:
         return 0.0
-    db = 10 * np.log10((y[:n].reshape(-1, HOP).astype(np.float64) ** 2).mean(axis=1) + 1e-12)
-    db -= db.max()
+    db = levels - levels.max()
     d = db[DECAY_FRAMES:] - db[:-DECAY_FRAMES]
     loud = db[:-DECAY_FRAMES] > -30.0
     return float(np.percentile(d[loud] if loud.sum() > 5 else d, 2))
@@ -120,9 +123,10 @@ def utterance_features(y: np.ndarray, sr: int = SR) -> np.ndarray:
     f0 = librosa.yin(y, fmin=FMIN, fmax=FMAX, sr=SR, frame_length=1024, hop_length=HOP)[: len(voiced)]
     pitched = voiced[: len(f0)] & (f0 > FMIN * 1.05) & (f0 < FMAX * 0.95)
     semis = 12 * np.log2(f0[pitched] / 100.0) if pitched.sum() > 2 else np.zeros(3)
+    levels = frame_levels_db(y)
     out = np.r_[
         _functionals(frames[:, voiced]), _functionals(semis[None]),
         pitched.mean(), voiced.mean(), np.abs(np.diff(semis)).mean() if semis.size > 1 else 0.0, len(y) / SR,
-        decay_estimate_db(y), snr_estimate_db(y),
+        decay_estimate_db(levels), snr_estimate_db(levels),
     ]
     return np.nan_to_num(out).astype(np.float32)
