@@ -59,8 +59,3 @@ def lms_minutes(store: Store, pseudonym: str, after: str, until: str) -> list[di
     return db.query(store, "SELECT date, minutes FROM lms_activity WHERE student_pseudonym = ? AND date > ? AND "
                            "date <= ?", (pseudonym, after, until))
 
-
-def student_grade(store: Store, pseudonym: str) -> str | None:
-    """The grade(s) the roster gives this user, None when unknown."""
-    rows = db.query(store, "SELECT grades FROM users WHERE pseudonym = ?", (pseudonym,))
-    return rows[0]["grades"] if rows else None

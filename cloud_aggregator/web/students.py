@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from cloud_aggregator.config.warnings import WarningsConfig
 from cloud_aggregator.store import student_history, warning_log
+from cloud_aggregator.store.warning_indicators import grade_levels
 from cloud_aggregator.warnings.engine import student_indicators
 from cloud_aggregator.warnings.student_rules import (  # noqa: F401 - re-exported for the web layer and tests
     LEVELS,
@@ -122,7 +123,7 @@ def profile(store: Store, pseudonym: str, cfg: WarningsConfig | None = None) -> 
              "attendance": ind.att_recent, "submissions": ind.ontime_recent, "lms": lms,
              "class_engagement": student_history.class_engagement(store, sections, _minus(as_of, days))}
     cards = warning_cards(store, [pseudonym])
-    grade = student_history.student_grade(store, pseudonym)
+    grade = grade_levels(store, [pseudonym]).get(pseudonym)
     return {"student": pseudonym, "as_of": as_of, "grade": grade, "radar": radar,
             "indicators": {k: v for k, v in asdict(ind).items() if k not in ("extra", "pseudonym")},
             "trends": weekly_trends(store, pseudonym, as_of), "sections": sections,
