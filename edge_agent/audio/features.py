@@ -21,6 +21,8 @@ microphone's gain does not move the features.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 SR = 16000
@@ -89,6 +91,10 @@ def _functionals(m: np.ndarray) -> np.ndarray:
 
 def utterance_features(y: np.ndarray, sr: int = SR) -> np.ndarray:
     """float32 mono at 16 kHz (≥ 0.3 s) → feature vector (float32, length ``N_FEATURES``)."""
+    # librosa's pitch tracker is compiled by numba for the host CPU; on AVX-512 hosts (AMD Zen 4) numba
+    # 0.68's code for it crashed the process. Generic x86-64/aarch64 code runs everywhere, and numba's
+    # on-disk cache stays valid when a disk image moves to another CPU. Must be set before numba loads.
+    os.environ.setdefault("NUMBA_CPU_NAME", "generic")
     import librosa
 
     if sr != SR:
