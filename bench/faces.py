@@ -2,12 +2,14 @@
 
 Run: OMP_NUM_THREADS=1 python bench/faces.py --images ../shared/data/wider_dev --gt ../shared/data/wider_dev/gt.json
 
-By default the issue #22 baseline rows: MediaPipe's full-range model run by each backend in ``--backends``
-(``mediapipe``: its graph, ``litert``: our decoder; both by default), on the whole frame and on the agent's
-default tiling (whole + 3×3 + refinement). ``--sweep`` runs the former variant sweep (grids 2×2 … 2×2+4×4)
-for each backend instead. Every variant sees each image in turn, the first one rotating from image to image
+By default the issue #22 rows: MediaPipe's full-range model run by each MediaPipe backend in ``--backends``
+(``mediapipe``: its graph, ``litert``: our decoder) on the whole frame and on its default tiling (whole + 3×3 +
+refinement), and our own detector (``ours``) on the whole frame (its default) and whole + 2×2 tiles.
+``--scores 0.4 0.5 0.6`` adds our detector's whole-frame row at each of those score thresholds (the
+operating-point sweep). ``--sweep`` runs the former grid sweep (2×2 … 2×2+4×4) for each MediaPipe backend.
+Every variant sees each image in turn, the first one rotating from image to image
 (``edge_agent.evaluation.faces.run_variants``), so ratios are same-run ratios: ``time_x_ref``/``recall_x_ref``
-against MediaPipe's graph tiled (or the first backend's tiled row without it), ``time_x_whole``/``recall_x_whole``
+against MediaPipe tiled (the graph's, or the first MediaPipe backend's), ``time_x_whole``/``recall_x_whole``
 against the same backend's whole frame. Each row also has recall by face size (16–31, 32–63, ≥ 64 px).
 Prints one JSON object on its last line.
 """
@@ -39,16 +41,25 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--images", required=True)
     ap.add_argument("--gt", required=True)
-    ap.add_argument("--backends", nargs="+", choices=FACE_BACKENDS, default=["mediapipe", "litert"],
-                    help="backends that run the full-range model (default: both)")
-    ap.add_argument("--sweep", action="store_true", help="every grid variant, not only whole and the default")
+    ap.add_argument("--backends", nargs="+", choices=FACE_BACKENDS, default=["mediapipe", "litert", "ours"],
+                    help="face models and how they run (default: all three)")
+    ap.add_argument("--sweep", action="store_true", help="every grid variant for the MediaPipe backends")
+    ap.add_argument("--scores", nargs="*", type=float, default=[], help="extra score thresholds for ours (whole)")
     args = ap.parse_args()
     backends = list(dict.fromkeys(args.backends))
+    mp = [b for b in backends if b != "ours"]
     names = list(VARIANTS) if args.sweep else list(COMPACT)
-    variants = {f"{b} {n}": {"grids": VARIANTS[n][0], "refine": VARIANTS[n][1], "backend": b}
-                for n in names for b in backends}  # alternate backends within each variant
+    variants: dict[str, dict] = {f"{b} {n}": {"grids": VARIANTS[n][0], "refine": VARIANTS[n][1], "backend": b}
+                                 for n in names for b in mp}  # alternate backends within each variant
+    if "ours" in backends:
+        variants["ours whole"] = {"grids": [(1, 1)], "refine": False, "backend": "ours"}
+        variants["ours whole+2x2"] = {"grids": [(1, 1), (2, 2)], "refine": False, "backend": "ours"}
+        for t in args.scores:
+            variants[f"ours whole @{t:g}"] = {"grids": [(1, 1)], "refine": False, "backend": "ours",
+                                              "min_confidence": t}
     out = run_variants(Path(args.images), Path(args.gt), variants)
-    ref = f"{'mediapipe' if 'mediapipe' in backends else backends[0]} {DEFAULT}"
+    ref = f"{'mediapipe' if 'mediapipe' in backends else (mp or backends)[0]} {DEFAULT}"
+    ref = ref if ref in out else next(iter(out))
     for key, r in out.items():
         base = out[f"{r['backend']} whole"]
         r["recall_x_whole"] = _ratio(r["recall"], base["recall"])

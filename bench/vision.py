@@ -8,7 +8,7 @@ shared). Each configuration runs in its own process so that its peak RSS is its 
 * ``levels`` (policy ``full``, hands on): the frame pinned at each degradation level (edge_agent/vision/degrade.py),
   so the cost of every rung is measured against full work in one process.
 
-Run: OMP_NUM_THREADS=1 python bench/vision.py [--frames 8] [--calibration FILE] [--face-detector litert|mediapipe]
+Run: OMP_NUM_THREADS=1 python bench/vision.py [--frames 8] [--calibration FILE] [--face-detector ours|litert|mediapipe]
 (a room profile from ``edge-agent calibrate-camera``: perspective tiles over its seated area and zones).
 Prints one JSON object on its last line.
 """

@@ -117,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     ef.add_argument("--gt", required=True)
     ef.add_argument("--config")
     ef.add_argument("--face-detector", choices=FACE_BACKENDS,
-                    help="run the model through LiteRT or MediaPipe's graph (default: the config's vision.face_detector)")
+                    help="ours, or MediaPipe's model through LiteRT or its graph (default: the config's vision.face_detector)")
     ef.add_argument("--min-confidence", type=float, help="lowest detector score kept (default: the config's)")
     ef.set_defaults(func=lambda a: dispatch("edge_agent.evaluation.faces:main", a))
     return p

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from classpulse_contract.config_io import load_config
+from edge_agent.vision.cpface import OUR_MIN_SCORE
 from edge_agent.vision.faces import GRAPH_MIN_SCORE, FaceBackend
 
 ENV_PREFIX = "CLASSPULSE"
@@ -112,15 +113,19 @@ class AudioConfig(_Section):
 
 
 class VisionConfig(_Section):
-    face_detector: FaceBackend = Field("litert", description="how the full-range face model runs: litert (decoded "
-                                       "here, the same on x86 and aarch64) or mediapipe (its graph; finds no faces "
-                                       "on emulated aarch64, issue #17)")
-    min_detection_confidence: float = Field(GRAPH_MIN_SCORE, ge=0, le=1, description="lowest face score kept "
-                                            "(litert); the mediapipe graph ignores it and keeps scores >= 0.6")
-    tiles: list[tuple[int, int]] = Field(default_factory=lambda: [(1, 1), (3, 3)], description="grids to run, e.g. [[1,1],[3,3]]")
+    face_detector: FaceBackend = Field("litert", description="the face model: litert (MediaPipe's full-range model "
+                                       "decoded here, the same on x86 and aarch64), mediapipe (its graph; finds no "
+                                       "faces on emulated aarch64, issue #17) or ours (our own detector at the frame's "
+                                       "resolution, no tiles needed; issue #22: re-run calibrate-camera --face-detector "
+                                       "ours after switching, the board directions depend on the pose path)")
+    min_detection_confidence: float = Field(GRAPH_MIN_SCORE, ge=0, le=1, description="lowest face score kept; "
+                                            "unset: the detector's own (litert 0.6, the score MediaPipe's graph "
+                                            "keeps, which ignores this setting; ours 0.51)")
+    tiles: list[tuple[int, int]] = Field(default_factory=lambda: [(1, 1), (3, 3)], description="grids to run, e.g. "
+                                         "[[1,1],[3,3]]; unset: [[1,1],[3,3]] for MediaPipe's model, [[1,1]] for ours")
     tile_overlap: float = Field(0.2, ge=0, lt=0.9)
-    refine_small_faces: bool = Field(True, description="split a tile into 2x2 where it held small faces "
-                                     "(wider_dev: recall 0.601 -> 0.644 at precision 0.950, 1.4x time)")
+    refine_small_faces: bool = Field(True, description="split a tile into 2x2 where it held small faces (wider_dev: "
+                                     "recall 0.601 -> 0.644 at precision 0.950, 1.4x time); unset: off for ours")
     face_target_px: float = Field(24.0, ge=8, le=96, description="face width in the detector's input that "
                                   "perspective tiles aim for (used when the room profile has face sizes)")
     attention_cone_deg: float = Field(30.0, gt=0, le=90)
@@ -133,8 +138,25 @@ class VisionConfig(_Section):
                               "counts as a person not attending, not as nobody (docs/vision.md)")
     degrade: bool = Field(True, description="when a frame costs more than the frame interval, shed hand raises, "
                           "then face mesh, then expression before frames are dropped (docs/vision.md)")
+    pose_keypoints: Literal["mediapipe", "detector"] = Field("mediapipe", description="face_detector ours: "
+                                                             "keypoints for the head pose of faces without a mesh: "
+                                                             "mediapipe (its full-range model on an upscaled crop "
+                                                             "of each such face) or detector (ours, coarser)")
+    face_flip_tta: bool = Field(True, description="face_detector ours: also run the mirrored frame and average "
+                                "the two cell by cell (fewer false faces at the same recall; 2x its time)")
     expression_flip_tta: bool = Field(True, description="policy full: also classify the mirrored face and average "
                                       "(+0.8 accuracy points on FER2013 PublicTest for a second ~0.2 ms per face)")
+
+    @model_validator(mode="after")
+    def _backend_defaults(self) -> VisionConfig:
+        """What the config leaves unset follows the detector: ours sees the frame at its own resolution
+        (no tiles, no refinement); MediaPipe's 192 px model needs the 3x3 grid and refinement."""
+        if self.face_detector == "ours":
+            for name, value in (("tiles", [(1, 1)]), ("refine_small_faces", False),
+                                ("min_detection_confidence", OUR_MIN_SCORE)):
+                if name not in self.model_fields_set:
+                    object.__setattr__(self, name, value)
+        return self
 
 
 class VadConfig(_Section):

@@ -57,7 +57,7 @@ def notes(cfg: AgentConfig) -> list[str]:
                        f"(its graph keeps scores >= {GRAPH_MIN_SCORE}); face_detector litert applies it")
         if platform.machine().lower() in ("aarch64", "arm64"):
             out.append("vision.face_detector mediapipe found no faces on emulated aarch64 (issue #17); "
-                       "litert runs the same model and is the default")
+                       "litert runs the same model, ours (the default) our own")
     return out
 
 

@@ -130,6 +130,9 @@ def self_test(manifest: Path) -> None:
 
     raw = json.loads(Path(manifest).read_text(encoding="utf-8"))["models"]
     for name, entry in load_manifest(manifest).items():
+        if raw[name].get("kind") == "detector":
+            _self_test_detector(name, entry.verified_path(), entry.input)
+            continue
         try:
             shape, run = model_runner(entry.verified_path())
         except Exception as e:  # noqa: BLE001 - any interpreter failure means: do not activate
@@ -156,6 +159,24 @@ def self_test(manifest: Path) -> None:
             if agree < need:
                 raise BundleError(f"model {name!r} self-test: {agree:.0%} of its test inputs as expected, "
                                   f"needs {need:.0%}")
+
+
+def _self_test_detector(name: str, path: Path, spec: dict) -> None:
+    """A face detector loads, runs at the manifest's input size and at another, and its outputs decode."""
+    import numpy as np
+
+    from edge_agent.vision.cpface import OurFaceDetector
+
+    _, h, w, _ = (int(v) for v in spec.get("shape", (1, 640, 640, 3)))
+    try:
+        det = OurFaceDetector(path, min_score=0.0)
+        for hw in ((h, w), (h // 2 + 7, w // 2 + 3)):  # another size, not a multiple of the padding
+            raw = det.raw(np.full((*hw, 3), 128, np.uint8))
+            if not all(np.isfinite(a).all() for level in raw for a in level):
+                raise ValueError("non-finite outputs")
+            det.detect(np.full((*hw, 3), 128, np.uint8))
+    except Exception as e:  # noqa: BLE001 - any failure means: do not activate
+        raise BundleError(f"model {name!r} does not run: {e}") from None
 
 
 def apply_model_update(cfg: AgentConfig, args: dict[str, Any], rebuild: Callable[[], None],

@@ -28,6 +28,15 @@ MODELS = {
         "input": {"shape": [1, 576], "dtype": "float32",
                   "preprocess": "edge_agent.audio.features.utterance_features (16 kHz mono; last two values = decay and SNR estimates)"},
     },
+    "face": {
+        "file": "faces/face_int8.tflite", "version": "1.0.0", "kind": "detector",
+        "classes": ["face"], "labels": {"en": ["face"], "zh": ["人脸"]},
+        "input": {"shape": [1, 640, 640, 3], "dtype": "float32 RGB in [0, 255] (int8 inside); any size, "
+                  "each side a multiple of 32 (resized per frame)",
+                  "preprocess": "edge_agent.vision.cpface.to_input"},
+        "outputs": "per stride 8/16/32: face logit (1), log box sides (4), six keypoints (12); "
+                   "edge_agent.vision.cpface.decode",
+    },
     "overlap": {
         "file": "overlap/overlap_mlp.npz", "version": "1.0.0",
         "classes": ["single", "overlap"],

@@ -59,7 +59,8 @@ class _FakeDetector:
     ANSWERS = {1: DETS, 2: []}
     calls: list[str] = []
 
-    def __init__(self, grids, overlap=0.2, min_confidence=0.6, refine=False, backend="litert"):  # noqa: ANN001
+    def __init__(self, grids, overlap=0.2, min_confidence=0.6, refine=False, backend="litert",  # noqa: ANN001
+                 flip=True):  # noqa: ANN001
         self.grids, self.refine, self.backend = [tuple(g) for g in grids], refine, backend
         self.version = f"fake-{backend}-{'+'.join(f'{c}x{r}' for c, r in self.grids)}"
 

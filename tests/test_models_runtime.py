@@ -29,7 +29,8 @@ def _needs(name: str) -> None:
 def test_manifest_entries_are_complete_and_match_their_files():
     raw = json.loads(DEFAULT_MANIFEST.read_text(encoding="utf-8"))["models"]
     assert "voice_tone" in raw
-    expected = {"expression": EXPRESSION_CLASSES, "voice_tone": TONE_CLASSES, "overlap": ("single", "overlap")}
+    expected = {"expression": EXPRESSION_CLASSES, "voice_tone": TONE_CLASSES, "overlap": ("single", "overlap"),
+                "face": ("face",)}
     for name, entry in MANIFEST.items():
         assert entry.classes == expected[name]
         assert len(entry.labels["zh"]) == len(entry.classes) == len(entry.labels["en"])

@@ -82,15 +82,16 @@ class Tally:
 
 
 def detector(grids: list[tuple[int, int]] | None = None, overlap: float = 0.2, refine: bool | None = None,
-             backend: FaceBackend | None = None, min_confidence: float | None = None) -> TiledFaceDetector:
+             backend: FaceBackend | None = None, min_confidence: float | None = None,
+             flip: bool | None = None) -> TiledFaceDetector:
     """The room face detector; unset arguments take the agent's defaults (``VisionConfig``)."""
     from edge_agent.config import VisionConfig
 
-    d = VisionConfig()
+    d = VisionConfig(face_detector=backend) if backend else VisionConfig()
     return TiledFaceDetector(grids or d.tiles, overlap=overlap,
                              min_confidence=d.min_detection_confidence if min_confidence is None else min_confidence,
                              refine=d.refine_small_faces if refine is None else refine,
-                             backend=backend or d.face_detector)
+                             backend=backend or d.face_detector, flip=d.face_flip_tta if flip is None else flip)
 
 
 def run_variants(images: Path, gt_file: Path, variants: Mapping[str, Mapping[str, Any]]) -> dict[str, dict]:
@@ -132,23 +133,29 @@ def run_variants(images: Path, gt_file: Path, variants: Mapping[str, Mapping[str
 
 def run(images: Path, gt_file: Path, grids: list[tuple[int, int]] | None = None, overlap: float = 0.2,
         refine: bool | None = None, backend: FaceBackend | None = None,
-        min_confidence: float | None = None) -> dict:
+        min_confidence: float | None = None, flip: bool | None = None) -> dict:
     """Evaluate the detector; unset arguments take the agent's defaults (``VisionConfig``)."""
     return run_variants(images, gt_file, {"run": {"grids": grids, "overlap": overlap, "refine": refine,
-                                                  "backend": backend, "min_confidence": min_confidence}})["run"]
+                                                  "backend": backend, "min_confidence": min_confidence,
+                                                  "flip": flip}})["run"]
 
 
 def main(args: argparse.Namespace) -> int:
-    """``--face-detector`` and ``--min-confidence`` override the config's (or the default) vision section."""
-    grids, refine, backend, conf = None, None, None, None
+    """``--face-detector`` and ``--min-confidence`` override the config's (or the default) vision section; a
+    detector named on the command line keeps its own defaults for what the config does not set."""
+    from edge_agent.config import VisionConfig
+
+    given: dict[str, Any] = {}
     if getattr(args, "config", None):
         from edge_agent.config import load_agent_config
 
-        cfg = load_agent_config(args.config)
-        grids, refine = [tuple(g) for g in cfg.vision.tiles], cfg.vision.refine_small_faces
-        backend, conf = cfg.vision.face_detector, cfg.vision.min_detection_confidence
-    backend = getattr(args, "face_detector", None) or backend
-    conf = conf if getattr(args, "min_confidence", None) is None else args.min_confidence
-    print(json.dumps(run(Path(args.images), Path(args.gt), grids, refine=refine, backend=backend,
-                         min_confidence=conf)))
+        given = load_agent_config(args.config).vision.model_dump(exclude_unset=True)
+    if getattr(args, "face_detector", None):
+        given["face_detector"] = args.face_detector
+    if getattr(args, "min_confidence", None) is not None:
+        given["min_detection_confidence"] = args.min_confidence
+    v = VisionConfig(**given)
+    print(json.dumps(run(Path(args.images), Path(args.gt), [tuple(g) for g in v.tiles], refine=v.refine_small_faces,
+                         backend=v.face_detector, min_confidence=v.min_detection_confidence,
+                         flip=v.face_flip_tta)))
     return 0

@@ -90,8 +90,13 @@ def propose_camera_section(faces: Sequence[FaceSample], width: int, height: int,
                              board=_median_direction(faces) or Direction(), zones=zones)
 
 
-def sample_faces(source: str, seconds: float, every_s: float) -> tuple[list[FaceSample], int, int]:
-    """Faces from frames of ``source`` over ``seconds``; frames are dropped as soon as faces are taken."""
+def sample_faces(source: str, seconds: float, every_s: float,
+                 face_detector: str = "litert") -> tuple[list[FaceSample], int, int]:
+    """Faces from frames of ``source`` over ``seconds``; frames are dropped as soon as faces are taken.
+
+    Poses come from the path the agent will use with ``face_detector`` (for ``ours``: its boxes and
+    MediaPipe's keypoints on a crop, as ``vision.pose_keypoints: mediapipe``), so the board directions
+    learnt here match the angles the agent measures."""
     import cv2
 
     from edge_agent.sources.video import open_video_source
@@ -100,7 +105,14 @@ def sample_faces(source: str, seconds: float, every_s: float) -> tuple[list[Face
     from edge_agent.vision.pose import yaw_pitch_from_keypoints
 
     src = open_video_source(source, target_fps=1.0 / every_s)
-    det = TiledFaceDetector([(1, 1), (4, 4)], refine=True)
+    crop_kps = None
+    if face_detector == "ours":
+        from edge_agent.vision.crop_keypoints import CropKeypoints
+
+        det, crop_kps = TiledFaceDetector([(1, 1)], backend="ours"), CropKeypoints()
+    else:
+        det = TiledFaceDetector([(1, 1), (4, 4)], refine=True, backend="mediapipe" if face_detector == "mediapipe"
+                                else "litert")
     mesh = MeshHeadPose()
     out: list[FaceSample] = []
     size = (0, 0)
@@ -112,7 +124,8 @@ def sample_faces(source: str, seconds: float, every_s: float) -> tuple[list[Face
                 rgb = cv2.cvtColor(frame.image, cv2.COLOR_BGR2RGB)
                 for d in det.detect(rgb):
                     ypr = mesh.estimate(rgb, d.box) if d.box[2] >= 24 else None
-                    yp = (ypr[0], ypr[1]) if ypr else yaw_pitch_from_keypoints(d.keypoints)
+                    kps = crop_kps.keypoints(rgb, d.box) if crop_kps is not None and not ypr else None
+                    yp = (ypr[0], ypr[1]) if ypr else yaw_pitch_from_keypoints(kps or d.keypoints)
                     out.append(FaceSample(d.box, *(yp or (None, None))))
                 del rgb
             if (n + 1) * every_s >= seconds or time.monotonic() - t0 > seconds + 30:
@@ -121,6 +134,8 @@ def sample_faces(source: str, seconds: float, every_s: float) -> tuple[list[Face
         src.close()
         det.close()
         mesh.close()
+        if crop_kps is not None:
+            crop_kps.close()
     return out, size[0], size[1]
 
 
@@ -128,7 +143,7 @@ def main(args: argparse.Namespace) -> int:
     """CLI: ``edge-agent calibrate-camera --source SPEC [--seconds S] [--every S] [--zones RxC] [--out FILE]``."""
     try:
         rows, cols = (int(v) for v in args.zones.lower().split("x"))
-        faces, w, h = sample_faces(args.source, args.seconds, args.every)
+        faces, w, h = sample_faces(args.source, args.seconds, args.every, args.face_detector)
         if not w:
             raise OSError(f"no frames from {args.source}")
         cam = propose_camera_section(faces, w, h, rows, cols)
@@ -147,5 +162,7 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--source", required=True, help="camera:<index>, /dev/videoN, or a video file")
     ap.add_argument("--seconds", type=float, default=60.0, help="how long to watch (default 60)")
     ap.add_argument("--every", type=float, default=5.0, help="seconds between sampled frames (default 5)")
+    ap.add_argument("--face-detector", choices=("litert", "mediapipe", "ours"), default="litert",
+                    help="the agent's vision.face_detector: poses are measured the way it will measure them")
     ap.add_argument("--zones", default="2x3", help="zone grid ROWSxCOLS over the seated area, at most 4x4 (default 2x3)")
     ap.add_argument("--out", help="write the camera section into this room profile (YAML), keeping its audio section")

@@ -1,8 +1,10 @@
-"""Whole-room face detection: MediaPipe's full-range detector over overlapping tiles, merged by NMS.
+"""Whole-room face detection: a face model over the whole frame and overlapping tiles, merged by NMS.
 
-Two backends run the same model on each tile (``vision.face_detector``): ``litert`` decodes it
-ourselves (edge_agent/vision/blazeface.py; the same answer on x86 and aarch64, issue #17) and
-``mediapipe`` runs MediaPipe's own graph. Tiling, refinement and NMS are shared.
+Three backends (``vision.face_detector``): ``litert`` runs MediaPipe's full-range model and decodes it
+ourselves (edge_agent/vision/blazeface.py; the same answer on x86 and aarch64, issue #17),
+``mediapipe`` runs MediaPipe's own graph, and ``ours`` runs our own detector (edge_agent/vision/cpface.py,
+issue #22), which sees the frame at its own resolution and so needs no tiles for small faces.
+Tiling, refinement and NMS are shared.
 
 The detector sees a 192 px input; on a 1080p classroom frame that makes a 25 px
 face 4 px wide, so it is run on tiles as well as on the whole frame. Detections
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal, Protocol, get_args
 
 import numpy as np
@@ -138,7 +141,7 @@ def perspective_tiles(width: int, height: int, area: Box, face_top_px: float, fa
     return tiles
 
 
-FaceBackend = Literal["litert", "mediapipe"]
+FaceBackend = Literal["litert", "mediapipe", "ours"]
 FACE_BACKENDS: tuple[str, ...] = get_args(FaceBackend)
 RelDetection = tuple[Box, float, tuple[tuple[float, float], ...]]  # box and keypoints relative to the image
 
@@ -178,31 +181,52 @@ class _GraphBackend:
         self._det.close()
 
 
-def face_backend(name: FaceBackend, min_confidence: float) -> _Backend:
-    """The full-range detector for one tile, run by ``name``."""
+def face_backend(name: FaceBackend, min_confidence: float, manifest: Path | None = None,
+                 flip: bool = True) -> _Backend:
+    """The face model for one tile, run by ``name`` (``ours`` from the model ``manifest``, with the
+    mirrored pass when ``flip``)."""
     if name == "litert":
         from edge_agent.vision.blazeface import FullRangeFaceDetector
 
         return FullRangeFaceDetector(min_confidence)
     if name == "mediapipe":
         return _GraphBackend(min_confidence)
+    if name == "ours":
+        from edge_agent.inference.manifest import load_manifest, model_entry
+        from edge_agent.vision.cpface import OurFaceDetector
+
+        # A signed release made before our detector existed has no "face": the one shipped with the agent
+        # serves until a release brings one (a release that has one but fails its checks is refused).
+        if manifest is not None and "face" not in load_manifest(manifest):
+            manifest = None
+        entry = model_entry("face", manifest)
+        det = OurFaceDetector(entry.verified_path(), min_confidence, flip=flip)
+        det.version = f"cpface-{entry.version}"
+        return det
     raise ValueError(f"face detector {name!r} is not one of {', '.join(FACE_BACKENDS)}")
 
 
 class TiledFaceDetector:
-    """MediaPipe's full-range face model over the whole frame plus tile grids (or perspective tiles)."""
+    """A face model over the whole frame plus tile grids (or perspective tiles)."""
 
     def __init__(self, grids: Sequence[tuple[int, int]] = ((1, 1), (3, 3)), overlap: float = 0.2,
-                 min_confidence: float = GRAPH_MIN_SCORE, refine: bool = False, refine_min_score: float = 0.7,
-                 backend: FaceBackend = "litert"):
-        self._det = face_backend(backend, min_confidence)
+                 min_confidence: float | None = None, refine: bool = False, refine_min_score: float = 0.7,
+                 backend: FaceBackend = "litert", manifest: Path | None = None, flip: bool = True):
+        """``min_confidence`` None: the backend's own operating point (``GRAPH_MIN_SCORE``, or ours')."""
+        if min_confidence is None:
+            from edge_agent.vision.cpface import OUR_MIN_SCORE
+
+            min_confidence = OUR_MIN_SCORE if backend == "ours" else GRAPH_MIN_SCORE
+        self._det = face_backend(backend, min_confidence, manifest, flip)
         self.backend = backend
         self.grids = [tuple(g) for g in grids]
         self.overlap = overlap
         self.refine = refine
         self.refine_min_score = refine_min_score
         # e.g. mediapipe-face-full-0.10.18-litert-tiles-1x1+3x3-refine: model, then how it was run
-        self.version = (f"mediapipe-face-full-{self._det.version}-tiles-" + "+".join(f"{c}x{r}" for c, r in self.grids)
+        model = (f"{self._det.version}" + ("-flip" if flip else "") if backend == "ours"
+                 else f"mediapipe-face-full-{self._det.version}")
+        self.version = (f"{model}-tiles-" + "+".join(f"{c}x{r}" for c, r in self.grids)
                         + ("-refine" if refine else ""))
 
     def _run(self, rgb: np.ndarray, ox: int, oy: int) -> list[tuple[Box, float, tuple]]:

@@ -92,12 +92,19 @@ class VisionPipelineStage:
         vcfg = cfg.vision if isinstance(cfg, AgentConfig) else cfg
         self.cfg = vcfg
         self.profile = as_profile(calibration)
+        manifest = cfg.models.manifest if isinstance(cfg, AgentConfig) else None
         self.detector = TiledFaceDetector(vcfg.tiles, vcfg.tile_overlap, vcfg.min_detection_confidence,
-                                          refine=vcfg.refine_small_faces, backend=vcfg.face_detector)
+                                          refine=vcfg.refine_small_faces, backend=vcfg.face_detector,
+                                          manifest=manifest, flip=vcfg.face_flip_tta)
         self._tiles: dict[tuple[int, int], list[tuple[int, int, int, int]] | None] = {}
         self.tracker = FaceTracker()
         self._last_gray: np.ndarray | None = None
         self.stage_ms: dict[str, float] = {}  # the last frame's wall time per step
+        self.crop_keypoints = None  # MediaPipe's keypoints for our detector's faces without a mesh
+        if vcfg.face_detector == "ours" and vcfg.pose_keypoints == "mediapipe":
+            from edge_agent.vision.crop_keypoints import CropKeypoints
+
+            self.crop_keypoints = CropKeypoints()
         self.mesh = None
         if vcfg.mesh_per_frame > 0:
             from edge_agent.vision.headpose import MeshHeadPose
@@ -124,7 +131,10 @@ class VisionPipelineStage:
         return self.ladder.status
 
     def _tiles_for(self, w: int, h: int) -> list[tuple[int, int, int, int]] | None:
-        """Perspective tiles when the profile knows face sizes (cached per frame size), else None (grids)."""
+        """Perspective tiles when the profile knows face sizes (cached per frame size), else None (grids).
+        Our detector sees the frame at its own resolution, so it needs no upscaled tiles (its grids apply)."""
+        if self.detector.backend == "ours":
+            return None
         if (w, h) not in self._tiles:
             cam = self.profile.camera
             if cam.face_width_top is None or cam.face_width_bottom is None:
@@ -140,7 +150,8 @@ class VisionPipelineStage:
             ypr = self.mesh.estimate(rgb, d.box)
             if ypr is not None:
                 return ypr
-        yp = yaw_pitch_from_keypoints(d.keypoints)
+        kps = self.crop_keypoints.keypoints(rgb, d.box) if self.crop_keypoints is not None else None
+        yp = yaw_pitch_from_keypoints(kps or d.keypoints)
         return None if yp is None else (yp[0], yp[1], None)
 
     def process(self, ts: float, image_bgr: np.ndarray) -> FrameObservation:
@@ -220,6 +231,8 @@ class VisionPipelineStage:
         v = {"faces": self.detector.version}
         if self.mesh is not None:
             v["head_pose"] = self.mesh.version
+        if self.crop_keypoints is not None:
+            v["pose_keypoints"] = self.crop_keypoints.version
         if self.hands is not None:
             v["hands"] = self.hands.version
         if self.expression is not None:
@@ -228,6 +241,8 @@ class VisionPipelineStage:
 
     def close(self) -> None:
         self.detector.close()
+        if self.crop_keypoints is not None:
+            self.crop_keypoints.close()
         if self.mesh is not None:
             self.mesh.close()
         if self.hands is not None:
