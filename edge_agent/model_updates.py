@@ -165,7 +165,7 @@ def _self_test_detector(name: str, path: Path, spec: dict) -> None:
     """A face detector loads, runs at the manifest's input size and at another, and its outputs decode."""
     import numpy as np
 
-    from edge_agent.vision.cpface import OurFaceDetector
+    from edge_agent.vision.cpface import OurFaceDetector, decode
 
     _, h, w, _ = (int(v) for v in spec.get("shape", (1, 640, 640, 3)))
     try:
@@ -174,7 +174,7 @@ def _self_test_detector(name: str, path: Path, spec: dict) -> None:
             raw = det.raw(np.full((*hw, 3), 128, np.uint8))
             if not all(np.isfinite(a).all() for level in raw for a in level):
                 raise ValueError("non-finite outputs")
-            det.detect(np.full((*hw, 3), 128, np.uint8))
+            decode(raw, 0.0)
     except Exception as e:  # noqa: BLE001 - any failure means: do not activate
         raise BundleError(f"model {name!r} does not run: {e}") from None
 

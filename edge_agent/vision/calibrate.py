@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from calibration.profile import CameraCalibration, Direction, Zone, merge_section
+from edge_agent.vision.faces import FACE_BACKENDS, FaceBackend
 
 #: Fewer faces than this and the tool refuses to guess a seated area.
 MIN_FACES = 6
@@ -91,7 +92,7 @@ def propose_camera_section(faces: Sequence[FaceSample], width: int, height: int,
 
 
 def sample_faces(source: str, seconds: float, every_s: float,
-                 face_detector: str = "litert") -> tuple[list[FaceSample], int, int]:
+                 face_detector: FaceBackend = "litert") -> tuple[list[FaceSample], int, int]:
     """Faces from frames of ``source`` over ``seconds``; frames are dropped as soon as faces are taken.
 
     Poses come from the path the agent will use with ``face_detector`` (for ``ours``: its boxes and
@@ -100,6 +101,7 @@ def sample_faces(source: str, seconds: float, every_s: float,
     import cv2
 
     from edge_agent.sources.video import open_video_source
+    from edge_agent.vision.crop_keypoints import CropKeypoints, pose_keypoints
     from edge_agent.vision.faces import TiledFaceDetector
     from edge_agent.vision.headpose import MeshHeadPose
     from edge_agent.vision.pose import yaw_pitch_from_keypoints
@@ -107,12 +109,9 @@ def sample_faces(source: str, seconds: float, every_s: float,
     src = open_video_source(source, target_fps=1.0 / every_s)
     crop_kps = None
     if face_detector == "ours":
-        from edge_agent.vision.crop_keypoints import CropKeypoints
-
         det, crop_kps = TiledFaceDetector([(1, 1)], backend="ours"), CropKeypoints()
     else:
-        det = TiledFaceDetector([(1, 1), (4, 4)], refine=True, backend="mediapipe" if face_detector == "mediapipe"
-                                else "litert")
+        det = TiledFaceDetector([(1, 1), (4, 4)], refine=True, backend=face_detector)
     mesh = MeshHeadPose()
     out: list[FaceSample] = []
     size = (0, 0)
@@ -124,8 +123,7 @@ def sample_faces(source: str, seconds: float, every_s: float,
                 rgb = cv2.cvtColor(frame.image, cv2.COLOR_BGR2RGB)
                 for d in det.detect(rgb):
                     ypr = mesh.estimate(rgb, d.box) if d.box[2] >= 24 else None
-                    kps = crop_kps.keypoints(rgb, d.box) if crop_kps is not None and not ypr else None
-                    yp = (ypr[0], ypr[1]) if ypr else yaw_pitch_from_keypoints(kps or d.keypoints)
+                    yp = (ypr[0], ypr[1]) if ypr else yaw_pitch_from_keypoints(pose_keypoints(crop_kps, rgb, d))
                     out.append(FaceSample(d.box, *(yp or (None, None))))
                 del rgb
             if (n + 1) * every_s >= seconds or time.monotonic() - t0 > seconds + 30:
@@ -162,7 +160,7 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--source", required=True, help="camera:<index>, /dev/videoN, or a video file")
     ap.add_argument("--seconds", type=float, default=60.0, help="how long to watch (default 60)")
     ap.add_argument("--every", type=float, default=5.0, help="seconds between sampled frames (default 5)")
-    ap.add_argument("--face-detector", choices=("litert", "mediapipe", "ours"), default="litert",
+    ap.add_argument("--face-detector", choices=FACE_BACKENDS, default="litert",
                     help="the agent's vision.face_detector: poses are measured the way it will measure them")
     ap.add_argument("--zones", default="2x3", help="zone grid ROWSxCOLS over the seated area, at most 4x4 (default 2x3)")
     ap.add_argument("--out", help="write the camera section into this room profile (YAML), keeping its audio section")

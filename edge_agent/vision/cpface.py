@@ -156,7 +156,7 @@ class OurFaceDetector:
     """
 
     def __init__(self, model_path: Path | str, min_score: float = OUR_MIN_SCORE, scale: float = 1.0,
-                 threads: int = 1, runtime: Runtime = "auto", flip: bool = True):
+                 threads: int = 1, runtime: Runtime = "auto", flip: bool = True, version: str | None = None):
         cls = interpreter_class(runtime)
         self.runtime = cls.__module__.split(".")[0]
         self._interp = cls(model_path=str(model_path), num_threads=threads)
@@ -164,7 +164,7 @@ class OurFaceDetector:
         self._hw: tuple[int, int] | None = None
         self._map: OutputMap | None = None
         self.min_score, self.scale, self.flip = min_score, scale, flip
-        self.version = Path(model_path).stem
+        self.version = version or Path(model_path).stem
 
     def raw(self, rgb: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """The raw (obj, box, keypoint) outputs of each grid for an RGB image, in ``STRIDES`` order; with

@@ -14,7 +14,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from edge_agent.vision.faces import Box
+from edge_agent.vision.faces import Box, Detection, iou
 
 #: The crop side the face is upscaled into; the face fills about half of it.
 CROP_PX = 160
@@ -50,18 +50,21 @@ class CropKeypoints:
         crop = np.zeros((s, s, 3), np.uint8)
         crop[sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0] = rgb[sy0:sy1, sx0:sx1]
         big = cv2.resize(crop, (CROP_PX, CROP_PX), interpolation=cv2.INTER_CUBIC)
-        gx, gy, gw, gh = (x - x0) / s, (y - y0) / s, w / s, h / s
+        face = ((x - x0) / s, (y - y0) / s, w / s, h / s)
         best, best_iou = None, MIN_IOU
-        for (bx, by, bw, bh), _score, kps in self._det.detect(big):
-            ix = max(0.0, min(bx + bw, gx + gw) - max(bx, gx))
-            iy = max(0.0, min(by + bh, gy + gh) - max(by, gy))
-            inter = ix * iy
-            iou = inter / (bw * bh + gw * gh - inter + 1e-9)
-            if iou > best_iou:
-                best, best_iou = kps, iou
+        for box, _score, kps in self._det.detect(big):
+            if (overlap := iou(box, face)) > best_iou:
+                best, best_iou = kps, overlap
         if best is None:
             return None
         return tuple((x0 + kx * s, y0 + ky * s) for kx, ky in best)
 
     def close(self) -> None:
         self._det.close()
+
+
+def pose_keypoints(crop: CropKeypoints | None, rgb: np.ndarray, d: Detection) -> Keypoints:
+    """The keypoints head pose reads for a face without a mesh: MediaPipe's from a crop when ``crop`` is set
+    and finds the face there, else the detector's own (the agent and ``calibrate-camera`` alike)."""
+    kps = crop.keypoints(rgb, d.box) if crop is not None else None
+    return kps or d.keypoints

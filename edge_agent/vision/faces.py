@@ -197,12 +197,8 @@ def face_backend(name: FaceBackend, min_confidence: float, manifest: Path | None
 
         # A signed release made before our detector existed has no "face": the one shipped with the agent
         # serves until a release brings one (a release that has one but fails its checks is refused).
-        if manifest is not None and "face" not in load_manifest(manifest):
-            manifest = None
-        entry = model_entry("face", manifest)
-        det = OurFaceDetector(entry.verified_path(), min_confidence, flip=flip)
-        det.version = f"cpface-{entry.version}"
-        return det
+        entry = load_manifest(manifest).get("face") or model_entry("face")
+        return OurFaceDetector(entry.verified_path(), min_confidence, flip=flip, version=f"cpface-{entry.version}")
     raise ValueError(f"face detector {name!r} is not one of {', '.join(FACE_BACKENDS)}")
 
 

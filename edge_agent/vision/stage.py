@@ -31,6 +31,7 @@ from calibration.profile import RoomCalibration, as_profile
 from edge_agent.config import AgentConfig, VisionConfig
 from edge_agent.observations import FaceObservation, FrameObservation
 from edge_agent.vision.bodypose import PoseLandmarker
+from edge_agent.vision.crop_keypoints import CropKeypoints, pose_keypoints
 from edge_agent.vision.degrade import LEVEL_NAMES, SHED_AT, DegradationLadder, LadderStatus, available_levels
 from edge_agent.vision.faces import Box, Detection, TiledFaceDetector, perspective_tiles
 from edge_agent.vision.hands import HandRaiseDetector
@@ -102,8 +103,6 @@ class VisionPipelineStage:
         self.stage_ms: dict[str, float] = {}  # the last frame's wall time per step
         self.crop_keypoints = None  # MediaPipe's keypoints for our detector's faces without a mesh
         if vcfg.face_detector == "ours" and vcfg.pose_keypoints == "mediapipe":
-            from edge_agent.vision.crop_keypoints import CropKeypoints
-
             self.crop_keypoints = CropKeypoints()
         self.mesh = None
         if vcfg.mesh_per_frame > 0:
@@ -150,8 +149,7 @@ class VisionPipelineStage:
             ypr = self.mesh.estimate(rgb, d.box)
             if ypr is not None:
                 return ypr
-        kps = self.crop_keypoints.keypoints(rgb, d.box) if self.crop_keypoints is not None else None
-        yp = yaw_pitch_from_keypoints(kps or d.keypoints)
+        yp = yaw_pitch_from_keypoints(pose_keypoints(self.crop_keypoints, rgb, d))
         return None if yp is None else (yp[0], yp[1], None)
 
     def process(self, ts: float, image_bgr: np.ndarray) -> FrameObservation:
