@@ -21,7 +21,7 @@ MODELS = {
                   "preprocess": "edge_agent.inference.preprocess.expression_input"},
     },
     "voice_tone": {
-        "file": "voice/voice_tone.tflite", "version": "2.1.0",
+        "file": "voice/voice_tone.tflite", "version": "2.2.0",
         "classes": ["angry", "boredom", "disgust", "fear", "happy", "neutral", "sad"],
         "labels": {"en": ["angry", "boredom", "disgust", "fear", "happy", "neutral", "sad"],
                    "zh": ["生气", "无聊", "厌恶", "害怕", "高兴", "平静", "难过"]},

@@ -94,8 +94,10 @@ def fan_noise(n: int, rng: np.random.Generator, hum_hz: float = 100.0) -> np.nda
     return (x / (x.std() + 1e-12)).astype(np.float32)
 
 
-def babble(n: int, rng: np.random.Generator, sentences: list[tuple[str, str]]) -> np.ndarray:
-    """Next-room chatter: several espeak voices summed, low-passed at 1.2 kHz, unit RMS."""
+def babble(n: int, rng: np.random.Generator, sentences: list[tuple[str, str]],
+           lowpass_hz: float | None = 1200.0) -> np.ndarray:
+    """Chatter: several espeak voices summed, unit RMS. Low-passed at ``lowpass_hz`` (a wall between: next-room
+    chatter, the default); ``None`` keeps the full band (other groups talking in the same room)."""
     from scipy.signal import butter, sosfilt
 
     out = np.zeros(n, np.float32)
@@ -106,8 +108,8 @@ def babble(n: int, rng: np.random.Generator, sentences: list[tuple[str, str]]) -
             seg = u[: n - pos]
             out[pos:pos + len(seg)] += seg
             pos += len(u) + int(rng.integers(int(0.2 * SR), int(1.5 * SR)))
-    sos = butter(4, 1200, btype="low", fs=SR, output="sos")
-    out = sosfilt(sos, out).astype(np.float32)
+    if lowpass_hz is not None:
+        out = sosfilt(butter(4, lowpass_hz, btype="low", fs=SR, output="sos"), out).astype(np.float32)
     return out / (out.std() + 1e-12)
 
 

@@ -8,16 +8,17 @@ Two heads, both chosen by leave-one-speaker-out (LOSO) unweighted average recall
 by a speaker they are tested on:
 * studio head: trained on the clean clips, chosen by clean LOSO UAR;
 * noisy-room head: trained on the clean clips plus augmented copies (pink noise at 15–30 and at
-  5–15 dB SNR, ±8 % speed, synthetic room reverberation RT60 0.3–0.9 s with 10–30 dB noise), chosen by
-  LOSO UAR on test clips under 10 dB pink noise.
+  5–15 dB SNR, ±8 % speed, synthetic room reverberation RT60 0.3–0.9 s with 10–30 dB noise, and since
+  v2.2.0 in-room chatter of synthetic voices at 5–15 dB), chosen by LOSO UAR on test clips under 10 dB pink noise.
 The exported TFLite model computes both and blends them by a gate on the utterance's SNR estimate (the
 feature vector's last value) and its decay estimate (the value before it): studio head only when the SNR
 estimate is above ~30 dB *and* the level can fall faster than ~15 dB in 50 ms (dry room); noisy head
 otherwise (v2.1.0; v2.0.0 gated on SNR alone, so reverberant clips mostly stayed on the studio head). Each head's
 first layer folds in its feature standardisation (no separate normalisation layer: the file stays small). The report gives the gated model's LOSO UAR on
 clean clips, at 20, 10 and 5 dB and with reverberation (RT60 0.6 s; held-out checks: 0.4 s, 0.9 s, 0.6 s
-plus 20 dB pink noise), the same heads under the v2.0.0 SNR-only gate, and a plain-feature logistic-regression baseline (the
-issue's anchor family) measured in the same run on the same folds.
+plus 20 dB pink noise) and under babble (4 other corpus speakers talking at once, 10 and 5 dB), the v2.1.0 recipe
+(noisy head without the chatter copies) and the v2.0.0 recipe (that head under the SNR-only gate), and a
+plain-feature logistic-regression baseline (the issue's anchor family), all in the same run on the same folds.
 """
 
 from __future__ import annotations
@@ -88,6 +89,42 @@ def augment(y: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:
             with_pink_noise(with_reverb(y, rng.uniform(0.3, 0.9), rng), rng.uniform(10, 30), rng)]
 
 
+#: In-room chatter for the augmentation: synthetic voices (espeak-ng), never a speaker of the corpus, so no fold's
+#: held-out speaker is heard in its training clips. German, English and Mandarin, as in a language classroom.
+ROOM_CHATTER = [("Habt ihr die Aufgabe auf Seite vierzig schon gerechnet?", "de"),
+                ("Ich glaube, das Ergebnis ist sieben.", "de+f2"), ("Can you pass me the ruler, please?", "en-us+m2"),
+                ("我们这一组先讨论第二题。", "cmn"), ("Wait, which page are we on now?", "en-gb+f3"),
+                ("你写完了吗？给我看看。", "cmn+f2")]
+
+
+def chatter_track(seconds: float, rng: np.random.Generator) -> np.ndarray:
+    """A loop of full-band in-room chatter (several synthetic voices at once), unit RMS."""
+    from edge_agent.audio.synth import babble
+
+    return babble(int(SR * seconds), rng, ROOM_CHATTER, lowpass_hz=None)
+
+
+def with_babble(y: np.ndarray, snr_db: float, track: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``y`` plus a random stretch of the babble ``track`` ``snr_db`` below its RMS (the track loops)."""
+    start = int(rng.integers(len(track)))
+    b = np.resize(np.roll(track, -start), len(y)).astype(np.float32)
+    b *= np.sqrt((y ** 2).mean()) / (np.sqrt((b ** 2).mean()) + 1e-9) / 10 ** (snr_db / 20)
+    return (y + b).astype(np.float32)
+
+
+def crosstalk(audio: list[np.ndarray], spk: np.ndarray, i: int, rng: np.random.Generator, voices: int = 4) -> np.ndarray:
+    """Babble for clip ``i``'s test copy: ``voices`` clips of *other* corpus speakers summed, each looped from a
+    random start (a group discussion in the same room: real, emotional voices, unlike the augmentation's)."""
+    y = audio[i]
+    others = np.flatnonzero(spk != spk[i])
+    out = np.zeros(len(y), np.float32)
+    for j in rng.choice(others, voices, replace=False):
+        c = trim_digital_silence(audio[j])
+        c = c / (np.sqrt((c ** 2).mean()) + 1e-9)
+        out += np.resize(np.roll(c, -int(rng.integers(len(c)))), len(y))
+    return out
+
+
 def plain_baseline_features(y: np.ndarray) -> np.ndarray:
     """The issue's anchor family (not used on the box): 40 MFCC means/stds, energy, ZCR and YIN pitch stats."""
     import librosa
@@ -147,6 +184,10 @@ def main() -> None:
         tests[f"{snr}dB"] = feats([with_pink_noise(trim_digital_silence(a), snr, rng) for a in audio],
                                   f"test copies at {snr} dB")
     aug = [augment(a, rng) for a in tqdm(audio, desc="augmenting", file=sys.stderr)]
+    brng = np.random.default_rng(5)  # own generator: the v2.1.0 copies above stay as they were
+    track = chatter_track(60.0, brng)
+    for copies, a in zip(aug, audio, strict=True):
+        copies.append(with_babble(trim_digital_silence(a), brng.uniform(5, 15), track, brng))
     Xa = feats([b for copies in aug for b in copies], "augmented features")
     # a reverberant test condition (RT60 0.6 s, a typical classroom; own generator). The SNR gate does not see
     # reverberation (reverberant clips keep clean-like SNR estimates), so only part of them reach the noisy head.
@@ -159,7 +200,16 @@ def main() -> None:
     tests["reverb 0.9 s"] = feats([with_reverb(trim_digital_silence(a), 0.9, ex) for a in audio], "RT60 0.9 s")
     tests["reverb 0.6 s + 20 dB"] = feats([with_pink_noise(with_reverb(trim_digital_silence(a), 0.6, ex), 20, ex)
                                           for a in audio], "RT60 0.6 s + 20 dB")
-    ya, spka = np.repeat(y, len(aug[0])), np.repeat(spk, len(aug[0]))
+    # babble of other corpus speakers (a group talking in the same room) at 10 and 5 dB; own generator
+    bab = np.random.default_rng(31)
+    for snr in (10, 5):
+        tests[f"babble {snr} dB"] = feats(
+            [with_babble(trim_digital_silence(a), snr, crosstalk(audio, spk, i, bab), bab) for i, a in enumerate(audio)],
+            f"babble {snr} dB")
+    n_copies = len(aug[0])
+    ya, spka = np.repeat(y, n_copies), np.repeat(spk, n_copies)
+    # augmentation sets: none (studio head), all copies (shipped noisy head), all but babble (the v2.1.0 recipe)
+    augs = {"": None, "+aug": np.ones(len(ya), bool), "+aug-babble": np.tile(np.arange(n_copies) < 4, len(audio))}
     F = slice(0, DECAY_INDEX)  # model inputs; the decay and SNR estimates only drive the gate
 
     def make(kind: str):  # noqa: ANN202
@@ -167,19 +217,19 @@ def main() -> None:
             return LogisticRegression(C=float(kind[3:]), max_iter=3000, class_weight="balanced")
         return MLPClassifier(hidden_layer_sizes=(64,), alpha=float(kind[4:]), max_iter=800, random_state=0)
 
-    def fit(kind: str, use_aug: bool, keep: np.ndarray):  # noqa: ANN202
+    def fit(kind: str, aug: str, keep: np.ndarray):  # noqa: ANN202
         Xtr, ytr = X[keep][:, F], y[keep]
-        if use_aug:
-            ka = np.isin(spka, np.unique(spk[keep]))
+        if augs[aug] is not None:
+            ka = augs[aug] & np.isin(spka, np.unique(spk[keep]))
             Xtr, ytr = np.vstack([Xtr, Xa[ka][:, F]]), np.concatenate([ytr, ya[ka]])
         sc = StandardScaler().fit(Xtr)
         return sc, make(kind).fit(sc.transform(Xtr), ytr)
 
-    def loso_probs(kind: str, use_aug: bool) -> dict[str, np.ndarray]:
+    def loso_probs(kind: str, aug: str) -> dict[str, np.ndarray]:
         """Per test condition, LOSO class probabilities: the held-out speaker never reaches scaler or model."""
         out = {c: np.zeros((len(y), 7)) for c in tests}
         for s in np.unique(spk):
-            sc, m = fit(kind, use_aug, spk != s)
+            sc, m = fit(kind, aug, spk != s)
             for c, T in tests.items():
                 out[c][spk == s] = m.predict_proba(sc.transform(T[spk == s][:, F]))
         return out
@@ -188,18 +238,21 @@ def main() -> None:
         return {c: round(uar(y, P.argmax(1)), 4) for c, P in probs.items()}
 
     kinds = ("lr_0.03", "lr_0.1", "lr_0.3", "mlp_3.0")
-    probs = {(k, a): loso_probs(k, a) for k in kinds for a in (False, True)}
-    results = {f"{k}{'+aug' if a else ''}": uars(P) for (k, a), P in probs.items()}
+    probs = {k + a: loso_probs(k, a) for k in kinds for a in augs}
+    results = {name: uars(P) for name, P in probs.items()}
     for name, r in results.items():
         print(name, r, file=sys.stderr)
     studio = max(kinds, key=lambda k: results[k]["clean"])
-    noisy = max(kinds, key=lambda k: results[f"{k}+aug"]["10dB"])
-    def blend(use_decay: bool) -> dict[str, np.ndarray]:
-        return {c: (g := gate(tests[c][:, SNR_INDEX], tests[c][:, DECAY_INDEX] if use_decay else None)[:, None])
-                * probs[(studio, False)][c] + (1 - g) * probs[(noisy, True)][c] for c in tests}
+    noisy, noisy_v21 = (max(kinds, key=lambda k: results[k + a]["10dB"]) + a for a in ("+aug", "+aug-babble"))
 
-    gated = blend(True)
-    gated_uar, gated_snr_only_uar = uars(gated), uars(blend(False))
+    def blend(noisy_head: str, use_decay: bool) -> dict[str, np.ndarray]:
+        return {c: (g := gate(tests[c][:, SNR_INDEX], tests[c][:, DECAY_INDEX] if use_decay else None)[:, None])
+                * probs[studio][c] + (1 - g) * probs[noisy_head][c] for c in tests}
+
+    gated = blend(noisy, True)
+    gated_uar, gated_snr_only_uar = uars(gated), uars(blend(noisy_v21, False))
+    gated_v21_uar = uars(blend(noisy_v21, True))
+    print("gated, v2.1.0 recipe (no babble copies)", gated_v21_uar, file=sys.stderr)
     to_studio = {c: {"snr_and_decay": round(float(gate(T[:, SNR_INDEX], T[:, DECAY_INDEX]).mean()), 3),
                      "snr_only": round(float(gate(T[:, SNR_INDEX]).mean()), 3)} for c, T in tests.items()}
     print("gated", gated_uar, file=sys.stderr)
@@ -230,8 +283,8 @@ def main() -> None:
     snr_in = L.Lambda(lambda t: t[:, SNR_INDEX:], name="snr_db")(inp)
     decay_in = L.Lambda(lambda t: t[:, DECAY_INDEX:SNR_INDEX], name="decay_db")(inp)
     heads, weights, fitted = [], [], []
-    for name, kind, use_aug in (("studio", studio, False), ("noisy", noisy, True)):
-        sc, model = fit(kind, use_aug, np.ones(len(y), bool))
+    for name, kind, aug in (("studio", studio, ""), ("noisy", noisy.removesuffix("+aug"), "+aug")):
+        sc, model = fit(kind, aug, np.ones(len(y), bool))
         fitted.append((sc, model))
         w0, b0 = (model.coef_.T, model.intercept_) if kind.startswith("lr") else (model.coefs_[0], model.intercepts_[0])
         # fold the standardisation into the first layer: (x - mean) / scale @ W + b == x @ W' + b'
@@ -288,14 +341,15 @@ def main() -> None:
     ax.set_title(f"voice tone, leave-one-speaker-out (UAR {gated_uar['clean']:.2f})")
     fig.tight_layout()
     fig.savefig(out_dir / "confusion_loso.png", dpi=100)
-    report = {"gated_loso_uar": gated_uar, "gated_snr_only_v2_0_0_recipe_loso_uar": gated_snr_only_uar,
-              "heads": {"studio": studio, "noisy": f"{noisy}+aug"},
+    report = {"gated_loso_uar": gated_uar, "v2_1_0_recipe_loso_uar": gated_v21_uar,
+              "gated_snr_only_v2_0_0_recipe_loso_uar": gated_snr_only_uar,
+              "heads": {"studio": studio, "noisy": noisy, "noisy_v2_1_0_recipe": noisy_v21},
               "gate_db": GATE_DB, "decay_gate_db": DECAY_GATE_DB, "mean_studio_weight": to_studio, "per_class_recall_loso": per_class, "uar_by_speaker_loso": per_speaker,
               "confusion_loso": cm.tolist(), "candidates_loso_uar": results,
               "baseline_plain_features_lr_loso_uar": baseline, "baseline_chosen": base_best,
               "n_features": int(X.shape[1]), "n_files": int(len(y)), "minutes": round((time.time() - t0) / 60, 1)}
     (out_dir / "train_report.json").write_text(json.dumps(report, indent=2))
-    print(json.dumps({"gated_uar": gated_uar, "gated_snr_only_uar": gated_snr_only_uar,
+    print(json.dumps({"gated_uar": gated_uar, "v2_1_0_recipe_uar": gated_v21_uar, "gated_snr_only_uar": gated_snr_only_uar,
                       "baseline_uar": baseline[base_best]}))
 
 
