@@ -10,7 +10,8 @@ its peak RSS is its own:
   so the cost of every rung is measured against full work in one process.
 
 Run: OMP_NUM_THREADS=1 python bench/vision.py [--frames 8] [--calibration FILE] [--face-detector ours|litert|mediapipe]
-(a room profile from ``edge-agent calibrate-camera``: perspective tiles over its seated area and zones).
+[--tiles 2x1] (a room profile from ``edge-agent calibrate-camera``: perspective tiles over its seated area and zones;
+``--tiles``: ``vision.tiles`` instead of the detector's default grids, e.g. ``2x1`` = two overlapping halves).
 Prints one JSON object on its last line.
 """
 
@@ -70,13 +71,17 @@ def timed(stage: VisionPipelineStage, imgs: list) -> dict:
             "people_per_frame": round(faces / len(imgs), 1)}
 
 
-def child(name: str, n: int, calibration: str | None, face_detector: FaceBackend = "litert") -> dict:
+def child(name: str, n: int, calibration: str | None, face_detector: FaceBackend = "litert",
+          tiles: list[str] | None = None) -> dict:
     spec = CONFIGS[name]
     cv2.setNumThreads(1)
     imgs = frames(n)
     from calibration.profile import load_profile
 
-    cfg = AgentConfig(policy=spec["policy"], vision={"hand_raises": spec["hands"], "face_detector": face_detector})
+    vision: dict = {"hand_raises": spec["hands"], "face_detector": face_detector}
+    if tiles:
+        vision["tiles"] = [tuple(int(v) for v in t.split("x")) for t in tiles]
+    cfg = AgentConfig(policy=spec["policy"], vision=vision)
     stage = VisionPipelineStage(cfg, load_profile(calibration) if calibration else None)
     out: dict = {"config": name, "policy": spec["policy"], "hands": spec["hands"], "calibration": bool(calibration),
                  "students_in_scene": 30}
@@ -108,13 +113,16 @@ def main() -> None:
     ap.add_argument("--calibration", help="room profile (YAML)")
     ap.add_argument("--only", choices=sorted(CONFIGS), help="run one configuration in this process")
     ap.add_argument("--face-detector", choices=FACE_BACKENDS, default="litert", help="vision.face_detector")
+    ap.add_argument("--tiles", nargs="+", metavar="CxR", help="vision.tiles, e.g. 2x1 (default: the detector's)")
     args = ap.parse_args()
     if args.only:
-        print(json.dumps(child(args.only, args.frames, args.calibration, args.face_detector)))
+        print(json.dumps(child(args.only, args.frames, args.calibration, args.face_detector, args.tiles)))
         return
     results = {}
     for name in CONFIGS:
         cmd = [sys.executable, __file__, "--only", name, "--frames", str(args.frames), "--face-detector", args.face_detector]
+        if args.tiles:
+            cmd += ["--tiles", *args.tiles]
         if args.calibration:
             cmd += ["--calibration", args.calibration]
         r = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, check=True)

@@ -29,7 +29,7 @@ MODELS = {
                   "preprocess": "edge_agent.audio.features.utterance_features (16 kHz mono; last two values = decay and SNR estimates)"},
     },
     "face": {
-        "file": "faces/face_int8.tflite", "version": "1.0.0", "kind": "detector",
+        "file": "faces/face_int8.tflite", "version": "1.1.0", "kind": "detector",
         "classes": ["face"], "labels": {"en": ["face"], "zh": ["人脸"]},
         "input": {"shape": [1, 640, 640, 3], "dtype": "float32 RGB in [0, 255] (int8 inside); any size, "
                   "each side a multiple of 32 (resized per frame)",
