@@ -63,9 +63,19 @@ def with_pink_noise(y: np.ndarray, snr_db: float, rng: np.random.Generator) -> n
     numbers under noise by up to 0.02 (tried), so the committed model would no longer be reproduced."""
     n = rng.standard_normal(len(y)).astype(np.float32)
     spec = np.fft.rfft(n) / np.sqrt(np.maximum(np.arange(len(n) // 2 + 1), 1))
-    pink = np.fft.irfft(spec, n=len(n)).astype(np.float32)
-    pink *= np.sqrt((y ** 2).mean()) / (np.sqrt((pink ** 2).mean()) + 1e-9) / 10 ** (snr_db / 20)
-    return (y + pink).astype(np.float32)
+    return at_snr(y, np.fft.irfft(spec, n=len(n)), snr_db)
+
+
+def at_snr(y: np.ndarray, noise: np.ndarray, snr_db: float) -> np.ndarray:
+    """``y`` plus ``noise`` scaled to ``snr_db`` below ``y``'s RMS (whole clip), in float32."""
+    noise = noise.astype(np.float32)
+    noise *= np.sqrt((y ** 2).mean()) / (np.sqrt((noise ** 2).mean()) + 1e-9) / 10 ** (snr_db / 20)
+    return (y + noise).astype(np.float32)
+
+
+def looped(x: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` samples of ``x`` played in a loop from a random start."""
+    return np.resize(np.roll(x, -int(rng.integers(len(x)))), n)
 
 
 def with_reverb(y: np.ndarray, rt60_s: float, rng: np.random.Generator, drr_db: float = -3.0) -> np.ndarray:
@@ -106,10 +116,7 @@ def chatter_track(seconds: float, rng: np.random.Generator) -> np.ndarray:
 
 def with_babble(y: np.ndarray, snr_db: float, track: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """``y`` plus a random stretch of the babble ``track`` ``snr_db`` below its RMS (the track loops)."""
-    start = int(rng.integers(len(track)))
-    b = np.resize(np.roll(track, -start), len(y)).astype(np.float32)
-    b *= np.sqrt((y ** 2).mean()) / (np.sqrt((b ** 2).mean()) + 1e-9) / 10 ** (snr_db / 20)
-    return (y + b).astype(np.float32)
+    return at_snr(y, looped(track, len(y), rng), snr_db)
 
 
 def crosstalk(audio: list[np.ndarray], spk: np.ndarray, i: int, rng: np.random.Generator, voices: int = 4) -> np.ndarray:
@@ -121,7 +128,7 @@ def crosstalk(audio: list[np.ndarray], spk: np.ndarray, i: int, rng: np.random.G
     for j in rng.choice(others, voices, replace=False):
         c = trim_digital_silence(audio[j])
         c = c / (np.sqrt((c ** 2).mean()) + 1e-9)
-        out += np.resize(np.roll(c, -int(rng.integers(len(c)))), len(y))
+        out += looped(c, len(y), rng)
     return out
 
 
@@ -184,6 +191,7 @@ def main() -> None:
         tests[f"{snr}dB"] = feats([with_pink_noise(trim_digital_silence(a), snr, rng) for a in audio],
                                   f"test copies at {snr} dB")
     aug = [augment(a, rng) for a in tqdm(audio, desc="augmenting", file=sys.stderr)]
+    n_plain = len(aug[0])  # the v2.1.0 copies; the chatter copy comes after them
     brng = np.random.default_rng(5)  # own generator: the v2.1.0 copies above stay as they were
     track = chatter_track(60.0, brng)
     for copies, a in zip(aug, audio, strict=True):
@@ -209,7 +217,7 @@ def main() -> None:
     n_copies = len(aug[0])
     ya, spka = np.repeat(y, n_copies), np.repeat(spk, n_copies)
     # augmentation sets: none (studio head), all copies (shipped noisy head), all but babble (the v2.1.0 recipe)
-    augs = {"": None, "+aug": np.ones(len(ya), bool), "+aug-babble": np.tile(np.arange(n_copies) < 4, len(audio))}
+    augs = {"": None, "+aug": np.ones(len(ya), bool), "+aug-babble": np.tile(np.arange(n_copies) < n_plain, len(audio))}
     F = slice(0, DECAY_INDEX)  # model inputs; the decay and SNR estimates only drive the gate
 
     def make(kind: str):  # noqa: ANN202
