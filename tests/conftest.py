@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
+from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -29,6 +32,22 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def samples_dir() -> Path:
     return SAMPLES
+
+
+def load_models_script(rel: str) -> ModuleType:
+    """A training script under models/ (scripts, not a package) loaded as a module for its tests."""
+    path = REPO / "models" / rel
+    spec = importlib.util.spec_from_file_location(path.stem + "_under_test", path)
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture(scope="session")
+def models_script() -> Callable[[str], ModuleType]:
+    """``models_script("voice/train.py")``: see :func:`load_models_script`."""
+    return load_models_script
 
 
 def pytest_configure(config: pytest.Config) -> None:

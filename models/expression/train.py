@@ -7,6 +7,13 @@ Compact residual CNN, on-the-fly augmentation (flip, rotation up to ±10°, shif
 brightness/contrast, random erasing), label smoothing and square-root class weights for the rare
 classes. Exports float16 and full-integer int8 TFLite (int8 in and out, representative dataset
 from the training set) and reports the accuracy cost of quantisation on the validation split.
+
+Warm start (``--init-from``, models/expression/warm_start.py) continues from a shipped float16 export.
+
+Distillation (``--teacher FILE.npz``): a slower teacher's class probabilities for every training face
+(``p_train``, mirror-averaged) are mixed into the targets, ``kd_alpha`` × label + (1 − kd_alpha) ×
+teacher; unlabelled faces (``x_extra`` with ``p_extra``) learn from the teacher alone. The teacher is
+used only here: nothing of it ships, and the student keeps this architecture and its one preprocessing.
 """
 
 from __future__ import annotations
@@ -83,6 +90,32 @@ def augment(tf, x, y, rotate=None):  # noqa: ANN001
     return tf.clip_by_value(x, 0.0, 1.0), y
 
 
+def soften(p: np.ndarray, temperature: float) -> np.ndarray:
+    """Teacher probabilities at a temperature (T > 1 spreads them, so the student learns the near misses)."""
+    q = np.power(np.clip(p.astype(np.float64), 1e-8, 1.0), 1.0 / temperature)
+    return (q / q.sum(1, keepdims=True)).astype(np.float32)
+
+
+def targets(y: np.ndarray, teacher: np.lib.npyio.NpzFile | None, alpha: float, temperature: float,
+            cw: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Training targets and sample weights: one-hot labels, or labels mixed with the teacher's view.
+
+    Returns (x_extra uint8, target rows for the labelled faces, target rows for x_extra, weights for
+    x_extra); the extra faces are weighted by the class weight of the teacher's top class.
+    """
+    onehot = np.eye(7, dtype=np.float32)[y]
+    if teacher is None:
+        return np.zeros((0, 48, 48), np.uint8), onehot, np.zeros((0, 7), np.float32), np.zeros(0, np.float32)
+    p_train = teacher["p_train"]
+    if p_train.shape != (len(y), 7):
+        raise SystemExit(f"teacher p_train has shape {p_train.shape}, expected {(len(y), 7)}")
+    t = alpha * onehot + (1.0 - alpha) * soften(p_train, temperature)
+    if "x_extra" not in teacher.files:
+        return np.zeros((0, 48, 48), np.uint8), t, np.zeros((0, 7), np.float32), np.zeros(0, np.float32)
+    pe = soften(teacher["p_extra"], temperature)
+    return teacher["x_extra"], t, pe, cw[pe.argmax(1)].astype(np.float32)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", required=True)
@@ -93,28 +126,46 @@ def main() -> None:
     ap.add_argument("--max-minutes", type=float, default=45.0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--rotate-deg", type=float, default=10.0, help="random rotation range (0 = off)")
+    ap.add_argument("--teacher", help="npz with the teacher's p_train (and optionally x_extra, p_extra)")
+    ap.add_argument("--kd-alpha", type=float, default=0.3, help="weight of the label against the teacher")
+    ap.add_argument("--kd-temperature", type=float, default=2.0)
+    ap.add_argument("--init-from", type=Path, help="a float16 TFLite export of this network to start from "
+                    "(models/expression/warm_start.py); its batch-norms stay frozen")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--lr", type=float, default=2e-3)
     args = ap.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
 
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     tf.config.threading.set_inter_op_parallelism_threads(1)
-    tf.keras.utils.set_random_seed(1)
+    tf.keras.utils.set_random_seed(args.seed)
     d = np.load(args.data)
     xtr, ytr = expression_input(d["x_train"]), d["y_train"].astype(np.int64)
     xva, yva = expression_input(d["x_val"]), d["y_val"].astype(np.int64)
     counts = np.bincount(ytr, minlength=7)
     cw = np.sqrt(counts.max() / counts)
     cw = cw / (cw * counts).sum() * counts.sum()
-    sample_w = cw[ytr].astype(np.float32)
+    teacher = np.load(args.teacher) if args.teacher else None
+    x_extra, t_train, t_extra, w_extra = targets(ytr, teacher, args.kd_alpha, args.kd_temperature, cw)
+    sample_w = np.concatenate([cw[ytr].astype(np.float32), w_extra])
+    xtr = np.concatenate([xtr, expression_input(x_extra)]) if len(x_extra) else xtr
+    t_all = np.concatenate([t_train, t_extra])
     rotate = (tf.keras.layers.RandomRotation(args.rotate_deg / 360.0, fill_mode="reflect", seed=1)
               if args.rotate_deg > 0 else None)
-    ds = (tf.data.Dataset.from_tensor_slices((xtr, tf.one_hot(ytr, 7), sample_w)).shuffle(30000, seed=1)
+    ds = (tf.data.Dataset.from_tensor_slices((xtr, t_all, sample_w)).shuffle(max(30000, len(xtr)), seed=args.seed)
           .batch(args.batch).map(lambda x, y, w: (*augment(tf, x, y, rotate), w), num_parallel_calls=2).prefetch(2))
     val = tf.data.Dataset.from_tensor_slices((xva, tf.one_hot(yva, 7))).batch(512)
     model = build(tf, args.width)
+    warm_diff = None
+    if args.init_from:
+        from warm_start import check_against, load_folded
+
+        load_folded(model, args.init_from)
+        warm_diff = check_against(model, args.init_from, xva[:64])
+        print(f"warm start from {args.init_from.name}: max probability difference {warm_diff:.4f}", file=sys.stderr)
     steps = args.epochs * int(np.ceil(len(xtr) / args.batch))
-    sched = tf.keras.optimizers.schedules.CosineDecay(2e-3, steps, alpha=0.02)
+    sched = tf.keras.optimizers.schedules.CosineDecay(args.lr, steps, alpha=0.02)
     model.compile(optimizer=tf.keras.optimizers.AdamW(sched, weight_decay=1e-4),
                   loss=tf.keras.losses.CategoricalCrossentropy(label_smoothing=0.1), metrics=["accuracy"])
     out = Path(args.out)
@@ -140,11 +191,17 @@ def main() -> None:
 
     from export import export  # models/expression/export.py: the one int8 + float16 export path
 
-    export(model, d["x_train"][np.random.default_rng(0).choice(len(xtr), 400, replace=False)], out)
+    export(model, d["x_train"][np.random.default_rng(0).choice(len(d["x_train"]), 400, replace=False)], out)
     report = {"val_accuracy_keras": round(acc, 4), "val_accuracy_keras_tta_flip": round(acc_tta, 4),
               "epochs_run": len(hist.history["loss"]), "width": args.width,
               "best_epoch": int(np.argmax(hist.history["val_accuracy"])) + 1,
-              "train_minutes": round((time.time() - t_start) / 60, 1), "params": int(model.count_params())}
+              "train_minutes": round((time.time() - t_start) / 60, 1), "params": int(model.count_params()),
+              "seed": args.seed, "lr": args.lr}
+    if args.init_from:
+        report["warm_start"] = {"file": args.init_from.name, "max_probability_difference": round(warm_diff or 0, 4)}
+    if teacher is not None:
+        report["distillation"] = {"teacher_file": Path(args.teacher).name, "kd_alpha": args.kd_alpha,
+                                  "kd_temperature": args.kd_temperature, "extra_faces": int(len(x_extra))}
     (out / "train_report.json").write_text(json.dumps(report, indent=2))
     ckpt.unlink(missing_ok=True)
     print(json.dumps(report))
