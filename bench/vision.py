@@ -32,7 +32,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from edge_agent.config import AgentConfig  # noqa: E402
 from edge_agent.vision.degrade import LEVEL_NAMES, available_levels  # noqa: E402
-from edge_agent.vision.faces import FACE_BACKENDS, FaceBackend, TiledFaceDetector  # noqa: E402
+from edge_agent.vision.faces import DEFAULT_FACE_BACKEND, FACE_BACKENDS, FaceBackend, TiledFaceDetector  # noqa: E402
 from edge_agent.vision.stage import VisionPipelineStage  # noqa: E402
 
 CONFIGS = {
@@ -112,7 +112,8 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=8)
     ap.add_argument("--calibration", help="room profile (YAML)")
     ap.add_argument("--only", choices=sorted(CONFIGS), help="run one configuration in this process")
-    ap.add_argument("--face-detector", choices=FACE_BACKENDS, default="litert", help="vision.face_detector")
+    ap.add_argument("--face-detector", choices=FACE_BACKENDS, default=DEFAULT_FACE_BACKEND,
+                    help="vision.face_detector (default: the agent's)")
     ap.add_argument("--tiles", nargs="+", metavar="CxR", help="vision.tiles, e.g. 2x1 (default: the detector's)")
     args = ap.parse_args()
     if args.only:

@@ -10,6 +10,7 @@ survives a change of capture resolution. It holds numbers only: no image.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -50,6 +51,10 @@ class CameraCalibration(_Section):
     face_width_bottom: float | None = Field(None, gt=0, le=1, description="the same at its bottom")
     board: Direction = Field(default_factory=Direction)
     zones: list[Zone] = Field(default_factory=list)
+    face_detector: Literal["litert", "mediapipe", "ours"] | None = Field(
+        None, description="the agent's vision.face_detector when this section was measured: board directions "
+        "depend on the pose path of the detector that found the faces (calibrate-camera writes it; null: "
+        "not recorded)")
 
     @field_validator("seated_area")
     @classmethod

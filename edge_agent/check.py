@@ -40,9 +40,12 @@ def check_calibration(cfg: AgentConfig) -> str:
     if cfg.calibration is None:
         return "no room profile (attention uses the default board direction; run calibrate-camera)"
     from calibration.profile import load_profile
+    from edge_agent.config_check import detector_note
 
     p = load_profile(cfg.calibration)
-    return f"{len(p.camera.zones)} zones, seated area {'set' if p.camera.seated_area else 'not set'}"
+    note = detector_note(p.camera, cfg.vision.face_detector, cfg.calibration)
+    return (f"{len(p.camera.zones)} zones, seated area {'set' if p.camera.seated_area else 'not set'}"
+            + (f"; {note}" if note else ""))
 
 
 def check_camera(cfg: AgentConfig) -> str:

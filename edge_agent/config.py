@@ -18,7 +18,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 
 from classpulse_contract.config_io import load_config
 from edge_agent.vision.cpface import OUR_MIN_SCORE
-from edge_agent.vision.faces import GRAPH_MIN_SCORE, FaceBackend
+from edge_agent.vision.faces import DEFAULT_FACE_BACKEND, GRAPH_MIN_SCORE, FaceBackend
 
 ENV_PREFIX = "CLASSPULSE"
 _IDENT = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
@@ -113,19 +113,23 @@ class AudioConfig(_Section):
 
 
 class VisionConfig(_Section):
-    face_detector: FaceBackend = Field("litert", description="the face model: litert (MediaPipe's full-range model "
-                                       "decoded here, the same on x86 and aarch64), mediapipe (its graph; finds no "
-                                       "faces on emulated aarch64, issue #17) or ours (our own detector at the frame's "
-                                       "resolution, no tiles needed; issue #22: re-run calibrate-camera --face-detector "
-                                       "ours after switching, the board directions depend on the pose path)")
-    min_detection_confidence: float = Field(GRAPH_MIN_SCORE, ge=0, le=1, description="lowest face score kept; "
-                                            "unset: the detector's own (litert 0.6, the score MediaPipe's graph "
-                                            "keeps, which ignores this setting; ours 0.51)")
-    tiles: list[tuple[int, int]] = Field(default_factory=lambda: [(1, 1), (3, 3)], description="grids to run, e.g. "
-                                         "[[1,1],[3,3]]; unset: [[1,1],[3,3]] for MediaPipe's model, [[1,1]] for ours")
+    face_detector: FaceBackend = Field(DEFAULT_FACE_BACKEND, description="the face model: ours (default; our own "
+                                       "detector, models/faces, at the frame's resolution on two overlapping halves; "
+                                       "issue #22), litert (MediaPipe's full-range model decoded here on a whole + "
+                                       "3x3 grid, the default before) or mediapipe (its graph; finds no faces on "
+                                       "emulated aarch64, issue #17). After switching, re-run calibrate-camera "
+                                       "--face-detector X: the board directions depend on the pose path")
+    min_detection_confidence: float = Field(OUR_MIN_SCORE, ge=0, le=1, description="lowest face score kept; "
+                                            "unset: the detector's own (ours 0.51; litert 0.6, the score "
+                                            "MediaPipe's graph keeps, which ignores this setting)")
+    tiles: list[tuple[int, int]] = Field(default_factory=lambda: [(2, 1)], description="grids to run, e.g. "
+                                         "[[1,1],[3,3]]; unset: [[2,1]] for ours (two overlapping halves: the "
+                                         "whole frame finds the same faces but its buffers cost ~70 MB more at "
+                                         "1080p), [[1,1],[3,3]] for MediaPipe's model")
     tile_overlap: float = Field(0.2, ge=0, lt=0.9)
-    refine_small_faces: bool = Field(True, description="split a tile into 2x2 where it held small faces (wider_dev: "
-                                     "recall 0.601 -> 0.644 at precision 0.950, 1.4x time); unset: off for ours")
+    refine_small_faces: bool = Field(False, description="split a tile into 2x2 where it held small faces (MediaPipe's "
+                                     "model on wider_dev: recall 0.601 -> 0.644 at precision 0.950, 1.4x time); "
+                                     "unset: on for MediaPipe's model, off for ours")
     face_target_px: float = Field(24.0, ge=8, le=96, description="face width in the detector's input that "
                                   "perspective tiles aim for (used when the room profile has face sizes)")
     attention_cone_deg: float = Field(30.0, gt=0, le=90)
@@ -150,10 +154,10 @@ class VisionConfig(_Section):
     @model_validator(mode="after")
     def _backend_defaults(self) -> VisionConfig:
         """What the config leaves unset follows the detector: ours sees the frame at its own resolution
-        (no tiles, no refinement); MediaPipe's 192 px model needs the 3x3 grid and refinement."""
-        if self.face_detector == "ours":
-            for name, value in (("tiles", [(1, 1)]), ("refine_small_faces", False),
-                                ("min_detection_confidence", OUR_MIN_SCORE)):
+        (two halves for memory, no refinement); MediaPipe's 192 px model needs the 3x3 grid and refinement."""
+        if self.face_detector != "ours":
+            for name, value in (("tiles", [(1, 1), (3, 3)]), ("refine_small_faces", True),
+                                ("min_detection_confidence", GRAPH_MIN_SCORE)):
                 if name not in self.model_fields_set:
                     object.__setattr__(self, name, value)
         return self

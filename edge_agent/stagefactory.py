@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
+import logging
+
 from calibration.profile import RoomCalibration, load_profile
 from edge_agent.config import AgentConfig
 from edge_agent.stages import AudioStage, VisionStage
 
+log = logging.getLogger(__name__)
+
 
 def load_calibration(cfg: AgentConfig) -> RoomCalibration | None:
-    """The room profile the config names, validated (a bad profile stops start-up with its key path)."""
-    return None if cfg.calibration is None else load_profile(cfg.calibration)
+    """The room profile the config names, validated (a bad profile stops start-up with its key path);
+    a profile measured through another detector's pose path is logged, not refused (attention is off)."""
+    if cfg.calibration is None:
+        return None
+    from edge_agent.config_check import detector_note
+
+    profile = load_profile(cfg.calibration)
+    note = detector_note(profile.camera, cfg.vision.face_detector, cfg.calibration)
+    if note:
+        log.warning("%s", note)
+    return profile
 
 
 def make_vision_stage(cfg: AgentConfig, calibration: RoomCalibration | None, live: bool = False) -> VisionStage:

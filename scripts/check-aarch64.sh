@@ -7,6 +7,10 @@
 # LiteRT faces/pose/expression/voice, MediaPipe face mesh, overlap MLP, Silero ONNX). The same cut is replayed on
 # this x86 machine; exit 0 only when every window matches within the tolerances below.
 #   n_faces (and per-zone n_faces): ±1        attention_share, speech_share: ±0.03
+#   per-zone attention_share: ±0.03 or one face of the zone (1/n_faces), whichever is larger: our int8 face
+#   detector's kernels round differently on Arm and x86, a box moves by a pixel and a face on the edge of
+#   the attention cone can flip, or a face on a zone's edge lands in the next zone (bench/README.md, issue
+#   #22); a zone whose counts straddle k_anonymity has no mix on its smaller side; the room's share stays ±0.03
 #   same windows, same null-ness of every compared value
 # Emulation is ~30-100x slower than native: the cut is 3 frames (0.5 fps) and 6 s of audio, one tile grid.
 # The built root (before the agent) is cached under CLASSPULSE_AARCH64_CACHE (default
@@ -103,7 +107,7 @@ sf.write(out / "cut.wav", audio, sr)
 cfg = {"policy": "full", "window_s": 6, "k_anonymity": 5, "schedule": {"always": True},
        "video": {"source": "/tmp/check/cut.avi", "target_fps": 0.5, "width": 1280, "height": 720},
        "audio": {"source": "/tmp/check/cut.wav"},
-       "vision": {"tiles": [[2, 2]], "refine_small_faces": False, "mesh_per_frame": 6, "hand_checks_per_frame": 2},
+       "vision": {"mesh_per_frame": 6, "hand_checks_per_frame": 2},  # the default detector and its tiles
        "vad": {"engine": "silero", "overlap": True, "tone_min_speech_s": 1.0},
        "outbox": {"path": "/tmp/check/outbox.db"}, "calibration": "/tmp/check/calibration.yaml"}
 (out / "agent.yaml").write_text(yaml.safe_dump(cfg))
@@ -184,7 +188,11 @@ for i, (a, b) in enumerate(zip(x86, arm)):
             probs.append(f"window {i} zone {z} only on one side")
         else:
             near(f"window {i} zone {z} n_faces", za[z]["n_faces"], zb[z]["n_faces"], 1)
-            near(f"window {i} zone {z} attention_share", za[z].get("attention_share"), zb[z].get("attention_share"), 0.03)
+            lo, hi = sorted((za[z]["n_faces"], zb[z]["n_faces"]))
+            if lo < a.get("k_anonymity", 5) <= hi:
+                continue  # one face apart across k: privacy publishes no mix on the smaller side (by design)
+            near(f"window {i} zone {z} attention_share", za[z].get("attention_share"), zb[z].get("attention_share"),
+                 max(0.03, 1 / max(1, lo) + 1e-6))
     if sorted(a.get("model_versions", {}).items()) != sorted(b.get("model_versions", {}).items()):
         probs.append(f"window {i} model versions differ: {a.get('model_versions')} vs {b.get('model_versions')}")
 keys = ("n_faces", "attention_share", "speech_share")

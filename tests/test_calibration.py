@@ -111,6 +111,7 @@ def test_calibrate_camera_cli_on_the_sample_then_the_stage_uses_zones_and_sees_h
     prof = load_profile(out)
     assert prof.camera.seated_area is not None and len(prof.camera.zones) == 6
     assert prof.camera.face_width_top < prof.camera.face_width_bottom
+    assert prof.camera.face_detector == "ours", "the profile records whose pose path measured its board directions"
 
     from edge_agent.config import AgentConfig
     from edge_agent.vision.stage import VisionPipelineStage

@@ -67,6 +67,37 @@ def test_a_score_floor_the_mediapipe_face_graph_ignores_is_noted():
     assert not any("vision." in n for n in notes(AgentConfig(vision={"min_detection_confidence": 0.5})))
 
 
+def test_a_room_profile_measured_through_another_detectors_pose_path_is_noted(tmp_path):
+    """Board directions depend on the pose path (issue #22): config check says which detector measured the
+    profile and how to re-measure it; detectors that share a pose path, or a profile without board
+    directions, say nothing."""
+    from edge_agent.config_check import notes
+
+    def profile(name: str, camera: dict) -> str:
+        p = tmp_path / f"{name}.yaml"
+        p.write_text(yaml.safe_dump({"camera": camera}))
+        return str(p)
+
+    board = {"board": {"yaw_deg": 2.0, "pitch_deg": -20.0}}
+    litert = profile("litert", {**board, "face_detector": "litert"})
+    assert [n for n in notes(AgentConfig(calibration=litert)) if n.startswith("calibration:")] == [
+        f"calibration: the room profile's board directions were measured with face_detector litert, the agent "
+        f"runs ours: head angles differ between their pose paths, so attention would be off; re-run "
+        f"`edge-agent calibrate-camera --face-detector ours --out {litert}` while the class faces the board"]
+    assert not [n for n in notes(AgentConfig(calibration=litert, vision={"face_detector": "mediapipe"}))
+                if n.startswith("calibration:")]
+    ours = profile("ours", {**board, "face_detector": "ours"})
+    assert not [n for n in notes(AgentConfig(calibration=ours)) if n.startswith("calibration:")]
+    unknown = notes(AgentConfig(calibration=profile("unknown", board)))
+    assert any("does not record which face detector" in n for n in unknown)
+    seats = profile("seats", {"seated_area": [0.1, 0.2, 0.8, 0.6]})
+    assert not [n for n in notes(AgentConfig(calibration=seats)) if n.startswith("calibration:")]
+    f = tmp_path / "agent.yaml"
+    f.write_text(yaml.safe_dump({"device": {"id": "cp-r101"}, "calibration": litert}))
+    r = cli("edge-agent", "config", "check", str(f))
+    assert r.returncode == 0 and "note: calibration: the room profile's board directions" in r.stderr
+
+
 def test_misspelt_time_zone_fails_config_check_and_check_in_words(tmp_path):
     f = tmp_path / "agent.yaml"
     f.write_text("device: {id: Room_101}\nschedule: {timezone: Europe/Lodnon}\n")

@@ -94,7 +94,8 @@ def test_run_keeps_the_eval_interface_and_adds_recall_by_size(tiny_set):
 
 def test_run_variants_scores_each_setting_and_rotates_which_runs_first(tiny_set):
     out = ev.run_variants(tiny_set, tiny_set / "gt.json",
-                          {"a": {"grids": [(1, 1)], "backend": "mediapipe"}, "b": {"grids": [(1, 1), (3, 3)]}})
+                          {"a": {"grids": [(1, 1)], "backend": "mediapipe"},
+                           "b": {"grids": [(1, 1), (3, 3)], "backend": "litert"}})
     assert list(out) == ["a", "b"] and out["a"]["backend"] == "mediapipe" and out["b"]["grids"] == [[1, 1], [3, 3]]
     assert out["a"]["recall_by_size"] == out["b"]["recall_by_size"] == {"16-31": 0.3333, "32-63": 0.6667, ">=64": 0.5}
     assert _FakeDetector.calls == ["fake-mediapipe-1x1", "fake-litert-1x1+3x3",   # image 1: a first

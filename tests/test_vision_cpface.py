@@ -29,6 +29,7 @@ from edge_agent.vision.cpface import (
     to_input,
     unmirror,
 )
+from edge_agent.vision.faces import GRAPH_MIN_SCORE
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -116,15 +117,20 @@ def test_nothing_above_the_threshold_decodes_to_no_faces():
     assert boxes.shape == (0, 4) and scores.shape == (0,) and kps.shape == (0, N_KEYPOINTS, 2)
 
 
-def test_our_detector_takes_its_own_defaults_unless_the_config_sets_them():
+def test_our_detector_is_the_default_and_takes_its_own_defaults_unless_the_config_sets_them():
     ours = VisionConfig(face_detector="ours")
-    assert ours.tiles == [(1, 1)] and ours.refine_small_faces is False
+    assert ours.tiles == [(2, 1)] and ours.refine_small_faces is False  # halves: the stage's memory at 1080p
     assert ours.min_detection_confidence == OUR_MIN_SCORE
+    assert VisionConfig().model_dump() == ours.model_dump(), "issue #22: our detector is the default"
     set_ = VisionConfig(face_detector="ours", tiles=[(1, 1), (2, 2)], refine_small_faces=True,
                         min_detection_confidence=0.7)
     assert set_.tiles == [(1, 1), (2, 2)] and set_.refine_small_faces is True and set_.min_detection_confidence == 0.7
-    mp = VisionConfig(face_detector="litert")
-    assert mp.tiles == [(1, 1), (3, 3)] and mp.refine_small_faces is True
+    for backend in ("litert", "mediapipe"):
+        mp = VisionConfig(face_detector=backend)
+        assert mp.tiles == [(1, 1), (3, 3)] and mp.refine_small_faces is True
+        assert mp.min_detection_confidence == GRAPH_MIN_SCORE
+    kept = VisionConfig(face_detector="litert", tiles=[(2, 2)], refine_small_faces=False, min_detection_confidence=0.5)
+    assert kept.tiles == [(2, 2)] and kept.refine_small_faces is False and kept.min_detection_confidence == 0.5
 
 
 # ------------------------------------------------------------------------------------------ the shipped model

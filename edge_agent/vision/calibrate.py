@@ -2,8 +2,9 @@
 
 Run it once per room while the class looks at the board (the first minutes of
 a lesson, or students asked to look at the teacher). It samples frames, finds
-faces densely (whole frame + 4×4 tiles + refinement: slow, but this runs once),
-and keeps only numbers: boxes and head angles. No frame is stored or sent;
+faces with the detector the agent will run (``--face-detector``, recorded in the
+profile; MediaPipe's model densely: whole frame + 4×4 tiles + refinement, slow,
+but this runs once), and keeps only numbers: boxes and head angles. No frame is stored or sent;
 each one is dropped after detection. The result is the ``camera`` section of
 the room profile:
 
@@ -31,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from calibration.profile import CameraCalibration, Direction, Zone, merge_section
-from edge_agent.vision.faces import FACE_BACKENDS, FaceBackend
+from edge_agent.vision.faces import DEFAULT_FACE_BACKEND, FACE_BACKENDS, FaceBackend
 
 #: Fewer faces than this and the tool refuses to guess a seated area.
 MIN_FACES = 6
@@ -92,7 +93,7 @@ def propose_camera_section(faces: Sequence[FaceSample], width: int, height: int,
 
 
 def sample_faces(source: str, seconds: float, every_s: float,
-                 face_detector: FaceBackend = "litert") -> tuple[list[FaceSample], int, int]:
+                 face_detector: FaceBackend = DEFAULT_FACE_BACKEND) -> tuple[list[FaceSample], int, int]:
     """Faces from frames of ``source`` over ``seconds``; frames are dropped as soon as faces are taken.
 
     Poses come from the path the agent will use with ``face_detector`` (for ``ours``: its boxes and
@@ -100,6 +101,7 @@ def sample_faces(source: str, seconds: float, every_s: float,
     learnt here match the angles the agent measures."""
     import cv2
 
+    from edge_agent.config import VisionConfig
     from edge_agent.sources.video import open_video_source
     from edge_agent.vision.crop_keypoints import CropKeypoints, pose_keypoints
     from edge_agent.vision.faces import TiledFaceDetector
@@ -108,8 +110,9 @@ def sample_faces(source: str, seconds: float, every_s: float,
 
     src = open_video_source(source, target_fps=1.0 / every_s)
     crop_kps = None
-    if face_detector == "ours":
-        det, crop_kps = TiledFaceDetector([(1, 1)], backend="ours"), CropKeypoints()
+    if face_detector == "ours":  # the agent's own tiles, so boxes (and the crops posed from them) match
+        det = TiledFaceDetector(VisionConfig(face_detector="ours").tiles, backend="ours")
+        crop_kps = CropKeypoints()
     else:
         det = TiledFaceDetector([(1, 1), (4, 4)], refine=True, backend=face_detector)
     mesh = MeshHeadPose()
@@ -144,7 +147,7 @@ def main(args: argparse.Namespace) -> int:
         faces, w, h = sample_faces(args.source, args.seconds, args.every, args.face_detector)
         if not w:
             raise OSError(f"no frames from {args.source}")
-        cam = propose_camera_section(faces, w, h, rows, cols)
+        cam = propose_camera_section(faces, w, h, rows, cols).model_copy(update={"face_detector": args.face_detector})
         if args.out:
             merge_section(args.out, "camera", cam.model_dump(mode="json", exclude_none=True))
     except (OSError, ValueError) as e:
@@ -160,7 +163,8 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--source", required=True, help="camera:<index>, /dev/videoN, or a video file")
     ap.add_argument("--seconds", type=float, default=60.0, help="how long to watch (default 60)")
     ap.add_argument("--every", type=float, default=5.0, help="seconds between sampled frames (default 5)")
-    ap.add_argument("--face-detector", choices=FACE_BACKENDS, default="litert",
-                    help="the agent's vision.face_detector: poses are measured the way it will measure them")
+    ap.add_argument("--face-detector", choices=FACE_BACKENDS, default=DEFAULT_FACE_BACKEND,
+                    help="the agent's vision.face_detector: poses are measured the way it will measure them "
+                         f"(default {DEFAULT_FACE_BACKEND}, the agent's); the profile records it")
     ap.add_argument("--zones", default="2x3", help="zone grid ROWSxCOLS over the seated area, at most 4x4 (default 2x3)")
     ap.add_argument("--out", help="write the camera section into this room profile (YAML), keeping its audio section")

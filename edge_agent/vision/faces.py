@@ -143,6 +143,8 @@ def perspective_tiles(width: int, height: int, area: Box, face_top_px: float, fa
 
 FaceBackend = Literal["litert", "mediapipe", "ours"]
 FACE_BACKENDS: tuple[str, ...] = get_args(FaceBackend)
+#: ``vision.face_detector`` when the config leaves it unset (issue #22: ours finds the back rows).
+DEFAULT_FACE_BACKEND: FaceBackend = "ours"
 RelDetection = tuple[Box, float, tuple[tuple[float, float], ...]]  # box and keypoints relative to the image
 
 
