@@ -10,8 +10,10 @@ its peak RSS is its own:
   so the cost of every rung is measured against full work in one process.
 
 Run: OMP_NUM_THREADS=1 python bench/vision.py [--frames 8] [--calibration FILE] [--face-detector ours|litert|mediapipe]
-[--tiles 2x1] (a room profile from ``edge-agent calibrate-camera``: perspective tiles over its seated area and zones;
-``--tiles``: ``vision.tiles`` instead of the detector's default grids, e.g. ``2x1`` = two overlapping halves).
+[--tiles 2x1] [--peer litert] (a room profile from ``edge-agent calibrate-camera``: perspective tiles over its seated area and zones;
+``--tiles``: ``vision.tiles`` instead of the detector's default grids, e.g. ``2x1`` = two overlapping halves;
+``--peer litert``: every configuration again with MediaPipe's tiled model, interleaved, and ``peer.x_peer`` = frame
+and faces-step time ratios and the RSS difference, ours against it).
 Prints one JSON object on its last line.
 """
 
@@ -115,20 +117,19 @@ def main() -> None:
     ap.add_argument("--face-detector", choices=FACE_BACKENDS, default=DEFAULT_FACE_BACKEND,
                     help="vision.face_detector (default: the agent's)")
     ap.add_argument("--tiles", nargs="+", metavar="CxR", help="vision.tiles, e.g. 2x1 (default: the detector's)")
+    ap.add_argument("--peer", choices=FACE_BACKENDS, help="also run every configuration with this detector (its "
+                    "default tiles), alternating which goes first, and report ratios to it (same run)")
     args = ap.parse_args()
     if args.only:
         print(json.dumps(child(args.only, args.frames, args.calibration, args.face_detector, args.tiles)))
         return
-    results = {}
-    for name in CONFIGS:
-        cmd = [sys.executable, __file__, "--only", name, "--frames", str(args.frames), "--face-detector", args.face_detector]
-        if args.tiles:
-            cmd += ["--tiles", *args.tiles]
-        if args.calibration:
-            cmd += ["--calibration", args.calibration]
-        r = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, check=True)
-        results[name] = json.loads(r.stdout.strip().splitlines()[-1])
-        print(json.dumps(results[name]), file=sys.stderr)
+    results: dict = {}
+    peer: dict = {}
+    runs = [(results, args.face_detector, args.tiles)] + ([(peer, args.peer, None)] if args.peer else [])
+    for i, name in enumerate(CONFIGS):
+        for into, det, tiles in runs[::-1] if i % 2 else runs:  # alternate which runs first
+            into[name] = _run(name, det, tiles, args)
+            print(json.dumps(into[name]), file=sys.stderr)
     lv = results["levels"]["by_level"]
     full_ms = lv["0:full"]["ms_per_frame"]
     summary = {
@@ -137,8 +138,29 @@ def main() -> None:
         "level_cost_x_full": {k: round(v["ms_per_frame"] / full_ms, 2) for k, v in lv.items()},
         "results": results,
     }
+    if peer:
+        summary["peer"] = {"face_detector": args.peer, "x_peer": {name: _ratios(results[name], peer[name]) for name in CONFIGS},
+                           "results": peer}
     print(json.dumps(summary))
 
+
+def _run(name: str, detector: str, tiles: list[str] | None, args: argparse.Namespace) -> dict:
+    """One configuration in a process of its own, so its peak RSS is its own."""
+    cmd = [sys.executable, __file__, "--only", name, "--frames", str(args.frames), "--face-detector", detector]
+    if tiles:
+        cmd += ["--tiles", *tiles]
+    if args.calibration:
+        cmd += ["--calibration", args.calibration]
+    r = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, check=True)
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def _ratios(ours: dict, peer: dict) -> dict:
+    """Frame time, faces-step time and peak RSS of a configuration against the peer's (full work)."""
+    a, b = ours["by_level"]["0:full"], peer["by_level"]["0:full"]
+    return {"frame_ms": round(a["ms_per_frame"] / b["ms_per_frame"], 2),
+            "faces_ms": round(a["stage_ms"]["faces"] / b["stage_ms"]["faces"], 2),
+            "rss_mb": round(ours["rss_mb"] - peer["rss_mb"], 1)}
 
 if __name__ == "__main__":
     main()
