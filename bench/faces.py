@@ -6,7 +6,8 @@ By default the issue #22 rows: MediaPipe's full-range model run by each MediaPip
 (``mediapipe``: its graph, ``litert``: our decoder) on the whole frame and on its default tiling (whole + 3×3 +
 refinement), and our own detector (``ours``) on the whole frame, whole + 2×2 tiles and the agent's default
 tiles-only grid (``--our-tiles 2x1 2x2`` for others). ``--scores 0.4 0.5 0.6`` adds our detector's whole-frame
-and tiles-only rows at each of those score thresholds (the operating-point sweep). ``--sweep`` runs the former grid sweep (2×2 … 2×2+4×4) for each MediaPipe backend.
+and tiles-only rows at each of those score thresholds (the operating-point sweep). ``--sweep`` runs the former
+grid sweep (2×2 … 2×2+4×4) for each MediaPipe backend.
 Every variant sees each image in turn, the first one rotating from image to image
 (``edge_agent.evaluation.faces.run_variants``), so ratios are same-run ratios: ``time_x_ref``/``recall_x_ref``
 against MediaPipe tiled (the graph's, or the first MediaPipe backend's), ``time_x_whole``/``recall_x_whole``

@@ -10,7 +10,8 @@ its peak RSS is its own:
   so the cost of every rung is measured against full work in one process.
 
 Run: OMP_NUM_THREADS=1 python bench/vision.py [--frames 8] [--calibration FILE] [--face-detector ours|litert|mediapipe]
-[--tiles 2x1] [--peer litert] (a room profile from ``edge-agent calibrate-camera``: perspective tiles over its seated area and zones;
+[--tiles 2x1] [--peer litert] (a room profile from ``edge-agent calibrate-camera``: perspective tiles over its
+seated area and zones;
 ``--tiles``: ``vision.tiles`` instead of the detector's default grids, e.g. ``2x1`` = two overlapping halves;
 ``--peer litert``: every configuration again with MediaPipe's tiled model, interleaved, and ``peer.x_peer`` = frame
 and faces-step time ratios and the RSS difference, ours against it).
@@ -73,7 +74,7 @@ def timed(stage: VisionPipelineStage, imgs: list) -> dict:
             "people_per_frame": round(faces / len(imgs), 1)}
 
 
-def child(name: str, n: int, calibration: str | None, face_detector: FaceBackend = "litert",
+def child(name: str, n: int, calibration: str | None, face_detector: FaceBackend = DEFAULT_FACE_BACKEND,
           tiles: list[str] | None = None) -> dict:
     spec = CONFIGS[name]
     cv2.setNumThreads(1)
@@ -161,6 +162,7 @@ def _ratios(ours: dict, peer: dict) -> dict:
     return {"frame_ms": round(a["ms_per_frame"] / b["ms_per_frame"], 2),
             "faces_ms": round(a["stage_ms"]["faces"] / b["stage_ms"]["faces"], 2),
             "rss_mb": round(ours["rss_mb"] - peer["rss_mb"], 1)}
+
 
 if __name__ == "__main__":
     main()

@@ -3,7 +3,7 @@
 Turned-away students: ``turned_away_found`` of ``turned_away_truth`` (student-frames, summed), and
 ``turned_away_over`` (frames × students reported away beyond the truth). Compares, in one run, MediaPipe's
 model on its grid (whole + 3×3 + refinement, the default before issue #22) and the agent's default, our own
-detector (``ours``, 2×2 tiles), both without a room profile, then ours with the sample room profile
+detector (``ours``, two overlapping halves), both without a room profile, then ours with the sample room profile
 (calibrated with ours); ``--litert-profile FILE`` adds MediaPipe's model on a profile calibrated with it
 (perspective tiles). ``faces_x_grid``/``time_x_grid`` are ratios to the grid row.
 Run: OMP_NUM_THREADS=1 python bench/vision_sample.py [--profile calibration/rooms/sample-classroom.yaml]
