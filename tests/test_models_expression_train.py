@@ -75,3 +75,14 @@ def test_extra_faces_learn_from_the_teacher_weighted_by_its_class(train, tmp_pat
     assert x_extra.shape == (2, 48, 48)
     assert np.allclose(te, pe / pe.sum(1, keepdims=True), atol=1e-6)
     assert we.tolist() == [2.0, 4.0]
+
+
+@settings(max_examples=40, deadline=None)
+@given(snaps=st.lists(arrays(np.float32, (3, 2), elements=st.floats(-10, 10, width=32)), min_size=1, max_size=9))
+def test_running_mean_is_the_mean_of_every_snapshot(train, snaps):
+    """--swa-cycles ships the plain average of the cycle-end weights, whatever their number."""
+    mean = None
+    for n, w in enumerate(snaps, start=1):
+        mean = train.running_mean(mean, [w, 2 * w], n)
+    assert np.allclose(mean[0], np.mean(snaps, axis=0), atol=1e-4)
+    assert np.allclose(mean[1], 2 * np.mean(snaps, axis=0), atol=1e-4)

@@ -9,6 +9,9 @@ classes. Exports float16 and full-integer int8 TFLite (int8 in and out, represen
 from the training set) and reports the accuracy cost of quantisation on the validation split.
 
 Warm start (``--init-from``, models/expression/warm_start.py) continues from a shipped float16 export.
+With ``--swa-cycles N`` it then runs N one-epoch cosine cycles and ships the average of the N cycle-end
+weights (stochastic weight averaging): the average sits nearer the middle of the minimum than any one
+checkpoint, and nothing is picked on the validation split, which is only reported.
 
 Distillation (``--teacher FILE.npz``): a slower teacher's class probabilities for every training face
 (``p_train``, mirror-averaged) are mixed into the targets, ``kd_alpha`` × label + (1 − kd_alpha) ×
@@ -117,6 +120,35 @@ def targets(y: np.ndarray, teacher: np.lib.npyio.NpzFile | None, alpha: float, t
     return teacher["x_extra"], t, pe, cw[pe.argmax(1)].astype(np.float32)
 
 
+def running_mean(mean: list[np.ndarray] | None, weights: list[np.ndarray], n: int) -> list[np.ndarray]:
+    """Mean of n weight lists, from the mean of the first n − 1 and the n-th (float64, so 8 or 80 terms agree)."""
+    w = [np.asarray(v, np.float64) for v in weights]
+    if mean is None:
+        return w
+    return [m + (v - m) / n for m, v in zip(mean, w, strict=True)]
+
+
+def WeightAverage(tf):  # noqa: ANN001, ANN201, N802 - a Keras callback class needs tf, imported late
+    """Running mean of the model's weights at each epoch end (every cycle of the restart schedule ends there)."""
+
+    class _Average(tf.keras.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.mean: list[np.ndarray] | None = None
+            self.n = 0
+
+        def on_epoch_end(self, epoch, logs=None):  # noqa: ANN001
+            self.n += 1
+            self.mean = running_mean(self.mean, self.model.get_weights(), self.n)
+
+        def average(self) -> list[np.ndarray]:
+            if self.mean is None:
+                raise SystemExit("no epoch finished: nothing to average")
+            return [m.astype(np.float32) for m in self.mean]
+
+    return _Average()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", required=True)
@@ -134,7 +166,11 @@ def main() -> None:
                     "(models/expression/warm_start.py); its batch-norms stay frozen")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--swa-cycles", type=int, default=0, help="with --init-from: average the weights at the end "
+                    "of this many one-epoch cosine cycles (peak --lr) instead of keeping the best epoch")
     args = ap.parse_args()
+    if args.swa_cycles and not args.init_from:
+        ap.error("--swa-cycles needs --init-from: its batch-norms are frozen, so averaged weights need no new statistics")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
 
@@ -165,8 +201,12 @@ def main() -> None:
         load_folded(model, args.init_from)
         warm_diff = check_against(model, args.init_from, xva[:64])
         print(f"warm start from {args.init_from.name}: max probability difference {warm_diff:.4f}", file=sys.stderr)
-    steps = args.epochs * int(np.ceil(len(xtr) / args.batch))
-    sched = tf.keras.optimizers.schedules.CosineDecay(args.lr, steps, alpha=0.02)
+    per_epoch = int(np.ceil(len(xtr) / args.batch))
+    if args.swa_cycles:
+        args.epochs = args.swa_cycles
+        sched = tf.keras.optimizers.schedules.CosineDecayRestarts(args.lr, per_epoch, t_mul=1.0, m_mul=1.0, alpha=0.02)
+    else:
+        sched = tf.keras.optimizers.schedules.CosineDecay(args.lr, args.epochs * per_epoch, alpha=0.02)
     model.compile(optimizer=tf.keras.optimizers.AdamW(sched, weight_decay=1e-4),
                   loss=tf.keras.losses.CategoricalCrossentropy(label_smoothing=0.1), metrics=["accuracy"])
     out = Path(args.out)
@@ -180,10 +220,16 @@ def main() -> None:
                 self.model.stop_training = True
 
     ckpt = out / "best.keras"
-    hist = model.fit(ds, validation_data=val, epochs=args.epochs, verbose=2, callbacks=[
-        tf.keras.callbacks.ModelCheckpoint(str(ckpt), monitor="val_accuracy", save_best_only=True),
-        tf.keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=8, restore_best_weights=False),
-        TimeLimit()])
+    if args.swa_cycles:
+        swa = WeightAverage(tf)
+        hist = model.fit(ds, validation_data=val, epochs=args.epochs, verbose=2, callbacks=[swa, TimeLimit()])
+        model.set_weights(swa.average())
+        model.save(str(ckpt))
+    else:
+        hist = model.fit(ds, validation_data=val, epochs=args.epochs, verbose=2, callbacks=[
+            tf.keras.callbacks.ModelCheckpoint(str(ckpt), monitor="val_accuracy", save_best_only=True),
+            tf.keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=8, restore_best_weights=False),
+            TimeLimit()])
     model = tf.keras.models.load_model(str(ckpt))
     p = model.predict(xva, batch_size=512, verbose=0)
     pf = model.predict(xva[:, :, ::-1], batch_size=512, verbose=0)
@@ -198,6 +244,9 @@ def main() -> None:
               "best_epoch": int(np.argmax(hist.history["val_accuracy"])) + 1,
               "train_minutes": round((time.time() - t_start) / 60, 1), "params": int(model.count_params()),
               "seed": args.seed, "lr": args.lr}
+    if args.swa_cycles:
+        report["swa"] = {"cycles": len(hist.history["loss"]), "peak_lr": args.lr,
+                         "val_accuracy_per_cycle": [round(v, 4) for v in hist.history["val_accuracy"]]}
     if args.init_from:
         report["warm_start"] = {"file": args.init_from.name, "max_probability_difference": round(warm_diff, 4)}
     if teacher is not None:
