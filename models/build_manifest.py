@@ -13,7 +13,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 MODELS = {
     "expression": {
-        "file": "expression/expression_int8.tflite", "version": "2.0.0",
+        "file": "expression/expression_int8.tflite", "version": "2.1.0",
         "classes": ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"],
         "labels": {"en": ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"],
                    "zh": ["生气", "厌恶", "害怕", "高兴", "难过", "惊讶", "平静"]},

@@ -16,7 +16,7 @@ from edge_agent.inference.tflite import TFLiteRunner
 
 class ExpressionClassifier:
     """``flip_tta``: average with the mirrored face. On FER2013 PublicTest it adds ~0.8 accuracy points
-    (expression 2.0.0: 0.664 → 0.672) for a second ~0.2 ms int8 inference per face (LiteRT)."""
+    (expression 2.1.0: 0.667 → 0.675) for a second int8 inference per face (0.2–0.5 ms with LiteRT)."""
 
     def __init__(self, manifest_path: Path | None = None, threads: int = 1, flip_tta: bool = True):
         entry = model_entry("expression", manifest_path)
