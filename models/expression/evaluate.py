@@ -81,6 +81,12 @@ def confusion_png(cm: np.ndarray, title: str, out: Path) -> None:
 #: The exact command that trained the shipped model (kept with the card's prose; update it with the model).
 REPRODUCE_TRAIN = ("python models/expression/train.py --data ../shared/data/fer2013/train.npz --out models/expression "
                    "--epochs 42 --width 20 --max-minutes 85")
+#: The shipped model against the one it replaced, from the same ``bench/models.py --previous`` run (update it with
+#: the model; the card's measured numbers come from this script, these from that bench).
+VERSUS_PREVIOUS = ("Against 2.0.0 in that run, with the same network and speed (1.00×), 2.1.0 gains 0.27 points single "
+                   "pass and 0.31 with the flip: 266 faces only it gets right against 256 only 2.0.0 gets right (exact "
+                   "McNemar p = 0.69, 0.63 with the flip), so the gain is within noise. Its one change is a longer cosine "
+                   "schedule (42 epochs, 36 before).")
 
 
 def card(rep: dict, train: dict) -> str:
@@ -126,9 +132,7 @@ numbers and the previous version's are in bench/README.md). Accuracy goal:
 **{'reached' if i8['accuracy'] >= 0.71 else 'not reached'}** ({i8['accuracy']:.3f} on PublicTest, {i8['accuracy_flip_tta']:.3f}
 with the flip). The speed relation depends on the CPU: the same network took 0.88× `fer`'s time on a CPU with int8
 dot-product instructions, 4.4× on one without, and 1.08× in the run that compared 2.1.0 with 2.0.0 (bench/README.md).
-Against 2.0.0 in that run, with the same network and speed (1.00×), 2.1.0 gains 0.27 points single pass and 0.31 with
-the flip: 266 faces only it gets right against 256 only 2.0.0 gets right (exact McNemar p = 0.69, 0.63 with the flip),
-so the gain is within noise. Its one change is a longer cosine schedule (42 epochs, 36 before). The training run took
+{VERSUS_PREVIOUS} The training run took
 {train.get('train_minutes', '?')} minutes on two shared cores ({train.get('epochs_run', '?')} epochs, best at epoch
 {train.get('best_epoch', '?')}). What the trials towards 0.71 found (distillation from our public-model teacher,
 weight averaging, a longer schedule) is in bench/README.md ("Expression 3.0"): the teacher we can build (0.69) is too

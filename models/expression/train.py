@@ -202,11 +202,11 @@ def main() -> None:
         warm_diff = check_against(model, args.init_from, xva[:64])
         print(f"warm start from {args.init_from.name}: max probability difference {warm_diff:.4f}", file=sys.stderr)
     per_epoch = int(np.ceil(len(xtr) / args.batch))
+    epochs = args.swa_cycles or args.epochs
     if args.swa_cycles:
-        args.epochs = args.swa_cycles
         sched = tf.keras.optimizers.schedules.CosineDecayRestarts(args.lr, per_epoch, t_mul=1.0, m_mul=1.0, alpha=0.02)
     else:
-        sched = tf.keras.optimizers.schedules.CosineDecay(args.lr, args.epochs * per_epoch, alpha=0.02)
+        sched = tf.keras.optimizers.schedules.CosineDecay(args.lr, epochs * per_epoch, alpha=0.02)
     model.compile(optimizer=tf.keras.optimizers.AdamW(sched, weight_decay=1e-4),
                   loss=tf.keras.losses.CategoricalCrossentropy(label_smoothing=0.1), metrics=["accuracy"])
     out = Path(args.out)
@@ -222,11 +222,11 @@ def main() -> None:
     ckpt = out / "best.keras"
     if args.swa_cycles:
         swa = WeightAverage(tf)
-        hist = model.fit(ds, validation_data=val, epochs=args.epochs, verbose=2, callbacks=[swa, TimeLimit()])
+        hist = model.fit(ds, validation_data=val, epochs=epochs, verbose=2, callbacks=[swa, TimeLimit()])
         model.set_weights(swa.average())
         model.save(str(ckpt))
     else:
-        hist = model.fit(ds, validation_data=val, epochs=args.epochs, verbose=2, callbacks=[
+        hist = model.fit(ds, validation_data=val, epochs=epochs, verbose=2, callbacks=[
             tf.keras.callbacks.ModelCheckpoint(str(ckpt), monitor="val_accuracy", save_best_only=True),
             tf.keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=8, restore_best_weights=False),
             TimeLimit()])
@@ -241,9 +241,10 @@ def main() -> None:
     export(model, d["x_train"][np.random.default_rng(0).choice(len(d["x_train"]), 400, replace=False)], out)
     report = {"val_accuracy_keras": round(acc, 4), "val_accuracy_keras_tta_flip": round(acc_tta, 4),
               "epochs_run": len(hist.history["loss"]), "width": args.width,
-              "best_epoch": int(np.argmax(hist.history["val_accuracy"])) + 1,
               "train_minutes": round((time.time() - t_start) / 60, 1), "params": int(model.count_params()),
               "seed": args.seed, "lr": args.lr}
+    if not args.swa_cycles:  # the averaged model is no epoch's: nothing was picked
+        report["best_epoch"] = int(np.argmax(hist.history["val_accuracy"])) + 1
     if args.swa_cycles:
         report["swa"] = {"cycles": len(hist.history["loss"]), "peak_lr": args.lr,
                          "val_accuracy_per_cycle": [round(v, 4) for v in hist.history["val_accuracy"]]}
